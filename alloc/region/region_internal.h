@@ -1,0 +1,54 @@
+// Copyright Broom authors. Layer 2 (region): what the region kinds share. Includes layer 1.
+#ifndef BROOM_ALLOC_REGION_REGION_INTERNAL_H_
+#define BROOM_ALLOC_REGION_REGION_INTERNAL_H_
+
+#include "alloc/chunk/chunk_space.h"
+#include "broom/region.h"
+
+namespace broom::internal {
+
+struct Cleanup {
+  void (*fn)(void*);
+  void* obj;
+  Cleanup* next;
+};
+
+void SetLastError(AllocError e);
+
+// Privileged access to Region for the handle classes and the actor heap.
+class RegionAccess {
+ public:
+  // Creates a region in a fresh 4 KiB block. Returns null (LastAllocError() says why) if no
+  // block can be had.
+  static Region* Create(RegionKind kind, const RegionOptions& options);
+  // Runs outstanding destructors and releases every block. REQUIRES: not open (fatal).
+  static void Destroy(Region* r, const char* op);
+  // Frees all objects, keeping up to retain_bytes of blocks. REQUIRES: not open.
+  static void Reset(Region* r, const char* op);
+
+  static RegionMark Mark(const Region* r);
+  static void Rewind(Region* r, const RegionMark& mark);
+
+  static uint16_t& open_count(Region* r) { return r->open_count_; }
+  static uint32_t& scope_depth(Region* r) { return r->scope_depth_; }
+  static uint32_t owner_tid(const Region* r) { return r->owner_tid_; }
+  static std::atomic<uint32_t>& shared_refs(Region* r) { return r->shared_refs_; }
+  static ActorHeap* actor(Region* r) { return r->actor_; }
+  static void set_error(Region* r, AllocError e) {
+    r->last_error_ = e;
+    SetLastError(e);
+  }
+  // Takes a block for region `r` charged to its budget; links it into the block list if
+  // `link`. Returns null (error recorded) on failure.
+  static BlockHeader* TakeBlock(Region* r, size_t bytes, bool link);
+  static void NoteRequested(Region* r, size_t n) { r->bytes_requested_ += n; }
+  static void NoteFreed(Region* r, size_t n) { r->bytes_freed_ += n; }
+  static void GiveBackBlock(Region* r, BlockHeader* b);  // unlinked dedicated block
+};
+
+// "region #12 'name' (transferable)" into buf, for messages.
+const char* Describe(const Region* r, char* buf, size_t n);
+
+}  // namespace broom::internal
+
+#endif  // BROOM_ALLOC_REGION_REGION_INTERNAL_H_

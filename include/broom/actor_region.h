@@ -1,0 +1,65 @@
+// Copyright Broom authors.
+//
+// actor_region.h: an operator's long-lived state, with per-object free (a "reap").
+//
+//   ActorRegion   owns a region of kind kActor. Objects are carved from per-size-class slabs
+//                 (16 B .. 8 KiB in 32 classes; larger objects get their own block), so Free
+//                 makes memory reusable by the next allocation of the same class: an operator
+//                 that inserts and deletes forever runs in memory bounded by its peak live
+//                 size. Destroying the region releases every block at once, in O(blocks).
+#ifndef BROOM_ACTOR_REGION_H_
+#define BROOM_ACTOR_REGION_H_
+
+#include "broom/region.h"
+
+namespace broom {
+
+// Actor-scoped region.
+//
+// Ownership and lifetime: the ActorRegion object owns the region and should live exactly as
+// long as the operator (make it the first member of the operator's state, so it is destroyed
+// last). Destruction runs the destructors of objects made with broom::New that were not
+// Deleted, then releases all blocks. Move-only.
+//
+// Thread-safety: thread-compatible, owner only. One thread at a time may use it, but that thread
+// may change over time (actors migrate between scheduler threads); the engine's hand-over of the
+// actor between threads must synchronize (as every actor runtime's mailbox does).
+class ActorRegion {
+ public:
+  // Creates the region (one 4 KiB block; about 30 ns). Throws std::bad_alloc if no block can
+  // be had (process budget, out of memory); LastAllocError() says which.
+  explicit ActorRegion(const RegionOptions& options = {});
+  ~ActorRegion();
+  ActorRegion(ActorRegion&& other) noexcept : region_(other.region_) { other.region_ = nullptr; }
+  ActorRegion& operator=(ActorRegion&& other) noexcept;
+  ActorRegion(const ActorRegion&) = delete;
+  ActorRegion& operator=(const ActorRegion&) = delete;
+
+  // Allocates from the size class of `size` (see Region::Allocate for errors). Alignments up to
+  // 4096 are honoured inside slabs; larger ones take a dedicated block.
+  void* Allocate(size_t size, size_t align = kDefaultAlignment) {
+    return region().Allocate(size, align);
+  }
+
+  // Frees one object for reuse by later allocations of its size class; null is ignored.
+  // Fatal (always checked): `p` is not owned by this region (heap, another region, freed
+  // region), or does not point at the start of an object, or is already free (double free).
+  void Free(void* p);
+
+  Region& region() const {
+    if (BROOM_UNLIKELY(region_ == nullptr)) DieMovedFrom();
+    return *region_;
+  }
+  RegionStats stats() const { return region().stats(); }
+
+  // Usable size of an object allocated here (its size class). REQUIRES: as Free.
+  size_t UsableSize(const void* p) const;
+
+ private:
+  [[noreturn]] static void DieMovedFrom();
+  Region* region_;
+};
+
+}  // namespace broom
+
+#endif  // BROOM_ACTOR_REGION_H_

@@ -1,0 +1,285 @@
+// Copyright Broom authors.
+//
+// context.h: the allocation context, a per-thread stack of open regions (Broom's OpenAlloc,
+// ECOOP's `open`), and the typed helpers that allocate into its top.
+//
+//   ContextScope        RAII: pushes a region on this thread's stack, pops it on exit.
+//   CurrentRegion()     the top of the stack, or null (then helpers use the heap, jemalloc).
+//   CurrentResource()   std::pmr::memory_resource of the top region (or the heap), captured
+//                       when called: a container built with it stays in that region.
+//   ContextResource()   a resource that allocates in whatever region is on top at each call
+//                       and frees into whichever region owns the pointer.
+//   HeapResource()      the general heap (jemalloc; glibc malloc in sanitizer builds).
+//   Allocator<T>        STL allocator over a memory_resource, defaulting to CurrentResource();
+//                       works with std::vector, std::unordered_map, absl::flat_hash_map.
+//   New/NewArray/CopyString/Delete   typed helpers; see each.
+//
+// Thread-safety: the stack is per thread; nothing here is shared between threads. Engines that
+// move actors between threads set the context per callback, never per thread.
+#ifndef BROOM_CONTEXT_H_
+#define BROOM_CONTEXT_H_
+
+#include <cstring>
+#include <memory_resource>
+#include <new>
+#include <string_view>
+#include <type_traits>
+#include <utility>
+
+#include "broom/region.h"
+
+namespace broom {
+
+namespace internal {
+
+inline constexpr int kMaxContextDepth = 64;
+
+struct ContextStack {
+  int depth;
+  Region* regions[kMaxContextDepth];
+};
+extern thread_local constinit ContextStack t_context;
+
+void PushContext(Region* r);  // fatal on overflow
+void PopContext(Region* r);   // fatal if r is not the top
+
+// A node placed before objects with non-trivial destructors in actor regions, so Delete can
+// run and unlink it. Doubly linked so unlinking is O(1).
+struct ActorCleanupNode {
+  ActorCleanupNode* prev;
+  ActorCleanupNode* next;
+  void (*destroy)(void*);
+  size_t count;  // objects in the array that follows
+};
+static_assert(sizeof(ActorCleanupNode) % alignof(std::max_align_t) == 0);
+
+// Allocates in an actor region with a cleanup node in front; returns the object address.
+void* ActorAllocateWithCleanup(Region& r, size_t size, size_t align, void (*destroy)(void*),
+                               size_t count);
+void ActorFreeWithCleanup(void* object, size_t align);
+void ActorFree(Region& r, void* p);
+void* HeapAllocate(size_t size, size_t align);
+void HeapFree(void* p, size_t size, size_t align);
+[[noreturn]] void ThrowBadAlloc();
+
+template <class T>
+void DestroyArray(void* p) {
+  // The element count is stored just before the array for arrays of non-trivial T.
+  size_t n = *reinterpret_cast<size_t*>(static_cast<char*>(p) - sizeof(size_t));
+  T* a = static_cast<T*>(p);
+  for (size_t i = n; i > 0; --i) a[i - 1].~T();
+}
+
+template <class T>
+void DestroyOne(void* p) {
+  static_cast<T*>(p)->~T();
+}
+
+}  // namespace internal
+
+// Pushes `region` on this thread's allocation context for the scope's lifetime.
+// Ownership: borrows the region; it must stay alive and not be freed or transferred while the
+// scope is open (both are fatal). Nesting up to 64 deep (fatal beyond). Scopes must end in LIFO
+// order (C++ scoping guarantees it). Not movable.
+class ContextScope {
+ public:
+  explicit ContextScope(Region& region) : region_(&region) { internal::PushContext(region_); }
+  ~ContextScope() { internal::PopContext(region_); }
+  ContextScope(const ContextScope&) = delete;
+  ContextScope& operator=(const ContextScope&) = delete;
+
+ private:
+  Region* region_;
+};
+
+inline Region* CurrentRegion() {
+  int d = internal::t_context.depth;
+  return d > 0 ? internal::t_context.regions[d - 1] : nullptr;
+}
+
+std::pmr::memory_resource* HeapResource();
+std::pmr::memory_resource* ContextResource();
+inline std::pmr::memory_resource* CurrentResource() {
+  Region* r = CurrentRegion();
+  return r != nullptr ? r->resource() : HeapResource();
+}
+
+// STL allocator over a memory_resource. Default-constructed, it binds to CurrentResource() at
+// that moment. Copying a container (select_on_container_copy_construction) binds the copy to
+// the context current at the copy, so a container copied while a region is open lands there.
+// allocate throws std::bad_alloc on failure or overflow of n * sizeof(T).
+template <class T>
+class Allocator {
+ public:
+  using value_type = T;
+  using propagate_on_container_copy_assignment = std::false_type;
+  using propagate_on_container_move_assignment = std::false_type;
+  using propagate_on_container_swap = std::false_type;
+  using is_always_equal = std::false_type;
+
+  Allocator() noexcept : resource_(CurrentResource()) {}
+  explicit Allocator(std::pmr::memory_resource* resource) noexcept : resource_(resource) {}
+  explicit Allocator(Region& region) noexcept : resource_(region.resource()) {}
+  template <class U>
+  Allocator(const Allocator<U>& other) noexcept : resource_(other.resource()) {}
+
+  T* allocate(size_t n) {
+    if (BROOM_UNLIKELY(n > SIZE_MAX / sizeof(T))) internal::ThrowBadAlloc();
+    return static_cast<T*>(resource_->allocate(n * sizeof(T), alignof(T)));
+  }
+  void deallocate(T* p, size_t n) noexcept { resource_->deallocate(p, n * sizeof(T), alignof(T)); }
+  Allocator select_on_container_copy_construction() const { return Allocator(); }
+  std::pmr::memory_resource* resource() const { return resource_; }
+
+  template <class U>
+  bool operator==(const Allocator<U>& other) const noexcept {
+    return resource_ == other.resource() || resource_->is_equal(*other.resource());
+  }
+
+ private:
+  std::pmr::memory_resource* resource_;
+};
+
+// Constructs a T in `region`. Non-trivially-destructible T get their destructor registered:
+// in transferable and temporary regions it runs at bulk free (reverse order); in actor regions
+// it runs at Delete or, for objects never deleted, when the region is destroyed.
+// Throws std::bad_alloc if the region cannot allocate (reason in region.last_error()).
+template <class T, class... Args>
+T* NewIn(Region& region, Args&&... args) {
+  if constexpr (std::is_trivially_destructible_v<T>) {
+    void* p = region.Allocate(sizeof(T), alignof(T));
+    if (BROOM_UNLIKELY(p == nullptr)) internal::ThrowBadAlloc();
+    return ::new (p) T(std::forward<Args>(args)...);
+  } else if (region.kind() == RegionKind::kActor) {
+    void* p = internal::ActorAllocateWithCleanup(region, sizeof(T), alignof(T),
+                                                 &internal::DestroyOne<T>, 1);
+    if (BROOM_UNLIKELY(p == nullptr)) internal::ThrowBadAlloc();
+    try {
+      return ::new (p) T(std::forward<Args>(args)...);
+    } catch (...) {
+      internal::ActorFreeWithCleanup(p, alignof(T));
+      throw;
+    }
+  } else {
+    void* p = region.Allocate(sizeof(T), alignof(T));
+    if (BROOM_UNLIKELY(p == nullptr)) internal::ThrowBadAlloc();
+    T* obj = ::new (p) T(std::forward<Args>(args)...);
+    if (BROOM_UNLIKELY(!region.AddCleanup(&internal::DestroyOne<T>, obj))) {
+      obj->~T();
+      internal::ThrowBadAlloc();
+    }
+    return obj;
+  }
+}
+
+// Constructs a T in the current region, or on the heap (plain `new`) when none is open.
+template <class T, class... Args>
+T* New(Args&&... args) {
+  Region* r = CurrentRegion();
+  if (r == nullptr) return new T(std::forward<Args>(args)...);
+  return NewIn<T>(*r, std::forward<Args>(args)...);
+}
+
+// n value-initialized Ts in `region`; throws std::bad_alloc if n * sizeof(T) overflows or the
+// region cannot allocate. n == 0 returns a non-null pointer that must not be dereferenced.
+template <class T>
+T* NewArrayIn(Region& region, size_t n) {
+  if (BROOM_UNLIKELY(n > (SIZE_MAX - 64) / sizeof(T))) {
+    internal::ThrowBadAlloc();
+  }
+  if constexpr (std::is_trivially_destructible_v<T>) {
+    void* p = region.Allocate(n * sizeof(T), alignof(T));
+    if (BROOM_UNLIKELY(p == nullptr)) internal::ThrowBadAlloc();
+    T* a = static_cast<T*>(p);
+    for (size_t i = 0; i < n; ++i) ::new (a + i) T();
+    return a;
+  } else {
+    static_assert(std::is_nothrow_default_constructible_v<T>,
+                  "NewArray of non-trivially-destructible T requires a noexcept constructor");
+    T* a;
+    if (region.kind() == RegionKind::kActor) {
+      a = static_cast<T*>(internal::ActorAllocateWithCleanup(
+          region, n * sizeof(T), alignof(T), &internal::DestroyArray<T>, n));
+      if (BROOM_UNLIKELY(a == nullptr)) internal::ThrowBadAlloc();
+    } else {
+      // Count stored in front of the array for DestroyArray.
+      constexpr size_t kFront = alignof(T) > sizeof(size_t) ? alignof(T) : sizeof(size_t);
+      char* raw = static_cast<char*>(region.Allocate(kFront + n * sizeof(T), alignof(T) > 8 ? alignof(T) : 8));
+      if (BROOM_UNLIKELY(raw == nullptr)) internal::ThrowBadAlloc();
+      a = reinterpret_cast<T*>(raw + kFront);
+      if (BROOM_UNLIKELY(!region.AddCleanup(&internal::DestroyArray<T>, a))) {
+        internal::ThrowBadAlloc();
+      }
+    }
+    *reinterpret_cast<size_t*>(reinterpret_cast<char*>(a) - sizeof(size_t)) = n;
+    for (size_t i = 0; i < n; ++i) ::new (a + i) T();
+    return a;
+  }
+}
+
+// NewArrayIn in the current region; with no region open, on the heap (free with DeleteArray).
+template <class T>
+T* NewArray(size_t n) {
+  Region* r = CurrentRegion();
+  if (r == nullptr) {
+    if (n > SIZE_MAX / sizeof(T)) internal::ThrowBadAlloc();
+    return new T[n]();
+  }
+  return NewArrayIn<T>(*r, n);
+}
+
+// Copies `s` into `region` with a terminating NUL; returns a view of the copy (data() is
+// NUL-terminated). Throws std::bad_alloc on failure.
+inline std::string_view CopyStringIn(Region& region, std::string_view s) {
+  if (BROOM_UNLIKELY(s.size() == SIZE_MAX)) internal::ThrowBadAlloc();
+  char* p = static_cast<char*>(region.Allocate(s.size() + 1, 1));
+  if (BROOM_UNLIKELY(p == nullptr)) internal::ThrowBadAlloc();
+  if (!s.empty()) std::memcpy(p, s.data(), s.size());
+  p[s.size()] = '\0';
+  return std::string_view(p, s.size());
+}
+// CopyStringIn into the current region. REQUIRES: a region is open (fatal otherwise: a heap
+// copy would have no owner).
+std::string_view CopyString(std::string_view s);
+
+// Ends an object made by New<T>/NewIn<T>. Heap objects: `delete p`. Actor regions: runs the
+// destructor and frees the memory for reuse. Transferable and temporary regions: does nothing;
+// the destructor runs and memory is freed in bulk with the region. Null is ignored.
+template <class T>
+void Delete(T* p) {
+  if (p == nullptr) return;
+  Region* r = RegionOf(p);
+  if (r == nullptr) {
+    delete p;
+    return;
+  }
+  if (r->kind() != RegionKind::kActor) return;
+  if constexpr (std::is_trivially_destructible_v<T>) {
+    internal::ActorFree(*r, p);
+  } else {
+    p->~T();
+    internal::ActorFreeWithCleanup(p, alignof(T));
+  }
+}
+
+// Ends an array made by NewArray<T>(n); same rules as Delete.
+template <class T>
+void DeleteArray(T* p) {
+  if (p == nullptr) return;
+  Region* r = RegionOf(p);
+  if (r == nullptr) {
+    delete[] p;
+    return;
+  }
+  if (r->kind() != RegionKind::kActor) return;
+  if constexpr (std::is_trivially_destructible_v<T>) {
+    internal::ActorFree(*r, p);
+  } else {
+    internal::DestroyArray<T>(p);
+    internal::ActorFreeWithCleanup(p, alignof(T));
+  }
+}
+
+}  // namespace broom
+
+#endif  // BROOM_CONTEXT_H_

@@ -1,0 +1,88 @@
+// Copyright Broom authors. Internal: blocks, the chunk map and O(1) pointer lookup.
+//
+// All region memory lives in one address range that Broom reserves at first use (the "space").
+// The space is cut into 256 KiB chunks, aligned to their size. A chunk is either
+//   * carved into blocks of one block class (4, 16, 64 or 256 KiB), each aligned to its size, or
+//   * part of a run: a block of several chunks, for objects larger than a chunk.
+// Every block starts with a BlockHeader. The chunk map has one word per chunk:
+//   0                  never used
+//   (class << 1) | 1   carved into blocks of that class: header = address rounded down to class size
+//   BlockHeader*       part of a run; points at the run's header
+// so BlockOf(p) is a range check, one load and a mask: O(1) from the address alone.
+//
+// Thread-safety: map words are written when a chunk is carved (once) or a run is handed out or
+// released, always before the block's address is published to another thread; reads are relaxed.
+#ifndef BROOM_INTERNAL_BLOCK_H_
+#define BROOM_INTERNAL_BLOCK_H_
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+
+#include "broom/internal/base.h"
+
+namespace broom {
+class Region;
+}  // namespace broom
+
+namespace broom::internal {
+
+inline constexpr size_t kPageSize = 4096;
+inline constexpr int kChunkShift = 18;
+inline constexpr size_t kChunkSize = size_t{1} << kChunkShift;  // 256 KiB
+inline constexpr int kNumBlockClasses = 4;                       // 4K, 16K, 64K, 256K
+inline constexpr uint8_t kRunClass = 0xff;
+inline constexpr uint16_t kNoObjectClass = 0xffff;
+inline constexpr uint16_t kLargeObject = 0xfffe;
+
+inline constexpr size_t BlockClassSize(int block_class) {
+  return size_t{4096} << (2 * block_class);
+}
+
+// Header at the start of every block. 64 bytes: one cache line.
+struct alignas(64) BlockHeader {
+  std::atomic<Region*> owner;  // null while the block is free (in a cache or the pool)
+  BlockHeader* next;           // the owning region's block list (or a free list)
+  BlockHeader* prev;           // actor regions: large-object list; else unused
+  size_t size;                 // bytes in the block, header included
+  uint8_t block_class;         // 0..kNumBlockClasses-1, or kRunClass
+  uint8_t dedicated;           // 1: holds one large object (not a growth block)
+  uint16_t object_class;       // actor regions: slab size class, kLargeObject, or kNoObjectClass
+  uint32_t live_objects;       // actor regions: objects allocated and not freed in the block
+  char* object;                // dedicated blocks: address of the object
+  uint64_t reserved1[2];
+
+  char* begin() { return reinterpret_cast<char*>(this) + sizeof(BlockHeader); }
+  char* end() { return reinterpret_cast<char*>(this) + size; }
+};
+static_assert(sizeof(BlockHeader) == 64, "BlockHeader must stay one cache line");
+
+// The reserved space; set once at initialization, never changed afterwards.
+struct SpaceBounds {
+  uintptr_t base;
+  uintptr_t end;
+  std::atomic<uintptr_t>* chunk_map;
+};
+extern SpaceBounds g_space;
+
+inline bool InSpace(const void* p) {
+  uintptr_t a = reinterpret_cast<uintptr_t>(p);
+  return a - g_space.base < g_space.end - g_space.base;  // false before initialization (0 - 0)
+}
+
+// The header of the block containing `p`, or null if `p` is not inside a block ever handed out.
+// The block may be free (owner == null). About 6 instructions.
+inline BlockHeader* BlockOf(const void* p) {
+  uintptr_t a = reinterpret_cast<uintptr_t>(p);
+  if (BROOM_UNLIKELY(a - g_space.base >= g_space.end - g_space.base)) return nullptr;
+  uintptr_t word = g_space.chunk_map[(a - g_space.base) >> kChunkShift].load(std::memory_order_acquire);
+  if (word & 1) {
+    size_t block_size = BlockClassSize(static_cast<int>(word >> 1));
+    return reinterpret_cast<BlockHeader*>(a & ~(block_size - 1));
+  }
+  return reinterpret_cast<BlockHeader*>(word);
+}
+
+}  // namespace broom::internal
+
+#endif  // BROOM_INTERNAL_BLOCK_H_

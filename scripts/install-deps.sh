@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Installs Broom's build and test dependencies from Debian's archive when missing.
+# Usage: scripts/install-deps.sh [extra-package ...]
+set -euo pipefail
+pkgs=(build-essential cmake pkg-config libjemalloc-dev libabsl-dev libgtest-dev libgmock-dev
+      libbenchmark-dev "$@")
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "install-deps: installing ${missing[*]}"
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO=sudo
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
