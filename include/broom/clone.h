@@ -58,7 +58,7 @@ T* Clone(const T& src, Region& target) {
   if constexpr (internal::HasAdlClone<T>::value) {
     return BroomClone(src, target);
   } else if constexpr (internal::HasRegionAllocator<T>::value) {
-    return NewIn<T>(target, src, typename T::allocator_type(target.resource()));
+    return NewIn<T>(target, src);  // uses-allocator construction puts it in target
   } else if constexpr (std::is_trivially_copyable_v<T>) {
     return NewIn<T>(target, src);
   } else {

@@ -19,7 +19,9 @@
 #ifndef BROOM_CONTEXT_H_
 #define BROOM_CONTEXT_H_
 
+#include <cstddef>
 #include <cstring>
+#include <memory>
 #include <memory_resource>
 #include <new>
 #include <string_view>
@@ -140,7 +142,30 @@ class Allocator {
   std::pmr::memory_resource* resource_;
 };
 
-// Constructs a T in `region`. Non-trivially-destructible T get their destructor registered:
+template <class T>
+class Allocator;
+
+namespace internal {
+// Constructs T at p. Region-aware types (whose allocator_type accepts a broom::Allocator or a
+// std::pmr::polymorphic_allocator) get uses-allocator construction with `region`, so a
+// std::pmr::vector or a container using broom::Allocator made by NewIn lives wholly in it.
+template <class T, class... Args>
+T* ConstructIn(void* p, Region& region, Args&&... args) {
+  if constexpr (std::uses_allocator_v<T, std::pmr::polymorphic_allocator<std::byte>>) {
+    return std::uninitialized_construct_using_allocator(
+        static_cast<T*>(p), std::pmr::polymorphic_allocator<std::byte>(region.resource()),
+        std::forward<Args>(args)...);
+  } else if constexpr (std::uses_allocator_v<T, Allocator<std::byte>>) {
+    return std::uninitialized_construct_using_allocator(
+        static_cast<T*>(p), Allocator<std::byte>(region), std::forward<Args>(args)...);
+  } else {
+    return ::new (p) T(std::forward<Args>(args)...);
+  }
+}
+}  // namespace internal
+
+// Constructs a T in `region` (region-aware types get `region` as their allocator, see
+// internal::ConstructIn). Non-trivially-destructible T get their destructor registered:
 // in transferable and temporary regions it runs at bulk free (reverse order); in actor regions
 // it runs at Delete or, for objects never deleted, when the region is destroyed.
 // Throws std::bad_alloc if the region cannot allocate (reason in region.last_error()).
@@ -149,13 +174,13 @@ T* NewIn(Region& region, Args&&... args) {
   if constexpr (std::is_trivially_destructible_v<T>) {
     void* p = region.Allocate(sizeof(T), alignof(T));
     if (BROOM_UNLIKELY(p == nullptr)) internal::ThrowBadAlloc();
-    return ::new (p) T(std::forward<Args>(args)...);
+    return internal::ConstructIn<T>(p, region, std::forward<Args>(args)...);
   } else if (region.kind() == RegionKind::kActor) {
     void* p = internal::ActorAllocateWithCleanup(region, sizeof(T), alignof(T),
                                                  &internal::DestroyOne<T>, 1);
     if (BROOM_UNLIKELY(p == nullptr)) internal::ThrowBadAlloc();
     try {
-      return ::new (p) T(std::forward<Args>(args)...);
+      return internal::ConstructIn<T>(p, region, std::forward<Args>(args)...);
     } catch (...) {
       internal::ActorFreeWithCleanup(p, alignof(T));
       throw;
@@ -163,7 +188,7 @@ T* NewIn(Region& region, Args&&... args) {
   } else {
     void* p = region.Allocate(sizeof(T), alignof(T));
     if (BROOM_UNLIKELY(p == nullptr)) internal::ThrowBadAlloc();
-    T* obj = ::new (p) T(std::forward<Args>(args)...);
+    T* obj = internal::ConstructIn<T>(p, region, std::forward<Args>(args)...);
     if (BROOM_UNLIKELY(!region.AddCleanup(&internal::DestroyOne<T>, obj))) {
       obj->~T();
       internal::ThrowBadAlloc();
