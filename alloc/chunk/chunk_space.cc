@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
-#include "absl/synchronization/mutex.h"
+#include "alloc/os/mutex.h"
 #include "alloc/os/heap.h"
 #include "alloc/os/os.h"
 #include "broom/internal/base.h"
@@ -92,7 +92,7 @@ class Space {
   size_t PurgeLocked(size_t target, uint64_t now, bool ignore_age)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
-  absl::Mutex mu_;
+  Mutex mu_;
   char* base_ = nullptr;
   size_t reserved_ = 0;
   char* frontier_ ABSL_GUARDED_BY(mu_) = nullptr;
@@ -138,7 +138,7 @@ Space::Space() {
   base_ = static_cast<char*>(base);
   reserved_ = size;
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     frontier_ = base_;
     committed_end_ = base_;
   }
@@ -190,7 +190,7 @@ BlockHeader* Space::RefillAndTake(ThreadCache* tc, int c, AllocError* error) {
   BlockHeader* got[kCacheSlots];
   int n = 0;
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     auto& dirty = dirty_[c];
     while (n < want && !dirty.empty()) {
       got[n++] = dirty.back().block;
@@ -232,7 +232,7 @@ void Space::Flush(ThreadCache* tc, int c, int keep) {
   if (count <= keep) return;
   uint64_t now = os::NowMs();
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     // Oldest (bottom of the cache stack) go first; the hottest stay in the thread.
     int moved = count - keep;
     for (int i = 0; i < moved; ++i) dirty_[c].push_back({tc->slots[c][i], now});
@@ -247,7 +247,7 @@ void Space::Flush(ThreadCache* tc, int c, int keep) {
 BlockHeader* Space::AcquireRun(size_t chunks, AllocError* error) {
   char* base = nullptr;
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     size_t best = runs_.size();
     for (size_t i = 0; i < runs_.size(); ++i) {
       if (runs_[i].chunks >= chunks && (best == runs_.size() || runs_[i].chunks < runs_[best].chunks)) {
@@ -283,7 +283,7 @@ void Space::ReleaseRun(BlockHeader* b) {
   size_t chunks = b->size / kChunkSize;
   for (size_t i = 0; i < chunks; ++i) MapWord(base + i * kChunkSize).store(0, std::memory_order_release);
   uint64_t now = os::NowMs();
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   runs_.push_back({base, chunks, now, false});
   dirty_bytes_ += chunks * kChunkSize;
   MaybeDecayLocked(now);
@@ -331,12 +331,12 @@ size_t Space::PurgeLocked(size_t target, uint64_t now, bool ignore_age) {
 }
 
 size_t Space::Purge(size_t target, bool ignore_age) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   return PurgeLocked(target, os::NowMs(), ignore_age);
 }
 
 void Space::Register(ThreadCache* tc) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   tc->prev = nullptr;
   tc->next = caches_;
   if (caches_ != nullptr) caches_->prev = tc;
@@ -344,7 +344,7 @@ void Space::Register(ThreadCache* tc) {
 }
 
 void Space::Unregister(ThreadCache* tc) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   for (int k = 0; k < kNumRegionKinds; ++k) {
     retired_created_[k] += tc->created[k].load(std::memory_order_relaxed);
     retired_destroyed_[k] += tc->destroyed[k].load(std::memory_order_relaxed);
@@ -355,7 +355,7 @@ void Space::Unregister(ThreadCache* tc) {
 }
 
 void Space::FillStats(GlobalStats* s) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   for (int k = 0; k < kNumRegionKinds; ++k) {
     s->regions_created[k] = retired_created_[k];
     s->regions_destroyed[k] = retired_destroyed_[k];

@@ -189,6 +189,9 @@ inline void* Region::AllocateBump(size_t size, size_t align) {
     char* p = cursor_ + pad;
     cursor_ = p + size;
     bytes_requested_ += size;
+#if BROOM_ASAN
+    internal::UnpoisonMemory(p, size);  // rewound memory is poisoned until handed out again
+#endif
     return p;
   }
   return AllocateSlow(size, align);

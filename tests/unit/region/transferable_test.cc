@@ -10,6 +10,7 @@
 
 #include "broom/memory.h"
 #include "broom/message.h"
+#include "broom/temporary_region.h"
 
 namespace broom {
 namespace {
@@ -272,3 +273,38 @@ TEST(MessageDeathTest, DereferencingAnEmptyMessageIsFatal) {
 
 }  // namespace
 }  // namespace broom
+
+#if BROOM_ASAN
+namespace broom {
+namespace {
+// ASan builds poison region memory when it is freed in bulk or rewound.
+TEST(TransferableRegionDeathTest, AsanReportsReadAfterBulkFree) {
+  EXPECT_DEATH(
+      {
+        auto* t = new TransferableRegion();
+        auto* p = static_cast<volatile int*>(t->Allocate(64));
+        *p = 1;
+        delete t;
+        int v = *p;
+        (void)v;
+      },
+      "use-after-poison");
+}
+
+TEST(TemporaryRegionDeathTest, AsanReportsReadAfterScopeExit) {
+  EXPECT_DEATH(
+      {
+        TemporaryRegion scratch;
+        volatile int* p;
+        {
+          TemporaryRegion::Scope s(scratch);
+          p = NewIn<int>(scratch.region(), 5);
+        }
+        int v = *p;
+        (void)v;
+      },
+      "use-after-poison");
+}
+}  // namespace
+}  // namespace broom
+#endif
