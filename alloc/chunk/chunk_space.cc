@@ -3,6 +3,8 @@
 // The space: reservation, chunk map, carving, per-thread caches, the global pool and decay.
 #include "alloc/chunk/chunk_space.h"
 
+#include "alloc/chunk/quarantine.h"
+
 #include <pthread.h>
 
 #include <algorithm>
@@ -19,7 +21,7 @@
 
 namespace broom::internal {
 
-SpaceBounds g_space = {0, 0, nullptr};
+SpaceBounds g_space = {0, 0, nullptr, {nullptr}};
 
 namespace {
 
@@ -439,6 +441,8 @@ void Uncharge(ThreadCache* tc, size_t bytes) {
 
 }  // namespace
 
+void EnsureSpace() { GetSpace(); }
+
 BlockHeader* AcquireBlock(size_t bytes, Region* owner, AllocError* error) {
   ThreadCache* tc = Cache();
   int c = BlockClassFor(bytes);
@@ -478,25 +482,34 @@ BlockHeader* AcquireBlock(size_t bytes, Region* owner, AllocError* error) {
   return b;
 }
 
-size_t ReleaseBlock(BlockHeader* b) {
+void ReturnFreeBlock(BlockHeader* b) {
   ThreadCache* tc = Cache();
   size_t size = b->size;
   uint8_t c = b->block_class;
-  b->owner.store(nullptr, std::memory_order_release);
   PoisonMemory(b->begin(), size - sizeof(BlockHeader));
   if (c == kRunClass) {
     GetSpace().ReleaseRun(b);
-  } else {
-    int count = tc->count[c].load(std::memory_order_relaxed);
-    if (count == kCacheLimit[c]) {
-      GetSpace().Flush(tc, c, kCacheLimit[c] / 2);
-      count = kCacheLimit[c] / 2;
-    }
-    tc->slots[c][count] = b;
-    tc->count[c].store(count + 1, std::memory_order_relaxed);
-    g_cache_bytes.fetch_add(size, std::memory_order_relaxed);
+    return;
   }
-  Uncharge(tc, size);
+  int count = tc->count[c].load(std::memory_order_relaxed);
+  if (count == kCacheLimit[c]) {
+    GetSpace().Flush(tc, c, kCacheLimit[c] / 2);
+    count = kCacheLimit[c] / 2;
+  }
+  tc->slots[c][count] = b;
+  tc->count[c].store(count + 1, std::memory_order_relaxed);
+  g_cache_bytes.fetch_add(size, std::memory_order_relaxed);
+}
+
+size_t ReleaseBlock(BlockHeader* b) {
+  size_t size = b->size;
+  b->owner.store(nullptr, std::memory_order_release);
+  Uncharge(Cache(), size);
+  if (BROOM_UNLIKELY(g_space.quarantine.load(std::memory_order_relaxed) != nullptr) &&
+      QuarantineAdmit(b)) {
+    return size;
+  }
+  ReturnFreeBlock(b);
   return size;
 }
 

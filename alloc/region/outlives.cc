@@ -123,6 +123,10 @@ void CheckBeforeTransfer(const Region* r, const char* op) {
 }  // namespace
 
 void InitCheckModeFromEnv() {
+  if (const char* q = std::getenv("BROOM_QUARANTINE_MS")) {
+    long ms = std::strtol(q, nullptr, 10);
+    if (ms > 0) EnableQuarantine(QuarantinePolicy{.duration_ms = static_cast<uint32_t>(ms)});
+  }
   const char* env = std::getenv("BROOM_CHECKS");
   if (env == nullptr) {
     SetCheckMode(static_cast<CheckMode>(g_mode.load(std::memory_order_relaxed)));

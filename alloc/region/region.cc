@@ -143,6 +143,7 @@ BlockHeader* RegionAccess::TakeBlock(Region* r, size_t bytes, bool link) {
 }
 
 void RegionAccess::GiveBackBlock(Region* r, BlockHeader* b) {
+  internal::SetReleasingRegion(r->id_, r->name_, r->kind_);
   r->block_bytes_ -= b->size;
   --r->blocks_held_;
   internal::ReleaseBlock(b);
@@ -250,6 +251,7 @@ RegionMark RegionAccess::Mark(const Region* r) {
 
 void RegionAccess::Rewind(Region* r, const RegionMark& m) {
   RunCleanups(r, r->cleanups_, m.cleanups, r->cleanup_count_);
+  SetReleasingRegion(r->id_, r->name_, r->kind_);
   BlockHeader* b = r->blocks_;
   while (b != m.head) {
     BlockHeader* next = b->next;
@@ -294,6 +296,7 @@ void RegionAccess::Destroy(Region* r, const char* op) {
   RunCleanups(r, r->cleanups_, nullptr, r->cleanup_count_);
   if (r->actor_ != nullptr) r->actor_->DestroyAll(r);
   RegionKind kind = r->kind_;
+  SetReleasingRegion(r->id_, r->name_, kind);
   BlockHeader* spare = r->spare_;
   BlockHeader* blocks = r->blocks_;
   r->~Region();
