@@ -24,7 +24,7 @@ int ClassFor(size_t size, size_t align) {
 }
 }  // namespace
 
-void* ActorHeap::Allocate(Region* r, size_t size, size_t align) {
+void* ActorHeap::AllocateSlowPath(Region* r, size_t size, size_t align) {
   if (BROOM_UNLIKELY(align == 0 || (align & (align - 1)) != 0)) {
     RegionAccess::set_error(r, AllocError::kBadAlignment);
     return nullptr;
@@ -32,19 +32,18 @@ void* ActorHeap::Allocate(Region* r, size_t size, size_t align) {
   int c = size <= kMaxSmall && align <= 4096 ? ClassFor(size, align) : kNumClasses;
   if (BROOM_UNLIKELY(c == kNumClasses)) return AllocateLarge(r, size, align);
   ClassState& s = classes_[c];
-  void* p = s.free_list;
-  if (BROOM_LIKELY(p != nullptr)) {
+  auto* p = static_cast<uintptr_t*>(s.free_list);
+  if (p != nullptr) {
     UnpoisonMemory(p, ClassSize(c));
-    auto* words = static_cast<uintptr_t*>(p);
-    s.free_list = reinterpret_cast<void*>(words[0]);
-    words[1] = 0;
-  } else if (BROOM_LIKELY(s.cursor != s.limit)) {
-    p = s.cursor;
+    s.free_list = reinterpret_cast<void*>(p[0]);
+  } else if (s.cursor != s.limit) {
+    p = reinterpret_cast<uintptr_t*>(s.cursor);
     s.cursor += ClassSize(c);
   } else {
-    p = AllocateSlow(r, c);
+    p = static_cast<uintptr_t*>(AllocateSlow(r, c));
     if (p == nullptr) return nullptr;
   }
+  p[1] = 0;
   RegionAccess::NoteRequested(r, ClassSize(c));
   return p;
 }

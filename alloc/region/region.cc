@@ -70,6 +70,7 @@ Region::Region(RegionKind kind, uint64_t id, const RegionOptions& options, Block
       limit_(first->end()),
       kind_(kind),
       current_(first),
+      current_base_(cursor_),
       blocks_(first),
       spare_(nullptr),
       block_bytes_(first->size),
@@ -79,7 +80,7 @@ Region::Region(RegionKind kind, uint64_t id, const RegionOptions& options, Block
       retain_bytes_(options.retain_bytes),
       id_(id),
       name_(options.name) {
-  if (kind == RegionKind::kActor) cursor_ = limit_;  // actor objects live in slabs
+  if (kind == RegionKind::kActor) cursor_ = current_base_ = limit_;  // actor objects: slabs
 }
 
 const char* KindName(RegionKind kind) {
@@ -107,7 +108,7 @@ AllocError LastAllocError() { return internal::t_last_error; }
 
 RegionStats Region::stats() const {
   RegionStats s;
-  s.bytes_requested = bytes_requested_;
+  s.bytes_requested = bytes_requested_ + static_cast<size_t>(cursor_ - current_base_);
   s.bytes_freed = bytes_freed_;
   s.block_bytes = block_bytes_;
   s.blocks = blocks_held_;
@@ -150,6 +151,8 @@ void RegionAccess::GiveBackBlock(Region* r, BlockHeader* b) {
 }
 
 void* Region::AllocateSlow(size_t size, size_t align) {
+  if (kind_ == RegionKind::kActor) return actor_->Allocate(this, size, align);
+  if (size == 0) size = 1;  // unique pointers for zero-size requests
   if (align == 0 || (align & (align - 1)) != 0) {
     RegionAccess::set_error(this, AllocError::kBadAlignment);
     return nullptr;
@@ -189,13 +192,13 @@ void* Region::AllocateSlow(size_t size, size_t align) {
     if (b == nullptr) return nullptr;
   }
   current_->used_end = cursor_;
+  bytes_requested_ += static_cast<size_t>(cursor_ - current_base_);
   current_ = b;
+  current_base_ = b->begin();
   cursor_ = b->begin();
   limit_ = b->end();
   return AllocateBump(size, align);
 }
-
-void* Region::AllocateActor(size_t size, size_t align) { return actor_->Allocate(this, size, align); }
 
 void Region::Deallocate(void* p, size_t size, size_t /*align*/) {
   if (p == nullptr) return;
@@ -203,9 +206,8 @@ void Region::Deallocate(void* p, size_t size, size_t /*align*/) {
     actor_->Free(this, p);
     return;
   }
-  if (static_cast<char*>(p) + size == cursor_ && static_cast<char*>(p) >= current_->begin()) {
+  if (static_cast<char*>(p) + size == cursor_ && static_cast<char*>(p) >= current_base_) {
     cursor_ = static_cast<char*>(p);
-    bytes_requested_ -= size;
   }
 }
 
@@ -246,7 +248,8 @@ void RunCleanups(Region* r, Cleanup*& head, Cleanup* until, size_t& count) {
 }  // namespace
 
 RegionMark RegionAccess::Mark(const Region* r) {
-  return {r->current_, r->cursor_, r->blocks_, r->cleanups_, r->bytes_requested_, r->cleanup_count_};
+  return {r->current_, r->cursor_, r->current_base_, r->blocks_, r->cleanups_, r->bytes_requested_,
+          r->cleanup_count_};
 }
 
 void RegionAccess::Rewind(Region* r, const RegionMark& m) {
@@ -270,6 +273,7 @@ void RegionAccess::Rewind(Region* r, const RegionMark& m) {
   r->blocks_ = m.head;
   r->current_ = m.current;
   r->cursor_ = m.cursor;
+  r->current_base_ = m.current_base;
   r->limit_ = m.current->end();
   r->bytes_requested_ = m.bytes_requested;
   PoisonMemory(r->cursor_, static_cast<size_t>(r->limit_ - r->cursor_));
@@ -283,7 +287,8 @@ void RegionAccess::Reset(Region* r, const char* op) {
   // The first block (which holds the region object) is the last in the list.
   BlockHeader* first = r->blocks_;
   while (first->next != nullptr) first = first->next;
-  RegionMark m{first, reinterpret_cast<char*>(first) + kRegionHeaderBytes, first, nullptr, 0, 0};
+  char* base = reinterpret_cast<char*>(first) + kRegionHeaderBytes;
+  RegionMark m{first, base, base, first, nullptr, 0, 0};
   Rewind(r, m);
   r->bytes_freed_ = 0;
 }
