@@ -87,6 +87,10 @@ class Space {
   void Unregister(ThreadCache* tc) ABSL_LOCKS_EXCLUDED(mu_);
   void FillStats(GlobalStats* s) ABSL_LOCKS_EXCLUDED(mu_);
   pthread_key_t key() const { return key_; }
+  // fork(): the pool lock is held across fork so the child never inherits it mid-update.
+  void LockForFork() ABSL_NO_THREAD_SAFETY_ANALYSIS { mu_.Lock(); }
+  void UnlockAfterFork() ABSL_NO_THREAD_SAFETY_ANALYSIS { mu_.Unlock(); }
+  void ResetInChild() { mu_.ResetInChild(); }
 
  private:
   char* CarveLocked(size_t chunks, AllocError* error) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -148,6 +152,8 @@ Space::Space() {
   g_space.base = reinterpret_cast<uintptr_t>(base_);
   g_space.end = g_space.base + reserved_;
   BROOM_CHECK(pthread_key_create(&key_, &ThreadExit) == 0, "pthread_key_create failed");
+  pthread_atfork([] { GetSpace().LockForFork(); }, [] { GetSpace().UnlockAfterFork(); },
+                 [] { GetSpace().ResetInChild(); });
 }
 
 std::atomic<uintptr_t>& MapWord(const void* chunk) {

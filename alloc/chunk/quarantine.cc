@@ -1,6 +1,7 @@
 // Copyright Broom authors.
 #include "alloc/chunk/quarantine.h"
 
+#include <pthread.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -109,6 +110,9 @@ void InstallOnce() {
     sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
     sigemptyset(&sa.sa_mask);
     sigaction(SIGSEGV, &sa, &g_previous_action);
+    pthread_atfork([]() ABSL_NO_THREAD_SAFETY_ANALYSIS { g_mu.Lock(); },
+                   []() ABSL_NO_THREAD_SAFETY_ANALYSIS { g_mu.Unlock(); },
+                   [] { g_mu.ResetInChild(); });
     return true;
   }();
   (void)installed;
