@@ -99,6 +99,8 @@ class ActorHeap {
   // free list (its tag word is set; reading it is safe even under ASan).
   char* SlabEnd(const BlockHeader* b) const;
   static bool LooksFreed(const void* p);
+  // Fatal ("double free") if `p` is on its class's free list; returns otherwise.
+  void DieIfFreed(Region* r, void* p);
   BlockHeader* large_blocks() const { return large_; }
 
   void LinkCleanup(ActorCleanupNode* node);

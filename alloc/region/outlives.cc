@@ -53,7 +53,9 @@ class Scanner {
     from = reinterpret_cast<const char*>((reinterpret_cast<uintptr_t>(from) + 7) & ~uintptr_t{7});
     for (const char* p = from; p + sizeof(uintptr_t) <= to; p += sizeof(uintptr_t)) {
 #if BROOM_ASAN
-      if (__asan_address_is_poisoned(p)) continue;  // padding and freed bytes
+      if (__asan_region_is_poisoned(const_cast<char*>(p), sizeof(uintptr_t)) != nullptr) {
+        continue;  // padding, freed or rewound bytes
+      }
 #endif
       uintptr_t word;
       std::memcpy(&word, p, sizeof(word));

@@ -3,6 +3,7 @@
 // The region object: creation in its first block, the bump slow path, cleanups, marks,
 // reset and bulk destruction. Kind-specific code lives in actor_heap.cc and the handle files.
 #include <cstdio>
+#include <cstring>
 #include <new>
 
 #include "alloc/os/os.h"
@@ -133,6 +134,7 @@ BlockHeader* RegionAccess::TakeBlock(Region* r, size_t bytes, bool link) {
     set_error(r, error);
     return nullptr;
   }
+  if (BROOM_UNLIKELY(ChecksEnabled())) std::memset(b->begin(), 0, b->size - sizeof(BlockHeader));
   r->block_bytes_ += b->size;
   ++r->blocks_held_;
   if (r->block_bytes_ > r->peak_block_bytes_) r->peak_block_bytes_ = r->block_bytes_;
@@ -177,6 +179,9 @@ void* Region::AllocateSlow(size_t size, size_t align) {
     spare_ = b->next;
     spare_bytes_ -= b->size;
     internal::UnpoisonMemory(b->begin(), b->size - sizeof(BlockHeader));
+    if (BROOM_UNLIKELY(internal::ChecksEnabled())) {
+      std::memset(b->begin(), 0, b->size - sizeof(BlockHeader));
+    }
     b->next = blocks_;
     blocks_ = b;
   } else {
@@ -276,6 +281,9 @@ void RegionAccess::Rewind(Region* r, const RegionMark& m) {
   r->current_base_ = m.current_base;
   r->limit_ = m.current->end();
   r->bytes_requested_ = m.bytes_requested;
+  if (BROOM_UNLIKELY(ChecksEnabled())) {
+    std::memset(r->cursor_, 0, static_cast<size_t>(r->limit_ - r->cursor_));
+  }
   PoisonMemory(r->cursor_, static_cast<size_t>(r->limit_ - r->cursor_));
 }
 

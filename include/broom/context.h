@@ -58,7 +58,9 @@ static_assert(sizeof(ActorCleanupNode) % alignof(std::max_align_t) == 0);
 // Allocates in an actor region with a cleanup node in front; returns the object address.
 void* ActorAllocateWithCleanup(Region& r, size_t size, size_t align, void (*destroy)(void*),
                                size_t count);
-void ActorFreeWithCleanup(void* object, size_t align);
+// Frees an object made by ActorAllocateWithCleanup, running its registered destroy function
+// first if `run_destructor`. Fatal on a double free.
+void ActorFreeWithCleanup(void* object, size_t align, bool run_destructor);
 void ActorFree(Region& r, void* p);
 void* HeapAllocate(size_t size, size_t align);
 void HeapFree(void* p, size_t size, size_t align);
@@ -182,7 +184,7 @@ T* NewIn(Region& region, Args&&... args) {
     try {
       return internal::ConstructIn<T>(p, region, std::forward<Args>(args)...);
     } catch (...) {
-      internal::ActorFreeWithCleanup(p, alignof(T));
+      internal::ActorFreeWithCleanup(p, alignof(T), /*run_destructor=*/false);
       throw;
     }
   } else {
@@ -282,8 +284,7 @@ void Delete(T* p) {
   if constexpr (std::is_trivially_destructible_v<T>) {
     internal::ActorFree(*r, p);
   } else {
-    p->~T();
-    internal::ActorFreeWithCleanup(p, alignof(T));
+    internal::ActorFreeWithCleanup(p, alignof(T), /*run_destructor=*/true);
   }
 }
 
@@ -300,8 +301,7 @@ void DeleteArray(T* p) {
   if constexpr (std::is_trivially_destructible_v<T>) {
     internal::ActorFree(*r, p);
   } else {
-    internal::DestroyArray<T>(p);
-    internal::ActorFreeWithCleanup(p, alignof(T));
+    internal::ActorFreeWithCleanup(p, alignof(T), /*run_destructor=*/true);
   }
 }
 
