@@ -180,6 +180,7 @@ void InitHeader(BlockHeader* b, size_t size, uint8_t block_class) {
   b->block_class = block_class;
   b->dedicated = 0;
   b->object = nullptr;
+  b->used_end = nullptr;
   b->object_class = kNoObjectClass;
   b->live_objects = 0;
 }

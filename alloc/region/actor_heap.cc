@@ -86,6 +86,7 @@ void* ActorHeap::AllocateLarge(Region* r, size_t size, size_t align) {
   b->object_class = kLargeObject;
   b->object = reinterpret_cast<char*>((reinterpret_cast<uintptr_t>(b->begin()) + align - 1) &
                                       ~(uintptr_t{align} - 1));
+  b->used_end = b->object + size;
   b->prev = nullptr;
   b->next = large_;
   if (large_ != nullptr) large_->prev = b;
@@ -146,6 +147,19 @@ size_t ActorHeap::UsableSize(Region* r, const void* p) {
   if (b->object_class == kLargeObject) return static_cast<size_t>(b->end() - static_cast<const char*>(p));
   if (b->object_class >= kNumClasses) DieBadFree(r, p, "UsableSize of region metadata");
   return ClassSize(b->object_class);
+}
+
+char* ActorHeap::SlabEnd(const BlockHeader* b) const {
+  const ClassState& s = classes_[b->object_class];
+  const char* begin = reinterpret_cast<const char*>(b);
+  if (s.limit > begin && s.limit <= begin + b->size) return s.cursor;  // the class's newest slab
+  size_t csize = ClassSize(b->object_class);
+  size_t start = SlabStart(b->object_class);
+  return const_cast<char*>(begin) + start + (b->size - start) / csize * csize;
+}
+
+bool ActorHeap::LooksFreed(const void* p) {
+  return static_cast<const uintptr_t*>(p)[1] == Tag(p);
 }
 
 void ActorHeap::LinkCleanup(ActorCleanupNode* node) {

@@ -49,6 +49,12 @@ class ActorHeap {
   // Slabs are released with the region's block list.
   void DestroyAll(Region* r);
 
+  // For scans: the end of the carved part of slab `b`, and whether the object at `p` is on a
+  // free list (its tag word is set; reading it is safe even under ASan).
+  char* SlabEnd(const BlockHeader* b) const;
+  static bool LooksFreed(const void* p);
+  BlockHeader* large_blocks() const { return large_; }
+
   void LinkCleanup(ActorCleanupNode* node);
   void UnlinkCleanup(ActorCleanupNode* node);
 

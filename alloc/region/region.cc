@@ -29,13 +29,21 @@ char* AlignUp(char* p, size_t align) {
 
 void SetLastError(AllocError e) { t_last_error = e; }
 
+char* RegionAccess::FirstObjectByte(BlockHeader* first) {
+  return reinterpret_cast<char*>(first) + kRegionHeaderBytes;
+}
+
 const char* Describe(const Region* r, char* buf, size_t n) {
   std::snprintf(buf, n, "region #%llu%s%s%s (%s)", static_cast<unsigned long long>(r->id()),
                 r->name()[0] ? " '" : "", r->name(), r->name()[0] ? "'" : "", KindName(r->kind()));
   return buf;
 }
 
+void InitCheckModeFromEnv();  // outlives.cc
+
 Region* RegionAccess::Create(RegionKind kind, const RegionOptions& options) {
+  static const bool checks_initialized = (InitCheckModeFromEnv(), true);
+  (void)checks_initialized;
   AllocError error = AllocError::kNone;
   BlockHeader* b = AcquireBlock(BlockClassSize(0), nullptr, &error);
   if (b == nullptr) {
@@ -155,6 +163,7 @@ void* Region::AllocateSlow(size_t size, size_t align) {
     if (b == nullptr) return nullptr;
     b->dedicated = 1;
     b->object = internal::AlignUp(b->begin(), align);
+    b->used_end = b->object + size;
     bytes_requested_ += size;
     return b->object;
   }
@@ -178,6 +187,7 @@ void* Region::AllocateSlow(size_t size, size_t align) {
     b = RegionAccess::TakeBlock(this, internal::BlockClassSize(c), /*link=*/true);
     if (b == nullptr) return nullptr;
   }
+  current_->used_end = cursor_;
   current_ = b;
   cursor_ = b->begin();
   limit_ = b->end();

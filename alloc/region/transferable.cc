@@ -94,6 +94,9 @@ Region* TransferableRegion::Release() {
   if (region_ == nullptr) return nullptr;
   CheckClosed("Transfer");
   Region* r = region_;
+  if (internal::TransferHook hook = internal::g_transfer_hook.load(std::memory_order_acquire)) {
+    hook(r, "transfer");
+  }
   dead_id_ = r->id();
   region_ = nullptr;
   dead_state_ = State::kTransferred;

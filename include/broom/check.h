@@ -50,17 +50,21 @@ const char* RuleName(Rule rule);
 
 struct Violation {
   uint64_t source_id;
+  const char* source_name;
   RegionKind source_kind;
   size_t source_offset;   // bytes from the start of the source block holding the word
   const void* source_address;
   const void* target_address;  // the value found
   uint64_t target_id;
+  const char* target_name;
   RegionKind target_kind;
   Rule rule;
 };
 
 struct OutlivesReport {
-  std::vector<Violation> violations;
+  std::vector<Violation> violations;  // at most kMaxViolations kept
+  size_t violation_count = 0;         // all violations found
+  static constexpr size_t kMaxViolations = 1024;
   size_t bytes_scanned = 0;
   bool ok() const { return violations.empty(); }
   // One line per violation, e.g. "transferable region #7 'out' +0x40 points to 0x... in

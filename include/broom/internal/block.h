@@ -50,7 +50,9 @@ struct alignas(64) BlockHeader {
   uint16_t object_class;       // actor regions: slab size class, kLargeObject, or kNoObjectClass
   uint32_t live_objects;       // actor regions: objects allocated and not freed in the block
   char* object;                // dedicated blocks: address of the object
-  uint64_t reserved1[2];
+  char* used_end;              // end of the bytes handed out (set when a block stops being
+                               // current, and for dedicated blocks); for outlives scans
+  uint64_t reserved1;
 
   char* begin() { return reinterpret_cast<char*>(this) + sizeof(BlockHeader); }
   char* end() { return reinterpret_cast<char*>(this) + size; }
