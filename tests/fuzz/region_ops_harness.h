@@ -48,6 +48,9 @@ struct HarnessOptions {
 struct HarnessCounters {
   uint64_t inputs, creates, allocs_ok, allocs_failed, frees, scopes, transfers, thread_handoffs,
       shares, resets, destroys, tracked_objects;
+  // CheckOutlives scans: how many, and violations reported in bytes the harness never wrote
+  // (alignment padding, unwritten tails and gaps of blocks reused from other regions).
+  uint64_t outlives_scans, stale_violations;
 };
 HarnessCounters GetHarnessCounters();
 
