@@ -255,6 +255,12 @@ void Harness::ShareAndDrop(int s) {
 void Harness::CheckOutlivesOp(int s) {
   Slot& slot = slots_[s];
   if (slot.kind == Kind::kEmpty) return;
+#if BROOM_ASAN
+  // Known core bug (checked_transfer_test DISABLED_CheckOutlivesReadsOnlyAddressableBytesUnderAsan):
+  // the scan reads whole words across the partly poisoned tail of odd-sized objects and the
+  // poisoned gaps of rewound or freed memory, which ASan reports as an error.
+  if (options_.tolerate_known_bugs) return;
+#endif
   OutlivesReport report = CheckOutlives(*slot.region);
   ++g_counters.outlives_scans;
   if (slot.kind == Kind::kTemporary) {

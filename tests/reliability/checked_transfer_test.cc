@@ -54,5 +54,30 @@ TEST(CheckedTransferTest, DISABLED_StaleBytesInPaddingAreNotReported) {
   EXPECT_TRUE(report.ok()) << report.ToString();
 }
 
+// Under ASan, CheckOutlives reads whole 8-byte words of bump regions, including the partly
+// addressable tail of an object whose size is not a multiple of 8 and the poisoned gaps left by
+// rewinds and actor frees; ASan stops the process ("unknown-crash" in outlives.cc Scan). The scan
+// needs __attribute__((no_sanitize_address)) or to skip poisoned words. Passes trivially without
+// ASan. Failing today under the asan preset: see docs/reliability.md, known failure 7.
+TEST(CheckedTransferTest, DISABLED_CheckOutlivesReadsOnlyAddressableBytesUnderAsan) {
+  // After Reset (or a scope exit) the rewound bytes are poisoned; new objects are unpoisoned to
+  // their exact size, so a 5-byte object followed by an 8-aligned one leaves a partly addressable
+  // word between them.
+  TransferableRegion message;
+  (void)message.Allocate(3000);
+  message.Reset();
+  std::memset(message.Allocate(5, 1), 0, 5);
+  std::memset(message.Allocate(8, 8), 0, 8);
+  EXPECT_TRUE(CheckOutlives(message.region()).ok());
+  TemporaryRegion scratch;
+  {
+    TemporaryRegion::Scope s(scratch);
+    (void)scratch.Allocate(3000);
+  }
+  std::memset(scratch.Allocate(13, 1), 0, 13);
+  std::memset(scratch.Allocate(16, 16), 0, 16);
+  EXPECT_TRUE(CheckOutlives(scratch.region()).ok());
+}
+
 }  // namespace
 }  // namespace broom
