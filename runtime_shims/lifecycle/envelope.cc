@@ -73,6 +73,13 @@ void AnyEnvelope::Reset() {
   internal::NoteEnvelopeDestroyed();
 }
 
+const void* AnyEnvelope::raw_data() const {
+  BROOM_CHECK(ops_ != nullptr && ops_->raw_resize != nullptr, "raw_data of a non-raw batch");
+  // Batch<R> layout is {epoch, records}; records.data() is what raw_resize(root, size()) returns
+  // without changing the size.
+  return ops_->raw_resize(root_, size());
+}
+
 void AnyEnvelope::DieWrongType(const char* wanted) const {
   broom::internal::Fatal(__FILE__, __LINE__, "batch holds records of type %s, not %s",
                          ops_ != nullptr ? ops_->name : "(empty envelope)", wanted);

@@ -64,6 +64,10 @@ struct BatchOps {
   void (*encode)(const void* root, std::vector<char>& out);
   // Appends `count` records read from `in` to the (empty) batch; false on malformed bytes.
   bool (*decode)(ByteReader& in, size_t count, void* root);
+  // RawRecord only (else null): resizes the (empty) batch to `count` records and returns their
+  // storage, so a transport can read the bytes straight into the batch's arena.
+  void* (*raw_resize)(void* root, size_t count);
+  size_t record_size;  // sizeof(R)
 };
 
 namespace internal {
@@ -106,10 +110,22 @@ struct BatchOpsImpl {
     }
     return in.ok();
   }
+  static void* RawResize(void* root, size_t count) {
+    auto& recs = static_cast<B*>(root)->records;
+    recs.resize(count);
+    return recs.data();
+  }
   static const BatchOps* Make() {
-    static const BatchOps ops = {typeid(R).name(), &Construct, &Destroy, &Size, &GetEpoch,
-                                 WireRecord<R> ? &Encode : nullptr,
-                                 WireRecord<R> ? &Decode : nullptr};
+    static const BatchOps ops = [] {
+      BatchOps o{typeid(R).name(), &Construct, &Destroy, &Size, &GetEpoch, nullptr, nullptr,
+                 nullptr, sizeof(R)};
+      if constexpr (WireRecord<R>) {
+        o.encode = &Encode;
+        o.decode = &Decode;
+      }
+      if constexpr (RawRecord<R>) o.raw_resize = &RawResize;
+      return o;
+    }();
     return &ops;
   }
 };
@@ -171,6 +187,10 @@ class AnyEnvelope {
   size_t arena_bytes() const { return policy_->ArenaBytes(arena_); }
   // Appends the records' flat-byte form. REQUIRES: non-empty, ops()->encode != null.
   void EncodeRecords(std::vector<char>& out) const { ops_->encode(root_, out); }
+  // RawRecord batches: the records' bytes (size() * ops()->record_size of them).
+  const void* raw_data() const;
+  // The root, for transports that fill a batch in place (see BatchOps::raw_resize).
+  void* root() const { return root_; }
 
   // The typed view; fatal if the batch does not hold R.
   template <class R>
