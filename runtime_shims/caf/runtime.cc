@@ -275,6 +275,7 @@ JobResult RunJob(const std::string& job, const JobParams& params, const JobOptio
   SetReceivePolicy(policy);
   signal(SIGPIPE, SIG_IGN);
   int procs = std::max(1, options.processes);
+  lifecycle::ResetShimStats();  // counters describe this job (one job at a time per process)
   r.broom_before = GetGlobalStats();
   auto t0 = std::chrono::steady_clock::now();
   std::vector<Worker> workers(procs - 1);

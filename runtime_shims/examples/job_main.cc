@@ -69,6 +69,7 @@ int main(int argc, char** argv) {
     else if (k == "credits") opt.credits = static_cast<uint32_t>(std::stoul(v));
     else if (k == "batch") opt.batch_size = std::stoul(v);
     else if (k == "timeout") opt.timeout_seconds = std::stod(v);
+    else if (k == "kill-worker-after") opt.kill_worker_after_seconds = std::stod(v);
     else params.Set(k, v);
   }
   if (workers == 0) workers = opt.threads > 0 ? opt.threads : 2;

@@ -113,6 +113,7 @@ JobResult RunDirect(const Graph& graph, const JobOptions& options) {
     r.error = "unknown memory policy '" + options.policy + "' (use regions or heap)";
     return r;
   }
+  ResetShimStats();  // counters describe this job (one job at a time per process)
   r.broom_before = GetGlobalStats();
   auto t0 = std::chrono::steady_clock::now();
   {

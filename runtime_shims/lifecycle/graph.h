@@ -153,7 +153,7 @@ struct JobResult {
   std::map<std::string, uint64_t> totals;  // Context::Report sums over all instances
   double seconds = 0;
   long peak_rss_kb = 0;      // getrusage(RUSAGE_SELF) of the driver process
-  ShimStats shim;            // driver process counters
+  ShimStats shim;            // driver process counters (drivers reset them at job start)
   GlobalStats broom_before;  // broom::GetGlobalStats() before and after the job (driver)
   GlobalStats broom_after;
   std::string Summary() const;
