@@ -33,7 +33,7 @@ JobOptions Options(const std::string& policy = "regions") {
   o.threads = 2;
   o.batch_size = 64;
   o.credits = 4;
-  o.timeout_seconds = 60;
+  o.timeout_seconds = 60 * kSlowdown;
   o.worker_exe = BROOM_JOB_EXE;
   return o;
 }
@@ -46,6 +46,13 @@ uint64_t Destroyed(const JobResult& r, RegionKind k) {
   return r.broom_after.regions_destroyed[static_cast<int>(k)] -
          r.broom_before.regions_destroyed[static_cast<int>(k)];
 }
+
+// Sanitizer builds run jobs about 10x slower; job time limits scale with it.
+#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
+constexpr double kSlowdown = 10;
+#else
+constexpr double kSlowdown = 1;
+#endif
 
 constexpr const char* kSmall = "epochs=5,docs=3000,lines=400,vocabulary=300";
 
@@ -186,7 +193,7 @@ TEST(CafShimTest, TwoProcessesOverLoopbackEqualOneProcess) {
     ASSERT_TRUE(single.ok) << single.error;
     JobOptions two = Options();
     two.processes = 2;
-    two.timeout_seconds = 30;
+    two.timeout_seconds = 30 * kSlowdown;
     JobResult multi = RunJob(job, params, two);
     ASSERT_TRUE(multi.ok) << job << ": " << multi.error;
     EXPECT_EQ(multi.totals, single.totals) << job;
@@ -203,7 +210,7 @@ TEST(CafShimTest, KillingAWorkerProcessGivesAClearErrorWithinSeconds) {
   examples::RegisterExampleJobs();
   JobOptions o = Options();
   o.processes = 2;
-  o.timeout_seconds = 60;
+  o.timeout_seconds = 60 * kSlowdown;
   o.kill_worker_after_seconds = 0.3;
   // Far more work than 0.3 s.
   JobParams params = Params("epochs=2000,docs=50000", 2);
