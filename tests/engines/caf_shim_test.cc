@@ -21,6 +21,13 @@ using lifecycle::JobOptions;
 using lifecycle::JobParams;
 using lifecycle::JobResult;
 
+// Sanitizer builds run jobs about 10x slower; job time limits scale with it.
+#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
+constexpr double kSlowdown = 10;
+#else
+constexpr double kSlowdown = 1;
+#endif
+
 JobParams Params(const std::string& s, int workers) {
   JobParams p = JobParams::Parse(s);
   p.Set("workers", static_cast<uint64_t>(workers));
@@ -46,13 +53,6 @@ uint64_t Destroyed(const JobResult& r, RegionKind k) {
   return r.broom_after.regions_destroyed[static_cast<int>(k)] -
          r.broom_before.regions_destroyed[static_cast<int>(k)];
 }
-
-// Sanitizer builds run jobs about 10x slower; job time limits scale with it.
-#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
-constexpr double kSlowdown = 10;
-#else
-constexpr double kSlowdown = 1;
-#endif
 
 constexpr const char* kSmall = "epochs=5,docs=3000,lines=400,vocabulary=300";
 
