@@ -24,7 +24,6 @@
 #include <caf/meta/type_name.hpp>
 #include <caf/sec.hpp>
 #include <caf/serializer.hpp>
-
 #include <cstdint>
 #include <string>
 #include <utility>

@@ -9,7 +9,6 @@
 
 #include <caf/all.hpp>
 #include <caf/io/all.hpp>
-
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -20,7 +19,6 @@
 #include "runtime_shims/caf/caf_runtime.h"
 #include "runtime_shims/caf/messages.h"
 #include "runtime_shims/lifecycle/instance.h"
-
 
 namespace broom::caf_shim {
 
@@ -196,7 +194,8 @@ std::string LaunchWorker(const std::string& exe, int threads, Worker& w) {
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
   while (line.find('\n') == std::string::npos) {
     int left = static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                    deadline - std::chrono::steady_clock::now()).count());
+                                    deadline - std::chrono::steady_clock::now())
+                                    .count());
     if (left <= 0 || poll(&pfd, 1, left) <= 0 || read(out[0], &c, 1) != 1) break;
     line.push_back(c);
   }
@@ -312,8 +311,8 @@ JobResult RunJob(const std::string& job, const JobParams& params, const JobOptio
                                 options.credits, static_cast<uint64_t>(options.batch_size)),
               std::chrono::seconds(10));
           if (!res) {
-            r.error = "remote_spawn on worker " + std::to_string(p) + " failed: " +
-                      system.render(res.error());
+            r.error = "remote_spawn on worker " + std::to_string(p) +
+                      " failed: " + system.render(res.error());
             break;
           }
           a = std::move(*res);
@@ -362,19 +361,20 @@ JobResult RunJob(const std::string& job, const JobParams& params, const JobOptio
               r.error = name_of(k) + " stopped before finishing: " + system.render(dm.reason) +
                         (where[k] > 0 ? " (lost worker process?)" : "");
             },
-            caf::after(std::chrono::milliseconds(50)) >> [&] {
-              auto now = std::chrono::steady_clock::now();
-              if (now > deadline) {
-                r.error = "timed out after " + std::to_string(options.timeout_seconds) +
-                          " s with " + std::to_string(actors.size() - finished) +
-                          " instances unfinished";
-              }
-              if (!killed && options.kill_worker_after_seconds > 0 && !workers.empty() &&
-                  now - t0 > std::chrono::duration<double>(options.kill_worker_after_seconds)) {
-                kill(workers[0].pid, SIGKILL);  // testing hook: lose a peer mid-job
-                killed = true;
-              }
-            });
+            caf::after(std::chrono::milliseconds(50)) >>
+                [&] {
+                  auto now = std::chrono::steady_clock::now();
+                  if (now > deadline) {
+                    r.error = "timed out after " + std::to_string(options.timeout_seconds) +
+                              " s with " + std::to_string(actors.size() - finished) +
+                              " instances unfinished";
+                  }
+                  if (!killed && options.kill_worker_after_seconds > 0 && !workers.empty() &&
+                      now - t0 > std::chrono::duration<double>(options.kill_worker_after_seconds)) {
+                    kill(workers[0].pid, SIGKILL);  // testing hook: lose a peer mid-job
+                    killed = true;
+                  }
+                });
       }
       if (!r.error.empty()) {
         for (size_t k = 0; k < actors.size(); ++k) {

@@ -60,17 +60,28 @@ int main(int argc, char** argv) {
     auto eq = a.find('=');
     if (eq == std::string::npos) return Usage(("flag needs a value: " + a).c_str());
     std::string k = a.substr(2, eq - 2), v = a.substr(eq + 1);
-    if (k == "job") job = v;
-    else if (k == "engine") engine = v;
-    else if (k == "policy") opt.policy = v;
-    else if (k == "threads") opt.threads = std::stoi(v);
-    else if (k == "workers") workers = std::stoi(v);
-    else if (k == "processes") opt.processes = std::stoi(v);
-    else if (k == "credits") opt.credits = static_cast<uint32_t>(std::stoul(v));
-    else if (k == "batch") opt.batch_size = std::stoul(v);
-    else if (k == "timeout") opt.timeout_seconds = std::stod(v);
-    else if (k == "kill-worker-after") opt.kill_worker_after_seconds = std::stod(v);
-    else params.Set(k, v);
+    if (k == "job")
+      job = v;
+    else if (k == "engine")
+      engine = v;
+    else if (k == "policy")
+      opt.policy = v;
+    else if (k == "threads")
+      opt.threads = std::stoi(v);
+    else if (k == "workers")
+      workers = std::stoi(v);
+    else if (k == "processes")
+      opt.processes = std::stoi(v);
+    else if (k == "credits")
+      opt.credits = static_cast<uint32_t>(std::stoul(v));
+    else if (k == "batch")
+      opt.batch_size = std::stoul(v);
+    else if (k == "timeout")
+      opt.timeout_seconds = std::stod(v);
+    else if (k == "kill-worker-after")
+      opt.kill_worker_after_seconds = std::stod(v);
+    else
+      params.Set(k, v);
   }
   if (workers == 0) workers = opt.threads > 0 ? opt.threads : 2;
   params.Set("workers", static_cast<uint64_t>(workers));

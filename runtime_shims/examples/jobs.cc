@@ -391,7 +391,8 @@ std::map<std::string, uint64_t> ReferenceTotals(const std::string& job, const Jo
     uint64_t window = job == "wjoin" ? s.window : 1;
     std::unordered_map<uint64_t, Author> authors;
     for (Epoch e = 0; e < s.epochs; ++e) {
-      for (uint64_t k = 0; k < AuthorsIn(s, e); ++k) authors.emplace(AuthorId(e, k), MakeAuthor(e, k));
+      for (uint64_t k = 0; k < AuthorsIn(s, e); ++k)
+        authors.emplace(AuthorId(e, k), MakeAuthor(e, k));
       for (uint64_t j = 0; j < s.docs; ++j) {
         Document d = MakeDocument(s, e, j, window);
         add(RecordHash(examples::Join(d, authors.at(d.author))));

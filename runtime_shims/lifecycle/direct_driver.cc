@@ -38,8 +38,7 @@ class DirectTransport final : public Transport {
 
 class DirectJob {
  public:
-  DirectJob(const Graph& graph, MemoryPolicy& policy, const JobOptions& options)
-      : graph_(graph) {
+  DirectJob(const Graph& graph, MemoryPolicy& policy, const JobOptions& options) : graph_(graph) {
     InstanceOptions io{options.credits, options.batch_size};
     for (int s = 0; s < static_cast<int>(graph.stages().size()); ++s) {
       int n = graph.stages()[s].instances;
@@ -66,10 +65,18 @@ class DirectJob {
       queue_.pop_front();
       Instance& in = *instances_[base_[d.to.stage] + d.to.instance];
       switch (d.kind) {
-        case Delivery::kBatch: in.OnBatch(d.port, d.from, std::move(d.batch)); break;
-        case Delivery::kPunctuation: in.OnPunctuation(d.port, d.from, d.epoch); break;
-        case Delivery::kCredit: in.OnCredit(d.port, d.from, d.n); break;
-        case Delivery::kProduce: in.Produce(); break;
+        case Delivery::kBatch:
+          in.OnBatch(d.port, d.from, std::move(d.batch));
+          break;
+        case Delivery::kPunctuation:
+          in.OnPunctuation(d.port, d.from, d.epoch);
+          break;
+        case Delivery::kCredit:
+          in.OnCredit(d.port, d.from, d.n);
+          break;
+        case Delivery::kProduce:
+          in.Produce();
+          break;
       }
     }
     return finished_ == instances_.size();
@@ -97,9 +104,7 @@ void DirectTransport::SendPunctuation(Address to, int to_port, Epoch closed) {
 void DirectTransport::SendCredit(Address to, int out_port, uint32_t n) {
   job_.Push({Delivery::kCredit, to, out_port, self_.instance, 0, n, {}});
 }
-void DirectTransport::ScheduleProduce() {
-  job_.Push({Delivery::kProduce, self_, 0, 0, 0, 0, {}});
-}
+void DirectTransport::ScheduleProduce() { job_.Push({Delivery::kProduce, self_, 0, 0, 0, 0, {}}); }
 void DirectTransport::Finished(const std::map<std::string, uint64_t>& report) {
   job_.NoteFinished(report);
 }

@@ -117,8 +117,8 @@ struct BatchOpsImpl {
   }
   static const BatchOps* Make() {
     static const BatchOps ops = [] {
-      BatchOps o{typeid(R).name(), &Construct, &Destroy, &Size, &GetEpoch, nullptr, nullptr,
-                 nullptr, sizeof(R)};
+      BatchOps o{typeid(R).name(), &Construct, &Destroy, &Size,    &GetEpoch,
+                 nullptr,          nullptr,    nullptr,  sizeof(R)};
       if constexpr (WireRecord<R>) {
         o.encode = &Encode;
         o.decode = &Decode;
@@ -172,8 +172,8 @@ class AnyEnvelope {
                             size_t capacity);
   // Rebuilds a batch of `count` records from flat bytes into a fresh arena; empty on malformed
   // input.
-  static AnyEnvelope Decode(MemoryPolicy& policy, const BatchOps& ops, Epoch epoch,
-                            size_t count, ByteReader& in);
+  static AnyEnvelope Decode(MemoryPolicy& policy, const BatchOps& ops, Epoch epoch, size_t count,
+                            ByteReader& in);
 
   // Destroys the batch and frees its arena (bulk under "regions"). No-op when empty.
   void Reset();

@@ -21,10 +21,10 @@ void Graph::AddEdge(Edge e) {
               "Graph::Connect: stage index out of range");
   Stage& from = stages_[e.from_stage];
   Stage& to = stages_[e.to_stage];
-  BROOM_CHECK(e.from_port >= 0 && e.from_port < from.num_outputs &&
-                  from.out_edges[e.from_port] == -1,
-              "Graph::Connect: output %d of stage '%s' is out of range or already connected",
-              e.from_port, from.name.c_str());
+  BROOM_CHECK(
+      e.from_port >= 0 && e.from_port < from.num_outputs && from.out_edges[e.from_port] == -1,
+      "Graph::Connect: output %d of stage '%s' is out of range or already connected", e.from_port,
+      from.name.c_str());
   BROOM_CHECK(e.to_port >= 0 && e.to_port < to.num_inputs && to.in_edges[e.to_port] == -1,
               "Graph::Connect: input %d of stage '%s' is out of range or already connected",
               e.to_port, to.name.c_str());
@@ -32,7 +32,8 @@ void Graph::AddEdge(Edge e) {
               "Graph::Connect: pipeline edge '%s' -> '%s' joins stages of %d and %d instances "
               "(use Exchange)",
               from.name.c_str(), to.name.c_str(), from.instances, to.instances);
-  BROOM_CHECK(e.from_stage < e.to_stage, "Graph::Connect: edges must go to a later stage "
+  BROOM_CHECK(e.from_stage < e.to_stage,
+              "Graph::Connect: edges must go to a later stage "
               "(graphs are acyclic, stages added in topological order)");
   int idx = static_cast<int>(edges_.size());
   from.out_edges[e.from_port] = idx;
@@ -46,8 +47,7 @@ void Graph::Validate() const {
       BROOM_CHECK(s.in_edges[p] >= 0, "stage '%s': input %d is not connected", s.name.c_str(), p);
     }
     for (int p = 0; p < s.num_outputs; ++p) {
-      BROOM_CHECK(s.out_edges[p] >= 0, "stage '%s': output %d is not connected", s.name.c_str(),
-                  p);
+      BROOM_CHECK(s.out_edges[p] >= 0, "stage '%s': output %d is not connected", s.name.c_str(), p);
     }
   }
 }
@@ -130,13 +130,12 @@ std::string JobResult::Summary() const {
   std::snprintf(buf, sizeof(buf), "  time = %.3f s, peak RSS = %ld KiB\n", seconds, peak_rss_kb);
   o << buf;
   for (int k = 0; k < kNumRegionKinds; ++k) {
-    std::snprintf(buf, sizeof(buf), "  regions %-12s created %llu freed %llu (live after: %llu)\n",
-                  KindName(static_cast<RegionKind>(k)),
-                  (unsigned long long)(broom_after.regions_created[k] -
-                                       broom_before.regions_created[k]),
-                  (unsigned long long)(broom_after.regions_destroyed[k] -
-                                       broom_before.regions_destroyed[k]),
-                  (unsigned long long)broom_after.live(static_cast<RegionKind>(k)));
+    std::snprintf(
+        buf, sizeof(buf), "  regions %-12s created %llu freed %llu (live after: %llu)\n",
+        KindName(static_cast<RegionKind>(k)),
+        (unsigned long long)(broom_after.regions_created[k] - broom_before.regions_created[k]),
+        (unsigned long long)(broom_after.regions_destroyed[k] - broom_before.regions_destroyed[k]),
+        (unsigned long long)broom_after.live(static_cast<RegionKind>(k)));
     o << buf;
   }
   std::snprintf(buf, sizeof(buf), "  region bytes: peak %zu, held after %zu\n",

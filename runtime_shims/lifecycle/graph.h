@@ -77,15 +77,18 @@ class Graph {
   // operator-state arena. Returns the stage index.
   template <class Op, class... Args>
   int AddStage(std::string name, int instances, int num_inputs, int num_outputs, Args... args) {
-    Stage s{std::move(name), instances, num_inputs, num_outputs,
+    Stage s{std::move(name),
+            instances,
+            num_inputs,
+            num_outputs,
             [args...](MemoryPolicy& policy) {
               BuiltOperator b;
-              b.state = OwnedState::Make<Op>(policy, ArenaUse::kOperatorState, "operator",
-                                             args...);
+              b.state = OwnedState::Make<Op>(policy, ArenaUse::kOperatorState, "operator", args...);
               b.op = static_cast<Op*>(b.state.get());
               return b;
             },
-            std::vector<int>(num_inputs, -1), std::vector<int>(num_outputs, -1)};
+            std::vector<int>(num_inputs, -1),
+            std::vector<int>(num_outputs, -1)};
     stages_.push_back(std::move(s));
     return static_cast<int>(stages_.size()) - 1;
   }
@@ -95,7 +98,12 @@ class Graph {
   template <class R>
   void Connect(int from, int from_port, int to, int to_port, Partition<R> p) {
     typename Partition<R>::KeyFn key = p.key;
-    Edge e{from, from_port, to, to_port, key != nullptr, &BatchOpsFor<R>(),
+    Edge e{from,
+           from_port,
+           to,
+           to_port,
+           key != nullptr,
+           &BatchOpsFor<R>(),
            [key, from_port](Emitter& em, MemoryPolicy& pol, int self, int dests, size_t bs) {
              return std::make_unique<Output<R>>(em, pol, from_port, self, dests, bs, key);
            }};

@@ -96,13 +96,13 @@ class Instance final : public Context, private Emitter {
   struct Channel {  // one output port -> one downstream instance
     uint32_t credits = 0;
     uint32_t outstanding = 0;
-    std::deque<Outgoing> queue;  // waiting for credit (or behind a batch that is)
+    std::deque<Outgoing> queue;    // waiting for credit (or behind a batch that is)
     bool counted_blocked = false;  // INVARIANT: counted_blocked == !queue.empty() after Drain
   };
   struct InPort {
     int upstream_stage = 0;
     int upstream_port = 0;
-    std::vector<Epoch> next_open;   // per upstream instance: epochs < next_open are closed
+    std::vector<Epoch> next_open;     // per upstream instance: epochs < next_open are closed
     std::vector<uint32_t> to_credit;  // per upstream instance: processed, not yet credited
   };
 

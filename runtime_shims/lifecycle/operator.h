@@ -123,7 +123,11 @@ class OutputBase {
  public:
   OutputBase(Emitter& emitter, MemoryPolicy& policy, int port, int self, int dests,
              size_t batch_size)
-      : emitter_(emitter), policy_(policy), port_(port), self_(self), dests_(dests),
+      : emitter_(emitter),
+        policy_(policy),
+        port_(port),
+        self_(self),
+        dests_(dests),
         batch_size_(batch_size) {}
   virtual ~OutputBase() = default;
   // Hands every partial batch to the engine.
@@ -153,8 +157,8 @@ class Output final : public OutputBase {
  public:
   using KeyFn = uint64_t (*)(const R&);
   // key == null: pipeline edge (everything goes to the same instance index downstream).
-  Output(Emitter& emitter, MemoryPolicy& policy, int port, int self, int dests,
-         size_t batch_size, KeyFn key)
+  Output(Emitter& emitter, MemoryPolicy& policy, int port, int self, int dests, size_t batch_size,
+         KeyFn key)
       : OutputBase(emitter, policy, port, self, dests, batch_size), key_(key), open_(dests) {}
 
   // Copies `r` into the open batch for (t, destination), flushing it when full.
@@ -223,8 +227,8 @@ class Context {
   // otherwise).
   template <class R>
   Output<R>& output(int port) {
-    OutputBase* o = port >= 0 && static_cast<size_t>(port) < outputs_.size()
-                        ? outputs_[port].get() : nullptr;
+    OutputBase* o =
+        port >= 0 && static_cast<size_t>(port) < outputs_.size() ? outputs_[port].get() : nullptr;
     if (BROOM_UNLIKELY(o == nullptr || &o->ops() != &BatchOpsFor<R>())) {
       DieBadOutput(port, BatchOpsFor<R>().name);
     }

@@ -13,9 +13,12 @@ namespace broom::lifecycle {
 
 const char* ArenaUseName(ArenaUse use) {
   switch (use) {
-    case ArenaUse::kMessage: return "message";
-    case ArenaUse::kOperatorState: return "operator-state";
-    case ArenaUse::kEpochState: return "epoch-state";
+    case ArenaUse::kMessage:
+      return "message";
+    case ArenaUse::kOperatorState:
+      return "operator-state";
+    case ArenaUse::kEpochState:
+      return "epoch-state";
   }
   return "?";
 }
@@ -38,8 +41,7 @@ class RegionScratch final : public ScratchSpace {
  public:
   RegionScratch() : temporary_(RegionOptions{.name = "callback-scratch"}) {}
   void Enter() override {
-    BROOM_CHECK(depth_ < scopes_.size(), "callback scratch nested deeper than %zu",
-                scopes_.size());
+    BROOM_CHECK(depth_ < scopes_.size(), "callback scratch nested deeper than %zu", scopes_.size());
     scopes_[depth_++].emplace(temporary_);
   }
   void Exit() override {
@@ -113,9 +115,7 @@ class HeapPolicy final : public MemoryPolicy {
   std::pmr::memory_resource* ArenaResource(void*) override { return HeapResource(); }
   void DestroyArena(void*) override {}
   size_t ArenaBytes(void*) const override { return 0; }
-  std::unique_ptr<ScratchSpace> CreateScratch() override {
-    return std::make_unique<HeapScratch>();
-  }
+  std::unique_ptr<ScratchSpace> CreateScratch() override { return std::make_unique<HeapScratch>(); }
 };
 
 struct ThreadScratchSlot {

@@ -38,10 +38,8 @@ class ByteWriter {
     out_.insert(out_.end(), c, c + n);
   }
   template <class T>
-    requires std::is_trivially_copyable_v<T>
-  void Put(const T& v) {
-    Write(&v, sizeof(T));
-  }
+  requires std::is_trivially_copyable_v<T>
+  void Put(const T& v) { Write(&v, sizeof(T)); }
   void PutString(std::string_view s) {
     Put<uint32_t>(static_cast<uint32_t>(s.size()));
     Write(s.data(), s.size());
@@ -67,8 +65,7 @@ class ByteReader {
     p_ += n;
   }
   template <class T>
-    requires std::is_trivially_copyable_v<T>
-  T Get() {
+  requires std::is_trivially_copyable_v<T> T Get() {
     T v;
     Read(&v, sizeof(T));
     return v;
@@ -96,7 +93,7 @@ concept RawRecord = std::is_trivially_copyable_v<R>;
 
 template <class R>
 concept CodedRecord = !RawRecord<R> && requires(const R& rec, ByteWriter& w, ByteReader& r,
-                                               std::pmr::memory_resource* m) {
+                                                std::pmr::memory_resource* m) {
   rec.BroomEncode(w);
   { R::BroomDecode(r, m) } -> std::same_as<R>;
 };

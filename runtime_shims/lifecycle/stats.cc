@@ -8,8 +8,7 @@ namespace internal {
 ShimCounters g_shim_counters;
 
 void NoteEnvelopeCreated() {
-  uint64_t created =
-      g_shim_counters.envelopes_created.fetch_add(1, std::memory_order_relaxed) + 1;
+  uint64_t created = g_shim_counters.envelopes_created.fetch_add(1, std::memory_order_relaxed) + 1;
   uint64_t destroyed = g_shim_counters.envelopes_destroyed.load(std::memory_order_relaxed);
   if (created > destroyed) RaiseTo(g_shim_counters.peak_live_envelopes, created - destroyed);
 }

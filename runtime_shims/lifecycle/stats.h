@@ -29,9 +29,9 @@ struct ShimStats {
   uint64_t remote_batches_in = 0;    // batches rebuilt from bytes
   uint64_t remote_bytes_out = 0;
   uint64_t remote_bytes_in = 0;
-  uint64_t credit_stalls = 0;        // times an instance stopped because an edge had no credit
-  uint64_t peak_in_flight = 0;       // most batches ever outstanding on one edge (sent, not
-                                     // yet credited back by the receiver)
+  uint64_t credit_stalls = 0;   // times an instance stopped because an edge had no credit
+  uint64_t peak_in_flight = 0;  // most batches ever outstanding on one edge (sent, not
+                                // yet credited back by the receiver)
   std::string ToString() const;
 };
 

@@ -72,9 +72,7 @@ INSTANTIATE_TEST_SUITE_P(
     AllJobs, DirectJobTest,
     ::testing::Combine(::testing::Values("select", "aggregate", "join", "wjoin", "wordcount"),
                        ::testing::Values("regions", "heap")),
-    [](const auto& info) {
-      return std::get<0>(info.param) + "_" + std::get<1>(info.param);
-    });
+    [](const auto& info) { return std::get<0>(info.param) + "_" + std::get<1>(info.param); });
 
 // ---- the region actions of each engine event, observed from inside an operator ----------------
 
