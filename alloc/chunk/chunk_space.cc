@@ -85,6 +85,10 @@ class Space {
   void Unregister(ThreadCache* tc) ABSL_LOCKS_EXCLUDED(mu_);
   void FillStats(GlobalStats* s) ABSL_LOCKS_EXCLUDED(mu_);
   pthread_key_t key() const { return key_; }
+  // fork(): the pool lock is held across fork so the child never inherits it locked by a
+  // thread that does not exist there (registered with pthread_atfork by the constructor).
+  void LockForFork() ABSL_NO_THREAD_SAFETY_ANALYSIS { mu_.Lock(); }
+  void UnlockAfterFork() ABSL_NO_THREAD_SAFETY_ANALYSIS { mu_.Unlock(); }
 
  private:
   char* CarveLocked(size_t chunks, AllocError* error) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -111,6 +115,9 @@ class Space {
 };
 
 void ThreadExit(void* arg);
+void ForkPrepare();
+void ForkParent();
+void ForkChild();
 
 Space& GetSpace() {
   // Never destroyed: threads may release blocks during and after static destruction.
@@ -146,7 +153,16 @@ Space::Space() {
   g_space.base = reinterpret_cast<uintptr_t>(base_);
   g_space.end = g_space.base + reserved_;
   BROOM_CHECK(pthread_key_create(&key_, &ThreadExit) == 0, "pthread_key_create failed");
+  BROOM_CHECK(pthread_atfork(&ForkPrepare, &ForkParent, &ForkChild) == 0, "pthread_atfork failed");
 }
+
+// Runs first among the prepare handlers registered before the space existed (LIFO), so
+// jemalloc, which the pool calls under its lock, is still unlocked while we wait for the lock.
+void ForkPrepare() { GetSpace().LockForFork(); }
+void ForkParent() { GetSpace().UnlockAfterFork(); }
+// The child has one thread; the caches of the others stay registered (their blocks are lost to
+// the child, which only matters for a child that keeps running without exec).
+void ForkChild() { GetSpace().UnlockAfterFork(); }
 
 std::atomic<uintptr_t>& MapWord(const void* chunk) {
   return g_space.chunk_map[(reinterpret_cast<uintptr_t>(chunk) - g_space.base) >> kChunkShift];
