@@ -96,6 +96,11 @@ __attribute__((constructor(101))) static void BroomPreloadConstructor() {
   Config config;
   ParseConf(std::getenv("BROOM_CONF"), &config, &WarnToStderr, nullptr);
   Configure(config);
+  // Create the region space now, while the process has one thread: it is a function-local
+  // static in the core, and a fork() while another thread is constructing it would leave the
+  // child's initialization guard pending forever (the first region operation in the child would
+  // hang). Costs an address-space reservation (BROOM_RESERVE_GB, default 64 GiB, no memory).
+  (void)broom::GetGlobalStats();
   // jemalloc registered its handlers at its initialization (forced by ResolveBackend), so ours
   // run first in the prepare phase: our locks are taken while jemalloc still works.
   pthread_atfork(&ForkPrepare, &ForkParent, &ForkChild);
