@@ -117,6 +117,9 @@ class Space {
 };
 
 void ThreadExit(void* arg);
+void ForkPrepare();
+void ForkParent();
+void ForkChild();
 
 Space& GetSpace() {
   // Never destroyed: threads may release blocks during and after static destruction.
@@ -152,9 +155,16 @@ Space::Space() {
   g_space.base = reinterpret_cast<uintptr_t>(base_);
   g_space.end = g_space.base + reserved_;
   BROOM_CHECK(pthread_key_create(&key_, &ThreadExit) == 0, "pthread_key_create failed");
-  pthread_atfork([] { GetSpace().LockForFork(); }, [] { GetSpace().UnlockAfterFork(); },
-                 [] { GetSpace().ResetInChild(); });
+  BROOM_CHECK(pthread_atfork(&ForkPrepare, &ForkParent, &ForkChild) == 0, "pthread_atfork failed");
 }
+
+// Runs first among the prepare handlers registered before the space existed (LIFO), so
+// jemalloc, which the pool calls under its lock, is still unlocked while we wait for the lock.
+void ForkPrepare() { GetSpace().LockForFork(); }
+void ForkParent() { GetSpace().UnlockAfterFork(); }
+// The child has one thread; the caches of the others stay registered (their blocks are lost to
+// the child, which only matters for a child that keeps running without exec).
+void ForkChild() { GetSpace().ResetInChild(); }
 
 std::atomic<uintptr_t>& MapWord(const void* chunk) {
   return g_space.chunk_map[(reinterpret_cast<uintptr_t>(chunk) - g_space.base) >> kChunkShift];
