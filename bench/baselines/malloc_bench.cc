@@ -70,7 +70,7 @@ int main(int argc, char** argv) {
                              std::to_string(kBulkSize) + "/" + g_name;
     benchmark::RegisterBenchmark(name.c_str(), &BM_BulkFree<Malloc>, static_cast<size_t>(n))
         ->UseManualTime()
-        ->Iterations(SmokeMode() ? 1 : 8);
+        ->Iterations(SmokeMode() ? 1 : 5);
   }
   RegisterHandoff(g_name.c_str(), &BM_HandoffMalloc<&MallocAlloc, &MallocFree>);
   benchmark::Initialize(&argc, argv);

@@ -19,7 +19,7 @@
 //            GC_FREE is never called). Exit 1 if no collection happened.
 //
 // Memory is sampled after the warm-up (the first 10% of operations, at least `--live`) and at
-// the end. Output: `RESULT seconds=... ns_per_op=... rss_warm_kib=... rss_end_kib=...
+// the end. Output: `RESULT seconds=<wall> cpu_seconds=<process CPU> ns_per_op=<CPU ns> rss_warm_kib=... rss_end_kib=...
 // rss_growth=<end/warm> peak_rss_kib=...`, plus peak_block_bytes and end_block_bytes (broom:
 // the region's own footprint) or gc_collections (gc). Bounded means rss_growth stays near 1.
 #include <algorithm>
@@ -151,6 +151,7 @@ int Main(int argc, char** argv) {
   uint64_t checksum = 0;
   long rss_warm = 0;
   const double start = MonotonicSeconds();
+  const double cpu_start = ProcessCpuSeconds();
   for (uint64_t t = 0; t < ops; ++t) {
     const size_t size = PayloadSize(t);
     char* data = policy.AllocPayload(size);
@@ -166,13 +167,15 @@ int Main(int argc, char** argv) {
     if (t + 1 == warm_at) rss_warm = CurrentRssKiB();
   }
   const double seconds = MonotonicSeconds() - start;
+  const double cpu_seconds = ProcessCpuSeconds() - cpu_start;
   const long rss_end = CurrentRssKiB();
   Result result;
   result.Add("policy", Policy::Name())
       .Add("ops", static_cast<double>(ops))
       .Add("live", static_cast<double>(live))
       .Add("seconds", seconds)
-      .Add("ns_per_op", seconds * 1e9 / static_cast<double>(ops))
+      .Add("cpu_seconds", cpu_seconds)
+      .Add("ns_per_op", cpu_seconds * 1e9 / static_cast<double>(ops))
       .Add("checksum", static_cast<double>(checksum % 1000000007))
       .Add("rss_warm_kib", static_cast<double>(rss_warm))
       .Add("rss_end_kib", static_cast<double>(rss_end))

@@ -17,7 +17,8 @@
 //   gc       GC_MALLOC for every node; Release drops the reference; Boehm GC collects. The
 //            program fails (exit 1) if no collection happened: collection is never disabled.
 //
-// Output: `RESULT seconds=<wall time of the rounds> checksum=... peak_rss_kib=... policy=...`
+// Output: `RESULT policy=... seconds=<wall time of the rounds> cpu_seconds=<process CPU time of
+// the rounds, all threads> ns_per_node=<CPU ns per node> checksum=... peak_rss_kib=...`
 // plus gc_collections (gc) or peak_block_bytes (broom).
 #include <cstdint>
 #include <new>
@@ -177,14 +178,17 @@ int Main(int argc, char** argv) {
   Policy policy;
   uint64_t checksum = 0;
   const double start = MonotonicSeconds();
+  const double cpu_start = ProcessCpuSeconds();
   for (long r = 0; r < rounds; ++r) checksum += Round(policy, n, static_cast<uint64_t>(r));
   const double seconds = MonotonicSeconds() - start;
+  const double cpu_seconds = ProcessCpuSeconds() - cpu_start;
   Result result;
   result.Add("policy", Policy::Name())
       .Add("n", static_cast<double>(n))
       .Add("rounds", static_cast<double>(rounds))
       .Add("seconds", seconds)
-      .Add("ns_per_node", seconds * 1e9 / (static_cast<double>(n) * static_cast<double>(n + 1) *
+      .Add("cpu_seconds", cpu_seconds)
+      .Add("ns_per_node", cpu_seconds * 1e9 / (static_cast<double>(n) * static_cast<double>(n + 1) *
                                           static_cast<double>(rounds)))
       .Add("checksum", static_cast<double>(checksum % 1000000007))
       .Add("peak_rss_kib", static_cast<double>(PeakRssKiB()));

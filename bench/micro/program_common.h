@@ -6,6 +6,7 @@
 //
 //   Flags            --key=value command-line flags with defaults
 //   MonotonicSeconds steady-clock time in seconds
+//   ProcessCpuSeconds CPU time of the process, all threads
 //   CurrentRssKiB    resident set size now (/proc/self/statm)
 //   PeakRssKiB       peak resident set size (getrusage RUSAGE_SELF, ru_maxrss)
 //   Result           prints one `RESULT key=value ...` line, which sidebyside.py parses
@@ -19,6 +20,7 @@
 #define BROOM_BENCH_MICRO_PROGRAM_COMMON_H_
 
 #include <sys/resource.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -70,6 +72,14 @@ class Flags {
 inline double MonotonicSeconds() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch())
       .count();
+}
+
+// CPU time of the whole process (all threads: Boehm GC's parallel markers count) in seconds.
+// On the shared, loaded VM it is far steadier than wall-clock time.
+inline double ProcessCpuSeconds() {
+  timespec ts;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
 }
 
 inline long CurrentRssKiB() {

@@ -128,7 +128,7 @@ void RegisterBulkFree(size_t max_regions = SIZE_MAX) {
                              std::to_string(kBulkSize) + "/" + C::kName;
     benchmark::RegisterBenchmark(name.c_str(), &BM_BulkFree<C>, static_cast<size_t>(n))
         ->UseManualTime()
-        ->Iterations(SmokeMode() ? 1 : 8);
+        ->Iterations(SmokeMode() ? 1 : 5);
   }
 }
 
