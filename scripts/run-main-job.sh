@@ -10,7 +10,8 @@
 # Env:   BENCH_REPETITIONS (default 5), BENCH_MIN_TIME seconds per repetition (default 0.1;
 #        0.5 with --full), BENCH_FILTER (a --benchmark_filter regex for the micro-benchmarks,
 #        default: all), BENCH_RUNS (whole-program runs per contender, default 5),
-#        BENCH_SKIP_MICRO=1 / BENCH_SKIP_PROGRAMS=1 to run only one half.
+#        BENCH_SKIP_MICRO=1 / BENCH_SKIP_PROGRAMS=1 to run only one half, BENCH_BUILD_DIR
+#        (default build/release).
 # Output (bench/results/):
 #   micro.json, micro_malloc_<alloc>.json, micro_mimalloc_heap.json   Google Benchmark JSON
 #   micro.md          side-by-side micro tables with ratios and the target check
@@ -35,7 +36,7 @@ done
 scripts/install-deps.sh python3 libmimalloc-dev libgoogle-perftools-dev libgc-dev \
   libprotobuf-dev protobuf-compiler python3-matplotlib gnuplot-nox time
 
-build=build/release
+build="${BENCH_BUILD_DIR:-build/release}"
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release
 cmake --build "$build" -j"$(nproc)"
 
