@@ -296,22 +296,30 @@ inline std::string_view CopyStringIn(Region& region, std::string_view s) {
 // copy would have no owner).
 std::string_view CopyString(std::string_view s);
 
+namespace internal {
+// Delete/DeleteArray for a region pointer: actor regions free (running the registered
+// destroy function, which knows whether it is one object or an array); other kinds do nothing.
+template <class T>
+void DeleteInRegion(Region& r, T* p) {
+  if (r.kind() != RegionKind::kActor) return;
+  if constexpr (std::is_trivially_destructible_v<T>) {
+    ActorFree(r, p);
+  } else {
+    ActorFreeWithCleanup(p, alignof(T), /*run_destructor=*/true);
+  }
+}
+}  // namespace internal
+
 // Ends an object made by New<T>/NewIn<T>. Heap objects: `delete p`. Actor regions: runs the
 // destructor and frees the memory for reuse. Transferable and temporary regions: does nothing;
 // the destructor runs and memory is freed in bulk with the region. Null is ignored.
 template <class T>
 void Delete(T* p) {
   if (p == nullptr) return;
-  Region* r = RegionOf(p);
-  if (r == nullptr) {
-    delete p;
-    return;
-  }
-  if (r->kind() != RegionKind::kActor) return;
-  if constexpr (std::is_trivially_destructible_v<T>) {
-    internal::ActorFree(*r, p);
+  if (Region* r = RegionOf(p)) {
+    internal::DeleteInRegion(*r, p);
   } else {
-    internal::ActorFreeWithCleanup(p, alignof(T), /*run_destructor=*/true);
+    delete p;
   }
 }
 
@@ -319,16 +327,10 @@ void Delete(T* p) {
 template <class T>
 void DeleteArray(T* p) {
   if (p == nullptr) return;
-  Region* r = RegionOf(p);
-  if (r == nullptr) {
-    delete[] p;
-    return;
-  }
-  if (r->kind() != RegionKind::kActor) return;
-  if constexpr (std::is_trivially_destructible_v<T>) {
-    internal::ActorFree(*r, p);
+  if (Region* r = RegionOf(p)) {
+    internal::DeleteInRegion(*r, p);
   } else {
-    internal::ActorFreeWithCleanup(p, alignof(T), /*run_destructor=*/true);
+    delete[] p;
   }
 }
 
