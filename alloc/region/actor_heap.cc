@@ -13,6 +13,25 @@ static_assert(ActorHeap::ClassSize(ActorHeap::kNumClasses - 1) == ActorHeap::kMa
 
 uintptr_t Tag(const void* p) { return kFreedTag ^ reinterpret_cast<uintptr_t>(p); }
 
+// x % ClassSize(c) == 0 without a division: q = floor(x / d) by multiplying with
+// ceil(2^32 / d), exact for x * d < 2^32 (x < 256 KiB within a slab, d <= 8 KiB).
+constexpr auto kReciprocal = [] {
+  struct {
+    uint64_t v[ActorHeap::kNumClasses];
+  } t{};
+  for (int c = 0; c < ActorHeap::kNumClasses; ++c) {
+    uint64_t d = ActorHeap::ClassSize(c);
+    t.v[c] = ((uint64_t{1} << 32) + d - 1) / d;
+  }
+  return t;
+}();
+static_assert(kChunkSize * ActorHeap::kMaxSmall <= (uint64_t{1} << 32));
+
+bool IsMultiple(size_t x, int c) {
+  uint64_t q = (static_cast<uint64_t>(x) * kReciprocal.v[c]) >> 32;
+  return q * ActorHeap::ClassSize(c) == x;
+}
+
 // Smallest class >= size whose objects are all aligned to `align`, or kNumClasses.
 int ClassFor(size_t size, size_t align) {
   int c = ActorHeap::SizeClass(size);
@@ -121,7 +140,7 @@ void ActorHeap::Free(Region* r, void* p) {
   if (BROOM_UNLIKELY(c >= kNumClasses)) DieBadFree(r, p, "not an object (region metadata)");
   const size_t csize = ClassSize(static_cast<int>(c));
   size_t offset = static_cast<size_t>(static_cast<char*>(p) - reinterpret_cast<char*>(b));
-  if (BROOM_UNLIKELY(offset < SlabStart(c) || (offset - SlabStart(c)) % csize != 0)) {
+  if (BROOM_UNLIKELY(offset < SlabStart(c) || !IsMultiple(offset - SlabStart(c), c))) {
     DieBadFree(r, p, "not the start of an object");
   }
   ClassState& s = classes_[c];
