@@ -104,6 +104,9 @@ int main(int argc, char** argv) {
   }
   std::printf("%s", r.Summary().c_str());
   if (!r.ok) return 1;
+  // One machine-readable line for bench/tools/sidebyside.py.
+  std::printf("RESULT seconds=%.6f peak_rss_kib=%ld checksum=%llu\n", r.seconds, r.peak_rss_kb,
+              (unsigned long long)r.totals["checksum"]);
   if (check) {
     auto ref = broom::examples::ReferenceTotals(job, params);
     bool same = ref == r.totals;

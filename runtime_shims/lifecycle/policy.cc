@@ -93,13 +93,18 @@ class RegionPolicy final : public MemoryPolicy {
 
 // ---- heap -------------------------------------------------------------------------------------
 
+// The heap policy allocates through operator new, i.e. the process's malloc, so that a run under
+// LD_PRELOAD of mimalloc or tcmalloc measures that allocator (without a preload it is jemalloc,
+// which libbroom links).
+std::pmr::memory_resource* ProcessHeap() { return std::pmr::new_delete_resource(); }
+
 class HeapScratch final : public ScratchSpace {
  public:
   // Scratch is the general heap: objects are freed one by one by their destructors. Making the
   // heap the explicit fallback keeps this correct even if an enclosing scope set another one.
   void Enter() override {
     BROOM_CHECK(depth_ < scopes_.size(), "callback scratch nested too deep");
-    scopes_[depth_++].emplace(HeapResource());
+    scopes_[depth_++].emplace(ProcessHeap());
   }
   void Exit() override { scopes_[--depth_].reset(); }
 
@@ -112,7 +117,7 @@ class HeapPolicy final : public MemoryPolicy {
  public:
   std::string_view name() const override { return "heap"; }
   void* CreateArena(ArenaUse, const char*) override { return nullptr; }
-  std::pmr::memory_resource* ArenaResource(void*) override { return HeapResource(); }
+  std::pmr::memory_resource* ArenaResource(void*) override { return ProcessHeap(); }
   void DestroyArena(void*) override {}
   size_t ArenaBytes(void*) const override { return 0; }
   std::unique_ptr<ScratchSpace> CreateScratch() override { return std::make_unique<HeapScratch>(); }
