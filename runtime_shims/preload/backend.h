@@ -39,7 +39,7 @@ bool BackendResolved();
 void* JeAllocAligned(size_t size, size_t align, bool zero);  // null on failure, errno untouched
 void JeFreeSized(void* p, size_t size, size_t align);        // p from JeAllocAligned or malloc
 void JeFreeAligned(void* p, size_t align);
-size_t JeUsableSize(const void* p);                          // p != null
+size_t JeUsableSize(const void* p);  // p != null
 
 }  // namespace broom::preload
 

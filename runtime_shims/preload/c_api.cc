@@ -5,8 +5,6 @@
 // A broom_region_t owns one core handle (TransferableRegion, ActorRegion or TemporaryRegion).
 // Its first member is the region's name, and the core region's RegionOptions::name points at
 // it, so the core's diagnostics print the name and HandleOf(Region*) finds the handle in O(1).
-#include "broom/c/broom.h"
-
 #include <errno.h>
 #include <pthread.h>
 
@@ -14,6 +12,7 @@
 #include <new>
 
 #include "broom/actor_region.h"
+#include "broom/c/broom.h"
 #include "broom/internal/block.h"
 #include "broom/memory.h"
 #include "broom/temporary_region.h"
@@ -136,9 +135,15 @@ bool MakeRegion(broom_region* h) {
 
 void DestroyRegion(broom_region* h) {
   switch (h->kind) {
-    case BROOM_TRANSFERABLE: h->h.transferable.~TransferableRegion(); break;
-    case BROOM_ACTOR: h->h.actor.~ActorRegion(); break;
-    case BROOM_TEMPORARY: h->h.temporary.~TemporaryRegion(); break;
+    case BROOM_TRANSFERABLE:
+      h->h.transferable.~TransferableRegion();
+      break;
+    case BROOM_ACTOR:
+      h->h.actor.~ActorRegion();
+      break;
+    case BROOM_TEMPORARY:
+      h->h.temporary.~TemporaryRegion();
+      break;
   }
   h->region = nullptr;
 }
@@ -197,8 +202,12 @@ int broom_region_reset(broom_region_t* h) {
   if (h->pushed.load(std::memory_order_acquire) != 0) return EBUSY;
   InternalScope internal;
   switch (h->kind) {
-    case BROOM_TRANSFERABLE: h->h.transferable.Reset(); break;
-    case BROOM_TEMPORARY: h->h.temporary.Reset(); break;
+    case BROOM_TRANSFERABLE:
+      h->h.transferable.Reset();
+      break;
+    case BROOM_TEMPORARY:
+      h->h.temporary.Reset();
+      break;
     case BROOM_ACTOR:  // actor regions have no reset: replace the region
       DestroyRegion(h);
       if (!MakeRegion(h)) {

@@ -88,8 +88,7 @@ BROOM_PRELOAD_EXPORT void* BROOM_PRELOAD_NAME(reallocarray)(void* p, size_t n, s
   return broom::preload::Reallocate(p, bytes, BROOM_RET_ADDR);
 }
 
-BROOM_PRELOAD_EXPORT int BROOM_PRELOAD_NAME(posix_memalign)(void** out, size_t align,
-                                                            size_t size) {
+BROOM_PRELOAD_EXPORT int BROOM_PRELOAD_NAME(posix_memalign)(void** out, size_t align, size_t size) {
   if (align < sizeof(void*) || (align & (align - 1)) != 0) return EINVAL;
   int saved = errno;
   void* p = AlignedSlow(align <= 16 ? 0 : align, size, BROOM_RET_ADDR);

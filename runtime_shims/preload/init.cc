@@ -31,7 +31,8 @@ void WarnToStderr(void*, const char* message) {
   char buf[400];
   int n = std::snprintf(buf, sizeof(buf), "broom: warning: %s\n", message);
   if (n > 0) {
-    ssize_t ignored = write(STDERR_FILENO, buf, static_cast<size_t>(n) < sizeof(buf) ? n : sizeof(buf) - 1);
+    ssize_t ignored =
+        write(STDERR_FILENO, buf, static_cast<size_t>(n) < sizeof(buf) ? n : sizeof(buf) - 1);
     (void)ignored;
   }
 }

@@ -167,8 +167,7 @@ void WriteJson(Writer& w, Row* rows, size_t n, const Config& config, uint64_t to
              static_cast<unsigned long>(g_state.sites[r.index].addr.load()),
              static_cast<unsigned long long>(c.count), static_cast<unsigned long long>(c.bytes),
              static_cast<unsigned long long>(r.max_size));
-    w.Printf(" \"freed\": %llu, \"live_at_exit\": %llu,",
-             static_cast<unsigned long long>(c.freed),
+    w.Printf(" \"freed\": %llu, \"live_at_exit\": %llu,", static_cast<unsigned long long>(c.freed),
              static_cast<unsigned long long>(c.count - std::min(c.count, c.freed)));
     double cross = c.freed ? static_cast<double>(c.cross_thread) / static_cast<double>(c.freed) : 0;
     double group = c.freed ? static_cast<double>(c.grouped) / static_cast<double>(c.freed) : 0;
@@ -186,18 +185,23 @@ void WriteJson(Writer& w, Row* rows, size_t n, const Config& config, uint64_t to
 }
 
 void WriteText(Writer& w, Row* rows, size_t n, const Config& config, uint64_t total) {
-  w.Printf("Broom allocation-lifetime profile (pid %d): %llu heap allocations from %zu call sites\n",
-           getpid(), static_cast<unsigned long long>(total), n);
-  w.Printf("group death = freed within %u us of the previous free from the same site, after "
-           "living longer than that\n\n", config.group_window_us);
+  w.Printf(
+      "Broom allocation-lifetime profile (pid %d): %llu heap allocations from %zu call sites\n",
+      getpid(), static_cast<unsigned long long>(total), n);
+  w.Printf(
+      "group death = freed within %u us of the previous free from the same site, after "
+      "living longer than that\n\n",
+      config.group_window_us);
   w.Printf("%-4s %-13s %10s %12s %7s %7s %8s %8s  %s\n", "rank", "suggestion", "count", "bytes",
            "cross%", "group%", "median", "live", "site");
   size_t top = std::min<size_t>(n, config.profile_top);
   for (size_t i = 0; i < top; ++i) {
     const Row& r = rows[i];
     const SiteCounts& c = r.c;
-    double cross = c.freed ? 100.0 * static_cast<double>(c.cross_thread) / static_cast<double>(c.freed) : 0;
-    double group = c.freed ? 100.0 * static_cast<double>(c.grouped) / static_cast<double>(c.freed) : 0;
+    double cross =
+        c.freed ? 100.0 * static_cast<double>(c.cross_thread) / static_cast<double>(c.freed) : 0;
+    double group =
+        c.freed ? 100.0 * static_cast<double>(c.grouped) / static_cast<double>(c.freed) : 0;
     w.Printf("%-4zu %-13s %10llu %12llu %6.1f%% %6.1f%% %8s %8llu  %s\n", i + 1, r.kind,
              static_cast<unsigned long long>(c.count), static_cast<unsigned long long>(c.bytes),
              cross, group, r.median_bucket >= 0 ? BucketLabel(r.median_bucket) : "n/a",
@@ -232,23 +236,27 @@ const char* Suggest(const SiteCounts& c, const char** reason) {
   double group = c.freed ? static_cast<double>(c.grouped) / freed : 0;
   int median = MedianBucket(c);
   if (c.freed >= 16 && cross >= 0.5) {
-    *reason = "most objects are freed by another thread than the allocating one: build them in "
-              "a transferable region and hand the region over (one free per batch)";
+    *reason =
+        "most objects are freed by another thread than the allocating one: build them in "
+        "a transferable region and hand the region over (one free per batch)";
     return "transferable";
   }
   if (freed_frac >= 0.5 && median >= 0 && median <= 2) {
-    *reason = "short-lived (median lifetime under 100 us) and freed on the allocating thread: "
-              "scratch for a temporary region scope around the work that allocates it";
+    *reason =
+        "short-lived (median lifetime under 100 us) and freed on the allocating thread: "
+        "scratch for a temporary region scope around the work that allocates it";
     return "temporary";
   }
   if (freed_frac >= 0.5 && group >= 0.5) {
-    *reason = "objects live a while and then die in groups: allocate each group in one region "
-              "(transferable, or per-timestamp) and free it in bulk";
+    *reason =
+        "objects live a while and then die in groups: allocate each group in one region "
+        "(transferable, or per-timestamp) and free it in bulk";
     return "transferable";
   }
   if (freed_frac < 0.5 || median >= 4) {
-    *reason = "long-lived (alive at exit or median lifetime over 10 ms) and freed one by one: "
-              "state for an actor-scoped region";
+    *reason =
+        "long-lived (alive at exit or median lifetime over 10 ms) and freed one by one: "
+        "state for an actor-scoped region";
     return "actor";
   }
   *reason = "no clear lifetime pattern: leave on the heap";
@@ -273,7 +281,8 @@ bool Report(const Config& config) {
   uint64_t total = 0;
   for (size_t i = 0; i < kMaxSites && k < n; ++i) {
     const Site& s = g_state.sites[i];
-    if (s.addr.load(std::memory_order_relaxed) == 0 || s.count.load(std::memory_order_relaxed) == 0) {
+    if (s.addr.load(std::memory_order_relaxed) == 0 ||
+        s.count.load(std::memory_order_relaxed) == 0) {
       continue;
     }
     Row& r = rows[k++];
@@ -317,7 +326,8 @@ bool Report(const Config& config) {
   if (rows != nullptr) JeFreeSized(rows, allocated * sizeof(Row), alignof(Row));
   if (!ok) {
     char msg[700];
-    int len = std::snprintf(msg, sizeof(msg), "broom: profile: cannot write %s\n", config.profile_path);
+    int len =
+        std::snprintf(msg, sizeof(msg), "broom: profile: cannot write %s\n", config.profile_path);
     ssize_t ignored = write(STDERR_FILENO, msg, static_cast<size_t>(len));
     (void)ignored;
   }

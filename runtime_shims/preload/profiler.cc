@@ -153,7 +153,8 @@ void Counts(const Site& s, SiteCounts* out) {
   out->freed = s.freed.load(std::memory_order_relaxed);
   out->cross_thread = s.cross_thread.load(std::memory_order_relaxed);
   out->grouped = s.grouped.load(std::memory_order_relaxed);
-  for (int b = 0; b < kBuckets; ++b) out->lifetime_hist[b] = s.hist[b].load(std::memory_order_relaxed);
+  for (int b = 0; b < kBuckets; ++b)
+    out->lifetime_hist[b] = s.hist[b].load(std::memory_order_relaxed);
 }
 
 bool Enable(const Config& config) {
@@ -181,8 +182,8 @@ bool Enable(const Config& config) {
   for (int b = 0; b < kBuckets - 1; ++b, limit_ns *= 10) {
     g_state.bucket_limit[b] = static_cast<uint64_t>(limit_ns * g_state.ticks_per_ns);
   }
-  g_state.window_ticks =
-      static_cast<uint64_t>(static_cast<double>(config.group_window_us) * 1000.0 * g_state.ticks_per_ns);
+  g_state.window_ticks = static_cast<uint64_t>(static_cast<double>(config.group_window_us) *
+                                               1000.0 * g_state.ticks_per_ns);
   g_state.start_tsc = c1;
   g_state.owner_pid = getpid();
   return true;

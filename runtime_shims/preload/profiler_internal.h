@@ -11,7 +11,7 @@
 
 namespace broom::preload::profiler {
 
-inline constexpr int kBuckets = 9;        // decades: <1us ... <10s, >=10s
+inline constexpr int kBuckets = 9;            // decades: <1us ... <10s, >=10s
 inline constexpr size_t kMaxSites = 1 << 15;  // more distinct sites fold into site 0 ("other")
 
 struct alignas(64) Site {
@@ -24,7 +24,7 @@ struct alignas(64) Site {
 };
 
 struct State {
-  Site* sites = nullptr;       // kMaxSites entries
+  Site* sites = nullptr;  // kMaxSites entries
   double ticks_per_ns = 1.0;
   uint64_t bucket_limit[kBuckets - 1] = {};  // in ticks
   uint64_t window_ticks = 0;

@@ -20,7 +20,7 @@ uint32_t g_mode = 0;
 bool g_checks = false;
 Config g_config;
 std::atomic<bool> g_regions_used{false};
-thread_local bool t_internal BROOM_IE_TLS = false;
+thread_local constinit bool t_internal BROOM_IE_TLS = false;
 
 namespace {
 
@@ -128,7 +128,8 @@ void Say(const char* fmt, const void* p, const char* op, const Region* r) {
   }
   int n = std::snprintf(buf, sizeof(buf), fmt, op, p, rbuf);
   if (n > 0) {
-    ssize_t ignored = write(STDERR_FILENO, buf, static_cast<size_t>(n) < sizeof(buf) ? n : sizeof(buf) - 1);
+    ssize_t ignored =
+        write(STDERR_FILENO, buf, static_cast<size_t>(n) < sizeof(buf) ? n : sizeof(buf) - 1);
     (void)ignored;
   }
 }

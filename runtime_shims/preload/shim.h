@@ -53,7 +53,7 @@ extern std::atomic<bool> g_regions_used;
 
 // Set while Broom itself runs code that may call malloc (reporting, symbolizing): such
 // allocations go to the heap unprofiled, never into a pushed region.
-extern thread_local bool t_internal BROOM_IE_TLS;
+extern thread_local constinit bool t_internal BROOM_IE_TLS;
 
 // True when the fast path may be taken: nothing pushed on this thread, no stats/profile.
 inline bool FastPath() {
@@ -69,9 +69,7 @@ struct ObjectHeader {
 };
 static_assert(sizeof(ObjectHeader) == 16);
 
-inline uint32_t RegionTag(const Region* r) {
-  return static_cast<uint32_t>(r->id()) ^ 0xb400f00du;
-}
+inline uint32_t RegionTag(const Region* r) { return static_cast<uint32_t>(r->id()) ^ 0xb400f00du; }
 inline ObjectHeader* HeaderOf(const void* p) {
   return reinterpret_cast<ObjectHeader*>(const_cast<char*>(static_cast<const char*>(p)) - 16);
 }

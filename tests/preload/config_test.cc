@@ -60,8 +60,8 @@ TEST(ParseConfTest, UnknownKeyGivesOneWarningAndKeepsTheRest) {
 TEST(ParseConfTest, MalformedEntriesWarnAndNeverCrash) {
   Config c;
   Warnings w;
-  EXPECT_EQ(ParseConf("stats,checks:maybe,group_window_us:-1,profile:,profile_top:99999999999",
-                      &c, &Warnings::Sink, &w),
+  EXPECT_EQ(ParseConf("stats,checks:maybe,group_window_us:-1,profile:,profile_top:99999999999", &c,
+                      &Warnings::Sink, &w),
             5);
   EXPECT_FALSE(c.stats);
   EXPECT_FALSE(c.checks);

@@ -91,10 +91,12 @@ TEST(PreloadProgramsTest, PythonUnderStatsChecksAndProfiler) {
   EXPECT_EQ(pre.out, plain.out);
   EXPECT_NE(pre.err.find("broom: stats"), std::string::npos) << pre.err;
   // The profile is valid JSON with ranked sites and a readable summary next to it.
-  Result check = RunShell("for f in " + TempDir() + "/py_*.json; do /usr/bin/python3 -c "
-                     "'import json,sys; d=json.load(open(sys.argv[1])); "
-                     "assert d[\"sites\"] and d[\"sites\"][0][\"rank\"]==1; print(\"ok\")' \"$f\"; "
-                     "test -s \"$f.txt\"; done");
+  Result check =
+      RunShell("for f in " + TempDir() +
+               "/py_*.json; do /usr/bin/python3 -c "
+               "'import json,sys; d=json.load(open(sys.argv[1])); "
+               "assert d[\"sites\"] and d[\"sites\"][0][\"rank\"]==1; print(\"ok\")' \"$f\"; "
+               "test -s \"$f.txt\"; done");
   EXPECT_EQ(check.status, 0) << check.err;
   EXPECT_NE(check.out.find("ok"), std::string::npos);
 }
@@ -207,8 +209,9 @@ TEST(PreloadProgramsTest, UnknownConfKeysWarnOnceAndNeverCrash) {
   size_t first = r.err.find("unknown key");
   ASSERT_NE(first, std::string::npos) << r.err;
   EXPECT_EQ(r.err.find("unknown key", first + 1), std::string::npos);
-  EXPECT_NE(r.err.find("'stats:2'") == std::string::npos ? r.err.find("stats expects") :
-            std::string::npos, std::string::npos);
+  EXPECT_NE(r.err.find("'stats:2'") == std::string::npos ? r.err.find("stats expects")
+                                                         : std::string::npos,
+            std::string::npos);
 }
 
 }  // namespace

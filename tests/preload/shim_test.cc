@@ -2,6 +2,8 @@
 //
 // The shim's logic through the prefixed build (broom_malloc, broom_free, ...): nothing is
 // interposed, so these tests run inside an ordinary test binary.
+#include "runtime_shims/preload/shim.h"
+
 #include <errno.h>
 #include <unistd.h>
 
@@ -14,7 +16,6 @@
 #include "broom/c/broom.h"
 #include "gtest/gtest.h"
 #include "runtime_shims/preload/operators.h"
-#include "runtime_shims/preload/shim.h"
 
 extern "C" {
 void* broom_malloc(size_t);
@@ -353,6 +354,30 @@ TEST_F(ShimTest, StatsCountHeapAndRegionMallocs) {
   EXPECT_EQ(g1.region_mallocs[BROOM_TEMPORARY] - g0.region_mallocs[BROOM_TEMPORARY], 5u);
   EXPECT_EQ(g1.regions_live[BROOM_TEMPORARY] - g0.regions_live[BROOM_TEMPORARY], 1u);
   broom_region_destroy(r);
+  broom::preload::Configure(broom::preload::Config{});
+}
+
+TEST_F(ShimTest, ThreadExitFoldsTheThreadsCounters) {
+  broom::preload::Config c;
+  c.stats = true;
+  broom::preload::Configure(c);
+  broom_global_stats_t g0, g1;
+  broom_global_stats(&g0);
+  for (int round = 0; round < 3; ++round) {
+    std::thread t([] {
+      for (int i = 0; i < 100; ++i) broom_free(broom_malloc(32));
+      broom_region_t* r = broom_region_create(BROOM_ACTOR, nullptr);
+      broom_region_push(r);
+      broom_free(broom_malloc(32));
+      broom_region_pop(r);
+      broom_region_destroy(r);
+    });
+    t.join();
+  }
+  broom_global_stats(&g1);
+  EXPECT_EQ(g1.heap_mallocs - g0.heap_mallocs, 300u);
+  EXPECT_EQ(g1.region_mallocs[BROOM_ACTOR] - g0.region_mallocs[BROOM_ACTOR], 3u);
+  EXPECT_EQ(g1.regions_live[BROOM_ACTOR], g0.regions_live[BROOM_ACTOR]);
   broom::preload::Configure(broom::preload::Config{});
 }
 

@@ -95,24 +95,24 @@ typedef struct broom_region_options {
 
 typedef struct broom_region_stats {
   broom_kind_t kind;
-  uint64_t id;              /* process-unique region id */
-  size_t bytes_requested;   /* bytes allocated (malloc-routed objects include their 16-byte header) */
-  size_t bytes_freed;       /* actor regions: bytes given back by free() */
-  size_t block_bytes;       /* memory the region holds now */
+  uint64_t id;            /* process-unique region id */
+  size_t bytes_requested; /* bytes allocated (malloc-routed objects include their 16-byte header) */
+  size_t bytes_freed;     /* actor regions: bytes given back by free() */
+  size_t block_bytes;     /* memory the region holds now */
   size_t blocks;
   size_t peak_block_bytes;
 } broom_region_stats_t;
 
 typedef struct broom_global_stats {
-  uint64_t regions_created[3];   /* indexed by broom_kind_t */
+  uint64_t regions_created[3]; /* indexed by broom_kind_t */
   uint64_t regions_destroyed[3];
   uint64_t regions_live[3];
-  uint64_t region_mallocs[3];    /* malloc/new calls routed to each kind (counted with stats:1) */
-  uint64_t heap_mallocs;         /* allocations that went to the heap (counted with stats:1) */
-  size_t block_bytes;            /* region memory held by live regions */
+  uint64_t region_mallocs[3]; /* malloc/new calls routed to each kind (counted with stats:1) */
+  uint64_t heap_mallocs;      /* allocations that went to the heap (counted with stats:1) */
+  size_t block_bytes;         /* region memory held by live regions */
   size_t peak_block_bytes;
-  size_t cached_bytes;           /* free region memory kept warm */
-  size_t reserved_bytes;         /* address space reserved for regions */
+  size_t cached_bytes;   /* free region memory kept warm */
+  size_t reserved_bytes; /* address space reserved for regions */
 } broom_global_stats_t;
 
 /* Weak-symbol helper: true when the library is present (always true when linked normally). */
@@ -166,7 +166,7 @@ BROOM_C_API int broom_global_stats(broom_global_stats_t* out);
 BROOM_C_API int broom_check_pointer(const void* p);
 
 #ifdef __cplusplus
-}  /* extern "C" */
+} /* extern "C" */
 #endif
 
 #endif /* BROOM_C_BROOM_H_ */

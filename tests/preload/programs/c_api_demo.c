@@ -9,12 +9,12 @@
  *        c_api_demo dangling   frees a pointer into a destroyed region (checked mode dies)
  */
 #define BROOM_C_WEAK
-#include "broom/c/broom.h"
-
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "broom/c/broom.h"
 
 struct node {
   struct node* next;
@@ -24,12 +24,12 @@ struct node {
 
 static int failures = 0;
 static void* volatile escape; /* keeps the compiler from eliding malloc/free pairs */
-#define CHECK(cond)                                                     \
-  do {                                                                  \
-    if (!(cond)) {                                                      \
+#define CHECK(cond)                                                                 \
+  do {                                                                              \
+    if (!(cond)) {                                                                  \
       fprintf(stderr, "c_api_demo: check failed: %s (line %d)\n", #cond, __LINE__); \
-      ++failures;                                                       \
-    }                                                                   \
+      ++failures;                                                                   \
+    }                                                                               \
   } while (0)
 
 static struct node* build_list(int n) {

@@ -4,8 +4,6 @@
 // is present). Each child allocates, checks its work and exits; the parent checks every child.
 // A lock inherited in the locked state would hang a child: the test runs under a timeout.
 #define BROOM_C_WEAK
-#include "broom/c/broom.h"
-
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -16,6 +14,8 @@
 #include <string>
 #include <thread>
 #include <vector>
+
+#include "broom/c/broom.h"
 
 namespace {
 

@@ -5,8 +5,6 @@
 // released by the producer and adopted and destroyed by the consumer. Prints a checksum that
 // does not depend on the mode.
 #define BROOM_C_WEAK
-#include "broom/c/broom.h"
-
 #include <condition_variable>
 #include <cstdio>
 #include <cstring>
@@ -18,14 +16,16 @@
 #include <thread>
 #include <vector>
 
+#include "broom/c/broom.h"
+
 struct Batch {
   broom_region_t* region = nullptr;
   std::vector<std::string>* records = nullptr;
 };
 
 int main(int argc, char** argv) {
-  bool use_regions = argc > 1 && std::strcmp(argv[1], "region") == 0 && broom_available() &&
-                     broom_is_active();
+  bool use_regions =
+      argc > 1 && std::strcmp(argv[1], "region") == 0 && broom_available() && broom_is_active();
   const int kBatches = 2000, kPerBatch = 200, kProducers = 2;
   std::mutex mu;
   std::condition_variable cv;
