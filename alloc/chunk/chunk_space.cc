@@ -90,7 +90,6 @@ class Space {
   // fork(): the pool lock is held across fork so the child never inherits it mid-update.
   void LockForFork() ABSL_NO_THREAD_SAFETY_ANALYSIS { mu_.Lock(); }
   void UnlockAfterFork() ABSL_NO_THREAD_SAFETY_ANALYSIS { mu_.Unlock(); }
-  void ResetInChild() { mu_.ResetInChild(); }
 
  private:
   char* CarveLocked(size_t chunks, AllocError* error) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -164,7 +163,9 @@ void ForkPrepare() { GetSpace().LockForFork(); }
 void ForkParent() { GetSpace().UnlockAfterFork(); }
 // The child has one thread; the caches of the others stay registered (their blocks are lost to
 // the child, which only matters for a child that keeps running without exec).
-void ForkChild() { GetSpace().ResetInChild(); }
+// The child's only thread is the one that forked, which holds the lock: it releases it (also
+// what ThreadSanitizer can follow, unlike re-initializing the mutex).
+void ForkChild() { GetSpace().UnlockAfterFork(); }
 
 std::atomic<uintptr_t>& MapWord(const void* chunk) {
   return g_space.chunk_map[(reinterpret_cast<uintptr_t>(chunk) - g_space.base) >> kChunkShift];

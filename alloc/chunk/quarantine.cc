@@ -112,7 +112,7 @@ void InstallOnce() {
     sigaction(SIGSEGV, &sa, &g_previous_action);
     pthread_atfork([]() ABSL_NO_THREAD_SAFETY_ANALYSIS { g_mu.Lock(); },
                    []() ABSL_NO_THREAD_SAFETY_ANALYSIS { g_mu.Unlock(); },
-                   [] { g_mu.ResetInChild(); });
+                   []() ABSL_NO_THREAD_SAFETY_ANALYSIS { g_mu.Unlock(); });
     return true;
   }();
   (void)installed;

@@ -1,7 +1,8 @@
 // Copyright Broom authors. Layer 0 (os): a plain pthread mutex with Abseil's thread-safety
 // annotations. Not absl::Mutex: Debian's Abseil is built without sanitizer instrumentation, so
-// ThreadSanitizer cannot see its happens-before edges, and pthread mutexes never allocate and
-// can be re-initialized in a forked child.
+// ThreadSanitizer cannot see its happens-before edges, and pthread mutexes never allocate.
+// fork(): prepare handlers lock, parent and child handlers unlock (the child's only thread is
+// the one that locked).
 #ifndef BROOM_ALLOC_OS_MUTEX_H_
 #define BROOM_ALLOC_OS_MUTEX_H_
 
@@ -18,8 +19,6 @@ class ABSL_LOCKABLE Mutex {
   Mutex& operator=(const Mutex&) = delete;
   void Lock() ABSL_EXCLUSIVE_LOCK_FUNCTION() { pthread_mutex_lock(&mu_); }
   void Unlock() ABSL_UNLOCK_FUNCTION() { pthread_mutex_unlock(&mu_); }
-  // For fork handlers: the child re-initializes a mutex its parent held across fork().
-  void ResetInChild() { mu_ = PTHREAD_MUTEX_INITIALIZER; }
 
  private:
   pthread_mutex_t mu_ = PTHREAD_MUTEX_INITIALIZER;
