@@ -3,6 +3,8 @@
 // The space: reservation, chunk map, carving, per-thread caches, the global pool and decay.
 #include "alloc/chunk/chunk_space.h"
 
+#include "alloc/chunk/quarantine.h"
+
 #include <pthread.h>
 
 #include <algorithm>
@@ -19,7 +21,7 @@
 
 namespace broom::internal {
 
-SpaceBounds g_space = {0, 0, nullptr};
+SpaceBounds g_space = {0, 0, nullptr, {nullptr}};
 
 namespace {
 
@@ -85,6 +87,10 @@ class Space {
   void Unregister(ThreadCache* tc) ABSL_LOCKS_EXCLUDED(mu_);
   void FillStats(GlobalStats* s) ABSL_LOCKS_EXCLUDED(mu_);
   pthread_key_t key() const { return key_; }
+  // fork(): the pool lock is held across fork so the child never inherits it mid-update.
+  void LockForFork() ABSL_NO_THREAD_SAFETY_ANALYSIS { mu_.Lock(); }
+  void UnlockAfterFork() ABSL_NO_THREAD_SAFETY_ANALYSIS { mu_.Unlock(); }
+  void ResetInChild() { mu_.ResetInChild(); }
 
  private:
   char* CarveLocked(size_t chunks, AllocError* error) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -111,6 +117,9 @@ class Space {
 };
 
 void ThreadExit(void* arg);
+void ForkPrepare();
+void ForkParent();
+void ForkChild();
 
 Space& GetSpace() {
   // Never destroyed: threads may release blocks during and after static destruction.
@@ -146,7 +155,16 @@ Space::Space() {
   g_space.base = reinterpret_cast<uintptr_t>(base_);
   g_space.end = g_space.base + reserved_;
   BROOM_CHECK(pthread_key_create(&key_, &ThreadExit) == 0, "pthread_key_create failed");
+  BROOM_CHECK(pthread_atfork(&ForkPrepare, &ForkParent, &ForkChild) == 0, "pthread_atfork failed");
 }
+
+// Runs first among the prepare handlers registered before the space existed (LIFO), so
+// jemalloc, which the pool calls under its lock, is still unlocked while we wait for the lock.
+void ForkPrepare() { GetSpace().LockForFork(); }
+void ForkParent() { GetSpace().UnlockAfterFork(); }
+// The child has one thread; the caches of the others stay registered (their blocks are lost to
+// the child, which only matters for a child that keeps running without exec).
+void ForkChild() { GetSpace().ResetInChild(); }
 
 std::atomic<uintptr_t>& MapWord(const void* chunk) {
   return g_space.chunk_map[(reinterpret_cast<uintptr_t>(chunk) - g_space.base) >> kChunkShift];
@@ -439,6 +457,8 @@ void Uncharge(ThreadCache* tc, size_t bytes) {
 
 }  // namespace
 
+void EnsureSpace() { GetSpace(); }
+
 BlockHeader* AcquireBlock(size_t bytes, Region* owner, AllocError* error) {
   ThreadCache* tc = Cache();
   int c = BlockClassFor(bytes);
@@ -478,25 +498,34 @@ BlockHeader* AcquireBlock(size_t bytes, Region* owner, AllocError* error) {
   return b;
 }
 
-size_t ReleaseBlock(BlockHeader* b) {
+void ReturnFreeBlock(BlockHeader* b) {
   ThreadCache* tc = Cache();
   size_t size = b->size;
   uint8_t c = b->block_class;
-  b->owner.store(nullptr, std::memory_order_release);
   PoisonMemory(b->begin(), size - sizeof(BlockHeader));
   if (c == kRunClass) {
     GetSpace().ReleaseRun(b);
-  } else {
-    int count = tc->count[c].load(std::memory_order_relaxed);
-    if (count == kCacheLimit[c]) {
-      GetSpace().Flush(tc, c, kCacheLimit[c] / 2);
-      count = kCacheLimit[c] / 2;
-    }
-    tc->slots[c][count] = b;
-    tc->count[c].store(count + 1, std::memory_order_relaxed);
-    g_cache_bytes.fetch_add(size, std::memory_order_relaxed);
+    return;
   }
-  Uncharge(tc, size);
+  int count = tc->count[c].load(std::memory_order_relaxed);
+  if (count == kCacheLimit[c]) {
+    GetSpace().Flush(tc, c, kCacheLimit[c] / 2);
+    count = kCacheLimit[c] / 2;
+  }
+  tc->slots[c][count] = b;
+  tc->count[c].store(count + 1, std::memory_order_relaxed);
+  g_cache_bytes.fetch_add(size, std::memory_order_relaxed);
+}
+
+size_t ReleaseBlock(BlockHeader* b) {
+  size_t size = b->size;
+  b->owner.store(nullptr, std::memory_order_release);
+  Uncharge(Cache(), size);
+  if (BROOM_UNLIKELY(g_space.quarantine.load(std::memory_order_relaxed) != nullptr) &&
+      QuarantineAdmit(b)) {
+    return size;
+  }
+  ReturnFreeBlock(b);
   return size;
 }
 

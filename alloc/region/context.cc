@@ -10,6 +10,7 @@ namespace broom {
 namespace internal {
 
 thread_local constinit ContextStack t_context = {0, {}};
+thread_local constinit std::pmr::memory_resource* t_fallback_resource = nullptr;
 
 void PushContext(Region* r) {
   ContextStack& s = t_context;
@@ -58,13 +59,13 @@ class HeapResourceImpl final : public std::pmr::memory_resource {
 // region owning the pointer (or the heap).
 class ContextResourceImpl final : public std::pmr::memory_resource {
   void* do_allocate(size_t bytes, size_t align) override {
-    Region* r = CurrentRegion();
-    if (r == nullptr) return HeapResource()->allocate(bytes, align);
-    return r->resource()->allocate(bytes, align);
+    return CurrentResource()->allocate(bytes, align);
   }
   void do_deallocate(void* p, size_t bytes, size_t align) override {
     if (Region* r = RegionOf(p)) {
       r->Deallocate(p, bytes, align);
+    } else if (std::pmr::memory_resource* f = t_fallback_resource) {
+      f->deallocate(p, bytes, align);
     } else {
       MetaFree(p, bytes, align);
     }

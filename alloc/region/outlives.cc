@@ -53,7 +53,9 @@ class Scanner {
     from = reinterpret_cast<const char*>((reinterpret_cast<uintptr_t>(from) + 7) & ~uintptr_t{7});
     for (const char* p = from; p + sizeof(uintptr_t) <= to; p += sizeof(uintptr_t)) {
 #if BROOM_ASAN
-      if (__asan_address_is_poisoned(p)) continue;  // padding and freed bytes
+      if (__asan_region_is_poisoned(const_cast<char*>(p), sizeof(uintptr_t)) != nullptr) {
+        continue;  // padding, freed or rewound bytes
+      }
 #endif
       uintptr_t word;
       std::memcpy(&word, p, sizeof(word));
@@ -123,6 +125,10 @@ void CheckBeforeTransfer(const Region* r, const char* op) {
 }  // namespace
 
 void InitCheckModeFromEnv() {
+  if (const char* q = std::getenv("BROOM_QUARANTINE_MS")) {
+    long ms = std::strtol(q, nullptr, 10);
+    if (ms > 0) EnableQuarantine(QuarantinePolicy{.duration_ms = static_cast<uint32_t>(ms)});
+  }
   const char* env = std::getenv("BROOM_CHECKS");
   if (env == nullptr) {
     SetCheckMode(static_cast<CheckMode>(g_mode.load(std::memory_order_relaxed)));

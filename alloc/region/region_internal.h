@@ -56,6 +56,10 @@ class RegionAccess {
 using TransferHook = void (*)(const Region* r, const char* op);
 extern std::atomic<TransferHook> g_transfer_hook;
 
+// Checked mode is on: memory handed out again is zeroed first, so the conservative outlives
+// scan never sees stale words in padding or in the unused tail of an object.
+inline bool ChecksEnabled() { return g_transfer_hook.load(std::memory_order_relaxed) != nullptr; }
+
 // "region #12 'name' (transferable)" into buf, for messages.
 const char* Describe(const Region* r, char* buf, size_t n);
 

@@ -88,7 +88,10 @@ void TransferableRegion::Reset() {
   RegionAccess::Reset(region_, "TransferableRegion::Reset");
 }
 
-TransferableRegion TransferableRegion::Transfer() { return TransferableRegion(std::move(*this)); }
+TransferableRegion TransferableRegion::Transfer() {
+  region("Transfer");  // fatal on a freed or transferred handle
+  return TransferableRegion(std::move(*this));
+}
 
 Region* TransferableRegion::Release() {
   if (region_ == nullptr) return nullptr;

@@ -1,7 +1,10 @@
 // Copyright Broom authors.
 //
 // contenders.h: the allocators compared by the allocate-then-free benchmarks
-// (region_alloc_benchmark.cc, bulk_free_benchmark.cc). Each is a struct with
+// (region_alloc_benchmark.cc, bulk_free_benchmark.cc): Broom's region kinds, the bump floor,
+// and the rivals that can live in the same process as libbroom (glibc via __libc_malloc,
+// jemalloc via mallocx, std::pmr resources, protobuf's Arena). Rivals that replace malloc
+// (mimalloc, tcmalloc) run in bench/baselines/ binaries. Each is a struct with
 //
 //   Handle Begin()                        start a batch (create the region, open the scope);
 //                                         returns a small value the hot loop keeps in a register
@@ -13,7 +16,7 @@
 //                                         measured free (only ActorFreeEach uses it)
 //   static constexpr const char* kName    the contender's column in the results table
 //
-// The benchmark loop, shared by all of them, is in RunBatch below, so every contender does
+// The benchmark loops, shared by all of them, are in scenarios.h, so every contender does
 // the same work per object: allocate, write one word, store the pointer, DoNotOptimize.
 #ifndef BROOM_BENCH_MICRO_CONTENDERS_H_
 #define BROOM_BENCH_MICRO_CONTENDERS_H_
@@ -21,9 +24,15 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <memory_resource>
 #include <optional>
 
+#if BROOM_BENCH_HAVE_PROTOBUF
+#include <google/protobuf/arena.h>
+#endif
+
 #include "bench/micro/bench_common.h"
+#include "bench/micro/scenarios.h"
 #include "broom/actor_region.h"
 #include "broom/temporary_region.h"
 #include "broom/transferable_region.h"
@@ -199,32 +208,103 @@ class Jemalloc {
 };
 #endif
 
-// Fills one batch of n objects: allocate, write one word, remember the pointer. The pointer
-// array is written by every contender (a program keeps references to what it allocates); only
-// the general allocators read it back, to free.
-//
-// kWholeObject: initialize every byte (as a constructor would) instead of one word. Used where
-// only the free is timed; see bulk_free_benchmark.cc for why it matters to ActorRegion::Free.
-template <class C, size_t kSize, bool kWholeObject = false>
-inline void FillBatch(typename C::Handle h, void** ptrs, size_t n) {
-  for (size_t i = 0; i < n; ++i) {
-    const size_t size = SizeAt<kSize>(i);
-    void* p = C::Allocate(h, size);
-    if constexpr (kWholeObject) std::memset(p, static_cast<int>(i & 0x7f), size);
-    Touch(p, i);
-    ptrs[i] = p;
-    benchmark::DoNotOptimize(p);
+// std::pmr::monotonic_buffer_resource over the default upstream (operator new, so jemalloc in
+// this binary): one resource reused by every batch; End is release() (returns its buffers
+// upstream; the next batch grows them again from the initial size).
+class PmrMonotonic {
+ public:
+  static constexpr const char* kName = "pmr_monotonic";
+  using Handle = std::pmr::monotonic_buffer_resource*;
+  explicit PmrMonotonic(size_t) {}
+  Handle Begin() { return &resource_; }
+  static void* Allocate(Handle r, size_t size) { return r->allocate(size, 16); }
+  template <size_t kSize>
+  void End(void**, size_t) {
+    resource_.release();
   }
-  benchmark::ClobberMemory();
-}
+  void Teardown() {}
 
-// Bytes a batch of n objects takes in a bump allocator aligning to 16.
-template <size_t kSize>
-size_t BatchBytes(size_t n) {
-  size_t total = 0;
-  for (size_t i = 0; i < n; ++i) total += (SizeAt<kSize>(i) + 15) & ~size_t{15};
-  return total;
-}
+ private:
+  std::pmr::monotonic_buffer_resource resource_;
+};
+
+// std::pmr::monotonic_buffer_resource given a warm, pre-faulted buffer big enough for the whole
+// batch (its best case: no upstream call at all), rebuilt on it for every batch.
+class PmrMonotonicBuffer {
+ public:
+  static constexpr const char* kName = "pmr_monotonic_buffer";
+  using Handle = std::pmr::monotonic_buffer_resource*;
+  explicit PmrMonotonicBuffer(size_t bytes)
+      : size_(bytes + 4096), buffer_(static_cast<char*>(LibcMalloc(size_))) {
+    std::memset(buffer_, 0x5a, size_);
+  }
+  ~PmrMonotonicBuffer() { LibcFree(buffer_); }
+  PmrMonotonicBuffer(const PmrMonotonicBuffer&) = delete;
+  PmrMonotonicBuffer& operator=(const PmrMonotonicBuffer&) = delete;
+  Handle Begin() { return &resource_.emplace(buffer_, size_); }
+  static void* Allocate(Handle r, size_t size) { return r->allocate(size, 16); }
+  template <size_t kSize>
+  void End(void**, size_t) {
+    resource_.reset();
+  }
+  void Teardown() {}
+
+ private:
+  size_t size_;
+  char* buffer_;
+  std::optional<std::pmr::monotonic_buffer_resource> resource_;
+};
+
+// std::pmr::unsynchronized_pool_resource, one per contender object; End is release() (bulk).
+class PmrPool {
+ public:
+  static constexpr const char* kName = "pmr_pool";
+  using Handle = std::pmr::unsynchronized_pool_resource*;
+  explicit PmrPool(size_t) {}
+  Handle Begin() { return &resource_; }
+  static void* Allocate(Handle r, size_t size) { return r->allocate(size, 16); }
+  template <size_t kSize>
+  void End(void**, size_t) {
+    resource_.release();
+  }
+  void Teardown() {}
+
+ protected:
+  std::pmr::unsynchronized_pool_resource resource_;
+};
+
+// unsynchronized_pool_resource, freeing each object with deallocate (its per-object path).
+class PmrPoolFreeEach : public PmrPool {
+ public:
+  static constexpr const char* kName = "pmr_pool_free_each";
+  explicit PmrPoolFreeEach(size_t bytes) : PmrPool(bytes) {}
+  template <size_t kSize>
+  void End(void** ptrs, size_t n) {
+    for (size_t i = 0; i < n; ++i) resource_.deallocate(ptrs[i], SizeAt<kSize>(i), 16);
+  }
+};
+
+#if BROOM_BENCH_HAVE_PROTOBUF
+// protobuf's Arena (3.21), raw allocation with AllocateAligned(size) at its native 8-byte
+// alignment (asking for 16 would make it over-allocate 8 bytes per object; 8 is the rival's
+// best case). One arena reused by every batch; End is Reset() (frees its blocks to malloc).
+class ProtobufArena {
+ public:
+  static constexpr const char* kName = "protobuf_arena";
+  using Handle = google::protobuf::Arena*;
+  explicit ProtobufArena(size_t) {}
+  Handle Begin() { return &arena_; }
+  static void* Allocate(Handle a, size_t size) { return a->AllocateAligned(size); }
+  template <size_t kSize>
+  void End(void**, size_t) {
+    arena_.Reset();
+  }
+  void Teardown() {}
+
+ private:
+  google::protobuf::Arena arena_;
+};
+#endif
 
 }  // namespace broom::bench
 

@@ -8,6 +8,7 @@
 //                        records; the handle moves through the queue; the consumer Frees it
 //   jemalloc             pointer array and records from mallocx; the consumer sdallocx's each
 //   glibc                pointer array and records from __libc_malloc; the consumer frees each
+//   (mimalloc, tcmalloc and plain malloc under LD_PRELOAD: bench/baselines/malloc_bench.)
 //
 // Every contender does the same reads and writes; only where the memory comes from and how it
 // is freed differ. Time is wall-clock per record over the producer's loop; the consumer runs
@@ -20,20 +21,15 @@
 #include <thread>
 
 #include "bench/micro/bench_common.h"
+#include "bench/micro/scenarios.h"
 #include "broom/transferable_region.h"
 
 namespace broom::bench {
 namespace {
 
-constexpr int64_t kRecords = 256;
-constexpr size_t kRecordSize = 64;
-constexpr size_t kQueueCapacity = 16;
-
-uint64_t ReadBatch(void* const* records) {
-  uint64_t sum = 0;
-  for (int64_t i = 0; i < kRecords; ++i) sum += *static_cast<const uint64_t*>(records[i]);
-  return sum;
-}
+constexpr int64_t kRecords = kHandoffRecords;
+constexpr size_t kRecordSize = kHandoffRecordSize;
+constexpr size_t kQueueCapacity = kHandoffQueueCapacity;
 
 struct BroomBatch {
   TransferableRegion region;
@@ -68,35 +64,6 @@ void BM_HandoffBroom(benchmark::State& state) {
   ReportObjects(state, kRecords);
 }
 
-// A general allocator as a pair of functions: Alloc(size) and Free(p, size).
-template <void* (*Alloc)(size_t), void (*Free)(void*, size_t)>
-void BM_HandoffMalloc(benchmark::State& state) {
-  SpscQueue<void**, kQueueCapacity> queue;
-  std::thread consumer([&queue] {
-    uint64_t sum = 0;
-    for (;;) {
-      void** records = queue.Pop();
-      if (records == nullptr) break;
-      sum += ReadBatch(records);
-      for (int64_t i = 0; i < kRecords; ++i) Free(records[i], kRecordSize);
-      Free(records, kRecords * sizeof(void*));
-    }
-    benchmark::DoNotOptimize(sum);
-  });
-  for (auto _ : state) {
-    auto** records = static_cast<void**>(Alloc(kRecords * sizeof(void*)));
-    for (int64_t i = 0; i < kRecords; ++i) {
-      void* p = Alloc(kRecordSize);
-      Touch(p, static_cast<uint64_t>(i));
-      records[i] = p;
-    }
-    queue.Push(records);
-  }
-  queue.Push(nullptr);
-  consumer.join();
-  ReportObjects(state, kRecords);
-}
-
 void* GlibcAlloc(size_t size) { return LibcMalloc(size); }
 void GlibcFree(void* p, size_t) { LibcFree(p); }
 #if BROOM_BENCH_HAVE_JEMALLOC
@@ -107,18 +74,11 @@ void JemallocFree(void* p, size_t size) { sdallocx(p, size, 0); }
 }  // namespace
 
 void RegisterHandoffBenchmarks() {
-  const std::string prefix = "handoff/records:" + std::to_string(kRecords) +
-                             "/size:" + std::to_string(kRecordSize) + "/";
-  auto add = [&](const char* name, auto fn) {
-    // Wall-clock time over two busy threads on a shared 2-core VM is noisy: a longer minimum
-    // time than the rest (it overrides --benchmark_min_time) steadies the median.
-    benchmark::RegisterBenchmark((prefix + name).c_str(), fn)->UseRealTime()->MinTime(0.5);
-  };
-  add("broom_transferable", &BM_HandoffBroom);
+  RegisterHandoff("broom_transferable", &BM_HandoffBroom);
 #if BROOM_BENCH_HAVE_JEMALLOC
-  add("jemalloc", &BM_HandoffMalloc<&JemallocAlloc, &JemallocFree>);
+  RegisterHandoff("jemalloc", &BM_HandoffMalloc<&JemallocAlloc, &JemallocFree>);
 #endif
-  add("glibc", &BM_HandoffMalloc<&GlibcAlloc, &GlibcFree>);
+  RegisterHandoff("glibc", &BM_HandoffMalloc<&GlibcAlloc, &GlibcFree>);
 }
 
 }  // namespace broom::bench

@@ -11,6 +11,10 @@
 // Time is the benchmark thread's CPU time (the default): on a shared VM it is far less noisy
 // than wall-clock time, and every contender here runs on that one thread.
 //
+// Rivals in this binary: std::pmr monotonic (growing, and on a warm buffer) and pool resources,
+// protobuf's Arena, glibc and jemalloc; mimalloc heaps and malloc under LD_PRELOAD (mimalloc,
+// tcmalloc, ...) run the same loop in bench/baselines/ and are merged into the same table.
+//
 // Names: alloc_free/size:<16|64|256|mixed>/n:<4096|100000>/<contender>.
 #include <string>
 #include <vector>
@@ -21,35 +25,22 @@
 namespace broom::bench {
 namespace {
 
-template <class C, size_t kSize>
-void BM_AllocFree(benchmark::State& state, size_t n) {
-  std::vector<void*> ptrs(n);
-  C contender(BatchBytes<kSize>(n));
-  for (auto _ : state) {
-    typename C::Handle h = contender.Begin();
-    FillBatch<C, kSize>(h, ptrs.data(), n);
-    contender.template End<kSize>(ptrs.data(), n);
-  }
-  contender.Teardown();
-  ReportObjects(state, static_cast<int64_t>(n));
-}
-
 template <size_t kSize>
 void RegisterSize(const std::string& size_name) {
-  for (int64_t n : {kSmallBatch, kLargeBatch}) {
-    const std::string prefix = "alloc_free/size:" + size_name + "/n:" + std::to_string(n) + "/";
-    auto add = [&](const char* name, auto fn) {
-      benchmark::RegisterBenchmark((prefix + name).c_str(), fn, static_cast<size_t>(n));
-    };
-    add(BumpFloor::kName, &BM_AllocFree<BumpFloor, kSize>);
-    add(BroomTransferable::kName, &BM_AllocFree<BroomTransferable, kSize>);
-    add(BroomTemporaryScope::kName, &BM_AllocFree<BroomTemporaryScope, kSize>);
-    add(BroomActor::kName, &BM_AllocFree<BroomActor, kSize>);
-    add(Glibc::kName, &BM_AllocFree<Glibc, kSize>);
-#if BROOM_BENCH_HAVE_JEMALLOC
-    add(Jemalloc::kName, &BM_AllocFree<Jemalloc, kSize>);
+  RegisterAllocFreeSize<BumpFloor, kSize>(size_name);
+  RegisterAllocFreeSize<BroomTransferable, kSize>(size_name);
+  RegisterAllocFreeSize<BroomTemporaryScope, kSize>(size_name);
+  RegisterAllocFreeSize<BroomActor, kSize>(size_name);
+  RegisterAllocFreeSize<PmrMonotonic, kSize>(size_name);
+  RegisterAllocFreeSize<PmrMonotonicBuffer, kSize>(size_name);
+  RegisterAllocFreeSize<PmrPool, kSize>(size_name);
+#if BROOM_BENCH_HAVE_PROTOBUF
+  RegisterAllocFreeSize<ProtobufArena, kSize>(size_name);
 #endif
-  }
+  RegisterAllocFreeSize<Glibc, kSize>(size_name);
+#if BROOM_BENCH_HAVE_JEMALLOC
+  RegisterAllocFreeSize<Jemalloc, kSize>(size_name);
+#endif
 }
 
 }  // namespace

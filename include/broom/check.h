@@ -78,6 +78,21 @@ enum class CheckMode : uint8_t { kOff, kFatal, kLog };
 void SetCheckMode(CheckMode mode);
 CheckMode GetCheckMode();
 
+// Quarantine mode (no ASan needed): blocks of freed regions stay inaccessible (mprotect) for
+// `duration_ms` or until `max_bytes` are quarantined, so a stale read or write through a
+// pointer into a freed region faults with "broom: fatal: access to freed region memory at P:
+// <kind> region #N 'name' was freed T ms ago" instead of reading reused memory. While a block
+// is quarantined RegionOf() of its addresses is null. Costs an mprotect per released block;
+// for testing, not production. Enabled at first use by BROOM_QUARANTINE_MS=<ms>. Installs a
+// SIGSEGV handler that passes faults elsewhere on to the previous handler.
+struct QuarantinePolicy {
+  uint32_t duration_ms = 1000;
+  size_t max_bytes = size_t{64} << 20;
+};
+void EnableQuarantine(const QuarantinePolicy& policy = {});
+void DisableQuarantine();  // returns every quarantined block to the pool
+bool QuarantineEnabled();
+
 }  // namespace broom
 
 #endif  // BROOM_CHECK_H_

@@ -10,6 +10,9 @@
 //   ContextResource()   a resource that allocates in whatever region is on top at each call
 //                       and frees into whichever region owns the pointer.
 //   HeapResource()      the general heap (jemalloc; glibc malloc in sanitizer builds).
+//   FallbackResourceScope  RAII: the resource CurrentResource()/ContextResource() use when no
+//                       region is open (default HeapResource()); lets an engine run the same
+//                       code over another allocator (e.g. a garbage-collected one).
 //   Allocator<T>        STL allocator over a memory_resource, defaulting to CurrentResource();
 //                       works with std::vector, std::unordered_map, absl::flat_hash_map.
 //   New/NewArray/CopyString/Delete   typed helpers; see each.
@@ -41,6 +44,8 @@ struct ContextStack {
   Region* regions[kMaxContextDepth];
 };
 extern thread_local constinit ContextStack t_context;
+// The resource used when no region is open; null means HeapResource().
+extern thread_local constinit std::pmr::memory_resource* t_fallback_resource;
 
 void PushContext(Region* r);  // fatal on overflow
 void PopContext(Region* r);   // fatal if r is not the top
@@ -58,7 +63,9 @@ static_assert(sizeof(ActorCleanupNode) % alignof(std::max_align_t) == 0);
 // Allocates in an actor region with a cleanup node in front; returns the object address.
 void* ActorAllocateWithCleanup(Region& r, size_t size, size_t align, void (*destroy)(void*),
                                size_t count);
-void ActorFreeWithCleanup(void* object, size_t align);
+// Frees an object made by ActorAllocateWithCleanup, running its registered destroy function
+// first if `run_destructor`. Fatal on a double free.
+void ActorFreeWithCleanup(void* object, size_t align, bool run_destructor);
 void ActorFree(Region& r, void* p);
 void* HeapAllocate(size_t size, size_t align);
 void HeapFree(void* p, size_t size, size_t align);
@@ -103,8 +110,30 @@ std::pmr::memory_resource* HeapResource();
 std::pmr::memory_resource* ContextResource();
 inline std::pmr::memory_resource* CurrentResource() {
   Region* r = CurrentRegion();
-  return r != nullptr ? r->resource() : HeapResource();
+  if (r != nullptr) return r->resource();
+  std::pmr::memory_resource* f = internal::t_fallback_resource;
+  return f != nullptr ? f : HeapResource();
 }
+
+// Sets this thread's fallback resource (used by CurrentResource() and ContextResource() when no
+// region is open) for the scope's lifetime, restoring the previous one on exit. Regions opened
+// inside still take precedence. ContextResource() frees a pointer that no region owns into the
+// fallback current at the free, so free in the scope that allocated. New<T>/NewArray<T> with no
+// region open still use plain `new`. Borrowed: `resource` must outlive the scope. Not movable;
+// scopes end in LIFO order. Thread-safety: affects the calling thread only.
+class FallbackResourceScope {
+ public:
+  explicit FallbackResourceScope(std::pmr::memory_resource* resource)
+      : saved_(internal::t_fallback_resource) {
+    internal::t_fallback_resource = resource;
+  }
+  ~FallbackResourceScope() { internal::t_fallback_resource = saved_; }
+  FallbackResourceScope(const FallbackResourceScope&) = delete;
+  FallbackResourceScope& operator=(const FallbackResourceScope&) = delete;
+
+ private:
+  std::pmr::memory_resource* saved_;
+};
 
 // STL allocator over a memory_resource. Default-constructed, it binds to CurrentResource() at
 // that moment. Copying a container (select_on_container_copy_construction) binds the copy to
@@ -182,7 +211,7 @@ T* NewIn(Region& region, Args&&... args) {
     try {
       return internal::ConstructIn<T>(p, region, std::forward<Args>(args)...);
     } catch (...) {
-      internal::ActorFreeWithCleanup(p, alignof(T));
+      internal::ActorFreeWithCleanup(p, alignof(T), /*run_destructor=*/false);
       throw;
     }
   } else {
@@ -282,8 +311,7 @@ void Delete(T* p) {
   if constexpr (std::is_trivially_destructible_v<T>) {
     internal::ActorFree(*r, p);
   } else {
-    p->~T();
-    internal::ActorFreeWithCleanup(p, alignof(T));
+    internal::ActorFreeWithCleanup(p, alignof(T), /*run_destructor=*/true);
   }
 }
 
@@ -300,8 +328,7 @@ void DeleteArray(T* p) {
   if constexpr (std::is_trivially_destructible_v<T>) {
     internal::ActorFree(*r, p);
   } else {
-    internal::DestroyArray<T>(p);
-    internal::ActorFreeWithCleanup(p, alignof(T));
+    internal::ActorFreeWithCleanup(p, alignof(T), /*run_destructor=*/true);
   }
 }
 

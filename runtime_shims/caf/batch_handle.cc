@@ -1,0 +1,58 @@
+// Copyright Broom authors.
+#include "runtime_shims/caf/batch_handle.h"
+
+namespace broom::caf_shim {
+
+namespace {
+std::atomic<lifecycle::MemoryPolicy*> g_receive_policy{nullptr};
+}  // namespace
+
+void SetReceivePolicy(lifecycle::MemoryPolicy* policy) {
+  g_receive_policy.store(policy, std::memory_order_release);
+}
+lifecycle::MemoryPolicy* ReceivePolicy() {
+  return g_receive_policy.load(std::memory_order_acquire);
+}
+
+BatchHandle::BatchHandle(lifecycle::AnyEnvelope&& batch) : box_(new Box) {
+  box_->batch = std::move(batch);
+}
+
+BatchHandle::BatchHandle(const BatchHandle& other) : box_(other.box_) {
+  if (box_ != nullptr) box_->refs.fetch_add(1, std::memory_order_relaxed);
+  lifecycle::internal::Bump(lifecycle::internal::g_shim_counters.handle_copies);
+}
+
+void BatchHandle::Release() {
+  Box* b = box_;
+  box_ = nullptr;
+  if (b != nullptr && b->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) delete b;
+}
+
+lifecycle::AnyEnvelope BatchHandle::Take() {
+  if (box_ == nullptr) return {};
+  if (box_->refs.load(std::memory_order_acquire) == 1) {
+    lifecycle::AnyEnvelope out = std::move(box_->batch);
+    Release();
+    return out;
+  }
+  // Shared: copy through the wire form into a fresh arena of the same policy.
+  lifecycle::internal::Bump(lifecycle::internal::g_shim_counters.handle_shared_takes);
+  const lifecycle::AnyEnvelope& src = box_->batch;
+  BROOM_CHECK(src.ops()->encode != nullptr,
+              "a shared batch of %s must be copied, but the record type cannot be encoded",
+              src.ops()->name);
+  std::vector<char> bytes;
+  src.EncodeRecords(bytes);
+  lifecycle::ByteReader in(bytes.data(), bytes.size());
+  lifecycle::AnyEnvelope out =
+      lifecycle::AnyEnvelope::Decode(*src.policy(), *src.ops(), src.epoch(), src.size(), in);
+  Release();
+  return out;
+}
+
+WireHeader HeaderOf(const lifecycle::AnyEnvelope& batch) {
+  return WireHeader{batch.ops()->name, batch.epoch(), batch.size()};
+}
+
+}  // namespace broom::caf_shim

@@ -1,0 +1,73 @@
+// Copyright Broom authors.
+//
+// batch_handle.h: a copyable, reference-counted carrier of one batch, for engines (CAF) whose
+// message types must be copyable. No CAF include here.
+//
+//   BatchHandle   holds one AnyEnvelope in a heap box with an atomic reference count.
+//                 Copying shares the box (and counts a handle copy in ShimStats); moving does
+//                 not. The receiver calls Take() to become the batch's unique owner.
+//   EncodeBatch / DecodeBatch   the flat-byte wire form used when a batch crosses processes.
+//
+// Ownership and lifetime: the box owns the envelope until Take(); the batch's arena is freed
+// when the envelope is (by the receiver after its callback, or with the last handle if nobody
+// took it). Thread-safety: distinct handles sharing a box may be used and destroyed on
+// different threads (atomic count); Take() must be called by one thread, the receiver.
+#ifndef BROOM_RUNTIME_SHIMS_CAF_BATCH_HANDLE_H_
+#define BROOM_RUNTIME_SHIMS_CAF_BATCH_HANDLE_H_
+
+#include <atomic>
+#include <string>
+#include <vector>
+
+#include "runtime_shims/lifecycle/envelope.h"
+
+namespace broom::caf_shim {
+
+class BatchHandle {
+ public:
+  BatchHandle() = default;
+  explicit BatchHandle(lifecycle::AnyEnvelope&& batch);
+  BatchHandle(const BatchHandle& other);
+  BatchHandle(BatchHandle&& other) noexcept : box_(other.box_) { other.box_ = nullptr; }
+  BatchHandle& operator=(BatchHandle other) noexcept {
+    std::swap(box_, other.box_);
+    return *this;
+  }
+  ~BatchHandle() { Release(); }
+
+  explicit operator bool() const { return box_ != nullptr && static_cast<bool>(box_->batch); }
+  // The batch, read-only (serialization). REQUIRES: non-empty.
+  const lifecycle::AnyEnvelope& batch() const { return box_->batch; }
+
+  // Makes the caller the unique owner of the batch. If this is the only handle, the envelope
+  // moves out (no copy). If the box is shared (the engine delivered one message to several
+  // receivers), the batch is deep-copied into a fresh arena (counted in
+  // ShimStats::handle_shared_takes) so every receiver owns its own. Empty handle: empty result.
+  lifecycle::AnyEnvelope Take();
+
+ private:
+  struct Box {
+    std::atomic<uint32_t> refs{1};
+    lifecycle::AnyEnvelope batch;
+  };
+  void Release();
+  Box* box_ = nullptr;
+};
+
+// Wire form of a batch: header (record type name, epoch, record count) plus the records' bytes
+// (raw bytes for RawRecord types, BroomEncode output otherwise).
+struct WireHeader {
+  std::string type;
+  uint64_t epoch = 0;
+  uint64_t count = 0;
+};
+WireHeader HeaderOf(const lifecycle::AnyEnvelope& batch);
+
+// The memory policy that batches arriving from other processes are rebuilt with (the policy of
+// the job this process currently runs). Thread-safe.
+void SetReceivePolicy(lifecycle::MemoryPolicy* policy);
+lifecycle::MemoryPolicy* ReceivePolicy();
+
+}  // namespace broom::caf_shim
+
+#endif  // BROOM_RUNTIME_SHIMS_CAF_BATCH_HANDLE_H_

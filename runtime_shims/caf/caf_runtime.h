@@ -1,0 +1,42 @@
+// Copyright Broom authors.
+//
+// caf_runtime.h: runs a lifecycle job on the C++ Actor Framework 0.17 (one stateful actor per
+// operator instance), in one process or over several on this machine. No CAF include here:
+// CAF headers cost seconds per translation unit, so only the shim's .cc files include them.
+//
+//   RunJob(job, params, options)   the driver. Builds the graph of registered job `job`, spawns
+//                                  every instance as an actor (instance i of every stage runs
+//                                  in process i % options.processes; process 0 is this one),
+//                                  wires them, waits for every instance to finish and returns
+//                                  the summed reports. Errors (a lost peer, a timeout) come back
+//                                  in JobResult::error within about a second, never as a hang.
+//   WorkerMain(argc, argv)         the worker process (`<binary> --broom-worker`): opens a
+//                                  middleman port on 127.0.0.1 (chosen by the OS), prints
+//                                  "BROOM_WORKER_PORT <port>" on stdout, hosts the instances the
+//                                  driver spawns by name ("broom.instance"), and exits when its
+//                                  stdin closes (the driver holds the other end).
+//
+// Engine threads: each instance's callbacks run on whichever CAF scheduler thread runs its actor
+// for that message (max-threads = options.threads). Batches arriving from another process are
+// deserialized on a middleman thread, into a fresh message arena, before delivery.
+//
+// Thread-safety: RunJob may be called from any thread, one job at a time per process (the
+// receive-side memory policy is process-wide). The job's operators and record types must be
+// registered (RegisterJob) in the driver and in the worker binary alike.
+#ifndef BROOM_RUNTIME_SHIMS_CAF_CAF_RUNTIME_H_
+#define BROOM_RUNTIME_SHIMS_CAF_CAF_RUNTIME_H_
+
+#include <string>
+
+#include "runtime_shims/lifecycle/graph.h"
+
+namespace broom::caf_shim {
+
+lifecycle::JobResult RunJob(const std::string& job, const lifecycle::JobParams& params,
+                            const lifecycle::JobOptions& options);
+
+int WorkerMain(int argc, char** argv);
+
+}  // namespace broom::caf_shim
+
+#endif  // BROOM_RUNTIME_SHIMS_CAF_CAF_RUNTIME_H_

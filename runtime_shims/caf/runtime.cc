@@ -1,0 +1,397 @@
+// Copyright Broom authors.
+//
+// The CAF shim: instance actors, the driver, and worker processes. See caf_runtime.h.
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <caf/all.hpp>
+#include <caf/io/all.hpp>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <map>
+#include <memory>
+#include <mutex>
+
+#include "runtime_shims/caf/caf_runtime.h"
+#include "runtime_shims/caf/messages.h"
+#include "runtime_shims/lifecycle/instance.h"
+
+namespace broom::caf_shim {
+
+using lifecycle::Address;
+using lifecycle::AnyEnvelope;
+using lifecycle::Epoch;
+using lifecycle::Graph;
+using lifecycle::Instance;
+using lifecycle::JobOptions;
+using lifecycle::JobParams;
+using lifecycle::JobResult;
+using lifecycle::MemoryPolicy;
+
+namespace {
+
+constexpr const char* kInstanceActorName = "broom.instance";
+
+// ---- process-wide caches: graphs and policies outlive every actor that uses them -----------
+
+std::mutex g_cache_mu;
+
+std::shared_ptr<const Graph> CachedGraph(const std::string& job, const std::string& params) {
+  static auto* cache = new std::map<std::string, std::shared_ptr<const Graph>>();
+  std::lock_guard<std::mutex> lock(g_cache_mu);
+  std::string key = job + "|" + params;
+  auto it = cache->find(key);
+  if (it != cache->end()) return it->second;
+  auto g = lifecycle::BuildJob(job, JobParams::Parse(params));
+  if (!g) return nullptr;
+  auto sp = std::make_shared<const Graph>(std::move(*g));
+  cache->emplace(key, sp);
+  return sp;
+}
+
+MemoryPolicy* ProcessPolicy(const std::string& name) {
+  static auto* policies = new std::map<std::string, std::unique_ptr<MemoryPolicy>>();
+  std::lock_guard<std::mutex> lock(g_cache_mu);
+  auto it = policies->find(name);
+  if (it != policies->end()) return it->second.get();
+  auto p = lifecycle::MakePolicy(name);
+  if (p == nullptr) return nullptr;
+  return policies->emplace(name, std::move(p)).first->second.get();
+}
+
+void AddMessageTypes(caf::actor_system_config& cfg) {
+  cfg.add_message_type<WireBatch>("broom.WireBatch");
+  cfg.add_message_type<WirePunct>("broom.WirePunct");
+  cfg.add_message_type<WireCredit>("broom.WireCredit");
+  cfg.add_message_type<WireSetup>("broom.WireSetup");
+  cfg.add_message_type<WireDone>("broom.WireDone");
+}
+
+// ---- the instance actor ----------------------------------------------------------------------
+
+class CafTransport final : public lifecycle::Transport {
+ public:
+  CafTransport(caf::event_based_actor* self, const Graph& graph, int stage, int index)
+      : self_(self), stage_(stage), index_(index) {
+    int base = 0;
+    for (const auto& s : graph.stages()) {
+      base_.push_back(base);
+      base += s.instances;
+    }
+  }
+  void Wire(WireSetup& setup) {
+    actors_ = std::move(setup.actors);
+    driver_ = std::move(setup.driver);
+  }
+  void SendBatch(Address to, int to_port, AnyEnvelope&& batch) override {
+    // Moved into the message: the handle is never copied on this path.
+    self_->send(At(to), WireBatch{to_port, index_, BatchHandle(std::move(batch))});
+  }
+  void SendPunctuation(Address to, int to_port, Epoch closed) override {
+    self_->send(At(to), WirePunct{to_port, index_, closed});
+  }
+  void SendCredit(Address to, int out_port, uint32_t n) override {
+    self_->send(At(to), WireCredit{out_port, index_, n});
+  }
+  void ScheduleProduce() override { self_->send(self_, produce_atom::value); }
+  void Finished(const std::map<std::string, uint64_t>& report) override {
+    WireDone done{stage_, index_, {report.begin(), report.end()}};
+    self_->send(driver_, std::move(done));
+    self_->quit();  // state (and the operator's region) is destroyed after this handler
+  }
+
+ private:
+  const caf::actor& At(Address a) const { return actors_[base_[a.stage] + a.instance]; }
+  caf::event_based_actor* self_;
+  int stage_, index_;
+  std::vector<int> base_;
+  std::vector<caf::actor> actors_;
+  caf::actor driver_;
+};
+
+// Actor state. Members are destroyed in reverse order: the transport first, then the instance
+// (whose first member is the operator-state arena, an ActorRegion under "regions", so the
+// region dies last of all the instance's memory), then the graph it refers to. CAF destroys the
+// state when the actor quits or is killed, on the thread running it.
+struct InstanceState {
+  std::shared_ptr<const Graph> graph;
+  std::unique_ptr<Instance> instance;
+  std::unique_ptr<CafTransport> transport;
+  static inline const char* name = "broom.instance";
+};
+
+caf::behavior InstanceActor(caf::stateful_actor<InstanceState>* self, std::string job,
+                            std::string params, std::string policy_name, int32_t stage,
+                            int32_t index, uint32_t credits, uint64_t batch_size) {
+  auto& st = self->state;
+  st.graph = CachedGraph(job, params);
+  MemoryPolicy* policy = ProcessPolicy(policy_name);
+  if (st.graph == nullptr || policy == nullptr || stage < 0 ||
+      stage >= static_cast<int32_t>(st.graph->stages().size())) {
+    self->quit(caf::make_error(caf::sec::invalid_argument,
+                               "cannot build instance: unknown job, policy or stage"));
+    return {};
+  }
+  SetReceivePolicy(policy);
+  st.transport = std::make_unique<CafTransport>(self, *st.graph, stage, index);
+  st.instance = std::make_unique<Instance>(*st.graph, stage, index, *policy, *st.transport,
+                                           lifecycle::InstanceOptions{credits, batch_size});
+  // Every handler keeps CAF's exact parameter types; the Instance opens the callback's
+  // allocation context (scratch) on whatever thread runs this message.
+  return {
+      [=](WireSetup& setup) {
+        self->state.transport->Wire(setup);
+        self->state.instance->Start();
+      },
+      [=](WireBatch& m) { self->state.instance->OnBatch(m.to_port, m.from, m.batch.Take()); },
+      [=](WirePunct& m) { self->state.instance->OnPunctuation(m.to_port, m.from, m.epoch); },
+      [=](WireCredit& m) { self->state.instance->OnCredit(m.out_port, m.from, m.n); },
+      [=](produce_atom) { self->state.instance->Produce(); },
+  };
+}
+
+void ConfigureSystem(caf::actor_system_config& cfg, int threads) {
+  AddMessageTypes(cfg);
+  if (threads > 0) cfg.set("scheduler.max-threads", static_cast<size_t>(threads));
+  cfg.add_actor_type(kInstanceActorName, InstanceActor);
+}
+
+// ---- worker processes ------------------------------------------------------------------------
+
+struct Worker {
+  pid_t pid = -1;
+  int stdin_fd = -1;
+  uint16_t port = 0;
+  caf::node_id node;
+};
+
+// Starts `exe --broom-worker` and reads the port it prints; empty error on success.
+std::string LaunchWorker(const std::string& exe, int threads, Worker& w) {
+  int in[2], out[2];
+  if (pipe2(in, O_CLOEXEC) != 0 || pipe2(out, O_CLOEXEC) != 0) return "pipe failed";
+  std::string threads_flag = "--threads=" + std::to_string(threads);
+  pid_t pid = fork();
+  if (pid < 0) return "fork failed";
+  if (pid == 0) {
+    dup2(in[0], 0);
+    dup2(out[1], 1);
+    execl(exe.c_str(), exe.c_str(), "--broom-worker", threads_flag.c_str(),
+          static_cast<char*>(nullptr));
+    std::fprintf(stderr, "broom worker: exec %s failed: %s\n", exe.c_str(), strerror(errno));
+    _exit(127);
+  }
+  close(in[0]);
+  close(out[1]);
+  w.pid = pid;
+  w.stdin_fd = in[1];
+  std::string line;
+  char c;
+  pollfd pfd{out[0], POLLIN, 0};
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (line.find('\n') == std::string::npos) {
+    int left = static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                    deadline - std::chrono::steady_clock::now())
+                                    .count());
+    if (left <= 0 || poll(&pfd, 1, left) <= 0 || read(out[0], &c, 1) != 1) break;
+    line.push_back(c);
+  }
+  close(out[0]);
+  unsigned port = 0;
+  if (std::sscanf(line.c_str(), "BROOM_WORKER_PORT %u", &port) != 1 || port == 0) {
+    return "worker " + exe + " (pid " + std::to_string(pid) +
+           ") did not report a port within 10 s (got '" + line + "')";
+  }
+  w.port = static_cast<uint16_t>(port);
+  return {};
+}
+
+void StopWorkers(std::vector<Worker>& workers) {
+  for (Worker& w : workers) {
+    if (w.stdin_fd >= 0) close(w.stdin_fd);  // EOF: the worker exits
+    w.stdin_fd = -1;
+  }
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+  for (Worker& w : workers) {
+    if (w.pid <= 0) continue;
+    while (waitpid(w.pid, nullptr, WNOHANG) == 0) {
+      if (std::chrono::steady_clock::now() > deadline) {
+        kill(w.pid, SIGKILL);
+        waitpid(w.pid, nullptr, 0);
+        break;
+      }
+      usleep(10000);
+    }
+    w.pid = -1;
+  }
+}
+
+}  // namespace
+
+int WorkerMain(int argc, char** argv) {
+  int threads = 0;
+  for (int i = 1; i < argc; ++i) {
+    if (std::strncmp(argv[i], "--threads=", 10) == 0) threads = std::atoi(argv[i] + 10);
+  }
+  signal(SIGPIPE, SIG_IGN);
+  caf::actor_system_config cfg;
+  ConfigureSystem(cfg, threads);
+  cfg.load<caf::io::middleman>();
+  caf::actor_system system{cfg};
+  auto port = system.middleman().open(0, "127.0.0.1");
+  if (!port) {
+    std::fprintf(stderr, "broom worker: cannot open a port: %s\n",
+                 system.render(port.error()).c_str());
+    return 1;
+  }
+  std::printf("BROOM_WORKER_PORT %u\n", static_cast<unsigned>(*port));
+  std::fflush(stdout);
+  char buf[256];
+  while (read(0, buf, sizeof(buf)) > 0) {
+  }
+  // The driver is gone or done. Instances of a finished job have quit already; after a failure
+  // they would wait forever for input, so leave without waiting for them.
+  std::fflush(nullptr);
+  _exit(0);
+}
+
+JobResult RunJob(const std::string& job, const JobParams& params, const JobOptions& options) {
+  JobResult r;
+  std::string params_s = params.ToString();
+  std::shared_ptr<const Graph> graph = CachedGraph(job, params_s);
+  if (graph == nullptr) {
+    r.error = "unknown job '" + job + "'";
+    return r;
+  }
+  MemoryPolicy* policy = ProcessPolicy(options.policy);
+  if (policy == nullptr) {
+    r.error = "unknown memory policy '" + options.policy + "' (use regions or heap)";
+    return r;
+  }
+  SetReceivePolicy(policy);
+  signal(SIGPIPE, SIG_IGN);
+  int procs = std::max(1, options.processes);
+  lifecycle::ResetShimStats();  // counters describe this job (one job at a time per process)
+  r.broom_before = GetGlobalStats();
+  auto t0 = std::chrono::steady_clock::now();
+  std::vector<Worker> workers(procs - 1);
+  {
+    caf::actor_system_config cfg;
+    ConfigureSystem(cfg, options.threads);
+    if (procs > 1) cfg.load<caf::io::middleman>();
+    caf::actor_system system{cfg};
+    std::vector<caf::actor> actors;
+    std::vector<std::pair<int, int>> who;  // actor index -> (stage, instance)
+    std::vector<int> where;                // actor index -> process
+    for (size_t i = 0; i < workers.size() && r.error.empty(); ++i) {
+      r.error = LaunchWorker(options.worker_exe, options.threads, workers[i]);
+      if (!r.error.empty()) break;
+      auto node = system.middleman().connect("127.0.0.1", workers[i].port);
+      if (!node) {
+        r.error = "cannot connect to worker " + std::to_string(i + 1) + ": " +
+                  system.render(node.error());
+        break;
+      }
+      workers[i].node = *node;
+    }
+    for (int s = 0; s < static_cast<int>(graph->stages().size()) && r.error.empty(); ++s) {
+      for (int i = 0; i < graph->stages()[s].instances && r.error.empty(); ++i) {
+        int p = i % procs;
+        caf::actor a;
+        if (p == 0) {
+          a = system.spawn(InstanceActor, job, params_s, options.policy, s, i, options.credits,
+                           static_cast<uint64_t>(options.batch_size));
+        } else {
+          auto res = system.middleman().remote_spawn<caf::actor>(
+              workers[p - 1].node, kInstanceActorName,
+              caf::make_message(job, params_s, options.policy, int32_t{s}, int32_t{i},
+                                options.credits, static_cast<uint64_t>(options.batch_size)),
+              std::chrono::seconds(10));
+          if (!res) {
+            r.error = "remote_spawn on worker " + std::to_string(p) +
+                      " failed: " + system.render(res.error());
+            break;
+          }
+          a = std::move(*res);
+        }
+        actors.push_back(a);
+        who.emplace_back(s, i);
+        where.push_back(p);
+      }
+    }
+    std::map<std::string, uint64_t> totals;
+    if (r.error.empty()) {
+      caf::scoped_actor self{system};
+      for (auto& a : actors) self->monitor(a);
+      WireSetup setup{actors, caf::actor_cast<caf::actor>(self)};
+      for (auto& a : actors) self->send(a, setup);
+      std::vector<bool> done(actors.size(), false);
+      size_t finished = 0;
+      bool killed = false;
+      auto deadline = t0 + std::chrono::duration<double>(options.timeout_seconds);
+      auto index_of = [&](const caf::actor_addr& addr) -> int {
+        for (size_t k = 0; k < actors.size(); ++k) {
+          if (actors[k].address() == addr) return static_cast<int>(k);
+        }
+        return -1;
+      };
+      auto name_of = [&](int k) {
+        return "instance '" + graph->stages()[who[k].first].name + "' #" +
+               std::to_string(who[k].second) + " (process " + std::to_string(where[k]) +
+               (where[k] > 0 ? ", pid " + std::to_string(workers[where[k] - 1].pid) : "") + ")";
+      };
+      while (finished < actors.size() && r.error.empty()) {
+        self->receive(
+            [&](WireDone& d) {
+              int base = 0;
+              for (int s = 0; s < d.stage; ++s) base += graph->stages()[s].instances;
+              size_t k = static_cast<size_t>(base + d.index);
+              if (k < done.size() && !done[k]) {
+                done[k] = true;
+                ++finished;
+                for (auto& [key, v] : d.report) totals[key] += v;
+              }
+            },
+            [&](caf::down_msg& dm) {
+              int k = index_of(dm.source);
+              if (k < 0 || done[k]) return;
+              r.error = name_of(k) + " stopped before finishing: " + system.render(dm.reason) +
+                        (where[k] > 0 ? " (lost worker process?)" : "");
+            },
+            caf::after(std::chrono::milliseconds(50)) >>
+                [&] {
+                  auto now = std::chrono::steady_clock::now();
+                  if (now > deadline) {
+                    r.error = "timed out after " + std::to_string(options.timeout_seconds) +
+                              " s with " + std::to_string(actors.size() - finished) +
+                              " instances unfinished";
+                  }
+                  if (!killed && options.kill_worker_after_seconds > 0 && !workers.empty() &&
+                      now - t0 > std::chrono::duration<double>(options.kill_worker_after_seconds)) {
+                    kill(workers[0].pid, SIGKILL);  // testing hook: lose a peer mid-job
+                    killed = true;
+                  }
+                });
+      }
+      if (!r.error.empty()) {
+        for (size_t k = 0; k < actors.size(); ++k) {
+          if (!done[k]) self->send_exit(actors[k], caf::exit_reason::kill);
+        }
+      }
+    }
+    r.totals = std::move(totals);
+    actors.clear();
+    StopWorkers(workers);
+  }  // the actor system waits here for every local actor to be gone
+  r.ok = r.error.empty();
+  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  r.broom_after = GetGlobalStats();
+  r.peak_rss_kb = lifecycle::PeakRssKb();
+  r.shim = lifecycle::GetShimStats();
+  return r;
+}
+
+}  // namespace broom::caf_shim

@@ -1,0 +1,295 @@
+// Copyright Broom authors.
+//
+// envelope.h: batches of records and the owning handles the engine moves between operators.
+//
+//   Batch<R>          up to N records sharing one timestamp (Naiad's message); its vector
+//                     allocates from the arena it was built in.
+//   AnyEnvelope       owning, move-only handle of one batch: the arena it lives in (under
+//                     "regions" a transferable region, i.e. a broom::Message in released form)
+//                     plus the root Batch, type-erased through BatchOps.
+//   Envelope<R>       the typed view operators see (no extra state; AnyEnvelope::As<R>()).
+//   BatchOps          per record type: construct, destroy, size, encode/decode to flat bytes.
+//                     Registered by name on first use, so a receiving process finds it.
+//   OwnedState        owning handle of one state object in its own arena (operator state,
+//                     per-timestamp state).
+//
+// Ownership and lifetime: an envelope owns its arena; destroying or Reset()ting it destroys the
+// batch and frees the arena (bulk free under "regions"). Moving transfers ownership; nothing is
+// copied. Everything a batch's records own must live in the batch's arena (self-contained):
+// build records with the batch's resource, or push copies (the vector's uses-allocator
+// construction clones pmr members into the arena).
+//
+// Thread-safety: owner-thread only, like broom::TransferableRegion: one thread at a time; move
+// the envelope through a synchronizing channel (an actor mailbox) to hand it over.
+#ifndef BROOM_RUNTIME_SHIMS_LIFECYCLE_ENVELOPE_H_
+#define BROOM_RUNTIME_SHIMS_LIFECYCLE_ENVELOPE_H_
+
+#include <cstdint>
+#include <memory>
+#include <memory_resource>
+#include <string_view>
+#include <type_traits>
+#include <typeinfo>
+#include <utility>
+#include <vector>
+
+#include "broom/internal/base.h"
+#include "runtime_shims/lifecycle/policy.h"
+#include "runtime_shims/lifecycle/record.h"
+#include "runtime_shims/lifecycle/stats.h"
+
+namespace broom::lifecycle {
+
+using Epoch = uint64_t;
+// Punctuation value meaning "no more epochs on this channel".
+inline constexpr Epoch kEndOfStream = UINT64_MAX;
+
+template <class R>
+struct Batch {
+  using allocator_type = std::pmr::polymorphic_allocator<std::byte>;
+  Batch(Epoch e, size_t capacity, const allocator_type& alloc) : epoch(e), records(alloc) {
+    records.reserve(capacity);
+  }
+  Epoch epoch;
+  std::pmr::vector<R> records;
+};
+
+struct BatchOps {
+  const char* name;  // stable across processes running the same binary
+  void* (*construct)(std::pmr::memory_resource* arena, Epoch epoch, size_t capacity);
+  void (*destroy)(void* root, std::pmr::memory_resource* arena);
+  size_t (*size)(const void* root);
+  Epoch (*epoch)(const void* root);
+  // Flat-byte form of the records (null for records that cannot travel; see record.h).
+  void (*encode)(const void* root, std::vector<char>& out);
+  // Appends `count` records read from `in` to the (empty) batch; false on malformed bytes.
+  bool (*decode)(ByteReader& in, size_t count, void* root);
+  // RawRecord only (else null): resizes the (empty) batch to `count` records and returns their
+  // storage, so a transport can read the bytes straight into the batch's arena.
+  void* (*raw_resize)(void* root, size_t count);
+  size_t record_size;  // sizeof(R)
+};
+
+namespace internal {
+void RegisterBatchOps(const BatchOps* ops);
+
+template <class R>
+struct BatchOpsImpl {
+  using B = Batch<R>;
+  static void* Construct(std::pmr::memory_resource* arena, Epoch e, size_t capacity) {
+    void* p = arena->allocate(sizeof(B), alignof(B));
+    return std::uninitialized_construct_using_allocator(
+        static_cast<B*>(p), std::pmr::polymorphic_allocator<std::byte>(arena), e, capacity);
+  }
+  static void Destroy(void* root, std::pmr::memory_resource* arena) {
+    static_cast<B*>(root)->~B();
+    arena->deallocate(root, sizeof(B), alignof(B));
+  }
+  static size_t Size(const void* root) { return static_cast<const B*>(root)->records.size(); }
+  static Epoch GetEpoch(const void* root) { return static_cast<const B*>(root)->epoch; }
+  static void Encode(const void* root, std::vector<char>& out) {
+    const auto& recs = static_cast<const B*>(root)->records;
+    if constexpr (RawRecord<R>) {
+      const char* p = reinterpret_cast<const char*>(recs.data());
+      out.insert(out.end(), p, p + recs.size() * sizeof(R));
+    } else {
+      ByteWriter w(out);
+      for (const R& r : recs) r.BroomEncode(w);
+    }
+  }
+  static bool Decode(ByteReader& in, size_t count, void* root) {
+    auto& recs = static_cast<B*>(root)->records;
+    if constexpr (RawRecord<R>) {
+      if (count > in.remaining() / sizeof(R)) return false;
+      recs.resize(count);
+      in.Read(recs.data(), count * sizeof(R));
+    } else {
+      std::pmr::memory_resource* target = recs.get_allocator().resource();
+      recs.reserve(count);
+      for (size_t i = 0; i < count && in.ok(); ++i) recs.push_back(R::BroomDecode(in, target));
+    }
+    return in.ok();
+  }
+  static void* RawResize(void* root, size_t count) {
+    auto& recs = static_cast<B*>(root)->records;
+    recs.resize(count);
+    return recs.data();
+  }
+  static const BatchOps* Make() {
+    static const BatchOps ops = [] {
+      BatchOps o{typeid(R).name(), &Construct, &Destroy, &Size,    &GetEpoch,
+                 nullptr,          nullptr,    nullptr,  sizeof(R)};
+      if constexpr (WireRecord<R>) {
+        o.encode = &Encode;
+        o.decode = &Decode;
+      }
+      if constexpr (RawRecord<R>) o.raw_resize = &RawResize;
+      return o;
+    }();
+    return &ops;
+  }
+};
+}  // namespace internal
+
+// The ops of Batch<R>, registered for lookup by name on first call.
+template <class R>
+const BatchOps& BatchOpsFor() {
+  static const BatchOps* ops = [] {
+    const BatchOps* o = internal::BatchOpsImpl<R>::Make();
+    internal::RegisterBatchOps(o);
+    return o;
+  }();
+  return *ops;
+}
+// The ops registered under `name`, or null.
+const BatchOps* FindBatchOps(std::string_view name);
+
+template <class R>
+class Envelope;
+
+class AnyEnvelope {
+ public:
+  AnyEnvelope() = default;
+  AnyEnvelope(AnyEnvelope&& o) noexcept
+      : policy_(std::exchange(o.policy_, nullptr)),
+        arena_(std::exchange(o.arena_, nullptr)),
+        root_(std::exchange(o.root_, nullptr)),
+        ops_(std::exchange(o.ops_, nullptr)) {}
+  AnyEnvelope& operator=(AnyEnvelope&& o) noexcept {
+    if (this != &o) {
+      Reset();
+      policy_ = std::exchange(o.policy_, nullptr);
+      arena_ = std::exchange(o.arena_, nullptr);
+      root_ = std::exchange(o.root_, nullptr);
+      ops_ = std::exchange(o.ops_, nullptr);
+    }
+    return *this;
+  }
+  ~AnyEnvelope() { Reset(); }
+
+  // A fresh, empty batch in a new message arena of `policy`. Throws std::bad_alloc.
+  static AnyEnvelope Create(MemoryPolicy& policy, const BatchOps& ops, Epoch epoch,
+                            size_t capacity);
+  // Rebuilds a batch of `count` records from flat bytes into a fresh arena; empty on malformed
+  // input.
+  static AnyEnvelope Decode(MemoryPolicy& policy, const BatchOps& ops, Epoch epoch, size_t count,
+                            ByteReader& in);
+
+  // Destroys the batch and frees its arena (bulk under "regions"). No-op when empty.
+  void Reset();
+
+  explicit operator bool() const { return root_ != nullptr; }
+  const BatchOps* ops() const { return ops_; }
+  MemoryPolicy* policy() const { return policy_; }
+  Epoch epoch() const { return ops_->epoch(root_); }
+  size_t size() const { return ops_->size(root_); }
+  std::pmr::memory_resource* resource() const { return policy_->ArenaResource(arena_); }
+  size_t arena_bytes() const { return policy_->ArenaBytes(arena_); }
+  // Appends the records' flat-byte form. REQUIRES: non-empty, ops()->encode != null.
+  void EncodeRecords(std::vector<char>& out) const { ops_->encode(root_, out); }
+  // RawRecord batches: the records' bytes (size() * ops()->record_size of them).
+  const void* raw_data() const;
+  // The root, for transports that fill a batch in place (see BatchOps::raw_resize).
+  void* root() const { return root_; }
+
+  // The typed view; fatal if the batch does not hold R.
+  template <class R>
+  Envelope<R>& As() {
+    if (BROOM_UNLIKELY(ops_ != &BatchOpsFor<R>())) DieWrongType(BatchOpsFor<R>().name);
+    return static_cast<Envelope<R>&>(*this);
+  }
+
+ protected:
+  [[noreturn]] void DieWrongType(const char* wanted) const;
+
+  MemoryPolicy* policy_ = nullptr;
+  void* arena_ = nullptr;
+  void* root_ = nullptr;
+  const BatchOps* ops_ = nullptr;
+};
+
+// A batch of R records; see the file comment. Adds no state to AnyEnvelope.
+template <class R>
+class Envelope : public AnyEnvelope {
+ public:
+  Envelope() = default;
+  static Envelope Create(MemoryPolicy& policy, Epoch epoch, size_t capacity) {
+    Envelope e;
+    static_cast<AnyEnvelope&>(e) = AnyEnvelope::Create(policy, BatchOpsFor<R>(), epoch, capacity);
+    return e;
+  }
+  Batch<R>& operator*() const { return *static_cast<Batch<R>*>(root_); }
+  Batch<R>* operator->() const { return static_cast<Batch<R>*>(root_); }
+  std::pmr::vector<R>& records() const { return (*this)->records; }
+};
+static_assert(sizeof(Envelope<int>) == sizeof(AnyEnvelope));
+
+// One state object in its own arena. Move-only; destroying it destroys the object, then frees
+// the arena. Owner-thread only.
+class OwnedState {
+ public:
+  OwnedState() = default;
+  OwnedState(OwnedState&& o) noexcept
+      : policy_(std::exchange(o.policy_, nullptr)),
+        arena_(std::exchange(o.arena_, nullptr)),
+        object_(std::exchange(o.object_, nullptr)),
+        destroy_(o.destroy_) {}
+  OwnedState& operator=(OwnedState&& o) noexcept {
+    if (this != &o) {
+      Reset();
+      policy_ = std::exchange(o.policy_, nullptr);
+      arena_ = std::exchange(o.arena_, nullptr);
+      object_ = std::exchange(o.object_, nullptr);
+      destroy_ = o.destroy_;
+    }
+    return *this;
+  }
+  ~OwnedState() { Reset(); }
+
+  // Creates an arena for `use` and constructs T in it with the arena open as the allocation
+  // context, so T's broom::Allocator / CurrentResource() members bind to it. Types whose
+  // allocator_type is a pmr allocator get uses-allocator construction. Throws std::bad_alloc.
+  template <class T, class... Args>
+  static OwnedState Make(MemoryPolicy& policy, ArenaUse use, const char* name, Args&&... args) {
+    OwnedState s;
+    s.policy_ = &policy;
+    s.arena_ = policy.CreateArena(use, name);
+    std::pmr::memory_resource* res = policy.ArenaResource(s.arena_);
+    try {
+      ArenaScope open(res);
+      void* p = res->allocate(sizeof(T), alignof(T));
+      if constexpr (std::uses_allocator_v<T, std::pmr::polymorphic_allocator<std::byte>>) {
+        s.object_ = std::uninitialized_construct_using_allocator(
+            static_cast<T*>(p), std::pmr::polymorphic_allocator<std::byte>(res),
+            std::forward<Args>(args)...);
+      } else {
+        s.object_ = ::new (p) T(std::forward<Args>(args)...);
+      }
+    } catch (...) {
+      policy.DestroyArena(s.arena_);
+      s.policy_ = nullptr;
+      throw;
+    }
+    s.destroy_ = [](void* obj, std::pmr::memory_resource* r) {
+      static_cast<T*>(obj)->~T();
+      r->deallocate(obj, sizeof(T), alignof(T));
+    };
+    return s;
+  }
+
+  void Reset();
+  explicit operator bool() const { return object_ != nullptr; }
+  void* get() const { return object_; }
+  std::pmr::memory_resource* resource() const { return policy_->ArenaResource(arena_); }
+  size_t arena_bytes() const { return policy_->ArenaBytes(arena_); }
+
+ private:
+  MemoryPolicy* policy_ = nullptr;
+  void* arena_ = nullptr;
+  void* object_ = nullptr;
+  void (*destroy_)(void*, std::pmr::memory_resource*) = nullptr;
+};
+
+}  // namespace broom::lifecycle
+
+#endif  // BROOM_RUNTIME_SHIMS_LIFECYCLE_ENVELOPE_H_

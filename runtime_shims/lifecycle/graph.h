@@ -1,0 +1,174 @@
+// Copyright Broom authors.
+//
+// graph.h: an acyclic dataflow graph, the parameters of a job, and the job registry.
+//
+//   Graph           stages (an operator type, a name and a number of instances) and edges.
+//                   Each output port feeds exactly one input port; each input port is fed by
+//                   exactly one output port. An edge is a pipeline (instance i to instance i;
+//                   both stages need the same number of instances) or Exchange(key): a record
+//                   goes to instance hash(key(record)) % n, as in Timely's Exchange pact.
+//   JobParams       string key=value parameters ("epochs=40,docs=500000"), the same in every
+//                   process of a job.
+//   RegisterJob / BuildJob   named graph builders, so a worker process can rebuild the graph
+//                   (and find its operators by stage index) from the job's name and params.
+//   JobOptions / JobResult   what every driver (direct, CAF, CAF multi-process) takes and
+//                   returns.
+//
+// Thread-safety: a Graph is immutable once built and may be shared by the instances of a job;
+// RegisterJob/BuildJob are thread-safe.
+#ifndef BROOM_RUNTIME_SHIMS_LIFECYCLE_GRAPH_H_
+#define BROOM_RUNTIME_SHIMS_LIFECYCLE_GRAPH_H_
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "broom/memory.h"
+#include "runtime_shims/lifecycle/operator.h"
+#include "runtime_shims/lifecycle/stats.h"
+
+namespace broom::lifecycle {
+
+template <class R>
+struct Partition {
+  using KeyFn = uint64_t (*)(const R&);
+  KeyFn key = nullptr;  // null: pipeline
+};
+template <class R>
+Partition<R> Pipeline() {
+  return {};
+}
+template <class R>
+Partition<R> Exchange(uint64_t (*key)(const R&)) {
+  return {key};
+}
+
+// A constructed operator: its state arena (owning the object) and the object's base.
+struct BuiltOperator {
+  OwnedState state;
+  OperatorBase* op = nullptr;
+};
+
+class Graph {
+ public:
+  struct Edge {
+    int from_stage, from_port, to_stage, to_port;
+    bool exchange;
+    const BatchOps* ops;
+    std::function<std::unique_ptr<OutputBase>(Emitter&, MemoryPolicy&, int self, int dests,
+                                              size_t batch_size)>
+        make_output;
+  };
+  struct Stage {
+    std::string name;
+    int instances;
+    int num_inputs;
+    int num_outputs;
+    std::function<BuiltOperator(MemoryPolicy&)> make;
+    std::vector<int> in_edges;   // by input port: edge index
+    std::vector<int> out_edges;  // by output port: edge index
+  };
+
+  // Adds a stage of `instances` copies of Op, each built as Op(args...) in its own
+  // operator-state arena. Returns the stage index.
+  template <class Op, class... Args>
+  int AddStage(std::string name, int instances, int num_inputs, int num_outputs, Args... args) {
+    Stage s{std::move(name),
+            instances,
+            num_inputs,
+            num_outputs,
+            [args...](MemoryPolicy& policy) {
+              BuiltOperator b;
+              b.state = OwnedState::Make<Op>(policy, ArenaUse::kOperatorState, "operator", args...);
+              b.op = static_cast<Op*>(b.state.get());
+              return b;
+            },
+            std::vector<int>(num_inputs, -1),
+            std::vector<int>(num_outputs, -1)};
+    stages_.push_back(std::move(s));
+    return static_cast<int>(stages_.size()) - 1;
+  }
+
+  // Connects output `from_port` of stage `from` to input `to_port` of stage `to`. Fatal on a
+  // port out of range or already connected, or a pipeline between stages of different sizes.
+  template <class R>
+  void Connect(int from, int from_port, int to, int to_port, Partition<R> p) {
+    typename Partition<R>::KeyFn key = p.key;
+    Edge e{from,
+           from_port,
+           to,
+           to_port,
+           key != nullptr,
+           &BatchOpsFor<R>(),
+           [key, from_port](Emitter& em, MemoryPolicy& pol, int self, int dests, size_t bs) {
+             return std::make_unique<Output<R>>(em, pol, from_port, self, dests, bs, key);
+           }};
+    AddEdge(std::move(e));
+  }
+
+  const std::vector<Stage>& stages() const { return stages_; }
+  const std::vector<Edge>& edges() const { return edges_; }
+  int total_instances() const;
+  // Fatal if a port is left unconnected.
+  void Validate() const;
+
+ private:
+  void AddEdge(Edge e);
+  std::vector<Stage> stages_;
+  std::vector<Edge> edges_;
+};
+
+class JobParams {
+ public:
+  JobParams() = default;
+  // "k=v,k=v"; later keys override earlier ones.
+  static JobParams Parse(const std::string& s);
+  std::string ToString() const;
+  void Set(const std::string& k, const std::string& v) { kv_[k] = v; }
+  void Set(const std::string& k, uint64_t v) { kv_[k] = std::to_string(v); }
+  uint64_t Get(const std::string& k, uint64_t def) const;
+  std::string GetString(const std::string& k, const std::string& def) const;
+
+ private:
+  std::map<std::string, std::string> kv_;
+};
+
+using JobBuilder = std::function<Graph(const JobParams&)>;
+void RegisterJob(const std::string& name, JobBuilder builder);
+// The graph of job `name`, or nullopt if no such job is registered.
+std::optional<Graph> BuildJob(const std::string& name, const JobParams& params);
+std::vector<std::string> RegisteredJobs();
+
+struct JobOptions {
+  std::string policy = "regions";  // MakePolicy name
+  int threads = 0;                 // engine worker threads; 0 = engine default
+  uint32_t credits = 16;           // batches in flight per edge; 0 = unlimited
+  size_t batch_size = 1024;        // records per batch
+  int processes = 1;               // CAF: processes on this machine (1 = single process)
+  std::string worker_exe;          // CAF multi-process: binary to exec with --broom-worker
+  double timeout_seconds = 300;    // driver gives up (and reports) after this long
+  // Testing hook (multi-process): after this many seconds, SIGKILL worker 1 (0 = never).
+  double kill_worker_after_seconds = 0;
+};
+
+struct JobResult {
+  bool ok = false;
+  std::string error;                       // why !ok, in words a user can act on
+  std::map<std::string, uint64_t> totals;  // Context::Report sums over all instances
+  double seconds = 0;
+  long peak_rss_kb = 0;      // getrusage(RUSAGE_SELF) of the driver process
+  ShimStats shim;            // driver process counters (drivers reset them at job start)
+  GlobalStats broom_before;  // broom::GetGlobalStats() before and after the job (driver)
+  GlobalStats broom_after;
+  std::string Summary() const;
+};
+
+long PeakRssKb();
+
+}  // namespace broom::lifecycle
+
+#endif  // BROOM_RUNTIME_SHIMS_LIFECYCLE_GRAPH_H_

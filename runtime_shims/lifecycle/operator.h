@@ -1,0 +1,288 @@
+// Copyright Broom authors.
+//
+// operator.h: the operator API, in the manner of Naiad and Timely Dataflow.
+//
+//   OperatorBase     the callbacks an engine calls: OnRecvAny (a batch arrived on an input
+//                    port), OnNotify(t) (no more input at times <= t can arrive), OnFinish,
+//                    and Produce for sources.
+//   Unary<In>        one input port: OnRecv(Envelope<In>&, Context&).
+//   Binary<In1,In2>  two input ports: OnRecv1 / OnRecv2.
+//   Source           no input ports: Produce(t, ctx) is called until it reports epoch t done.
+//   Context          what a callback may do: ctx.output<R>(port).Give(t, record) or .Send(batch),
+//                    NotifyAt(t), EpochState<S>(t), state_resource(), Report(key, value).
+//   Output<R>        per output port: builds batches in fresh message arenas and hands them to
+//                    the engine, partitioned by the edge (pipeline or Exchange(key)).
+//
+// Memory (see docs/lifecycle.md for the full mapping):
+//   - The operator object is constructed in its own operator-state arena (an ActorRegion under
+//     the "regions" policy) with that arena open, so members using broom::Allocator<T> (default
+//     constructed) or built with broom::CurrentResource() live there until the operator stops.
+//   - Every callback runs with the thread's scratch open (a TemporaryRegion scope under
+//     "regions"): std::pmr containers built with CurrentResource() and broom::New<T> inside a
+//     callback are scratch, freed when the callback returns. Never keep them.
+//   - The input batch is owned by the callee for the callback. It may be forwarded (Send, by
+//     move, zero copy on pipeline edges) or kept by moving the envelope into operator state;
+//     otherwise it is freed in bulk when the callback returns.
+//   - EpochState<S>(t) builds S in a per-timestamp arena (a transferable region) on first use
+//     and calls NotifyAt(t); the arena is freed after OnNotify(t), or, for an operator whose
+//     EpochStateWindow() is w, after OnNotify(t + w - 1).
+//   - Records given to an output are copied into the output batch's arena (allocator-aware
+//     records, i.e. with a pmr allocator_type, are cloned member by member), so the outgoing
+//     batch is self-contained.
+//
+// Threading: an engine calls every callback of one operator instance on one thread at a time
+// (in CAF: the scheduler thread that runs the actor for that message, which may differ from
+// one message to the next). Operators must not keep thread-local state. Context and Output are
+// owner-thread only and valid only inside callbacks.
+#ifndef BROOM_RUNTIME_SHIMS_LIFECYCLE_OPERATOR_H_
+#define BROOM_RUNTIME_SHIMS_LIFECYCLE_OPERATOR_H_
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <memory_resource>
+#include <string>
+#include <typeinfo>
+#include <vector>
+
+#include "runtime_shims/lifecycle/envelope.h"
+
+namespace broom::lifecycle {
+
+class Context;
+
+class OperatorBase {
+ public:
+  virtual ~OperatorBase() = default;
+  // A batch arrived on input `port`. `batch` is owned by the callee for the callback.
+  virtual void OnRecvAny(int port, AnyEnvelope& batch, Context& ctx) = 0;
+  // All inputs are complete for every time <= t (after NotifyAt(t) or EpochState(t)).
+  virtual void OnNotify(Epoch /*t*/, Context& /*ctx*/) {}
+  // Every input has closed for good; the last chance to emit. Per-timestamp state is gone.
+  virtual void OnFinish(Context& /*ctx*/) {}
+  // Per-timestamp state of epoch t is freed after OnNotify(t + window - 1).
+  virtual Epoch EpochStateWindow() const { return 1; }
+
+  // Sources only (Source<> overrides these).
+  virtual bool is_source() const { return false; }
+  virtual Epoch num_epochs() const { return 0; }
+  virtual bool ProduceAny(Epoch /*t*/, Context& /*ctx*/) { return true; }
+};
+
+template <class In>
+class Unary : public OperatorBase {
+ public:
+  virtual void OnRecv(Envelope<In>& batch, Context& ctx) = 0;
+
+ private:
+  void OnRecvAny(int, AnyEnvelope& batch, Context& ctx) final { OnRecv(batch.As<In>(), ctx); }
+};
+
+template <class In1, class In2>
+class Binary : public OperatorBase {
+ public:
+  virtual void OnRecv1(Envelope<In1>& batch, Context& ctx) = 0;
+  virtual void OnRecv2(Envelope<In2>& batch, Context& ctx) = 0;
+
+ private:
+  void OnRecvAny(int port, AnyEnvelope& batch, Context& ctx) final {
+    if (port == 0) {
+      OnRecv1(batch.As<In1>(), ctx);
+    } else {
+      OnRecv2(batch.As<In2>(), ctx);
+    }
+  }
+};
+
+// A source: the engine calls Produce(t, ctx) for t = 0, 1, ... until it returns true (epoch t
+// is complete), then closes t downstream. Each call should emit about one batch per output
+// destination, so flow control can interleave.
+class Source : public OperatorBase {
+ public:
+  explicit Source(Epoch epochs) : epochs_(epochs) {}
+  virtual bool Produce(Epoch t, Context& ctx) = 0;
+
+ private:
+  void OnRecvAny(int, AnyEnvelope&, Context&) final {}
+  bool is_source() const final { return true; }
+  Epoch num_epochs() const final { return epochs_; }
+  bool ProduceAny(Epoch t, Context& ctx) final { return Produce(t, ctx); }
+  Epoch epochs_;
+};
+
+// Receives flushed batches from outputs; implemented by the engine-neutral Instance.
+class Emitter {
+ public:
+  virtual void Emit(int port, int dest, AnyEnvelope&& batch) = 0;
+
+ protected:
+  ~Emitter() = default;
+};
+
+class OutputBase {
+ public:
+  OutputBase(Emitter& emitter, MemoryPolicy& policy, int port, int self, int dests,
+             size_t batch_size)
+      : emitter_(emitter),
+        policy_(policy),
+        port_(port),
+        self_(self),
+        dests_(dests),
+        batch_size_(batch_size) {}
+  virtual ~OutputBase() = default;
+  // Hands every partial batch to the engine.
+  virtual void Flush() = 0;
+  virtual const BatchOps& ops() const = 0;
+
+ protected:
+  Emitter& emitter_;
+  MemoryPolicy& policy_;
+  int port_;
+  int self_;   // this instance's index (the pipeline destination)
+  int dests_;  // instances of the downstream stage
+  size_t batch_size_;
+};
+
+inline uint64_t MixHash(uint64_t x) {
+  x ^= x >> 33;
+  x *= 0xff51afd7ed558ccdULL;
+  x ^= x >> 33;
+  x *= 0xc4ceb9fe1a85ec53ULL;
+  x ^= x >> 33;
+  return x;
+}
+
+template <class R>
+class Output final : public OutputBase {
+ public:
+  using KeyFn = uint64_t (*)(const R&);
+  // key == null: pipeline edge (everything goes to the same instance index downstream).
+  Output(Emitter& emitter, MemoryPolicy& policy, int port, int self, int dests, size_t batch_size,
+         KeyFn key)
+      : OutputBase(emitter, policy, port, self, dests, batch_size), key_(key), open_(dests) {}
+
+  // Copies `r` into the open batch for (t, destination), flushing it when full.
+  template <class Rec>
+  void Give(Epoch t, Rec&& r) {
+    int d = Route(r);
+    Envelope<R>& b = Open(t, d);
+    b.records().push_back(std::forward<Rec>(r));
+    if (b.records().size() >= batch_size_) FlushOne(d);
+  }
+  // Sends a whole batch. Pipeline edge: the envelope moves as is (no copy). Exchange edge:
+  // its records are partitioned into the open batches (copied), and it is freed.
+  void Send(Envelope<R>&& batch) {
+    if (key_ == nullptr || dests_ == 1) {
+      int d = key_ == nullptr ? self_ : 0;
+      FlushOne(d);  // keep order within the destination
+      emitter_.Emit(port_, d, std::move(batch));
+      return;
+    }
+    Epoch t = batch->epoch;
+    for (const R& r : batch.records()) Give(t, r);
+    batch.Reset();
+  }
+  // A fresh, empty batch in a new message arena (for building a batch in place and Send-ing it).
+  Envelope<R> NewBatch(Epoch t) { return Envelope<R>::Create(policy_, t, batch_size_); }
+
+  void Flush() override {
+    for (int d = 0; d < dests_; ++d) FlushOne(d);
+  }
+  const BatchOps& ops() const override { return BatchOpsFor<R>(); }
+
+ private:
+  int Route(const R& r) const {
+    if (key_ == nullptr) return self_;
+    return static_cast<int>(MixHash(key_(r)) % static_cast<uint64_t>(dests_));
+  }
+  Envelope<R>& Open(Epoch t, int d) {
+    Envelope<R>& b = open_[d];
+    if (b && b->epoch != t) FlushOne(d);
+    if (!b) b = Envelope<R>::Create(policy_, t, batch_size_);
+    return b;
+  }
+  void FlushOne(int d) {
+    Envelope<R>& b = open_[d];
+    if (!b) return;
+    if (b.records().empty()) {
+      b.Reset();
+      return;
+    }
+    emitter_.Emit(port_, d, std::move(b));
+  }
+
+  KeyFn key_;
+  std::vector<Envelope<R>> open_;  // per destination; empty when nothing is pending
+};
+
+class Context {
+ public:
+  int instance() const { return instance_; }
+  int instances() const { return instances_; }
+  MemoryPolicy& policy() const { return *policy_; }
+  // The operator-state arena's resource (an ActorRegion under "regions").
+  std::pmr::memory_resource* state_resource() const { return state_resource_; }
+
+  // The output for `port`. REQUIRES: the graph declared port with record type R (fatal
+  // otherwise).
+  template <class R>
+  Output<R>& output(int port) {
+    OutputBase* o =
+        port >= 0 && static_cast<size_t>(port) < outputs_.size() ? outputs_[port].get() : nullptr;
+    if (BROOM_UNLIKELY(o == nullptr || &o->ops() != &BatchOpsFor<R>())) {
+      DieBadOutput(port, BatchOpsFor<R>().name);
+    }
+    return static_cast<Output<R>&>(*o);
+  }
+
+  // Requests OnNotify(t). REQUIRES: t is not yet complete (fatal otherwise).
+  void NotifyAt(Epoch t);
+
+  // The per-timestamp state of epoch t, created on first use (in a fresh arena, with NotifyAt(t))
+  // and freed after OnNotify(t + EpochStateWindow() - 1). One state type per operator.
+  template <class S, class... Args>
+  S& EpochState(Epoch t, Args&&... args) {
+    if (S* s = FindEpochState<S>(t)) return *s;
+    NotifyAt(t);
+    OwnedState st = OwnedState::Make<S>(*policy_, ArenaUse::kEpochState, "epoch-state",
+                                        std::forward<Args>(args)...);
+    S* s = static_cast<S*>(st.get());
+    epoch_states_.emplace(t, EpochSlot{std::move(st), &typeid(S)});
+    return *s;
+  }
+  // The state of epoch t if it exists (and has not been freed), else null.
+  template <class S>
+  S* FindEpochState(Epoch t) {
+    auto it = epoch_states_.find(t);
+    if (it == epoch_states_.end()) return nullptr;
+    if (BROOM_UNLIKELY(*it->second.type != typeid(S))) DieBadStateType(t);
+    return static_cast<S*>(it->second.state.get());
+  }
+
+  // Adds `value` (wrapping) to the job-wide total `key`, summed over all instances.
+  void Report(const std::string& key, uint64_t value) { report_[key] += value; }
+
+ protected:
+  Context() = default;
+  ~Context() = default;
+  [[noreturn]] void DieBadOutput(int port, const char* type) const;
+  [[noreturn]] void DieBadStateType(Epoch t) const;
+
+  struct EpochSlot {
+    OwnedState state;
+    const std::type_info* type;
+  };
+  MemoryPolicy* policy_ = nullptr;
+  std::pmr::memory_resource* state_resource_ = nullptr;
+  int instance_ = 0;
+  int instances_ = 1;
+  Epoch frontier_ = 0;  // every epoch < frontier_ is complete on all inputs
+  std::vector<std::unique_ptr<OutputBase>> outputs_;
+  std::map<Epoch, EpochSlot> epoch_states_;
+  std::vector<Epoch> notify_;  // requested, sorted ascending, unique
+  std::map<std::string, uint64_t> report_;
+};
+
+}  // namespace broom::lifecycle
+
+#endif  // BROOM_RUNTIME_SHIMS_LIFECYCLE_OPERATOR_H_

@@ -1,0 +1,150 @@
+// Copyright Broom authors.
+#include "runtime_shims/lifecycle/policy.h"
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+
+#include "broom/actor_region.h"
+#include "broom/temporary_region.h"
+#include "broom/transferable_region.h"
+
+namespace broom::lifecycle {
+
+const char* ArenaUseName(ArenaUse use) {
+  switch (use) {
+    case ArenaUse::kMessage:
+      return "message";
+    case ArenaUse::kOperatorState:
+      return "operator-state";
+    case ArenaUse::kEpochState:
+      return "epoch-state";
+  }
+  return "?";
+}
+
+namespace {
+std::atomic<uint64_t> g_next_policy_id{1};
+}  // namespace
+
+MemoryPolicy::MemoryPolicy() : id_(g_next_policy_id.fetch_add(1, std::memory_order_relaxed)) {}
+
+namespace {
+
+// ---- regions ----------------------------------------------------------------------------------
+
+// Arena handles: a transferable region is its Region* (released from its TransferableRegion,
+// re-adopted to free it); an actor region is a heap-allocated ActorRegion*, tagged with bit 0.
+constexpr uintptr_t kActorTag = 1;
+
+class RegionScratch final : public ScratchSpace {
+ public:
+  RegionScratch() : temporary_(RegionOptions{.name = "callback-scratch"}) {}
+  void Enter() override {
+    BROOM_CHECK(depth_ < scopes_.size(), "callback scratch nested deeper than %zu", scopes_.size());
+    scopes_[depth_++].emplace(temporary_);
+  }
+  void Exit() override {
+    BROOM_CHECK(depth_ > 0, "callback scratch exited more often than entered");
+    scopes_[--depth_].reset();
+  }
+
+ private:
+  TemporaryRegion temporary_;  // declared first: outlives the scopes
+  std::array<std::optional<TemporaryRegion::Scope>, 8> scopes_;
+  size_t depth_ = 0;
+};
+
+class RegionPolicy final : public MemoryPolicy {
+ public:
+  std::string_view name() const override { return "regions"; }
+
+  void* CreateArena(ArenaUse use, const char* name) override {
+    RegionOptions options;
+    options.name = name;
+    if (use == ArenaUse::kOperatorState) {
+      auto* actor = new ActorRegion(options);
+      return reinterpret_cast<void*>(reinterpret_cast<uintptr_t>(actor) | kActorTag);
+    }
+    // Messages and per-timestamp state are transferable: they may change owner.
+    return TransferableRegion(options).Release();
+  }
+  std::pmr::memory_resource* ArenaResource(void* arena) override { return &RegionOfArena(arena); }
+  void DestroyArena(void* arena) override {
+    auto bits = reinterpret_cast<uintptr_t>(arena);
+    if (bits & kActorTag) {
+      delete reinterpret_cast<ActorRegion*>(bits & ~kActorTag);
+    } else {
+      TransferableRegion::Adopt(static_cast<Region*>(arena)).Free();
+    }
+  }
+  size_t ArenaBytes(void* arena) const override { return RegionOfArena(arena).stats().block_bytes; }
+  std::unique_ptr<ScratchSpace> CreateScratch() override {
+    return std::make_unique<RegionScratch>();
+  }
+
+ private:
+  static Region& RegionOfArena(void* arena) {
+    auto bits = reinterpret_cast<uintptr_t>(arena);
+    if (bits & kActorTag) return reinterpret_cast<ActorRegion*>(bits & ~kActorTag)->region();
+    return *static_cast<Region*>(arena);
+  }
+};
+
+// ---- heap -------------------------------------------------------------------------------------
+
+class HeapScratch final : public ScratchSpace {
+ public:
+  // Scratch is the general heap: objects are freed one by one by their destructors. Making the
+  // heap the explicit fallback keeps this correct even if an enclosing scope set another one.
+  void Enter() override {
+    BROOM_CHECK(depth_ < scopes_.size(), "callback scratch nested too deep");
+    scopes_[depth_++].emplace(HeapResource());
+  }
+  void Exit() override { scopes_[--depth_].reset(); }
+
+ private:
+  std::array<std::optional<FallbackResourceScope>, 8> scopes_;
+  size_t depth_ = 0;
+};
+
+class HeapPolicy final : public MemoryPolicy {
+ public:
+  std::string_view name() const override { return "heap"; }
+  void* CreateArena(ArenaUse, const char*) override { return nullptr; }
+  std::pmr::memory_resource* ArenaResource(void*) override { return HeapResource(); }
+  void DestroyArena(void*) override {}
+  size_t ArenaBytes(void*) const override { return 0; }
+  std::unique_ptr<ScratchSpace> CreateScratch() override { return std::make_unique<HeapScratch>(); }
+};
+
+struct ThreadScratchSlot {
+  uint64_t policy_id = 0;
+  std::unique_ptr<ScratchSpace> scratch;
+};
+thread_local ThreadScratchSlot t_scratch;
+
+}  // namespace
+
+std::unique_ptr<MemoryPolicy> MakePolicy(std::string_view name) {
+  if (name == "regions" || name == "broom") return std::make_unique<RegionPolicy>();
+  if (name == "heap") return std::make_unique<HeapPolicy>();
+  return nullptr;
+}
+
+ScratchSpace& ThreadScratch(MemoryPolicy& policy) {
+  ThreadScratchSlot& slot = t_scratch;
+  if (slot.policy_id != policy.id()) {
+    slot.scratch.reset();
+    slot.scratch = policy.CreateScratch();
+    slot.policy_id = policy.id();
+  }
+  return *slot.scratch;
+}
+
+void ReleaseThreadScratch() {
+  t_scratch.scratch.reset();
+  t_scratch.policy_id = 0;
+}
+
+}  // namespace broom::lifecycle
