@@ -32,6 +32,6 @@ export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:allocator_m
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
 # -rss_limit_mb: each input may hold up to 24 MiB of live allocations (HarnessOptions).
 "$build/tests/fuzz/region_ops_fuzzer" \
-  -max_total_time="$seconds" -max_len=16384 -timeout=30 -rss_limit_mb=4096 \
+  -max_total_time="$seconds" -max_len=16384 -len_control=10 -timeout=30 -rss_limit_mb=4096 \
   -artifact_prefix="$build/artifacts/" -print_final_stats=1 "$@" \
   "$build/corpus" tests/fuzz/corpus

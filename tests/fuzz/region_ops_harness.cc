@@ -52,8 +52,9 @@ void VerifyAlloc(const Alloc& a, const Region* owner, int* counter) {
       }
     });
   }
-  if (owner != nullptr && a.size > 0) {
-    HARNESS_CHECK(RegionOf(a.p) == owner && RegionOf(a.p + a.size - 1) == owner,
+  if (owner != nullptr) {
+    const size_t span = a.size > 0 ? a.size : 1;
+    HARNESS_CHECK(RegionOf(a.p) == owner && RegionOf(a.p + span - 1) == owner,
                   "allocation #%llu (%p, %zu bytes) is owned by %p, expected region %p",
                   static_cast<unsigned long long>(a.id), static_cast<void*>(a.p), a.size,
                   static_cast<void*>(RegionOf(a.p)), static_cast<const void*>(owner));
@@ -114,12 +115,14 @@ int Harness::FindEmpty(int hint) const {
 }
 
 void Harness::Record(Slot& slot, char* p, size_t size, bool tracked) {
-  Alloc a{p, size, next_id_++, slot.level, tracked, false};
-  if (size > 0) {
+  Alloc a{p, size, next_id_++, slot.level, tracked};
+  {
+    // A zero-size allocation holds one byte of its own (region.h: unique pointers).
+    const size_t span = size > 0 ? size : 1;
     uintptr_t start = reinterpret_cast<uintptr_t>(p);
     auto next = live_.lower_bound(start);
     if (next != live_.end()) {
-      HARNESS_CHECK(start + size <= next->first,
+      HARNESS_CHECK(start + span <= next->first,
                     "new allocation [%p, +%zu) overlaps live allocation #%llu at %#lx", p, size,
                     static_cast<unsigned long long>(next->second.second),
                     static_cast<unsigned long>(next->first));
@@ -131,7 +134,7 @@ void Harness::Record(Slot& slot, char* p, size_t size, bool tracked) {
                     p, size, static_cast<unsigned long long>(prev->second.second),
                     static_cast<unsigned long>(prev->first), prev->second.first);
     }
-    live_.emplace(start, std::make_pair(size, a.id));
+    live_.emplace(start, std::make_pair(span, a.id));
   }
   live_bytes_ += size;
   FillPattern(a);
@@ -139,7 +142,7 @@ void Harness::Record(Slot& slot, char* p, size_t size, bool tracked) {
 }
 
 void Harness::Forget(const Alloc& a) {
-  if (a.size > 0) live_.erase(reinterpret_cast<uintptr_t>(a.p));
+  live_.erase(reinterpret_cast<uintptr_t>(a.p));
   live_bytes_ -= a.size;
 }
 
@@ -232,29 +235,19 @@ void Harness::Allocate(int s) {
   ++g_counters.allocs_ok;
   HARNESS_CHECK(reinterpret_cast<uintptr_t>(p) % align == 0, "Allocate(%zu, %zu) gave %p", size,
                 align, p);
-  if (size > 0) {
-    HARNESS_CHECK(RegionOf(p) == slot.region, "Allocate(%zu, %zu) gave %p, not in the region",
-                  size, align, p);
-  }
+  // Zero-size allocations are unique and owned too (one byte, never written).
+  HARNESS_CHECK(RegionOf(p) == slot.region, "Allocate(%zu, %zu) gave %p, not in the region",
+                size, align, p);
   size_t after = slot.region->stats().block_bytes;
   if (slot.budget != 0 && after > before) {
     HARNESS_CHECK(after <= slot.budget, "block bytes %zu exceed the budget %zu", after,
                   slot.budget);
   }
-  // Known core bug (reliability_test DISABLED_ZeroSizeWithHugeAlignmentInActorRegionIsFreeable):
-  // an actor region's Allocate(0, align > 4096) can return the address one past its dedicated
-  // block, which Free and UsableSize then reject as foreign. Such allocations stay in the model
-  // but are never freed one by one unless the harness is told not to tolerate the bug.
-  bool known_bug = slot.kind == Kind::kActor && size == 0 && align > 4096 &&
-                   options_.tolerate_known_bugs;
-  if (slot.kind == Kind::kActor && !known_bug) {
-    HARNESS_CHECK(RegionOf(p) == slot.region, "actor Allocate(%zu, %zu) gave %p, not in the region",
-                  size, align, p);
+  if (slot.kind == Kind::kActor) {
     HARNESS_CHECK(slot.a->UsableSize(p) >= size, "UsableSize %zu < %zu",
                   slot.a->UsableSize(p), size);
   }
   Record(slot, static_cast<char*>(p), size, false);
-  slot.allocs.back().no_free = known_bug;
 }
 
 void Harness::AllocateInContext() {
@@ -277,7 +270,7 @@ void Harness::AllocateInContext() {
   }
   HARNESS_CHECK(p != nullptr && reinterpret_cast<uintptr_t>(p) % align == 0,
                 "CurrentResource()->allocate(%zu, %zu) gave %p", size, align, p);
-  if (size > 0) HARNESS_CHECK(RegionOf(p) == slot.region, "context allocation in the wrong region");
+  HARNESS_CHECK(RegionOf(p) == slot.region, "context allocation in the wrong region");
   Record(slot, static_cast<char*>(p), size, false);
 }
 
@@ -306,7 +299,6 @@ void Harness::FreeOne(int s) {
   size_t k = pick % slot.allocs.size();
   Alloc a = slot.allocs[k];
   if (slot.kind != Kind::kActor && a.tracked) return;  // bump regions free objects in bulk
-  if (a.no_free) return;
   if (slot.kind == Kind::kTemporary && a.scope < slot.level) return;  // keep scopes simple
   VerifyAlloc(a, slot.region, slot.tracked_live.get());
   ++g_counters.frees;
@@ -452,10 +444,8 @@ void Harness::DestroySlot(Slot& slot) {
   HARNESS_CHECK(*slot.tracked_live == 0, "destruction left %d destructors unrun",
                 *slot.tracked_live);
   for (const Alloc& a : slot.allocs) {
-    if (a.size > 0) {
-      HARNESS_CHECK(RegionOf(a.p) == nullptr, "memory of a destroyed region is still owned by %p",
-                    static_cast<void*>(RegionOf(a.p)));
-    }
+    HARNESS_CHECK(RegionOf(a.p) == nullptr, "memory of a destroyed region is still owned by %p",
+                  static_cast<void*>(RegionOf(a.p)));
   }
   ForgetAll(slot.allocs);
   slot.allocs.clear();

@@ -39,9 +39,6 @@ struct HarnessOptions {
   int max_threads = 4;                     // helper threads started per input at most
   size_t max_live_bytes = size_t{24} << 20;  // allocations beyond this are skipped
   bool verbose = false;                    // print each operation to stderr
-  // Steer around core bugs already reported (each named where it is tolerated, with the
-  // DISABLED_ test that reproduces it); false makes the harness trip over them.
-  bool tolerate_known_bugs = true;
 };
 
 // What the inputs run so far in this process actually did (for judging a corpus's reach).

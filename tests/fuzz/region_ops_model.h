@@ -90,7 +90,6 @@ struct Alloc {
   uint64_t id;
   uint32_t scope;  // temporary regions: scope level at allocation (0: outside any scope)
   bool tracked;    // a Tracked object, not a byte pattern
-  bool no_free;    // known core bug: must not be passed to ActorRegion::Free (see Allocate)
 };
 
 enum class Kind : uint8_t { kEmpty, kTransferable, kActor, kTemporary };
@@ -122,7 +121,8 @@ struct ScopeEntry {
 };
 
 void FillPattern(const Alloc& a);
-// Checks the allocation's pattern (or Tracked object) and, for size > 0, that `owner` owns it.
+// Checks the allocation's pattern (or Tracked object) and that `owner` owns its bytes (a
+// zero-size allocation owns one byte).
 void VerifyAlloc(const Alloc& a, const Region* owner, int* counter);
 void VerifyAll(const std::vector<Alloc>& allocs, const Region* owner, int* counter);
 
@@ -171,7 +171,7 @@ class Harness {
   HarnessOptions options_;
   Slot slots_[kSlots];
   std::vector<ScopeEntry> scopes_;
-  std::map<uintptr_t, std::pair<size_t, uint64_t>> live_;  // start -> (size, id), size > 0 only
+  std::map<uintptr_t, std::pair<size_t, uint64_t>> live_;  // start -> (bytes, id); size 0 -> 1 byte
   size_t live_bytes_ = 0;
   uint64_t next_id_ = 1;
   size_t process_budget_ = 0;
