@@ -201,6 +201,18 @@ TEST(CafShimTest, TwoProcessesOverLoopbackEqualOneProcess) {
     for (RegionKind k : {RegionKind::kTransferable, RegionKind::kActor, RegionKind::kTemporary}) {
       EXPECT_EQ(Created(multi, k), Destroyed(multi, k)) << job << " " << KindName(k);
     }
+    // The worker process freed every batch and operator region too, and copied no handle.
+    ASSERT_EQ(multi.workers.size(), 1u) << job;
+    const lifecycle::ProcessStats& w = multi.workers[0];
+    for (RegionKind k : {RegionKind::kTransferable, RegionKind::kActor}) {
+      int i = static_cast<int>(k);
+      EXPECT_GT(w.broom.regions_created[i], 0u) << job << " " << KindName(k);
+      EXPECT_EQ(w.broom.regions_created[i], w.broom.regions_destroyed[i])
+          << job << " " << KindName(k) << "\n" << multi.Summary();
+    }
+    EXPECT_EQ(w.shim.handle_copies, 0u) << job;
+    EXPECT_GT(w.shim.remote_batches_in, 0u) << job;
+    EXPECT_EQ(w.shim.envelopes_created, w.shim.envelopes_destroyed) << job;
   }
 }
 
