@@ -167,9 +167,9 @@ caf::behavior StatsActor(caf::event_based_actor*) {
         std::vector<uint64_t> v;
         for (int k = 0; k < kNumRegionKinds; ++k) v.push_back(g.regions_created[k]);
         for (int k = 0; k < kNumRegionKinds; ++k) v.push_back(g.regions_destroyed[k]);
-        v.insert(v.end(), {s.handle_copies, s.handle_shared_takes, s.remote_batches_in,
-                           s.remote_batches_out, s.envelopes_created, s.envelopes_destroyed,
-                           static_cast<uint64_t>(getpid())});
+        v.insert(v.end(),
+                 {s.handle_copies, s.handle_shared_takes, s.remote_batches_in, s.remote_batches_out,
+                  s.envelopes_created, s.envelopes_destroyed, static_cast<uint64_t>(getpid())});
         return v;
       },
   };
