@@ -189,6 +189,9 @@ inline void* Region::AllocateBump(size_t size, size_t align) {
     char* p = cursor_ + pad;
     cursor_ = p + size;
     bytes_requested_ += size;
+    // ASan builds: memory behind the cursor is poisoned after a rewind (Scope exit, Reset);
+    // hand it out addressable. A no-op without ASan.
+    internal::UnpoisonMemory(p, size);
     return p;
   }
   return AllocateSlow(size, align);
