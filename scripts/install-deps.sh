@@ -3,7 +3,14 @@
 # Usage: scripts/install-deps.sh [extra-package ...]
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config libjemalloc-dev libabsl-dev libgtest-dev libgmock-dev
-      libbenchmark-dev "$@")
+      libbenchmark-dev
+      # engine shims (runtime_shims/caf)
+      libcaf-dev
+      # rivals measured side by side (bench/), also preloaded by the preload tests
+      libmimalloc-dev libgoogle-perftools-dev libgc-dev libprotobuf-dev protobuf-compiler
+      # programs the preload tests run under LD_PRELOAD, and result formatting
+      python3 perl git coreutils
+      "$@")
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -3,6 +3,8 @@
 // The space: reservation, chunk map, carving, per-thread caches, the global pool and decay.
 #include "alloc/chunk/chunk_space.h"
 
+#include "alloc/chunk/quarantine.h"
+
 #include <pthread.h>
 
 #include <algorithm>
@@ -12,14 +14,14 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
-#include "absl/synchronization/mutex.h"
+#include "alloc/os/mutex.h"
 #include "alloc/os/heap.h"
 #include "alloc/os/os.h"
 #include "broom/internal/base.h"
 
 namespace broom::internal {
 
-SpaceBounds g_space = {0, 0, nullptr};
+SpaceBounds g_space = {0, 0, nullptr, {nullptr}};
 
 namespace {
 
@@ -85,6 +87,10 @@ class Space {
   void Unregister(ThreadCache* tc) ABSL_LOCKS_EXCLUDED(mu_);
   void FillStats(GlobalStats* s) ABSL_LOCKS_EXCLUDED(mu_);
   pthread_key_t key() const { return key_; }
+  // fork(): the pool lock is held across fork so the child never inherits it mid-update.
+  void LockForFork() ABSL_NO_THREAD_SAFETY_ANALYSIS { mu_.Lock(); }
+  void UnlockAfterFork() ABSL_NO_THREAD_SAFETY_ANALYSIS { mu_.Unlock(); }
+  void ResetInChild() { mu_.ResetInChild(); }
 
  private:
   char* CarveLocked(size_t chunks, AllocError* error) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -92,7 +98,7 @@ class Space {
   size_t PurgeLocked(size_t target, uint64_t now, bool ignore_age)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
-  absl::Mutex mu_;
+  Mutex mu_;
   char* base_ = nullptr;
   size_t reserved_ = 0;
   char* frontier_ ABSL_GUARDED_BY(mu_) = nullptr;
@@ -111,6 +117,9 @@ class Space {
 };
 
 void ThreadExit(void* arg);
+void ForkPrepare();
+void ForkParent();
+void ForkChild();
 
 Space& GetSpace() {
   // Never destroyed: threads may release blocks during and after static destruction.
@@ -138,7 +147,7 @@ Space::Space() {
   base_ = static_cast<char*>(base);
   reserved_ = size;
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     frontier_ = base_;
     committed_end_ = base_;
   }
@@ -146,7 +155,16 @@ Space::Space() {
   g_space.base = reinterpret_cast<uintptr_t>(base_);
   g_space.end = g_space.base + reserved_;
   BROOM_CHECK(pthread_key_create(&key_, &ThreadExit) == 0, "pthread_key_create failed");
+  BROOM_CHECK(pthread_atfork(&ForkPrepare, &ForkParent, &ForkChild) == 0, "pthread_atfork failed");
 }
+
+// Runs first among the prepare handlers registered before the space existed (LIFO), so
+// jemalloc, which the pool calls under its lock, is still unlocked while we wait for the lock.
+void ForkPrepare() { GetSpace().LockForFork(); }
+void ForkParent() { GetSpace().UnlockAfterFork(); }
+// The child has one thread; the caches of the others stay registered (their blocks are lost to
+// the child, which only matters for a child that keeps running without exec).
+void ForkChild() { GetSpace().ResetInChild(); }
 
 std::atomic<uintptr_t>& MapWord(const void* chunk) {
   return g_space.chunk_map[(reinterpret_cast<uintptr_t>(chunk) - g_space.base) >> kChunkShift];
@@ -180,6 +198,7 @@ void InitHeader(BlockHeader* b, size_t size, uint8_t block_class) {
   b->block_class = block_class;
   b->dedicated = 0;
   b->object = nullptr;
+  b->used_end = nullptr;
   b->object_class = kNoObjectClass;
   b->live_objects = 0;
 }
@@ -190,7 +209,7 @@ BlockHeader* Space::RefillAndTake(ThreadCache* tc, int c, AllocError* error) {
   BlockHeader* got[kCacheSlots];
   int n = 0;
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     auto& dirty = dirty_[c];
     while (n < want && !dirty.empty()) {
       got[n++] = dirty.back().block;
@@ -232,7 +251,7 @@ void Space::Flush(ThreadCache* tc, int c, int keep) {
   if (count <= keep) return;
   uint64_t now = os::NowMs();
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     // Oldest (bottom of the cache stack) go first; the hottest stay in the thread.
     int moved = count - keep;
     for (int i = 0; i < moved; ++i) dirty_[c].push_back({tc->slots[c][i], now});
@@ -247,7 +266,7 @@ void Space::Flush(ThreadCache* tc, int c, int keep) {
 BlockHeader* Space::AcquireRun(size_t chunks, AllocError* error) {
   char* base = nullptr;
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     size_t best = runs_.size();
     for (size_t i = 0; i < runs_.size(); ++i) {
       if (runs_[i].chunks >= chunks && (best == runs_.size() || runs_[i].chunks < runs_[best].chunks)) {
@@ -283,7 +302,7 @@ void Space::ReleaseRun(BlockHeader* b) {
   size_t chunks = b->size / kChunkSize;
   for (size_t i = 0; i < chunks; ++i) MapWord(base + i * kChunkSize).store(0, std::memory_order_release);
   uint64_t now = os::NowMs();
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   runs_.push_back({base, chunks, now, false});
   dirty_bytes_ += chunks * kChunkSize;
   MaybeDecayLocked(now);
@@ -331,12 +350,12 @@ size_t Space::PurgeLocked(size_t target, uint64_t now, bool ignore_age) {
 }
 
 size_t Space::Purge(size_t target, bool ignore_age) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   return PurgeLocked(target, os::NowMs(), ignore_age);
 }
 
 void Space::Register(ThreadCache* tc) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   tc->prev = nullptr;
   tc->next = caches_;
   if (caches_ != nullptr) caches_->prev = tc;
@@ -344,7 +363,7 @@ void Space::Register(ThreadCache* tc) {
 }
 
 void Space::Unregister(ThreadCache* tc) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   for (int k = 0; k < kNumRegionKinds; ++k) {
     retired_created_[k] += tc->created[k].load(std::memory_order_relaxed);
     retired_destroyed_[k] += tc->destroyed[k].load(std::memory_order_relaxed);
@@ -355,7 +374,7 @@ void Space::Unregister(ThreadCache* tc) {
 }
 
 void Space::FillStats(GlobalStats* s) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   for (int k = 0; k < kNumRegionKinds; ++k) {
     s->regions_created[k] = retired_created_[k];
     s->regions_destroyed[k] = retired_destroyed_[k];
@@ -438,6 +457,8 @@ void Uncharge(ThreadCache* tc, size_t bytes) {
 
 }  // namespace
 
+void EnsureSpace() { GetSpace(); }
+
 BlockHeader* AcquireBlock(size_t bytes, Region* owner, AllocError* error) {
   ThreadCache* tc = Cache();
   int c = BlockClassFor(bytes);
@@ -477,25 +498,34 @@ BlockHeader* AcquireBlock(size_t bytes, Region* owner, AllocError* error) {
   return b;
 }
 
-size_t ReleaseBlock(BlockHeader* b) {
+void ReturnFreeBlock(BlockHeader* b) {
   ThreadCache* tc = Cache();
   size_t size = b->size;
   uint8_t c = b->block_class;
-  b->owner.store(nullptr, std::memory_order_release);
   PoisonMemory(b->begin(), size - sizeof(BlockHeader));
   if (c == kRunClass) {
     GetSpace().ReleaseRun(b);
-  } else {
-    int count = tc->count[c].load(std::memory_order_relaxed);
-    if (count == kCacheLimit[c]) {
-      GetSpace().Flush(tc, c, kCacheLimit[c] / 2);
-      count = kCacheLimit[c] / 2;
-    }
-    tc->slots[c][count] = b;
-    tc->count[c].store(count + 1, std::memory_order_relaxed);
-    g_cache_bytes.fetch_add(size, std::memory_order_relaxed);
+    return;
   }
-  Uncharge(tc, size);
+  int count = tc->count[c].load(std::memory_order_relaxed);
+  if (count == kCacheLimit[c]) {
+    GetSpace().Flush(tc, c, kCacheLimit[c] / 2);
+    count = kCacheLimit[c] / 2;
+  }
+  tc->slots[c][count] = b;
+  tc->count[c].store(count + 1, std::memory_order_relaxed);
+  g_cache_bytes.fetch_add(size, std::memory_order_relaxed);
+}
+
+size_t ReleaseBlock(BlockHeader* b) {
+  size_t size = b->size;
+  b->owner.store(nullptr, std::memory_order_release);
+  Uncharge(Cache(), size);
+  if (BROOM_UNLIKELY(g_space.quarantine.load(std::memory_order_relaxed) != nullptr) &&
+      QuarantineAdmit(b)) {
+    return size;
+  }
+  ReturnFreeBlock(b);
   return size;
 }
 

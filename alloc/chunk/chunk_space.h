@@ -36,6 +36,16 @@ BlockHeader* AcquireBlock(size_t bytes, Region* owner, AllocError* error);
 size_t ReleaseBlock(BlockHeader* block);
 size_t ReleaseBlockList(BlockHeader* head);
 
+// Reserves the space if that has not happened yet (g_space is valid afterwards).
+void EnsureSpace();
+
+// Puts a free block (owner already cleared, already uncharged) in the thread cache or the pool.
+void ReturnFreeBlock(BlockHeader* block);
+
+// Names the region whose blocks the calling thread is about to release (for quarantine
+// reports). Cheap: three thread-local stores.
+void SetReleasingRegion(uint64_t id, const char* name, RegionKind kind);
+
 // Per-thread counters for region creation/destruction (cheap: no shared cache line).
 void NoteRegionCreated(RegionKind kind);
 void NoteRegionDestroyed(RegionKind kind);

@@ -24,7 +24,8 @@ int ClassFor(size_t size, size_t align) {
 }
 }  // namespace
 
-void* ActorHeap::Allocate(Region* r, size_t size, size_t align) {
+void* ActorHeap::AllocateSlowPath(Region* r, size_t size, size_t align) {
+  if (size == 0) size = 1;  // a unique, freeable object
   if (BROOM_UNLIKELY(align == 0 || (align & (align - 1)) != 0)) {
     RegionAccess::set_error(r, AllocError::kBadAlignment);
     return nullptr;
@@ -32,19 +33,18 @@ void* ActorHeap::Allocate(Region* r, size_t size, size_t align) {
   int c = size <= kMaxSmall && align <= 4096 ? ClassFor(size, align) : kNumClasses;
   if (BROOM_UNLIKELY(c == kNumClasses)) return AllocateLarge(r, size, align);
   ClassState& s = classes_[c];
-  void* p = s.free_list;
-  if (BROOM_LIKELY(p != nullptr)) {
+  auto* p = static_cast<uintptr_t*>(s.free_list);
+  if (p != nullptr) {
     UnpoisonMemory(p, ClassSize(c));
-    auto* words = static_cast<uintptr_t*>(p);
-    s.free_list = reinterpret_cast<void*>(words[0]);
-    words[1] = 0;
-  } else if (BROOM_LIKELY(s.cursor != s.limit)) {
-    p = s.cursor;
+    s.free_list = reinterpret_cast<void*>(p[0]);
+  } else if (s.cursor != s.limit) {
+    p = reinterpret_cast<uintptr_t*>(s.cursor);
     s.cursor += ClassSize(c);
   } else {
-    p = AllocateSlow(r, c);
+    p = static_cast<uintptr_t*>(AllocateSlow(r, c));
     if (p == nullptr) return nullptr;
   }
+  p[1] = 0;
   RegionAccess::NoteRequested(r, ClassSize(c));
   return p;
 }
@@ -86,6 +86,7 @@ void* ActorHeap::AllocateLarge(Region* r, size_t size, size_t align) {
   b->object_class = kLargeObject;
   b->object = reinterpret_cast<char*>((reinterpret_cast<uintptr_t>(b->begin()) + align - 1) &
                                       ~(uintptr_t{align} - 1));
+  b->used_end = b->object + size;
   b->prev = nullptr;
   b->next = large_;
   if (large_ != nullptr) large_->prev = b;
@@ -125,17 +126,23 @@ void ActorHeap::Free(Region* r, void* p) {
   }
   ClassState& s = classes_[c];
   auto* words = static_cast<uintptr_t*>(p);
-  if (BROOM_UNLIKELY(words[1] == Tag(p))) {
-    // Probably a double free: confirm by walking the class's free list.
-    for (void* q = s.free_list; q != nullptr; q = reinterpret_cast<void*>(static_cast<uintptr_t*>(q)[0])) {
-      if (q == p) DieBadFree(r, p, "double free");
-    }
-  }
+  if (BROOM_UNLIKELY(words[1] == Tag(p))) DieIfFreed(r, p);
+  if (BROOM_UNLIKELY(ChecksEnabled())) std::memset(words + 2, 0, csize - 16);  // no stale words
   words[0] = reinterpret_cast<uintptr_t>(s.free_list);
   words[1] = Tag(p);
   s.free_list = p;
   if (csize > 16) PoisonMemory(static_cast<char*>(p) + 16, csize - 16);
   RegionAccess::NoteFreed(r, csize);
+}
+
+void ActorHeap::DieIfFreed(Region* r, void* p) {
+  // The tag says "probably free": confirm by walking the class's free list.
+  BlockHeader* b = BlockOf(p);
+  if (b == nullptr || b->object_class >= kNumClasses) return;
+  for (void* q = classes_[b->object_class].free_list; q != nullptr;
+       q = reinterpret_cast<void*>(static_cast<uintptr_t*>(q)[0])) {
+    if (q == p) DieBadFree(r, p, "double free");
+  }
 }
 
 size_t ActorHeap::UsableSize(Region* r, const void* p) {
@@ -146,6 +153,19 @@ size_t ActorHeap::UsableSize(Region* r, const void* p) {
   if (b->object_class == kLargeObject) return static_cast<size_t>(b->end() - static_cast<const char*>(p));
   if (b->object_class >= kNumClasses) DieBadFree(r, p, "UsableSize of region metadata");
   return ClassSize(b->object_class);
+}
+
+char* ActorHeap::SlabEnd(const BlockHeader* b) const {
+  const ClassState& s = classes_[b->object_class];
+  const char* begin = reinterpret_cast<const char*>(b);
+  if (s.limit > begin && s.limit <= begin + b->size) return s.cursor;  // the class's newest slab
+  size_t csize = ClassSize(b->object_class);
+  size_t start = SlabStart(b->object_class);
+  return const_cast<char*>(begin) + start + (b->size - start) / csize * csize;
+}
+
+bool ActorHeap::LooksFreed(const void* p) {
+  return static_cast<const uintptr_t*>(p)[1] == Tag(p);
 }
 
 void ActorHeap::LinkCleanup(ActorCleanupNode* node) {
@@ -196,15 +216,20 @@ void* ActorAllocateWithCleanup(Region& r, size_t size, size_t align, void (*dest
   return raw + off;
 }
 
-void ActorFreeWithCleanup(void* object, size_t align) {
+void ActorFreeWithCleanup(void* object, size_t align, bool run_destructor) {
   Region* r = RegionOf(object);
   BROOM_CHECK(r != nullptr && r->kind() == RegionKind::kActor,
               "broom::Delete(%p): not an object of a live actor region", object);
   char* obj = static_cast<char*>(object);
-  auto* node = reinterpret_cast<ActorCleanupNode*>(obj - sizeof(ActorCleanupNode));
+  char* raw = obj - CleanupOffset(align);
   ActorHeap* heap = RegionAccess::actor(r);
+  // A second Delete finds the allocation on a free list (its tag word is set); report it
+  // before running the destructor twice or unlinking through overwritten links.
+  if (BROOM_UNLIKELY(ActorHeap::LooksFreed(raw))) heap->DieIfFreed(r, raw);
+  auto* node = reinterpret_cast<ActorCleanupNode*>(obj - sizeof(ActorCleanupNode));
+  if (run_destructor) node->destroy(obj);
   heap->UnlinkCleanup(node);
-  heap->Free(r, obj - CleanupOffset(align));
+  heap->Free(r, raw);
 }
 
 void ActorFree(Region& r, void* p) { RegionAccess::actor(&r)->Free(&r, p); }

@@ -3,6 +3,7 @@
 // The region object: creation in its first block, the bump slow path, cleanups, marks,
 // reset and bulk destruction. Kind-specific code lives in actor_heap.cc and the handle files.
 #include <cstdio>
+#include <cstring>
 #include <new>
 
 #include "alloc/os/os.h"
@@ -29,13 +30,21 @@ char* AlignUp(char* p, size_t align) {
 
 void SetLastError(AllocError e) { t_last_error = e; }
 
+char* RegionAccess::FirstObjectByte(BlockHeader* first) {
+  return reinterpret_cast<char*>(first) + kRegionHeaderBytes;
+}
+
 const char* Describe(const Region* r, char* buf, size_t n) {
   std::snprintf(buf, n, "region #%llu%s%s%s (%s)", static_cast<unsigned long long>(r->id()),
                 r->name()[0] ? " '" : "", r->name(), r->name()[0] ? "'" : "", KindName(r->kind()));
   return buf;
 }
 
+void InitCheckModeFromEnv();  // outlives.cc
+
 Region* RegionAccess::Create(RegionKind kind, const RegionOptions& options) {
+  static const bool checks_initialized = (InitCheckModeFromEnv(), true);
+  (void)checks_initialized;
   AllocError error = AllocError::kNone;
   BlockHeader* b = AcquireBlock(BlockClassSize(0), nullptr, &error);
   if (b == nullptr) {
@@ -62,6 +71,7 @@ Region::Region(RegionKind kind, uint64_t id, const RegionOptions& options, Block
       limit_(first->end()),
       kind_(kind),
       current_(first),
+      current_base_(cursor_),
       blocks_(first),
       spare_(nullptr),
       block_bytes_(first->size),
@@ -71,7 +81,7 @@ Region::Region(RegionKind kind, uint64_t id, const RegionOptions& options, Block
       retain_bytes_(options.retain_bytes),
       id_(id),
       name_(options.name) {
-  if (kind == RegionKind::kActor) cursor_ = limit_;  // actor objects live in slabs
+  if (kind == RegionKind::kActor) cursor_ = current_base_ = limit_;  // actor objects: slabs
 }
 
 const char* KindName(RegionKind kind) {
@@ -99,7 +109,7 @@ AllocError LastAllocError() { return internal::t_last_error; }
 
 RegionStats Region::stats() const {
   RegionStats s;
-  s.bytes_requested = bytes_requested_;
+  s.bytes_requested = bytes_requested_ + static_cast<size_t>(cursor_ - current_base_);
   s.bytes_freed = bytes_freed_;
   s.block_bytes = block_bytes_;
   s.blocks = blocks_held_;
@@ -124,6 +134,7 @@ BlockHeader* RegionAccess::TakeBlock(Region* r, size_t bytes, bool link) {
     set_error(r, error);
     return nullptr;
   }
+  if (BROOM_UNLIKELY(ChecksEnabled())) std::memset(b->begin(), 0, b->size - sizeof(BlockHeader));
   r->block_bytes_ += b->size;
   ++r->blocks_held_;
   if (r->block_bytes_ > r->peak_block_bytes_) r->peak_block_bytes_ = r->block_bytes_;
@@ -135,12 +146,15 @@ BlockHeader* RegionAccess::TakeBlock(Region* r, size_t bytes, bool link) {
 }
 
 void RegionAccess::GiveBackBlock(Region* r, BlockHeader* b) {
+  internal::SetReleasingRegion(r->id_, r->name_, r->kind_);
   r->block_bytes_ -= b->size;
   --r->blocks_held_;
   internal::ReleaseBlock(b);
 }
 
 void* Region::AllocateSlow(size_t size, size_t align) {
+  if (kind_ == RegionKind::kActor) return actor_->Allocate(this, size, align);
+  if (size == 0) size = 1;  // unique pointers for zero-size requests
   if (align == 0 || (align & (align - 1)) != 0) {
     RegionAccess::set_error(this, AllocError::kBadAlignment);
     return nullptr;
@@ -155,6 +169,7 @@ void* Region::AllocateSlow(size_t size, size_t align) {
     if (b == nullptr) return nullptr;
     b->dedicated = 1;
     b->object = internal::AlignUp(b->begin(), align);
+    b->used_end = b->object + size;
     bytes_requested_ += size;
     return b->object;
   }
@@ -164,6 +179,9 @@ void* Region::AllocateSlow(size_t size, size_t align) {
     spare_ = b->next;
     spare_bytes_ -= b->size;
     internal::UnpoisonMemory(b->begin(), b->size - sizeof(BlockHeader));
+    if (BROOM_UNLIKELY(internal::ChecksEnabled())) {
+      std::memset(b->begin(), 0, b->size - sizeof(BlockHeader));
+    }
     b->next = blocks_;
     blocks_ = b;
   } else {
@@ -178,13 +196,14 @@ void* Region::AllocateSlow(size_t size, size_t align) {
     b = RegionAccess::TakeBlock(this, internal::BlockClassSize(c), /*link=*/true);
     if (b == nullptr) return nullptr;
   }
+  current_->used_end = cursor_;
+  bytes_requested_ += static_cast<size_t>(cursor_ - current_base_);
   current_ = b;
+  current_base_ = b->begin();
   cursor_ = b->begin();
   limit_ = b->end();
   return AllocateBump(size, align);
 }
-
-void* Region::AllocateActor(size_t size, size_t align) { return actor_->Allocate(this, size, align); }
 
 void Region::Deallocate(void* p, size_t size, size_t /*align*/) {
   if (p == nullptr) return;
@@ -192,9 +211,8 @@ void Region::Deallocate(void* p, size_t size, size_t /*align*/) {
     actor_->Free(this, p);
     return;
   }
-  if (static_cast<char*>(p) + size == cursor_ && static_cast<char*>(p) >= current_->begin()) {
+  if (static_cast<char*>(p) + size == cursor_ && static_cast<char*>(p) >= current_base_) {
     cursor_ = static_cast<char*>(p);
-    bytes_requested_ -= size;
   }
 }
 
@@ -235,11 +253,13 @@ void RunCleanups(Region* r, Cleanup*& head, Cleanup* until, size_t& count) {
 }  // namespace
 
 RegionMark RegionAccess::Mark(const Region* r) {
-  return {r->current_, r->cursor_, r->blocks_, r->cleanups_, r->bytes_requested_, r->cleanup_count_};
+  return {r->current_, r->cursor_, r->current_base_, r->blocks_, r->cleanups_, r->bytes_requested_,
+          r->cleanup_count_};
 }
 
 void RegionAccess::Rewind(Region* r, const RegionMark& m) {
   RunCleanups(r, r->cleanups_, m.cleanups, r->cleanup_count_);
+  SetReleasingRegion(r->id_, r->name_, r->kind_);
   BlockHeader* b = r->blocks_;
   while (b != m.head) {
     BlockHeader* next = b->next;
@@ -258,8 +278,12 @@ void RegionAccess::Rewind(Region* r, const RegionMark& m) {
   r->blocks_ = m.head;
   r->current_ = m.current;
   r->cursor_ = m.cursor;
+  r->current_base_ = m.current_base;
   r->limit_ = m.current->end();
   r->bytes_requested_ = m.bytes_requested;
+  if (BROOM_UNLIKELY(ChecksEnabled())) {
+    std::memset(r->cursor_, 0, static_cast<size_t>(r->limit_ - r->cursor_));
+  }
   PoisonMemory(r->cursor_, static_cast<size_t>(r->limit_ - r->cursor_));
 }
 
@@ -271,7 +295,8 @@ void RegionAccess::Reset(Region* r, const char* op) {
   // The first block (which holds the region object) is the last in the list.
   BlockHeader* first = r->blocks_;
   while (first->next != nullptr) first = first->next;
-  RegionMark m{first, reinterpret_cast<char*>(first) + kRegionHeaderBytes, first, nullptr, 0, 0};
+  char* base = reinterpret_cast<char*>(first) + kRegionHeaderBytes;
+  RegionMark m{first, base, base, first, nullptr, 0, 0};
   Rewind(r, m);
   r->bytes_freed_ = 0;
 }
@@ -284,6 +309,7 @@ void RegionAccess::Destroy(Region* r, const char* op) {
   RunCleanups(r, r->cleanups_, nullptr, r->cleanup_count_);
   if (r->actor_ != nullptr) r->actor_->DestroyAll(r);
   RegionKind kind = r->kind_;
+  SetReleasingRegion(r->id_, r->name_, kind);
   BlockHeader* spare = r->spare_;
   BlockHeader* blocks = r->blocks_;
   r->~Region();

@@ -44,7 +44,21 @@ class RegionAccess {
   static void NoteRequested(Region* r, size_t n) { r->bytes_requested_ += n; }
   static void NoteFreed(Region* r, size_t n) { r->bytes_freed_ += n; }
   static void GiveBackBlock(Region* r, BlockHeader* b);  // unlinked dedicated block
+
+  // For scans (outlives checks): the block list, the bump state, where objects start.
+  static BlockHeader* blocks(const Region* r) { return r->blocks_; }
+  static BlockHeader* current(const Region* r) { return r->current_; }
+  static char* cursor(const Region* r) { return r->cursor_; }
+  static char* FirstObjectByte(BlockHeader* first);
 };
+
+// Called (when set) before a transferable region changes owner; installed by SetCheckMode.
+using TransferHook = void (*)(const Region* r, const char* op);
+extern std::atomic<TransferHook> g_transfer_hook;
+
+// Checked mode is on: memory handed out again is zeroed first, so the conservative outlives
+// scan never sees stale words in padding or in the unused tail of an object.
+inline bool ChecksEnabled() { return g_transfer_hook.load(std::memory_order_relaxed) != nullptr; }
 
 // "region #12 'name' (transferable)" into buf, for messages.
 const char* Describe(const Region* r, char* buf, size_t n);

@@ -88,12 +88,18 @@ void TransferableRegion::Reset() {
   RegionAccess::Reset(region_, "TransferableRegion::Reset");
 }
 
-TransferableRegion TransferableRegion::Transfer() { return TransferableRegion(std::move(*this)); }
+TransferableRegion TransferableRegion::Transfer() {
+  region("Transfer");  // fatal on a freed or transferred handle
+  return TransferableRegion(std::move(*this));
+}
 
 Region* TransferableRegion::Release() {
   if (region_ == nullptr) return nullptr;
   CheckClosed("Transfer");
   Region* r = region_;
+  if (internal::TransferHook hook = internal::g_transfer_hook.load(std::memory_order_acquire)) {
+    hook(r, "transfer");
+  }
   dead_id_ = r->id();
   region_ = nullptr;
   dead_state_ = State::kTransferred;

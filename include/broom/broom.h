@@ -6,6 +6,7 @@
 #define BROOM_BROOM_H_
 
 #include "broom/actor_region.h"
+#include "broom/check.h"
 #include "broom/clone.h"
 #include "broom/context.h"
 #include "broom/memory.h"

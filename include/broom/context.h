@@ -63,7 +63,9 @@ static_assert(sizeof(ActorCleanupNode) % alignof(std::max_align_t) == 0);
 // Allocates in an actor region with a cleanup node in front; returns the object address.
 void* ActorAllocateWithCleanup(Region& r, size_t size, size_t align, void (*destroy)(void*),
                                size_t count);
-void ActorFreeWithCleanup(void* object, size_t align);
+// Frees an object made by ActorAllocateWithCleanup, running its registered destroy function
+// first if `run_destructor`. Fatal on a double free.
+void ActorFreeWithCleanup(void* object, size_t align, bool run_destructor);
 void ActorFree(Region& r, void* p);
 void* HeapAllocate(size_t size, size_t align);
 void HeapFree(void* p, size_t size, size_t align);
@@ -209,7 +211,7 @@ T* NewIn(Region& region, Args&&... args) {
     try {
       return internal::ConstructIn<T>(p, region, std::forward<Args>(args)...);
     } catch (...) {
-      internal::ActorFreeWithCleanup(p, alignof(T));
+      internal::ActorFreeWithCleanup(p, alignof(T), /*run_destructor=*/false);
       throw;
     }
   } else {
@@ -294,23 +296,30 @@ inline std::string_view CopyStringIn(Region& region, std::string_view s) {
 // copy would have no owner).
 std::string_view CopyString(std::string_view s);
 
+namespace internal {
+// Delete/DeleteArray for a region pointer: actor regions free (running the registered
+// destroy function, which knows whether it is one object or an array); other kinds do nothing.
+template <class T>
+void DeleteInRegion(Region& r, T* p) {
+  if (r.kind() != RegionKind::kActor) return;
+  if constexpr (std::is_trivially_destructible_v<T>) {
+    ActorFree(r, p);
+  } else {
+    ActorFreeWithCleanup(p, alignof(T), /*run_destructor=*/true);
+  }
+}
+}  // namespace internal
+
 // Ends an object made by New<T>/NewIn<T>. Heap objects: `delete p`. Actor regions: runs the
 // destructor and frees the memory for reuse. Transferable and temporary regions: does nothing;
 // the destructor runs and memory is freed in bulk with the region. Null is ignored.
 template <class T>
 void Delete(T* p) {
   if (p == nullptr) return;
-  Region* r = RegionOf(p);
-  if (r == nullptr) {
-    delete p;
-    return;
-  }
-  if (r->kind() != RegionKind::kActor) return;
-  if constexpr (std::is_trivially_destructible_v<T>) {
-    internal::ActorFree(*r, p);
+  if (Region* r = RegionOf(p)) {
+    internal::DeleteInRegion(*r, p);
   } else {
-    p->~T();
-    internal::ActorFreeWithCleanup(p, alignof(T));
+    delete p;
   }
 }
 
@@ -318,17 +327,10 @@ void Delete(T* p) {
 template <class T>
 void DeleteArray(T* p) {
   if (p == nullptr) return;
-  Region* r = RegionOf(p);
-  if (r == nullptr) {
-    delete[] p;
-    return;
-  }
-  if (r->kind() != RegionKind::kActor) return;
-  if constexpr (std::is_trivially_destructible_v<T>) {
-    internal::ActorFree(*r, p);
+  if (Region* r = RegionOf(p)) {
+    internal::DeleteInRegion(*r, p);
   } else {
-    internal::DestroyArray<T>(p);
-    internal::ActorFreeWithCleanup(p, alignof(T));
+    delete[] p;
   }
 }
 

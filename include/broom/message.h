@@ -34,12 +34,12 @@ class Message {
  public:
   Message() = default;
   Message(Message&& other) noexcept
-      : region_(std::move(other.region_)), root_(std::exchange(other.root_, nullptr)) {}
+      : region_(std::move(other.region_)), root_offset_(std::exchange(other.root_offset_, 0)) {}
   Message& operator=(Message&& other) noexcept {
     if (this != &other) {
-      root_ = nullptr;
+      root_offset_ = 0;
       region_ = std::move(other.region_);
-      root_ = std::exchange(other.root_, nullptr);
+      root_offset_ = std::exchange(other.root_offset_, 0);
     }
     return *this;
   }
@@ -55,7 +55,7 @@ class Message {
     Message m;
     m.region_.emplace(options);
     ContextScope open(m.region_->region());
-    m.root_ = NewIn<T>(m.region_->region(), std::forward<Args>(args)...);
+    m.SetRoot(NewIn<T>(m.region_->region(), std::forward<Args>(args)...));
     return m;
   }
 
@@ -63,11 +63,11 @@ class Message {
   static Message CloneOf(const T& src, const RegionOptions& options = {}) {
     Message m;
     m.region_.emplace(options);
-    m.root_ = Clone(src, m.region_->region());
+    m.SetRoot(Clone(src, m.region_->region()));
     return m;
   }
 
-  explicit operator bool() const { return root_ != nullptr && region_ && region_->usable(); }
+  explicit operator bool() const { return root_offset_ != 0 && region_ && region_->usable(); }
   T* get() const { return root(); }
   T& operator*() const { return *root(); }
   T* operator->() const { return root(); }
@@ -79,21 +79,24 @@ class Message {
   // Gives up ownership, returning the raw region and root (for engines that carry them in their
   // own message types); rebuild with Adopt. REQUIRES: closed.
   std::pair<Region*, T*> Release() {
-    T* root = root_;
-    root_ = nullptr;
+    T* root = this->root();
+    root_offset_ = 0;
     return {region_->Release(), root};
   }
   static Message Adopt(Region* region, T* root) {
     Message m;
     m.region_.emplace(TransferableRegion::Adopt(region));
-    m.root_ = root;
+    m.SetRoot(root);
     return m;
   }
 
  private:
   T* root() const {
     if (BROOM_UNLIKELY(!*this)) DieEmpty();
-    return root_;
+    return reinterpret_cast<T*>(reinterpret_cast<char*>(&region_->region()) + root_offset_);
+  }
+  void SetRoot(T* root) {
+    root_offset_ = reinterpret_cast<char*>(root) - reinterpret_cast<char*>(&region_->region());
   }
   [[noreturn]] static void DieEmpty() {
     internal::Fatal(__FILE__, __LINE__, "use of an empty, moved-from or freed broom::Message");
@@ -102,7 +105,11 @@ class Message {
   // Optional so that an empty Message holds no region; moved-from optionals keep a
   // TRANSFERRED handle, which reports misuse by name.
   std::optional<TransferableRegion> region_;
-  T* root_ = nullptr;
+  // The root as an offset from the Region object, so that a Message kept in an actor region
+  // holds only a handle (a pointer to the Region object) and no pointer into the message:
+  // the outlives check (check.h) then sees exactly what the rules allow. Never 0 when set:
+  // the root lives after the Region object.
+  ptrdiff_t root_offset_ = 0;
 };
 
 }  // namespace broom

@@ -59,7 +59,8 @@ struct RegionOptions {
 };
 
 struct RegionStats {
-  size_t bytes_requested = 0;   // sum of sizes allocated since creation or last Reset
+  size_t bytes_requested = 0;   // bytes handed out since creation or last Reset (bump regions:
+                                // including alignment padding; actor regions: size classes)
   size_t bytes_freed = 0;       // actor regions: sum of sizes given back with Free
   size_t block_bytes = 0;       // bytes of blocks held now (the region's real footprint)
   size_t blocks = 0;            // blocks held now
@@ -75,6 +76,7 @@ class RegionAccess;
 struct RegionMark {
   BlockHeader* current;
   char* cursor;
+  char* current_base;
   BlockHeader* head;
   Cleanup* cleanups;
   size_t bytes_requested;
@@ -109,8 +111,9 @@ class Region : public std::pmr::memory_resource {
   void SetBudget(size_t bytes) { budget_ = bytes; }
 
   // Allocates `size` bytes aligned to `align` (a power of two). Returns null on failure (see
-  // the file comment); size 0 returns a unique non-null pointer. Transferable and temporary
-  // regions bump-allocate (about 8 instructions); actor regions use size classes.
+  // the file comment). Size 0 is served as size 1: a unique pointer. Transferable and
+  // temporary regions bump-allocate (about 8 instructions, one store); actor regions miss the
+  // bump path (their bump space is empty) and use size classes in one out-of-line call.
   inline void* Allocate(size_t size, size_t align = kDefaultAlignment);
 
   // Gives memory back. Actor regions free the object for reuse; other kinds undo the allocation
@@ -138,23 +141,27 @@ class Region : public std::pmr::memory_resource {
  private:
   friend class internal::RegionAccess;
   friend class internal::ActorHeap;
+  friend class TransferableRegion;  // call AllocateBump directly: their kind is known
+  friend class TemporaryRegion;
   Region(RegionKind kind, uint64_t id, const RegionOptions& options, internal::BlockHeader* first);
   ~Region() override = default;
 
   void* AllocateBump(size_t size, size_t align);
   BROOM_NOINLINE void* AllocateSlow(size_t size, size_t align);
-  void* AllocateActor(size_t size, size_t align);
 
   // Hot fields first.
-  // INVARIANT: current_->begin() <= cursor_ <= limit_ == current_->end()
+  // INVARIANT: current_->begin() <= current_base_ <= cursor_ <= limit_ == current_->end()
   char* cursor_;
   char* limit_;
-  size_t bytes_requested_ = 0;
   RegionKind kind_;
   AllocError last_error_ = AllocError::kNone;
   uint16_t open_count_ = 0;  // times pushed on an allocation-context stack (typestate OPEN > 0)
   uint32_t scope_depth_ = 0;  // temporary regions: open Scopes
   internal::BlockHeader* current_;  // block being bump-allocated
+  char* current_base_;              // where bump allocation started in current_
+  // Bytes handed out outside [current_base_, cursor_): earlier blocks, dedicated blocks, actor
+  // objects. Counting per block keeps a store off the bump fast path.
+  size_t bytes_requested_ = 0;
   internal::BlockHeader* blocks_;   // all blocks held, newest first; the last is the first block
   internal::BlockHeader* spare_;    // blocks kept for reuse (temporary scopes, Reset)
   internal::Cleanup* cleanups_ = nullptr;
@@ -185,22 +192,20 @@ inline void* Region::AllocateBump(size_t size, size_t align) {
   uintptr_t cur = reinterpret_cast<uintptr_t>(cursor_);
   uintptr_t pad = (0 - cur) & (align - 1);
   uintptr_t left = reinterpret_cast<uintptr_t>(limit_) - cur;
-  if (BROOM_LIKELY(size <= left && pad <= left - size && (align & (align - 1)) == 0)) {
+  // size - 1 < left: size 0 wraps and takes the slow path (which hands out a unique byte), and
+  // actor regions, whose cursor_ == limit_, always do (which dispatches to size classes).
+  if (BROOM_LIKELY(size - 1 < left && pad <= left - size && (align & (align - 1)) == 0)) {
     char* p = cursor_ + pad;
     cursor_ = p + size;
-    bytes_requested_ += size;
-    // ASan builds: memory behind the cursor is poisoned after a rewind (Scope exit, Reset);
-    // hand it out addressable. A no-op without ASan.
-    internal::UnpoisonMemory(p, size);
+#if BROOM_ASAN
+    internal::UnpoisonMemory(p, size);  // rewound memory is poisoned until handed out again
+#endif
     return p;
   }
   return AllocateSlow(size, align);
 }
 
-inline void* Region::Allocate(size_t size, size_t align) {
-  if (BROOM_UNLIKELY(kind_ == RegionKind::kActor)) return AllocateActor(size, align);
-  return AllocateBump(size, align);
-}
+inline void* Region::Allocate(size_t size, size_t align) { return AllocateBump(size, align); }
 
 }  // namespace broom
 

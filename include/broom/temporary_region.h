@@ -43,7 +43,7 @@ class TemporaryRegion {
 
   // Raw allocation; see Region::Allocate. REQUIRES: not moved-from (fatal).
   void* Allocate(size_t size, size_t align = kDefaultAlignment) {
-    return region().Allocate(size, align);
+    return region().AllocateBump(size, align);
   }
 
   // Frees everything (destructors run in reverse order), keeping up to

@@ -61,7 +61,7 @@ class TransferableRegion {
 
   // Bump allocation; see Region::Allocate. REQUIRES: CLOSED or OPEN (fatal otherwise).
   void* Allocate(size_t size, size_t align = kDefaultAlignment) {
-    return region("Allocate").Allocate(size, align);
+    return region("Allocate").AllocateBump(size, align);
   }
 
   // Pushes the region on this thread's allocation context until the returned scope ends.

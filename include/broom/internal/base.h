@@ -1,6 +1,7 @@
 // Copyright Broom authors. Internal: compiler helpers and the check macros.
 //
 // Only what the inline fast paths of the public headers need lives here.
+// Thread-safety: everything here is thread-safe (stateless).
 //
 // BROOM_CHECK(cond, fmt, ...)  always on; on failure prints "broom: fatal: <message>" to stderr
 //                              (formatted into a stack buffer, never through malloc) and aborts.

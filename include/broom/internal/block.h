@@ -50,7 +50,9 @@ struct alignas(64) BlockHeader {
   uint16_t object_class;       // actor regions: slab size class, kLargeObject, or kNoObjectClass
   uint32_t live_objects;       // actor regions: objects allocated and not freed in the block
   char* object;                // dedicated blocks: address of the object
-  uint64_t reserved1[2];
+  char* used_end;              // end of the bytes handed out (set when a block stops being
+                               // current, and for dedicated blocks); for outlives scans
+  uint64_t reserved1;
 
   char* begin() { return reinterpret_cast<char*>(this) + sizeof(BlockHeader); }
   char* end() { return reinterpret_cast<char*>(this) + size; }
@@ -62,6 +64,9 @@ struct SpaceBounds {
   uintptr_t base;
   uintptr_t end;
   std::atomic<uintptr_t>* chunk_map;
+  // Quarantine mode only (check.h): one byte per 4 KiB page, nonzero while the page belongs to
+  // a quarantined (protected) block. Null until quarantine is first enabled.
+  std::atomic<std::atomic<uint8_t>*> quarantine;
 };
 extern SpaceBounds g_space;
 
@@ -76,11 +81,14 @@ inline BlockHeader* BlockOf(const void* p) {
   uintptr_t a = reinterpret_cast<uintptr_t>(p);
   if (BROOM_UNLIKELY(a - g_space.base >= g_space.end - g_space.base)) return nullptr;
   uintptr_t word = g_space.chunk_map[(a - g_space.base) >> kChunkShift].load(std::memory_order_acquire);
-  if (word & 1) {
-    size_t block_size = BlockClassSize(static_cast<int>(word >> 1));
-    return reinterpret_cast<BlockHeader*>(a & ~(block_size - 1));
+  uintptr_t header = word;
+  if (word & 1) header = a & ~(BlockClassSize(static_cast<int>(word >> 1)) - 1);
+  std::atomic<uint8_t>* quarantine = g_space.quarantine.load(std::memory_order_relaxed);
+  if (BROOM_UNLIKELY(quarantine != nullptr) && header != 0 &&
+      quarantine[(header - g_space.base) / kPageSize].load(std::memory_order_relaxed) != 0) {
+    return nullptr;  // freed and protected: its header must not be read
   }
-  return reinterpret_cast<BlockHeader*>(word);
+  return reinterpret_cast<BlockHeader*>(header);
 }
 
 }  // namespace broom::internal

@@ -1,0 +1,201 @@
+// Copyright Broom authors.
+//
+// The dynamic outlives check: a conservative scan of a region's words, the points-to rules,
+// and the per-process check mode that scans transferable regions before they change owner.
+#include <cinttypes>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+#include "alloc/region/actor_heap.h"
+#include "alloc/region/region_internal.h"
+#include "broom/check.h"
+
+#if BROOM_ASAN
+#include <sanitizer/asan_interface.h>
+#endif
+
+#ifndef BROOM_CHECKED
+#define BROOM_CHECKED 0
+#endif
+
+namespace broom {
+namespace internal {
+
+std::atomic<TransferHook> g_transfer_hook{nullptr};
+
+namespace {
+
+std::atomic<uint8_t> g_mode{static_cast<uint8_t>(BROOM_CHECKED ? CheckMode::kFatal : CheckMode::kOff)};
+
+// The rule a pointer from a `source` region into a `target` region breaks, if any.
+bool Breaks(RegionKind source, RegionKind target, Rule* rule) {
+  switch (source) {
+    case RegionKind::kTransferable:
+      *rule = Rule::kSelfContained;
+      return true;
+    case RegionKind::kActor:
+      *rule = target == RegionKind::kTransferable ? Rule::kActorToTransferable
+              : target == RegionKind::kTemporary  ? Rule::kActorToTemporary
+                                                  : Rule::kOutlives;
+      return true;
+    case RegionKind::kTemporary:
+      return false;
+  }
+  return false;
+}
+
+class Scanner {
+ public:
+  Scanner(const Region* r, OutlivesReport* report) : r_(r), report_(report) {}
+
+  void Scan(const BlockHeader* block, const char* from, const char* to) {
+    from = reinterpret_cast<const char*>((reinterpret_cast<uintptr_t>(from) + 7) & ~uintptr_t{7});
+    for (const char* p = from; p + sizeof(uintptr_t) <= to; p += sizeof(uintptr_t)) {
+#if BROOM_ASAN
+      if (__asan_region_is_poisoned(const_cast<char*>(p), sizeof(uintptr_t)) != nullptr) {
+        continue;  // padding, freed or rewound bytes
+      }
+#endif
+      uintptr_t word;
+      std::memcpy(&word, p, sizeof(word));
+      const void* target_address = reinterpret_cast<const void*>(word);
+      if (!InSpace(target_address)) continue;
+      Region* target = RegionOf(target_address);
+      if (target == nullptr || target == r_) continue;
+      if (target_address == target) continue;  // a handle: points at the Region object itself
+      Rule rule;
+      if (!Breaks(r_->kind(), target->kind(), &rule)) continue;
+      ++report_->violation_count;
+      if (report_->violations.size() < OutlivesReport::kMaxViolations) {
+        report_->violations.push_back(
+            {r_->id(), r_->name(), r_->kind(),
+             static_cast<size_t>(p - reinterpret_cast<const char*>(block)), p, target_address,
+             target->id(), target->name(), target->kind(), rule});
+      }
+    }
+    if (to > from) report_->bytes_scanned += static_cast<size_t>(to - from);
+  }
+
+ private:
+  const Region* r_;
+  OutlivesReport* report_;
+};
+
+void ScanBump(Region* r, Scanner& scanner) {
+  BlockHeader* current = RegionAccess::current(r);
+  for (BlockHeader* b = RegionAccess::blocks(r); b != nullptr; b = b->next) {
+    const char* begin = b->next == nullptr ? RegionAccess::FirstObjectByte(b) : b->begin();
+    const char* end = b == current ? RegionAccess::cursor(r) : b->used_end;
+    if (b->dedicated) begin = b->object;
+    if (end != nullptr) scanner.Scan(b, begin, end);
+  }
+}
+
+void ScanActor(Region* r, Scanner& scanner) {
+  ActorHeap* heap = RegionAccess::actor(r);
+  for (BlockHeader* b = RegionAccess::blocks(r); b != nullptr; b = b->next) {
+    if (b->object_class >= ActorHeap::kNumClasses) continue;  // the first block: metadata
+    const size_t csize = ActorHeap::ClassSize(b->object_class);
+    const char* end = heap->SlabEnd(b);
+    for (char* obj = reinterpret_cast<char*>(b) + ActorHeap::SlabStart(b->object_class);
+         obj + csize <= end; obj += csize) {
+      if (!ActorHeap::LooksFreed(obj)) scanner.Scan(b, obj, obj + csize);
+    }
+  }
+  for (BlockHeader* b = heap->large_blocks(); b != nullptr; b = b->next) {
+    scanner.Scan(b, b->object, b->used_end);
+  }
+}
+
+void CheckBeforeTransfer(const Region* r, const char* op) {
+  OutlivesReport report = CheckOutlives(*r);
+  if (report.ok()) return;
+  char buf[128];
+  std::string lines = report.ToString(8);
+  if (GetCheckMode() == CheckMode::kLog) {
+    std::fprintf(stderr, "broom: check: %s of %s: not self-contained (%zu violations)\n%s", op,
+                 Describe(r, buf, sizeof(buf)), report.violation_count, lines.c_str());
+    return;
+  }
+  Fatal(__FILE__, __LINE__, "%s of %s: not self-contained (%zu violations)\n%s", op,
+        Describe(r, buf, sizeof(buf)), report.violation_count, lines.c_str());
+}
+
+}  // namespace
+
+void InitCheckModeFromEnv() {
+  if (const char* q = std::getenv("BROOM_QUARANTINE_MS")) {
+    long ms = std::strtol(q, nullptr, 10);
+    if (ms > 0) EnableQuarantine(QuarantinePolicy{.duration_ms = static_cast<uint32_t>(ms)});
+  }
+  const char* env = std::getenv("BROOM_CHECKS");
+  if (env == nullptr) {
+    SetCheckMode(static_cast<CheckMode>(g_mode.load(std::memory_order_relaxed)));
+    return;
+  }
+  if (std::strcmp(env, "0") == 0 || std::strcmp(env, "off") == 0) {
+    SetCheckMode(CheckMode::kOff);
+  } else if (std::strcmp(env, "log") == 0) {
+    SetCheckMode(CheckMode::kLog);
+  } else {
+    SetCheckMode(CheckMode::kFatal);
+  }
+}
+
+}  // namespace internal
+
+const char* RuleName(Rule rule) {
+  switch (rule) {
+    case Rule::kSelfContained: return "self-contained (a transferable region points only into itself)";
+    case Rule::kActorToTransferable: return "actor state holds handles of transferable regions, never pointers into them";
+    case Rule::kActorToTemporary: return "actor state never points into a temporary region";
+    case Rule::kOutlives: return "outlives (the target region must outlive the source)";
+  }
+  return "?";
+}
+
+OutlivesReport CheckOutlives(const Region& region) {
+  OutlivesReport report;
+  auto* r = const_cast<Region*>(&region);
+  internal::Scanner scanner(r, &report);
+  switch (r->kind()) {
+    case RegionKind::kTransferable: internal::ScanBump(r, scanner); break;
+    case RegionKind::kActor: internal::ScanActor(r, scanner); break;
+    case RegionKind::kTemporary: break;  // may point into anything that outlives a callback
+  }
+  return report;
+}
+
+std::string OutlivesReport::ToString(size_t max_lines) const {
+  std::string out;
+  char line[512];
+  for (size_t i = 0; i < violations.size() && i < max_lines; ++i) {
+    const Violation& v = violations[i];
+    std::snprintf(line, sizeof(line),
+                  "  %s region #%" PRIu64 "%s%s%s +0x%zx points to %p in %s region #%" PRIu64
+                  "%s%s%s: breaks %s\n",
+                  KindName(v.source_kind), v.source_id, v.source_name[0] ? " '" : "",
+                  v.source_name, v.source_name[0] ? "'" : "", v.source_offset, v.target_address,
+                  KindName(v.target_kind), v.target_id, v.target_name[0] ? " '" : "",
+                  v.target_name, v.target_name[0] ? "'" : "", RuleName(v.rule));
+    out += line;
+  }
+  if (violation_count > max_lines) {
+    std::snprintf(line, sizeof(line), "  ... and %zu more\n", violation_count - max_lines);
+    out += line;
+  }
+  return out;
+}
+
+void SetCheckMode(CheckMode mode) {
+  internal::g_mode.store(static_cast<uint8_t>(mode), std::memory_order_relaxed);
+  internal::g_transfer_hook.store(mode == CheckMode::kOff ? nullptr : &internal::CheckBeforeTransfer,
+                                  std::memory_order_release);
+}
+
+CheckMode GetCheckMode() {
+  return static_cast<CheckMode>(internal::g_mode.load(std::memory_order_relaxed));
+}
+
+}  // namespace broom

@@ -1,0 +1,40 @@
+# The whole-program benchmarks: lists_of_lists and churn, each built three times, one
+# executable per memory policy (program_common.h):
+#   <prog>_broom    Broom regions (links libbroom, so jemalloc is its general heap)
+#   <prog>_malloc   links no allocator: glibc malloc, or the malloc given by LD_PRELOAD
+#   <prog>_gc       Boehm GC (libgc-dev, pkg-config bdw-gc)
+# bench/tools/specs/*.json run them side by side. ctest runs each in a short smoke mode.
+pkg_check_modules(BROOM_BENCH_GC IMPORTED_TARGET bdw-gc)
+if(NOT BROOM_BENCH_GC_FOUND)
+  message(STATUS "bench: Boehm GC not found (libgc-dev); the *_gc programs are left out")
+endif()
+
+function(broom_bench_program prog smoke_args)
+  set(policies broom malloc)
+  if(BROOM_BENCH_GC_FOUND AND NOT BROOM_SANITIZER)
+    list(APPEND policies gc)
+  endif()
+  set(policy_id_broom 1)
+  set(policy_id_malloc 2)
+  set(policy_id_gc 3)
+  foreach(policy IN LISTS policies)
+    set(target ${prog}_${policy})
+    add_executable(${target} ${prog}.cc)
+    target_compile_options(${target} PRIVATE ${BROOM_WARNINGS})
+    target_include_directories(${target} PRIVATE ${PROJECT_SOURCE_DIR})
+    target_compile_definitions(${target} PRIVATE BROOM_BENCH_POLICY=${policy_id_${policy}})
+    if(policy STREQUAL "broom")
+      target_link_libraries(${target} PRIVATE broom::broom)
+    elseif(policy STREQUAL "malloc")
+      target_link_libraries(${target} PRIVATE ${CMAKE_DL_LIBS})
+    else()
+      target_link_libraries(${target} PRIVATE PkgConfig::BROOM_BENCH_GC)
+    endif()
+    add_test(NAME ${target}_smoke COMMAND ${target} ${smoke_args})
+    set_tests_properties(${target}_smoke PROPERTIES LABELS bench TIMEOUT 30
+                         PASS_REGULAR_EXPRESSION "RESULT .*seconds=")
+  endforeach()
+endfunction()
+
+broom_bench_program(lists_of_lists "--n=200;--rounds=3")
+broom_bench_program(churn "--ops=200000;--live=20000")

@@ -1,0 +1,86 @@
+// Copyright Broom authors.
+#include "runtime_shims/preload/backend.h"
+
+#include <dlfcn.h>
+#include <jemalloc/jemalloc.h>
+
+#include <cerrno>
+#include <cstdint>
+
+namespace broom::preload {
+
+namespace {
+
+int AlignFlags(size_t align) { return align > 16 ? MALLOCX_ALIGN(align) : 0; }
+
+void* BootMalloc(size_t n) {
+  void* p = mallocx(n == 0 ? 1 : n, 0);
+  if (p == nullptr) errno = ENOMEM;
+  return p;
+}
+void BootFree(void* p) {
+  if (p != nullptr) dallocx(p, 0);
+}
+void* BootCalloc(size_t n, size_t size) {
+  size_t bytes;
+  if (__builtin_mul_overflow(n, size, &bytes)) {
+    errno = ENOMEM;
+    return nullptr;
+  }
+  void* p = mallocx(bytes == 0 ? 1 : bytes, MALLOCX_ZERO);
+  if (p == nullptr) errno = ENOMEM;
+  return p;
+}
+void* BootRealloc(void* p, size_t n) {
+  if (p == nullptr) return BootMalloc(n);
+  void* q = rallocx(p, n == 0 ? 1 : n, 0);
+  if (q == nullptr) errno = ENOMEM;
+  return q;
+}
+
+bool g_resolved = false;
+
+}  // namespace
+
+Backend g_je = {&BootMalloc, &BootFree, &BootCalloc, &BootRealloc};
+
+void ResolveBackend() {
+  if (g_resolved) return;
+  // Make sure jemalloc is initialized (it registers its fork handlers now, before ours).
+  sdallocx(mallocx(1, 0), 1, 0);
+  void* h = dlopen("libjemalloc.so.2", RTLD_NOW | RTLD_NOLOAD);
+  if (h == nullptr) return;
+  auto m = reinterpret_cast<void* (*)(size_t)>(dlsym(h, "malloc"));
+  auto f = reinterpret_cast<void (*)(void*)>(dlsym(h, "free"));
+  auto c = reinterpret_cast<void* (*)(size_t, size_t)>(dlsym(h, "calloc"));
+  auto r = reinterpret_cast<void* (*)(void*, size_t)>(dlsym(h, "realloc"));
+  // dlsym on the jemalloc handle searches jemalloc first; accept only jemalloc's own functions.
+  if (m == nullptr || f == nullptr || c == nullptr || r == nullptr) return;
+  Dl_info found;
+  Dl_info je;
+  if (dladdr(reinterpret_cast<void*>(m), &found) == 0 ||
+      dladdr(reinterpret_cast<void*>(&mallocx), &je) == 0 || found.dli_fbase != je.dli_fbase) {
+    return;
+  }
+  g_je.malloc = m;
+  g_je.free = f;
+  g_je.calloc = c;
+  g_je.realloc = r;
+  g_resolved = true;
+}
+
+bool BackendResolved() { return g_resolved; }
+
+void* JeAllocAligned(size_t size, size_t align, bool zero) {
+  return mallocx(size == 0 ? 1 : size, AlignFlags(align) | (zero ? MALLOCX_ZERO : 0));
+}
+
+void JeFreeSized(void* p, size_t size, size_t align) {
+  sdallocx(p, size == 0 ? 1 : size, AlignFlags(align));
+}
+
+void JeFreeAligned(void* p, size_t align) { dallocx(p, AlignFlags(align)); }
+
+size_t JeUsableSize(const void* p) { return sallocx(const_cast<void*>(p), 0); }
+
+}  // namespace broom::preload

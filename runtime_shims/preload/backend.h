@@ -1,0 +1,46 @@
+// Copyright Broom authors.
+//
+// backend.h: the general heap under the preload: jemalloc (Debian's libjemalloc2).
+//
+//   Backend    table of jemalloc entry points used outside regions. Until ResolveBackend()
+//              runs (from the library constructor) the table points at wrappers over
+//              mallocx/sdallocx/rallocx/sallocx, which need no symbol lookup, so the very first
+//              allocations of the process (the loader's, libc's) work. ResolveBackend() then
+//              switches to jemalloc's own malloc/free/calloc/realloc, whose fast paths are
+//              about 2 ns shorter than the *allocx API.
+//   Je*()      the non-standard jemalloc API (never interposed by us, so safe to call from
+//              inside the shim).
+//
+// Thread-safety: the table is written once, by the constructor, before the program's threads
+// start; each entry is a single pointer-sized store, so a racing reader sees old or new, and both
+// allocate from the same jemalloc heap.
+#ifndef BROOM_RUNTIME_SHIMS_PRELOAD_BACKEND_H_
+#define BROOM_RUNTIME_SHIMS_PRELOAD_BACKEND_H_
+
+#include <cstddef>
+
+namespace broom::preload {
+
+struct Backend {
+  void* (*malloc)(size_t);
+  void (*free)(void*);
+  void* (*calloc)(size_t, size_t);
+  void* (*realloc)(void*, size_t);
+};
+extern Backend g_je;
+
+// Looks up jemalloc's malloc/free/calloc/realloc in libjemalloc.so.2. Calls dlopen/dlsym, which
+// may allocate: call only from a constructor, never from an allocation path. Idempotent.
+void ResolveBackend();
+// True once ResolveBackend() found jemalloc's own entry points.
+bool BackendResolved();
+
+// jemalloc's extended API. Sizes are in bytes; `align` is 0 (16) or a power of two.
+void* JeAllocAligned(size_t size, size_t align, bool zero);  // null on failure, errno untouched
+void JeFreeSized(void* p, size_t size, size_t align);        // p from JeAllocAligned or malloc
+void JeFreeAligned(void* p, size_t align);
+size_t JeUsableSize(const void* p);                          // p != null
+
+}  // namespace broom::preload
+
+#endif  // BROOM_RUNTIME_SHIMS_PRELOAD_BACKEND_H_

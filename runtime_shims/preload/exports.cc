@@ -1,0 +1,136 @@
+// Copyright Broom authors.
+//
+// The exported C malloc family. Each function inlines its fast path (nothing pushed on this
+// thread, stats and profiler off, heap pointer): one TLS load, one global load and a branch in
+// front of jemalloc's own entry point. Everything else goes to the slow paths in shim.cc.
+//
+// glibc behaviours kept (see docs/preload.md, "Differences from glibc malloc"):
+//   malloc(0) returns a unique pointer; calloc/reallocarray detect n * size overflow (ENOMEM);
+//   realloc(p, 0) frees p and returns NULL, realloc(NULL, 0) is malloc(0); posix_memalign
+//   returns EINVAL for an alignment that is not a power of two multiple of sizeof(void*);
+//   aligned_alloc sets EINVAL for an alignment that is not a power of two (glibc >= 2.38);
+//   memalign rounds a non-power-of-two alignment up (glibc); every failure sets errno = ENOMEM.
+#include <errno.h>
+#include <unistd.h>
+
+#include "broom/internal/block.h"
+#include "runtime_shims/preload/backend.h"
+#include "runtime_shims/preload/shim.h"
+
+using broom::preload::FastPath;
+using broom::preload::g_je;
+using broom::preload::g_mode;
+
+namespace {
+
+#define BROOM_RET_ADDR __builtin_return_address(0)
+
+inline size_t PageSize() {
+  static size_t page = 0;
+  if (BROOM_UNLIKELY(page == 0)) page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  return page;
+}
+
+// Rounds `align` as glibc's memalign does; 0 if it is too large to honour.
+inline size_t RoundAlignment(size_t align) {
+  if (align <= 16) return 0;
+  if (align > (SIZE_MAX >> 1) + 1) return SIZE_MAX;
+  if ((align & (align - 1)) != 0) align = size_t{1} << (64 - __builtin_clzll(align));
+  return align;
+}
+
+inline void* AlignedSlow(size_t align, size_t size, void* site) {
+  return broom::preload::Allocate(size, align, false, site);
+}
+
+}  // namespace
+
+BROOM_PRELOAD_EXPORT void* BROOM_PRELOAD_NAME(malloc)(size_t size) {
+  if (FastPath()) return g_je.malloc(size);
+  return broom::preload::Allocate(size, 0, false, BROOM_RET_ADDR);
+}
+
+BROOM_PRELOAD_EXPORT void BROOM_PRELOAD_NAME(free)(void* p) {
+  if (BROOM_LIKELY(!broom::internal::InSpace(p) && g_mode == 0)) {
+    g_je.free(p);
+    return;
+  }
+  broom::preload::Free(p);
+}
+
+BROOM_PRELOAD_EXPORT void* BROOM_PRELOAD_NAME(calloc)(size_t n, size_t size) {
+  if (FastPath()) return g_je.calloc(n, size);
+  size_t bytes;
+  if (__builtin_mul_overflow(n, size, &bytes)) {
+    errno = ENOMEM;
+    return nullptr;
+  }
+  return broom::preload::Allocate(bytes, 0, true, BROOM_RET_ADDR);
+}
+
+BROOM_PRELOAD_EXPORT void* BROOM_PRELOAD_NAME(realloc)(void* p, size_t size) {
+  if (BROOM_LIKELY(FastPath() && !broom::internal::InSpace(p))) {
+    if (BROOM_UNLIKELY(size == 0 && p != nullptr)) {  // glibc: free, return NULL
+      g_je.free(p);
+      return nullptr;
+    }
+    return g_je.realloc(p, size);
+  }
+  return broom::preload::Reallocate(p, size, BROOM_RET_ADDR);
+}
+
+BROOM_PRELOAD_EXPORT void* BROOM_PRELOAD_NAME(reallocarray)(void* p, size_t n, size_t size) {
+  size_t bytes;
+  if (__builtin_mul_overflow(n, size, &bytes)) {
+    errno = ENOMEM;
+    return nullptr;
+  }
+  return broom::preload::Reallocate(p, bytes, BROOM_RET_ADDR);
+}
+
+BROOM_PRELOAD_EXPORT int BROOM_PRELOAD_NAME(posix_memalign)(void** out, size_t align,
+                                                            size_t size) {
+  if (align < sizeof(void*) || (align & (align - 1)) != 0) return EINVAL;
+  int saved = errno;
+  void* p = AlignedSlow(align <= 16 ? 0 : align, size, BROOM_RET_ADDR);
+  errno = saved;
+  if (p == nullptr) return ENOMEM;
+  *out = p;
+  return 0;
+}
+
+BROOM_PRELOAD_EXPORT void* BROOM_PRELOAD_NAME(aligned_alloc)(size_t align, size_t size) {
+  if (align == 0 || (align & (align - 1)) != 0) {
+    errno = EINVAL;
+    return nullptr;
+  }
+  return AlignedSlow(align <= 16 ? 0 : align, size, BROOM_RET_ADDR);
+}
+
+BROOM_PRELOAD_EXPORT void* BROOM_PRELOAD_NAME(memalign)(size_t align, size_t size) {
+  size_t a = RoundAlignment(align);
+  if (a == SIZE_MAX) {
+    errno = EINVAL;
+    return nullptr;
+  }
+  return AlignedSlow(a, size, BROOM_RET_ADDR);
+}
+
+BROOM_PRELOAD_EXPORT void* BROOM_PRELOAD_NAME(valloc)(size_t size) {
+  return AlignedSlow(PageSize(), size, BROOM_RET_ADDR);
+}
+
+BROOM_PRELOAD_EXPORT void* BROOM_PRELOAD_NAME(pvalloc)(size_t size) {
+  size_t page = PageSize();
+  size_t rounded;
+  if (__builtin_add_overflow(size, page - 1, &rounded)) {
+    errno = ENOMEM;
+    return nullptr;
+  }
+  rounded &= ~(page - 1);
+  return AlignedSlow(page, rounded == 0 ? page : rounded, BROOM_RET_ADDR);
+}
+
+BROOM_PRELOAD_EXPORT size_t BROOM_PRELOAD_NAME(malloc_usable_size)(void* p) {
+  return broom::preload::UsableSize(p);
+}

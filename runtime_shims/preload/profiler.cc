@@ -1,0 +1,251 @@
+// Copyright Broom authors.
+//
+// The profiler's recording side: site table, sharded pointer table, clock. See profiler.h.
+#include "runtime_shims/preload/profiler.h"
+
+#include <time.h>
+#include <unistd.h>
+#include <x86intrin.h>
+
+#include <cstdio>
+#include <cstring>
+
+#include "broom/internal/base.h"
+#include "runtime_shims/preload/backend.h"
+#include "runtime_shims/preload/profiler_internal.h"
+#include "runtime_shims/preload/shim.h"
+
+namespace broom::preload::profiler {
+
+State g_state;
+
+namespace {
+
+constexpr int kShards = 256;
+constexpr size_t kInitialSlots = 1024;
+
+struct Entry {
+  uintptr_t key;  // 0 = empty
+  Record rec;
+};
+
+struct alignas(64) Shard {
+  std::atomic_flag lock = ATOMIC_FLAG_INIT;
+  Entry* slots = nullptr;
+  size_t cap = 0;  // power of two
+  size_t count = 0;
+};
+Shard g_shards[kShards];
+
+inline uint64_t Hash(uintptr_t p) { return (p >> 4) * 0x9e3779b97f4a7c15ull; }
+inline Shard& ShardOf(uint64_t h) { return g_shards[h >> 56]; }
+
+void Lock(Shard& s) {
+  while (s.lock.test_and_set(std::memory_order_acquire)) __builtin_ia32_pause();
+}
+void Unlock(Shard& s) { s.lock.clear(std::memory_order_release); }
+
+bool Grow(Shard& s) {
+  size_t cap = s.cap == 0 ? kInitialSlots : s.cap * 2;
+  auto* slots = static_cast<Entry*>(JeAllocAligned(cap * sizeof(Entry), 64, true));
+  if (slots == nullptr) return false;
+  for (size_t i = 0; i < s.cap; ++i) {
+    if (s.slots[i].key == 0) continue;
+    size_t j = Hash(s.slots[i].key) & (cap - 1);
+    while (slots[j].key != 0) j = (j + 1) & (cap - 1);
+    slots[j] = s.slots[i];
+  }
+  if (s.slots != nullptr) JeFreeSized(s.slots, s.cap * sizeof(Entry), 64);
+  s.slots = slots;
+  s.cap = cap;
+  return true;
+}
+
+void Insert(uintptr_t key, const Record& rec) {
+  uint64_t h = Hash(key);
+  Shard& s = ShardOf(h);
+  Lock(s);
+  if ((s.count + 1) * 2 > s.cap && !Grow(s)) {
+    Unlock(s);
+    return;  // out of memory: this object goes unprofiled
+  }
+  size_t mask = s.cap - 1;
+  size_t i = h & mask;
+  while (s.slots[i].key != 0 && s.slots[i].key != key) i = (i + 1) & mask;
+  if (s.slots[i].key == 0) ++s.count;
+  s.slots[i].key = key;
+  s.slots[i].rec = rec;
+  Unlock(s);
+}
+
+bool Remove(uintptr_t key, Record* out) {
+  uint64_t h = Hash(key);
+  Shard& s = ShardOf(h);
+  Lock(s);
+  if (s.cap == 0) {
+    Unlock(s);
+    return false;
+  }
+  size_t mask = s.cap - 1;
+  size_t i = h & mask;
+  while (s.slots[i].key != key) {
+    if (s.slots[i].key == 0) {
+      Unlock(s);
+      return false;
+    }
+    i = (i + 1) & mask;
+  }
+  *out = s.slots[i].rec;
+  // Backward-shift deletion keeps probe chains intact without tombstones.
+  size_t j = i;
+  for (;;) {
+    j = (j + 1) & mask;
+    if (s.slots[j].key == 0) break;
+    size_t home = Hash(s.slots[j].key) & mask;
+    bool movable = i <= j ? (home <= i || home > j) : (home <= i && home > j);
+    if (movable) {
+      s.slots[i] = s.slots[j];
+      i = j;
+    }
+  }
+  s.slots[i].key = 0;
+  --s.count;
+  Unlock(s);
+  return true;
+}
+
+uint32_t SiteIndex(uintptr_t addr) {
+  Site* sites = g_state.sites;
+  size_t i = (Hash(addr) >> 20) & (kMaxSites - 1);
+  for (int probe = 0; probe < 64; ++probe, i = (i + 1) & (kMaxSites - 1)) {
+    if (i == 0) continue;  // site 0 is "other"
+    uintptr_t cur = sites[i].addr.load(std::memory_order_acquire);
+    if (cur == addr) return static_cast<uint32_t>(i);
+    if (cur == 0) {
+      if (sites[i].addr.compare_exchange_strong(cur, addr, std::memory_order_acq_rel)) {
+        return static_cast<uint32_t>(i);
+      }
+      if (cur == addr) return static_cast<uint32_t>(i);
+    }
+  }
+  return 0;
+}
+
+inline void Add(std::atomic<uint64_t>& a, uint64_t v) { a.fetch_add(v, std::memory_order_relaxed); }
+
+uint64_t NowNs() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+}  // namespace
+
+const char* BucketLabel(int b) {
+  static const char* const kLabels[kBuckets] = {"<1us",   "<10us", "<100us", "<1ms", "<10ms",
+                                                "<100ms", "<1s",   "<10s",   ">=10s"};
+  return kLabels[b];
+}
+
+void Counts(const Site& s, SiteCounts* out) {
+  out->count = s.count.load(std::memory_order_relaxed);
+  out->bytes = s.bytes.load(std::memory_order_relaxed);
+  out->freed = s.freed.load(std::memory_order_relaxed);
+  out->cross_thread = s.cross_thread.load(std::memory_order_relaxed);
+  out->grouped = s.grouped.load(std::memory_order_relaxed);
+  for (int b = 0; b < kBuckets; ++b) out->lifetime_hist[b] = s.hist[b].load(std::memory_order_relaxed);
+}
+
+bool Enable(const Config& config) {
+  if (g_state.sites == nullptr) {
+    g_state.sites = static_cast<Site*>(JeAllocAligned(kMaxSites * sizeof(Site), 4096, true));
+    if (g_state.sites == nullptr) {
+      static const char kMsg[] = "broom: profile: cannot allocate the site table; profiler off\n";
+      ssize_t ignored = write(STDERR_FILENO, kMsg, sizeof(kMsg) - 1);
+      (void)ignored;
+      return false;
+    }
+    g_state.sites[0].addr.store(1, std::memory_order_relaxed);
+  }
+  // Calibrate rdtsc against CLOCK_MONOTONIC over about 2 ms.
+  uint64_t n0 = NowNs();
+  uint64_t c0 = __rdtsc();
+  uint64_t n1;
+  do {
+    n1 = NowNs();
+  } while (n1 - n0 < 2000000);
+  uint64_t c1 = __rdtsc();
+  g_state.ticks_per_ns = static_cast<double>(c1 - c0) / static_cast<double>(n1 - n0);
+  if (g_state.ticks_per_ns <= 0.01) g_state.ticks_per_ns = 1.0;
+  double limit_ns = 1000.0;
+  for (int b = 0; b < kBuckets - 1; ++b, limit_ns *= 10) {
+    g_state.bucket_limit[b] = static_cast<uint64_t>(limit_ns * g_state.ticks_per_ns);
+  }
+  g_state.window_ticks =
+      static_cast<uint64_t>(static_cast<double>(config.group_window_us) * 1000.0 * g_state.ticks_per_ns);
+  g_state.start_tsc = c1;
+  g_state.owner_pid = getpid();
+  return true;
+}
+
+void OnAlloc(void* p, size_t size, void* site) {
+  uint32_t idx = SiteIndex(reinterpret_cast<uintptr_t>(site));
+  Site& s = g_state.sites[idx];
+  Add(s.count, 1);
+  Add(s.bytes, size);
+  uint64_t max = s.max_size.load(std::memory_order_relaxed);
+  if (size > max) s.max_size.store(size, std::memory_order_relaxed);  // racy max is fine
+  Insert(reinterpret_cast<uintptr_t>(p), Record{__rdtsc(), idx, ThreadIndex()});
+}
+
+void Retire(const Record& rec) {
+  uint64_t now = __rdtsc();
+  Site& s = g_state.sites[rec.site];
+  uint64_t life = now > rec.tsc ? now - rec.tsc : 0;
+  Add(s.freed, 1);
+  Add(s.lifetime_ticks, life);
+  if (rec.tid != ThreadIndex()) Add(s.cross_thread, 1);
+  int b = 0;
+  while (b < kBuckets - 1 && life >= g_state.bucket_limit[b]) ++b;
+  Add(s.hist[b], 1);
+  uint64_t prev = s.last_free.exchange(now, std::memory_order_relaxed);
+  if (prev != 0 && now - prev <= g_state.window_ticks && life > g_state.window_ticks) {
+    Add(s.grouped, 1);
+  }
+}
+
+void OnFree(void* p) {
+  Record rec;
+  if (Remove(reinterpret_cast<uintptr_t>(p), &rec)) Retire(rec);
+}
+
+bool Take(void* p, Record* out) { return Remove(reinterpret_cast<uintptr_t>(p), out); }
+void Put(void* p, const Record& rec) { Insert(reinterpret_cast<uintptr_t>(p), rec); }
+
+bool CountsFor(void* site, SiteCounts* out) {
+  if (g_state.sites == nullptr) return false;
+  uintptr_t addr = reinterpret_cast<uintptr_t>(site);
+  size_t i = (Hash(addr) >> 20) & (kMaxSites - 1);
+  for (int probe = 0; probe < 64; ++probe, i = (i + 1) & (kMaxSites - 1)) {
+    if (i == 0) continue;
+    uintptr_t cur = g_state.sites[i].addr.load(std::memory_order_acquire);
+    if (cur == 0) return false;
+    if (cur == addr) {
+      Counts(g_state.sites[i], out);
+      return true;
+    }
+  }
+  return false;
+}
+
+void ForkPrepare() {
+  for (Shard& s : g_shards) Lock(s);
+}
+void ForkParent() {
+  for (Shard& s : g_shards) Unlock(s);
+}
+void ForkChild() {
+  for (Shard& s : g_shards) Unlock(s);
+}
+
+}  // namespace broom::preload::profiler

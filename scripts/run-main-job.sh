@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# The main job: install dependencies, build Release, run Broom side by side with its rivals and
+# print the results tables (bench/README.md explains every row).
+#
+# Usage: scripts/run-main-job.sh [--full]          (from any directory)
+#   default   micro-benchmarks (5 repetitions) + lists-of-lists and churn at a reduced scale,
+#             5 interleaved runs each after a warm-up: a few minutes on the 2-core VM
+#   --full    the paper's scale for the whole programs (lists-of-lists n = 500..3000, 40
+#             rounds; churn 20M operations) and 0.5 s per micro repetition: hours, not minutes
+# Env:   BENCH_REPETITIONS (default 5), BENCH_MIN_TIME seconds per repetition (default 0.1;
+#        0.5 with --full), BENCH_FILTER (a --benchmark_filter regex for the micro-benchmarks,
+#        default: all), BENCH_RUNS (whole-program runs per contender, default 5),
+#        BENCH_SKIP_MICRO=1 / BENCH_SKIP_PROGRAMS=1 to run only one half, BENCH_BUILD_DIR
+#        (default build/release).
+# Output (bench/results/):
+#   micro.json, micro_malloc_<alloc>.json, micro_mimalloc_heap.json   Google Benchmark JSON
+#   micro.md          side-by-side micro tables with ratios and the target check
+#   lists_of_lists.{md,json,png}, churn.{md,json,png}   whole programs (bench/tools/sidebyside.py)
+#   summary.md        machine, load, command, and all the tables above
+set -euo pipefail
+
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$repo"
+
+scale=default
+min_time_default=0.1
+for arg in "$@"; do
+  case "$arg" in
+    --full) scale=full; min_time_default=0.5 ;;
+    *) echo "usage: $0 [--full]" >&2; exit 2 ;;
+  esac
+done
+
+# The rivals: mimalloc, tcmalloc (gperftools), Boehm GC, protobuf; the plots (matplotlib, with
+# gnuplot as a fallback); GNU time for each child's peak RSS.
+scripts/install-deps.sh python3 libmimalloc-dev libgoogle-perftools-dev libgc-dev \
+  libprotobuf-dev protobuf-compiler python3-matplotlib gnuplot-nox time
+
+build="${BENCH_BUILD_DIR:-build/release}"
+cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release
+cmake --build "$build" -j"$(nproc)"
+
+# Debian's python3 has matplotlib; a python3 earlier on PATH (pyenv) may not.
+py=python3
+[[ -x /usr/bin/python3 ]] && py=/usr/bin/python3
+
+results=bench/results
+mkdir -p "$results"
+libdir=/usr/lib/x86_64-linux-gnu
+started="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+load_start="$(cut -d' ' -f1-3 /proc/loadavg)"
+cpu="$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
+echo "run-main-job: $(nproc) CPUs, $cpu, load average $load_start, scale $scale"
+
+micro_md="" ; programs_md=()
+if [[ -z "${BENCH_SKIP_MICRO:-}" ]]; then
+  bench_args=(
+    --benchmark_repetitions="${BENCH_REPETITIONS:-5}"
+    --benchmark_enable_random_interleaving=true
+    --benchmark_report_aggregates_only=true
+    --benchmark_min_time="${BENCH_MIN_TIME:-$min_time_default}"
+    --benchmark_out_format=json
+  )
+  if [[ -n "${BENCH_FILTER:-}" ]]; then
+    bench_args+=(--benchmark_filter="$BENCH_FILTER")
+  fi
+  echo "run-main-job: $build/bench/micro/broom_micro_bench ${bench_args[*]}"
+  "$build/bench/micro/broom_micro_bench" "${bench_args[@]}" --benchmark_out="$results/micro.json"
+  jsons=("$results/micro.json")
+  # The malloc rivals, one process per allocator (LD_PRELOAD); glibc with no preload.
+  for entry in glibc: jemalloc:libjemalloc.so.2 mimalloc:libmimalloc.so.2 \
+               tcmalloc:libtcmalloc_minimal.so.4; do
+    name="${entry%%:*}" lib="${entry#*:}"
+    preload=""
+    if [[ -n "$lib" ]]; then
+      preload="$libdir/$lib"
+      [[ -e "$preload" ]] || { echo "run-main-job: no $preload, skipping $name"; continue; }
+    fi
+    echo "run-main-job: LD_PRELOAD=$preload $build/bench/baselines/broom_malloc_bench ..."
+    LD_PRELOAD="$preload" "$build/bench/baselines/broom_malloc_bench" "${bench_args[@]}" \
+      --benchmark_out="$results/micro_malloc_$name.json"
+    jsons+=("$results/micro_malloc_$name.json")
+  done
+  if [[ -x "$build/bench/baselines/broom_mimalloc_heap_bench" ]]; then
+    echo "run-main-job: $build/bench/baselines/broom_mimalloc_heap_bench ..."
+    "$build/bench/baselines/broom_mimalloc_heap_bench" "${bench_args[@]}" \
+      --benchmark_out="$results/micro_mimalloc_heap.json"
+    jsons+=("$results/micro_mimalloc_heap.json")
+  fi
+  echo
+  "$py" bench/tools/format_micro.py "${jsons[@]}" -o "$results/micro.md"
+  micro_md="$results/micro.md"
+fi
+
+if [[ -z "${BENCH_SKIP_PROGRAMS:-}" ]]; then
+  echo
+  # To add a program (e.g. a dataflow job), add a spec to bench/tools/specs/ and list it here.
+  specs=(bench/tools/specs/lists_of_lists.json bench/tools/specs/churn.json)
+  "$py" bench/tools/sidebyside.py "${specs[@]}" --scale "$scale" --runs "${BENCH_RUNS:-5}" \
+    --warmup 1 --build "$build" --out-dir "$results"
+  for s in "${specs[@]}"; do programs_md+=("$results/$(basename "$s" .json).md"); done
+fi
+
+load_end="$(cut -d' ' -f1-3 /proc/loadavg)"
+{
+  echo "# Broom main job: results"
+  echo
+  echo "Command: \`scripts/run-main-job.sh $*\` (scale $scale), commit $(git rev-parse --short HEAD 2>/dev/null || echo '?'),"
+  echo "$started to $(date -u +%Y-%m-%dT%H:%M:%SZ). Machine: $(nproc) CPUs, $cpu,"
+  echo "$(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), Linux $(uname -r)."
+  echo "Load average (1, 5, 15 min) at start: $load_start; at end: $load_end."
+  echo
+  for f in $micro_md "${programs_md[@]}"; do cat "$f"; echo; done
+} > "$results/summary.md"
+echo
+echo "run-main-job: wrote $results/summary.md (and micro.md, *.json, *.png)"

@@ -1,0 +1,214 @@
+// Copyright Broom authors.
+//
+// Real programs under LD_PRELOAD=libbroom_preload.so: each must print exactly what it prints
+// without the preload. Paths come from CMake (BROOM_PRELOAD_LIB, BROOM_TEST_*); system programs
+// are skipped only when truly absent.
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <random>
+#include <sstream>
+#include <string>
+
+#include "gtest/gtest.h"
+
+namespace {
+
+struct Result {
+  int status = -1;
+  std::string out;
+  std::string err;
+};
+
+std::string TempDir() {
+  static std::string dir = [] {
+    std::string d = ::testing::TempDir() + "/broom_preload_" + std::to_string(getpid());
+    mkdir(d.c_str(), 0755);
+    return d;
+  }();
+  return dir;
+}
+
+std::string Slurp(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// Runs `cmd` with /bin/sh. `env` is a list of NAME=value words exported first (so every
+// process of a pipeline or script sees them).
+Result RunShell(const std::string& cmd, const std::string& env = "") {
+  static int counter = 0;
+  std::string err_path = TempDir() + "/stderr_" + std::to_string(counter++);
+  std::string full = env.empty() ? cmd : "export " + env + "; " + cmd;
+  full = "{ " + full + "; } 2>" + err_path;
+  Result r;
+  FILE* f = popen(full.c_str(), "r");
+  if (f == nullptr) return r;
+  char buf[65536];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof(buf), f)) > 0) r.out.append(buf, n);
+  int status = pclose(f);
+  r.status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  r.err = Slurp(err_path);
+  return r;
+}
+
+std::string Preload(const std::string& conf = "") {
+  std::string env = std::string("LD_PRELOAD=") + BROOM_PRELOAD_LIB;
+  if (!conf.empty()) env += " BROOM_CONF=" + conf;
+  return env;
+}
+
+bool Exists(const char* path) { return access(path, X_OK) == 0; }
+
+// Runs `cmd` without and with the preload and expects identical stdout and success.
+void ExpectSameOutput(const std::string& cmd, const std::string& conf = "") {
+  Result plain = RunShell(cmd);
+  ASSERT_EQ(plain.status, 0) << cmd << "\n" << plain.err;
+  Result pre = RunShell(cmd, Preload(conf));
+  EXPECT_EQ(pre.status, 0) << cmd << "\n" << pre.err;
+  EXPECT_EQ(pre.out.size(), plain.out.size()) << cmd;
+  EXPECT_TRUE(pre.out == plain.out) << cmd;
+  EXPECT_EQ(pre.err.find("broom: warning"), std::string::npos) << pre.err;
+}
+
+TEST(PreloadProgramsTest, PythonAllocationHeavyScript) {
+  if (!Exists("/usr/bin/python3")) GTEST_SKIP() << "/usr/bin/python3 absent";
+  ExpectSameOutput(std::string("/usr/bin/python3 ") + BROOM_TEST_SCRIPTS + "/alloc_heavy.py");
+}
+
+TEST(PreloadProgramsTest, PythonUnderStatsChecksAndProfiler) {
+  if (!Exists("/usr/bin/python3")) GTEST_SKIP() << "/usr/bin/python3 absent";
+  std::string cmd = std::string("/usr/bin/python3 ") + BROOM_TEST_SCRIPTS + "/alloc_heavy.py";
+  std::string profile = TempDir() + "/py_%p.json";
+  Result plain = RunShell(cmd);
+  Result pre = RunShell(cmd, Preload("stats:1,checks:1,profile:" + profile));
+  ASSERT_EQ(pre.status, 0) << pre.err;
+  EXPECT_EQ(pre.out, plain.out);
+  EXPECT_NE(pre.err.find("broom: stats"), std::string::npos) << pre.err;
+  // The profile is valid JSON with ranked sites and a readable summary next to it.
+  Result check = RunShell("for f in " + TempDir() + "/py_*.json; do /usr/bin/python3 -c "
+                     "'import json,sys; d=json.load(open(sys.argv[1])); "
+                     "assert d[\"sites\"] and d[\"sites\"][0][\"rank\"]==1; print(\"ok\")' \"$f\"; "
+                     "test -s \"$f.txt\"; done");
+  EXPECT_EQ(check.status, 0) << check.err;
+  EXPECT_NE(check.out.find("ok"), std::string::npos);
+}
+
+TEST(PreloadProgramsTest, Perl) {
+  if (!Exists("/usr/bin/perl")) GTEST_SKIP() << "/usr/bin/perl absent";
+  ExpectSameOutput(std::string("/usr/bin/perl ") + BROOM_TEST_SCRIPTS + "/alloc_heavy.pl");
+}
+
+TEST(PreloadProgramsTest, SortOfALargeGeneratedFile) {
+  if (!Exists("/usr/bin/sort")) GTEST_SKIP() << "/usr/bin/sort absent";
+  std::string path = TempDir() + "/sort_input.txt";
+  {
+    std::ofstream out(path);
+    std::mt19937 rng(7);
+    for (int i = 0; i < 400000; ++i) {
+      int len = 4 + static_cast<int>(rng() % 20);
+      for (int j = 0; j < len; ++j) out << static_cast<char>('a' + rng() % 26);
+      out << ' ' << rng() % 100000 << '\n';
+    }
+  }
+  // -S forces an external merge through temporary files; --parallel uses threads.
+  ExpectSameOutput("LC_ALL=C /usr/bin/sort --parallel=2 -S 8M -k2,2n -k1,1 " + path);
+  ExpectSameOutput("LC_ALL=en_US.UTF-8 /usr/bin/sort -u " + path + " | /usr/bin/head -c 2000000");
+}
+
+TEST(PreloadProgramsTest, GitOnAGeneratedRepository) {
+  if (!Exists("/usr/bin/git")) GTEST_SKIP() << "/usr/bin/git absent";
+  std::string script = TempDir() + "/git_script.sh";
+  {
+    std::ofstream s(script);
+    s << "set -e\n"
+         "d=$1; rm -rf \"$d\"; mkdir -p \"$d\"; cd \"$d\"\n"
+         "export HOME=\"$d\" GIT_CONFIG_NOSYSTEM=1 GIT_CONFIG_GLOBAL=/dev/null\n"
+         "export GIT_AUTHOR_NAME=t GIT_AUTHOR_EMAIL=t@example.com GIT_COMMITTER_NAME=t\n"
+         "export GIT_COMMITTER_EMAIL=t@example.com GIT_AUTHOR_DATE=2020-01-01T00:00:00Z\n"
+         "export GIT_COMMITTER_DATE=2020-01-01T00:00:00Z\n"
+         "git init -q -b main repo; cd repo\n"
+         "mkdir dir0 dir1 dir2 dir3 dir4 dir5 dir6\n"
+         "for c in 1 2 3 4 5; do\n"
+         "  awk -v c=$c 'BEGIN { for (f = 1; f <= 80; f++) { d = \"dir\" (f % 7);"
+         " out = d \"/file\" f \".txt\";"
+         " for (i = c; i <= f * 40 + c; i++) print \"line \" f \" \" c \" \" i > out;"
+         " close(out) } }'\n"
+         "  git add -A; git commit -q -m \"commit $c\"\n"
+         "done\n"
+         "git log --stat --format='%H %s' | head -400\n"
+         "git diff HEAD~4 --stat | tail -3\n"
+         "git grep -c 'line 17 3' HEAD~3 | head -5\n"
+         "git gc -q; git fsck --no-progress --no-dangling\n"
+         "git rev-list --all --objects | wc -l\n"
+         "git blame -s dir3/file10.txt | head -20\n";
+  }
+  Result plain = RunShell("/bin/sh " + script + " " + TempDir() + "/git_plain");
+  ASSERT_EQ(plain.status, 0) << plain.err;
+  Result pre = RunShell("/bin/sh " + script + " " + TempDir() + "/git_preload", Preload());
+  EXPECT_EQ(pre.status, 0) << pre.err;
+  EXPECT_EQ(pre.out, plain.out);
+  EXPECT_GT(plain.out.size(), 1000u);
+}
+
+TEST(PreloadProgramsTest, CrossThreadFreesOfOurOwnProgram) {
+  Result plain = RunShell(BROOM_TEST_XTHREAD);
+  ASSERT_EQ(plain.status, 0) << plain.err;
+  Result heap = RunShell(BROOM_TEST_XTHREAD, Preload());
+  Result region = RunShell(std::string(BROOM_TEST_XTHREAD) + " region", Preload("checks:1"));
+  Result region_plain = RunShell(std::string(BROOM_TEST_XTHREAD) + " region");
+  EXPECT_EQ(heap.status, 0) << heap.err;
+  EXPECT_EQ(region.status, 0) << region.err;
+  EXPECT_EQ(heap.out, plain.out);
+  EXPECT_EQ(region.out, plain.out);
+  EXPECT_EQ(region_plain.out, plain.out);
+}
+
+TEST(PreloadProgramsTest, ForkFromSeveralThreads) {
+  Result plain = RunShell(std::string("timeout 120 ") + BROOM_TEST_FORKER);
+  ASSERT_EQ(plain.status, 0) << plain.err;
+  Result pre = RunShell(std::string("timeout 120 ") + BROOM_TEST_FORKER, Preload());
+  EXPECT_EQ(pre.status, 0) << pre.out << pre.err;  // 124 would be a hang
+  EXPECT_EQ(pre.out, plain.out);
+}
+
+TEST(PreloadProgramsTest, CProgramUsingTheRegionApiThroughWeakSymbols) {
+  Result plain = RunShell(BROOM_TEST_C_API_DEMO);
+  ASSERT_EQ(plain.status, 0) << plain.err;
+  EXPECT_NE(plain.err.find("mode: heap"), std::string::npos);
+  Result pre = RunShell(BROOM_TEST_C_API_DEMO, Preload("stats:1"));
+  EXPECT_EQ(pre.status, 0) << pre.err;
+  EXPECT_NE(pre.err.find("mode: regions"), std::string::npos) << pre.err;
+  EXPECT_EQ(pre.out, plain.out);
+  // stats:1 reports the regions the program made (one transferable, one actor, one temporary).
+  EXPECT_NE(pre.err.find("transferable         1         1      0"), std::string::npos) << pre.err;
+}
+
+TEST(PreloadProgramsTest, CheckedModeDiagnosesADanglingRegionPointer) {
+  std::string cmd = std::string(BROOM_TEST_C_API_DEMO) + " dangling";
+  Result unchecked = RunShell(cmd, Preload());
+  EXPECT_EQ(unchecked.status, 0);
+  EXPECT_NE(unchecked.out.find("not diagnosed"), std::string::npos);
+  Result checked = RunShell(cmd, Preload("checks:1"));
+  EXPECT_NE(checked.status, 0);
+  EXPECT_NE(checked.err.find("free("), std::string::npos) << checked.err;
+  EXPECT_NE(checked.err.find("pointer into a destroyed region"), std::string::npos) << checked.err;
+}
+
+TEST(PreloadProgramsTest, UnknownConfKeysWarnOnceAndNeverCrash) {
+  Result r = RunShell("/bin/echo hi", Preload("stats:2,nonsense:1,,checks"));
+  EXPECT_EQ(r.status, 0);
+  EXPECT_EQ(r.out, "hi\n");
+  size_t first = r.err.find("unknown key");
+  ASSERT_NE(first, std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("unknown key", first + 1), std::string::npos);
+  EXPECT_NE(r.err.find("'stats:2'") == std::string::npos ? r.err.find("stats expects") :
+            std::string::npos, std::string::npos);
+}
+
+}  // namespace

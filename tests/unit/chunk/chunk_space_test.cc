@@ -1,0 +1,109 @@
+// Tests of the memory underneath regions: lookup, reuse, retention and decay.
+#include <gtest/gtest.h>
+
+#include <thread>
+#include <vector>
+
+#include "broom/memory.h"
+#include "broom/region.h"
+#include "broom/temporary_region.h"
+#include "broom/transferable_region.h"
+
+namespace broom {
+namespace {
+
+TEST(ChunkSpaceTest, TinyRegionCostsOneSmallBlockNotAChunk) {
+  TransferableRegion t;
+  for (int i = 0; i < 10; ++i) t.Allocate(30);
+  EXPECT_EQ(t.stats().blocks, 1u);
+  EXPECT_EQ(t.stats().block_bytes, 4096u);
+}
+
+TEST(ChunkSpaceTest, RegionOfFindsTheOwnerOfEveryByteOfEveryBlockKind) {
+  TransferableRegion t;
+  std::vector<std::pair<char*, size_t>> allocs;
+  for (size_t size : {16, 3000, 12000, 60000, 200000, 1000000, 5000000}) {
+    auto* p = static_cast<char*>(t.Allocate(size));
+    ASSERT_NE(p, nullptr);
+    allocs.emplace_back(p, size);
+  }
+  for (auto [p, size] : allocs) {
+    EXPECT_EQ(RegionOf(p), &t.region());
+    EXPECT_EQ(RegionOf(p + size / 2), &t.region());
+    EXPECT_EQ(RegionOf(p + size - 1), &t.region());
+  }
+}
+
+TEST(ChunkSpaceTest, FreedBlocksAreReusedHot) {
+  void* first;
+  {
+    TransferableRegion t;
+    first = t.Allocate(100);
+  }
+  TransferableRegion u;
+  void* again = u.Allocate(100);
+  // The same block comes back from the thread cache.
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(first) >> 12, reinterpret_cast<uintptr_t>(again) >> 12);
+}
+
+TEST(ChunkSpaceTest, MemoryAboveTheRetainedCapReturnsToTheOsAfterDecay) {
+  RetentionPolicy old = GetRetention();
+  SetRetention({.retained_cap_bytes = 1 << 20, .decay_ms = 0});
+  uint64_t purges_before = GetGlobalStats().purges;
+  {
+    std::vector<TransferableRegion> regions(8);
+    for (auto& t : regions) t.Allocate(8 << 20);  // runs: released to the pool, above the cap
+  }
+  // Decay is checked on pool operations at most every 10 ms; trigger one after that.
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  { TransferableRegion t; t.Allocate(1 << 20); }
+  FlushThreadCache();
+  GlobalStats s = GetGlobalStats();
+  EXPECT_GT(s.purges, purges_before);
+  EXPECT_GT(s.purged_bytes, 0u);
+  EXPECT_LE(s.cached_bytes, (size_t{1} << 20) + (size_t{16} << 20));  // cap + thread caches
+  SetRetention(old);
+}
+
+TEST(ChunkSpaceTest, MemoryUnderTheCapStaysWarm) {
+  RetentionPolicy old = GetRetention();
+  SetRetention({.retained_cap_bytes = size_t{1} << 30, .decay_ms = 0});
+  ReleaseFreeMemory(true);
+  uint64_t purges_before = GetGlobalStats().purges;
+  for (int i = 0; i < 50; ++i) {
+    TransferableRegion t;
+    for (int j = 0; j < 1000; ++j) t.Allocate(1000);
+  }
+  FlushThreadCache();
+  EXPECT_EQ(GetGlobalStats().purges, purges_before);
+  EXPECT_GT(ReleaseFreeMemory(true), 0u);
+  SetRetention(old);
+}
+
+TEST(ChunkSpaceTest, ThreadExitReturnsItsCacheToThePool) {
+  std::thread([] {
+    for (int i = 0; i < 10; ++i) {
+      TransferableRegion t;
+      t.Allocate(100000);
+    }
+  }).join();
+  GlobalStats s = GetGlobalStats();
+  EXPECT_GT(s.cached_bytes + s.purged_bytes, 0u);
+}
+
+TEST(ChunkSpaceTest, CountsRegionsByKind) {
+  GlobalStats before = GetGlobalStats();
+  {
+    TransferableRegion a;
+    TemporaryRegion b;
+    GlobalStats during = GetGlobalStats();
+    EXPECT_EQ(during.live(RegionKind::kTransferable), before.live(RegionKind::kTransferable) + 1);
+    EXPECT_EQ(during.live(RegionKind::kTemporary), before.live(RegionKind::kTemporary) + 1);
+  }
+  GlobalStats after = GetGlobalStats();
+  EXPECT_EQ(after.live(RegionKind::kTransferable), before.live(RegionKind::kTransferable));
+  EXPECT_EQ(after.regions_created[0], before.regions_created[0] + 1);
+}
+
+}  // namespace
+}  // namespace broom

@@ -1,0 +1,310 @@
+// Tests of TransferableRegion, SharedRegion and Message: typestate, ownership moves, bulk free.
+#include "broom/transferable_region.h"
+
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <memory_resource>
+#include <thread>
+#include <vector>
+
+#include "broom/memory.h"
+#include "broom/message.h"
+#include "broom/temporary_region.h"
+
+namespace broom {
+namespace {
+
+using State = TransferableRegion::State;
+
+TEST(TransferableRegionTest, AllocatesAlignedDisjointMemoryOwnedByTheRegion) {
+  TransferableRegion t;
+  std::vector<char*> ptrs;
+  for (size_t i = 0; i < 10000; ++i) {
+    size_t size = 1 + (i * 37) % 300;
+    size_t align = size_t{1} << (i % 7);
+    auto* p = static_cast<char*>(t.Allocate(size, align));
+    ASSERT_NE(p, nullptr);
+    ASSERT_EQ(reinterpret_cast<uintptr_t>(p) % align, 0u);
+    std::memset(p, static_cast<int>(i), size);
+    ASSERT_EQ(RegionOf(p), &t.region());
+    ASSERT_EQ(RegionOf(p + size - 1), &t.region());
+    ptrs.push_back(p);
+  }
+  // Every allocation kept its fill: none overlapped another.
+  for (size_t i = 0; i < ptrs.size(); ++i) {
+    size_t size = 1 + (i * 37) % 300;
+    ASSERT_EQ(static_cast<unsigned char>(ptrs[i][size - 1]), static_cast<unsigned char>(i));
+  }
+  EXPECT_GE(t.stats().block_bytes, t.stats().bytes_requested);
+}
+
+TEST(TransferableRegionTest, LargeObjectsGetTheirOwnBlocksAndAreFreedWithTheRegion) {
+  TransferableRegion t;
+  void* big = t.Allocate(size_t{3} << 20);
+  ASSERT_NE(big, nullptr);
+  std::memset(big, 1, size_t{3} << 20);
+  EXPECT_EQ(RegionOf(static_cast<char*>(big) + (size_t{3} << 20) - 1), &t.region());
+  void* small = t.Allocate(16);
+  EXPECT_EQ(RegionOf(small), &t.region());
+  t.Free();
+  EXPECT_EQ(RegionOf(big), nullptr);
+  EXPECT_EQ(RegionOf(small), nullptr);
+}
+
+TEST(TransferableRegionTest, RegionOfIsNullForHeapStackAndFreedMemory) {
+  int on_stack = 0;
+  auto heap = std::make_unique<int>(1);
+  EXPECT_EQ(RegionOf(&on_stack), nullptr);
+  EXPECT_EQ(RegionOf(heap.get()), nullptr);
+  EXPECT_EQ(RegionOf(nullptr), nullptr);
+  void* p;
+  {
+    TransferableRegion t;
+    p = t.Allocate(8);
+  }
+  EXPECT_EQ(RegionOf(p), nullptr);
+}
+
+TEST(TransferableRegionTest, TypestateFollowsOpenTransferAndFree) {
+  TransferableRegion t;
+  EXPECT_EQ(t.state(), State::kClosed);
+  {
+    auto s1 = t.Open();
+    EXPECT_EQ(t.state(), State::kOpen);
+    auto s2 = t.Open();  // re-entrant
+    EXPECT_EQ(CurrentRegion(), &t.region());
+  }
+  EXPECT_EQ(t.state(), State::kClosed);
+  TransferableRegion u = t.Transfer();
+  EXPECT_EQ(t.state(), State::kTransferred);
+  EXPECT_EQ(u.state(), State::kClosed);
+  u.Free();
+  EXPECT_EQ(u.state(), State::kFreed);
+}
+
+TEST(TransferableRegionTest, ZeroSizeGivesNonNullPointer) {
+  TransferableRegion t;
+  EXPECT_NE(t.Allocate(0), nullptr);
+}
+
+TEST(TransferableRegionTest, OverflowingSizesAndBadAlignmentsFailCleanly) {
+  TransferableRegion t;
+  void* before = t.Allocate(32);
+  std::memset(before, 7, 32);
+  EXPECT_EQ(t.Allocate(SIZE_MAX), nullptr);
+  EXPECT_EQ(t.region().last_error(), AllocError::kBadSize);
+  EXPECT_EQ(LastAllocError(), AllocError::kBadSize);
+  EXPECT_EQ(t.Allocate(SIZE_MAX - 8, 64), nullptr);
+  EXPECT_EQ(t.Allocate(16, 3), nullptr);
+  EXPECT_EQ(t.region().last_error(), AllocError::kBadAlignment);
+  EXPECT_EQ(t.Allocate(16, 0), nullptr);
+  EXPECT_EQ(static_cast<unsigned char*>(before)[31], 7);  // nothing lost
+  EXPECT_NE(t.Allocate(16), nullptr);                      // still usable
+}
+
+TEST(TransferableRegionTest, ResetKeepsBlocksForReuse) {
+  TransferableRegion t(RegionOptions{.retain_bytes = size_t{8} << 20});
+  for (int i = 0; i < 20000; ++i) t.Allocate(64);
+  size_t held = t.stats().block_bytes;
+  t.Reset();
+  EXPECT_EQ(t.stats().bytes_requested, 0u);
+  EXPECT_EQ(t.stats().block_bytes, held);  // kept, within retain_bytes
+  for (int i = 0; i < 20000; ++i) t.Allocate(64);
+  EXPECT_EQ(t.stats().block_bytes, held);  // refilled without new blocks
+}
+
+TEST(TransferableRegionTest, DestructorsRunAtBulkFreeInReverseOrder) {
+  static std::vector<int> order;
+  order.clear();
+  struct Tracked {
+    int id;
+    ~Tracked() { order.push_back(id); }
+  };
+  {
+    TransferableRegion t;
+    for (int i = 0; i < 3; ++i) NewIn<Tracked>(t.region(), i);
+    EXPECT_EQ(t.stats().cleanups, 3u);
+  }
+  EXPECT_EQ(order, (std::vector<int>{2, 1, 0}));
+}
+
+TEST(TransferableRegionTest, FreedOnAnotherThreadByTheLastOwner) {
+  GlobalStats before = GetGlobalStats();
+  TransferableRegion t;
+  auto* p = static_cast<int*>(t.Allocate(sizeof(int) * 1000));
+  for (int i = 0; i < 1000; ++i) p[i] = i;
+  std::thread consumer([r = t.Transfer()]() mutable {
+    auto* q = static_cast<int*>(r.Allocate(4));
+    *q = 5;
+    r.Free();
+  });
+  consumer.join();
+  GlobalStats after = GetGlobalStats();
+  EXPECT_EQ(after.live(RegionKind::kTransferable), before.live(RegionKind::kTransferable));
+  EXPECT_EQ(RegionOf(p), nullptr);
+}
+
+TEST(SharedRegionTest, FreesOnTheLastReleaseOnAnyThread) {
+  TransferableRegion t;
+  auto* p = static_cast<int*>(t.Allocate(sizeof(int)));
+  *p = 42;
+  SharedRegion shared = std::move(t).Share();
+  EXPECT_EQ(t.state(), State::kTransferred);
+  std::vector<std::thread> readers;
+  std::atomic<int> sum{0};
+  for (int i = 0; i < 4; ++i) {
+    readers.emplace_back([copy = shared, p, &sum] { sum += *p; });
+  }
+  EXPECT_GE(shared.use_count(), 1u);
+  shared.reset();
+  for (auto& th : readers) th.join();
+  EXPECT_EQ(sum.load(), 4 * 42);
+  EXPECT_EQ(RegionOf(p), nullptr);
+}
+
+struct Batch {
+  using allocator_type = std::pmr::polymorphic_allocator<std::byte>;
+  explicit Batch(const allocator_type& a) : values(a) {}
+  Batch(const Batch& o, const allocator_type& a) : values(o.values, a) {}
+  std::pmr::vector<long> values;
+};
+
+TEST(MessageTest, RootAndNestedDataLiveInTheMessageRegion) {
+  auto m = Message<Batch>::Create();
+  {
+    auto open = m.Open();
+    for (long i = 0; i < 1000; ++i) m->values.push_back(i);
+  }
+  EXPECT_EQ(RegionOf(m.get()), &m.region().region());
+  EXPECT_EQ(RegionOf(m->values.data()), &m.region().region());
+  Message<Batch> moved = std::move(m);
+  EXPECT_FALSE(m);
+  EXPECT_EQ(moved->values.size(), 1000u);
+}
+
+TEST(MessageTest, CloneOfCopiesIntoAFreshSelfContainedRegion) {
+  auto in = Message<Batch>::Create();
+  for (long i = 0; i < 10; ++i) in->values.push_back(i);
+  auto out = Message<Batch>::CloneOf(*in);
+  EXPECT_EQ(RegionOf(out->values.data()), &out.region().region());
+  in.region().Free();
+  EXPECT_EQ(out->values[9], 9);
+}
+
+TEST(MessageTest, ReleaseAndAdoptCarryTheRegionThroughRawPointers) {
+  auto m = Message<Batch>::Create();
+  m->values.push_back(3);
+  auto [region, root] = m.Release();
+  auto back = Message<Batch>::Adopt(region, root);
+  EXPECT_EQ(back->values[0], 3);
+}
+
+using TransferableRegionDeathTest = ::testing::Test;
+
+TEST(TransferableRegionDeathTest, FreeWhileOpenIsFatal) {
+  EXPECT_DEATH(
+      {
+        TransferableRegion t;
+        auto s = t.Open();
+        t.Free();
+      },
+      "Free on region #[0-9]+ \\(transferable\\) while it is OPEN");
+}
+
+TEST(TransferableRegionDeathTest, TransferWhileOpenIsFatal) {
+  EXPECT_DEATH(
+      {
+        TransferableRegion t;
+        auto s = t.Open();
+        TransferableRegion u = t.Transfer();
+      },
+      "Transfer on region .* while it is OPEN");
+}
+
+TEST(TransferableRegionDeathTest, OpenAfterFreeIsFatal) {
+  EXPECT_DEATH(
+      {
+        TransferableRegion t;
+        t.Free();
+        auto s = t.Open();
+      },
+      "Open on transferable region #[0-9]+ after Free \\(typestate FREED\\)");
+}
+
+TEST(TransferableRegionDeathTest, OpenAfterTransferIsFatal) {
+  EXPECT_DEATH(
+      {
+        TransferableRegion t;
+        TransferableRegion u = std::move(t);
+        auto s = t.Open();
+      },
+      "Open on transferable region #[0-9]+ after Transfer \\(typestate TRANSFERRED\\)");
+}
+
+TEST(TransferableRegionDeathTest, AllocateThroughMovedFromHandleIsFatal) {
+  EXPECT_DEATH(
+      {
+        TransferableRegion t;
+        TransferableRegion u = t.Transfer();
+        t.Allocate(8);
+      },
+      "Allocate on transferable region #[0-9]+ after Transfer");
+}
+
+TEST(TransferableRegionDeathTest, DestroyingAnOpenRegionIsFatal) {
+  EXPECT_DEATH(
+      {
+        auto* t = new TransferableRegion();
+        ContextScope s(t->region());
+        delete t;
+      },
+      "destruction of TransferableRegion of region .* while it is open");
+}
+
+TEST(MessageDeathTest, DereferencingAnEmptyMessageIsFatal) {
+  EXPECT_DEATH(
+      {
+        Message<Batch> m;
+        (void)m->values.size();
+      },
+      "use of an empty, moved-from or freed broom::Message");
+}
+
+}  // namespace
+}  // namespace broom
+
+#if BROOM_ASAN
+namespace broom {
+namespace {
+// ASan builds poison region memory when it is freed in bulk or rewound.
+TEST(TransferableRegionDeathTest, AsanReportsReadAfterBulkFree) {
+  EXPECT_DEATH(
+      {
+        auto* t = new TransferableRegion();
+        auto* p = static_cast<volatile int*>(t->Allocate(64));
+        *p = 1;
+        delete t;
+        int v = *p;
+        (void)v;
+      },
+      "use-after-poison");
+}
+
+TEST(TemporaryRegionDeathTest, AsanReportsReadAfterScopeExit) {
+  EXPECT_DEATH(
+      {
+        TemporaryRegion scratch;
+        volatile int* p;
+        {
+          TemporaryRegion::Scope s(scratch);
+          p = NewIn<int>(scratch.region(), 5);
+        }
+        int v = *p;
+        (void)v;
+      },
+      "use-after-poison");
+}
+}  // namespace
+}  // namespace broom
+#endif
