@@ -34,6 +34,7 @@
 namespace broom::caf_shim {
 
 using produce_atom = caf::atom_constant<caf::atom("bproduce")>;
+using stats_atom = caf::atom_constant<caf::atom("bstats")>;
 
 struct WireBatch {
   int32_t to_port = 0;

@@ -15,6 +15,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <thread>
 
 #include "runtime_shims/caf/caf_runtime.h"
 #include "runtime_shims/caf/messages.h"
@@ -69,6 +70,7 @@ void AddMessageTypes(caf::actor_system_config& cfg) {
   cfg.add_message_type<WireCredit>("broom.WireCredit");
   cfg.add_message_type<WireSetup>("broom.WireSetup");
   cfg.add_message_type<WireDone>("broom.WireDone");
+  cfg.add_message_type<std::vector<uint64_t>>("broom.Counters");
 }
 
 // ---- the instance actor ----------------------------------------------------------------------
@@ -154,10 +156,66 @@ caf::behavior InstanceActor(caf::stateful_actor<InstanceState>* self, std::strin
   };
 }
 
+// Spawned by name on a worker after a job: answers with the worker's counters, as
+// {regions created x3, regions destroyed x3, handle copies, shared takes, remote batches in,
+// remote batches out, envelopes created, envelopes destroyed, pid}.
+caf::behavior StatsActor(caf::event_based_actor*) {
+  return {
+      [](stats_atom) {
+        GlobalStats g = GetGlobalStats();
+        lifecycle::ShimStats s = lifecycle::GetShimStats();
+        std::vector<uint64_t> v;
+        for (int k = 0; k < kNumRegionKinds; ++k) v.push_back(g.regions_created[k]);
+        for (int k = 0; k < kNumRegionKinds; ++k) v.push_back(g.regions_destroyed[k]);
+        v.insert(v.end(),
+                 {s.handle_copies, s.handle_shared_takes, s.remote_batches_in, s.remote_batches_out,
+                  s.envelopes_created, s.envelopes_destroyed, static_cast<uint64_t>(getpid())});
+        return v;
+      },
+  };
+}
+
 void ConfigureSystem(caf::actor_system_config& cfg, int threads) {
   AddMessageTypes(cfg);
   if (threads > 0) cfg.set("scheduler.max-threads", static_cast<size_t>(threads));
   cfg.add_actor_type(kInstanceActorName, InstanceActor);
+  cfg.add_actor_type("broom.stats", StatsActor);
+}
+
+// Reads a worker's counters once its instances are gone (their state, and regions, are
+// destroyed just after they report done, so poll briefly until no actor region is live).
+bool ReadWorkerStats(caf::actor_system& system, caf::scoped_actor& self, const caf::node_id& node,
+                     lifecycle::ProcessStats& out) {
+  auto a = system.middleman().remote_spawn<caf::actor>(node, "broom.stats", caf::make_message(),
+                                                       std::chrono::seconds(5));
+  if (!a) return false;
+  bool ok = false;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+  do {
+    std::vector<uint64_t> v;
+    self->request(*a, std::chrono::seconds(2), stats_atom::value)
+        .receive([&](std::vector<uint64_t>& r) { v = std::move(r); }, [&](caf::error&) {});
+    if (v.size() != 2 * kNumRegionKinds + 7) break;
+    for (int k = 0; k < kNumRegionKinds; ++k) {
+      out.broom.regions_created[k] = v[k];
+      out.broom.regions_destroyed[k] = v[kNumRegionKinds + k];
+    }
+    const uint64_t* s = &v[2 * kNumRegionKinds];
+    out.shim.handle_copies = s[0];
+    out.shim.handle_shared_takes = s[1];
+    out.shim.remote_batches_in = s[2];
+    out.shim.remote_batches_out = s[3];
+    out.shim.envelopes_created = s[4];
+    out.shim.envelopes_destroyed = s[5];
+    out.pid = static_cast<long>(s[6]);
+    ok = true;
+    if (out.broom.live(RegionKind::kActor) == 0 && out.broom.live(RegionKind::kTransferable) == 0) {
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  } while (std::chrono::steady_clock::now() < deadline);
+  self->send_exit(*a, caf::exit_reason::user_shutdown);
+  return ok;
 }
 
 // ---- worker processes ------------------------------------------------------------------------
@@ -379,6 +437,11 @@ JobResult RunJob(const std::string& job, const JobParams& params, const JobOptio
       if (!r.error.empty()) {
         for (size_t k = 0; k < actors.size(); ++k) {
           if (!done[k]) self->send_exit(actors[k], caf::exit_reason::kill);
+        }
+      } else {
+        for (Worker& w : workers) {
+          lifecycle::ProcessStats ps;
+          if (ReadWorkerStats(system, self, w.node, ps)) r.workers.push_back(ps);
         }
       }
     }

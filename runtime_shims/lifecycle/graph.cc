@@ -142,6 +142,15 @@ std::string JobResult::Summary() const {
                 broom_after.peak_block_bytes, broom_after.block_bytes);
   o << buf;
   o << "  shim: " << shim.ToString() << "\n";
+  for (const ProcessStats& w : workers) {
+    o << "  worker pid " << w.pid << ":";
+    for (int k = 0; k < kNumRegionKinds; ++k) {
+      o << " " << KindName(static_cast<RegionKind>(k)) << " created " << w.broom.regions_created[k]
+        << " freed " << w.broom.regions_destroyed[k] << ";";
+    }
+    o << " handle_copies " << w.shim.handle_copies << ", remote batches in "
+      << w.shim.remote_batches_in << " out " << w.shim.remote_batches_out << "\n";
+  }
   return o.str();
 }
 

@@ -155,6 +155,13 @@ struct JobOptions {
   double kill_worker_after_seconds = 0;
 };
 
+// Counters of one worker process of a multi-process job, read after the job.
+struct ProcessStats {
+  long pid = 0;
+  GlobalStats broom;  // region counters of that process (its whole life; workers run one job)
+  ShimStats shim;
+};
+
 struct JobResult {
   bool ok = false;
   std::string error;                       // why !ok, in words a user can act on
@@ -164,6 +171,9 @@ struct JobResult {
   ShimStats shim;            // driver process counters (drivers reset them at job start)
   GlobalStats broom_before;  // broom::GetGlobalStats() before and after the job (driver)
   GlobalStats broom_after;
+  // CAF multi-process: one entry per worker process (their scheduler threads' scratch regions
+  // are still alive when this is read: they are freed when the worker exits).
+  std::vector<ProcessStats> workers;
   std::string Summary() const;
 };
 

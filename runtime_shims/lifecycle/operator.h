@@ -26,6 +26,9 @@
 //   - EpochState<S>(t) builds S in a per-timestamp arena (a transferable region) on first use
 //     and calls NotifyAt(t); the arena is freed after OnNotify(t), or, for an operator whose
 //     EpochStateWindow() is w, after OnNotify(t + w - 1).
+//   - Outputs are timestamped: Give(t, r) and Send(batch) REQUIRE t >= the time of the current
+//     callback (the batch's epoch, or the notified t), since punctuation for earlier times may
+//     already have gone downstream (a downstream EpochState/NotifyAt would then be fatal).
 //   - Records given to an output are copied into the output batch's arena (allocator-aware
 //     records, i.e. with a pmr allocator_type, are cloned member by member), so the outgoing
 //     batch is self-contained.

@@ -6,10 +6,13 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 
 #include "broom/memory.h"
+#include "broom/region.h"
 #include "runtime_shims/caf/batch_handle.h"
 #include "runtime_shims/caf/caf_runtime.h"
 #include "runtime_shims/examples/jobs.h"
@@ -180,6 +183,57 @@ TEST(CafShimTest, WithoutCreditsAFastSourceFloodsTheSlowSink) {
   EXPECT_GT(r.shim.peak_live_envelopes, 100u) << r.Summary();
 }
 
+// ---- allocation context per callback ------------------------------------------------------------
+
+struct ContextLog {
+  std::mutex mu;
+  std::set<std::thread::id> threads;  // scheduler threads that ran a callback
+  int not_scratch = 0;                // callbacks whose context was not a temporary region
+  int foreign_scratch = 0;            // ... or a temporary region another thread opened
+};
+ContextLog g_log;
+thread_local Region* t_seen_scratch = nullptr;
+
+class ContextProbe final : public lifecycle::Unary<Tick> {
+ public:
+  void OnRecv(lifecycle::Envelope<Tick>& batch, lifecycle::Context& ctx) override {
+    Region* r = CurrentRegion();
+    std::lock_guard<std::mutex> lock(g_log.mu);
+    g_log.threads.insert(std::this_thread::get_id());
+    if (r == nullptr || r->kind() != RegionKind::kTemporary) {
+      ++g_log.not_scratch;
+    } else {
+      // Each thread has exactly one scratch region: the same one every time on this thread.
+      if (t_seen_scratch == nullptr) t_seen_scratch = r;
+      if (t_seen_scratch != r) ++g_log.foreign_scratch;
+    }
+    std::pmr::vector<uint64_t> tmp(CurrentResource());  // scratch, freed after the callback
+    for (const Tick& t : batch.records()) tmp.push_back(t.v);
+    ctx.output<Tick>(0).Send(std::move(batch));
+  }
+};
+
+TEST(CafShimTest, AllocationContextIsSetPerCallbackOnTheThreadRunningIt) {
+  lifecycle::RegisterJob("test_context", [](const JobParams&) {
+    lifecycle::Graph g;
+    int src = g.AddStage<FastSource>("fast", 4, 0, 1);
+    int probe = g.AddStage<ContextProbe>("probe", 4, 1, 1);
+    int sink = g.AddStage<SlowSink>("sink", 4, 1, 0);
+    g.Connect<Tick>(src, 0, probe, 0, lifecycle::Exchange<Tick>(&TickKey));
+    g.Connect<Tick>(probe, 0, sink, 0, lifecycle::Pipeline<Tick>());
+    return g;
+  });
+  JobOptions o = Options();
+  o.batch_size = 8;
+  JobResult r = RunJob("test_context", JobParams(), o);
+  ASSERT_TRUE(r.ok) << r.error;
+  EXPECT_EQ(r.totals["records"], 4u * 3200u);
+  std::lock_guard<std::mutex> lock(g_log.mu);
+  EXPECT_EQ(g_log.not_scratch, 0);
+  EXPECT_EQ(g_log.foreign_scratch, 0);
+  EXPECT_GE(g_log.threads.size(), 2u);  // the probes really ran on several scheduler threads
+}
+
 // ---- several processes -------------------------------------------------------------------------
 
 TEST(CafShimTest, TwoProcessesOverLoopbackEqualOneProcess) {
@@ -201,6 +255,19 @@ TEST(CafShimTest, TwoProcessesOverLoopbackEqualOneProcess) {
     for (RegionKind k : {RegionKind::kTransferable, RegionKind::kActor, RegionKind::kTemporary}) {
       EXPECT_EQ(Created(multi, k), Destroyed(multi, k)) << job << " " << KindName(k);
     }
+    // The worker process freed every batch and operator region too, and copied no handle.
+    ASSERT_EQ(multi.workers.size(), 1u) << job;
+    const lifecycle::ProcessStats& w = multi.workers[0];
+    for (RegionKind k : {RegionKind::kTransferable, RegionKind::kActor}) {
+      int i = static_cast<int>(k);
+      EXPECT_GT(w.broom.regions_created[i], 0u) << job << " " << KindName(k);
+      EXPECT_EQ(w.broom.regions_created[i], w.broom.regions_destroyed[i])
+          << job << " " << KindName(k) << "\n"
+          << multi.Summary();
+    }
+    EXPECT_EQ(w.shim.handle_copies, 0u) << job;
+    EXPECT_GT(w.shim.remote_batches_in, 0u) << job;
+    EXPECT_EQ(w.shim.envelopes_created, w.shim.envelopes_destroyed) << job;
   }
 }
 
