@@ -51,6 +51,9 @@ Region* RegionAccess::Create(RegionKind kind, const RegionOptions& options) {
     SetLastError(error);
     return nullptr;
   }
+  if (BROOM_UNLIKELY(ChecksEnabled())) {  // no stale words for the outlives scan
+    std::memset(b->begin(), 0, b->size - sizeof(BlockHeader));
+  }
   auto* r = ::new (b->begin()) Region(kind, NextRegionId(), options, b);
   if (kind == RegionKind::kActor) {
     r->actor_ = ::new (b->begin() + sizeof(Region)) ActorHeap();

@@ -69,11 +69,9 @@ TEST(CheckedTransferTest, CheckedModeClearsReusedGrowthBlocks) {
 }
 
 // The same with the region's first block: a new region takes the hot 4 KiB block the temporary
-// region just gave back, and with checks on its bump space is not cleared (RegionAccess::Create
-// does not zero like TakeBlock does), so the stale words in the padding are reported and a
-// checked transfer (kFatal) aborts a correct program. Failing today: see docs/reliability.md,
-// known failure 6.
-TEST(CheckedTransferTest, DISABLED_StaleBytesInPaddingAreNotReported) {
+// region just gave back; with checks on, RegionAccess::Create clears its bump space, so no stale
+// words in the padding are reported (was known failure 6).
+TEST(CheckedTransferTest, StaleBytesInPaddingAreNotReported) {
   CheckModeScope mode(CheckMode::kLog);
   ActorRegion actor;
   LeaveStalePointersIn(actor, 3000);
