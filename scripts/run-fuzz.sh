@@ -14,7 +14,7 @@ cd "$(dirname "$0")/.."
 seconds="${1:-60}"
 shift || true
 build="${BROOM_FUZZ_BUILD:-build/fuzz}"
-scripts/install-deps.sh clang-14 libclang-rt-14-dev
+scripts/install-deps.sh clang-14 libclang-rt-14-dev ninja-build
 
 if [ ! -f "$build/CMakeCache.txt" ]; then
   CC=clang-14 CXX=clang++-14 cmake -S . -B "$build" -G Ninja \
