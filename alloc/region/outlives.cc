@@ -60,18 +60,25 @@ class Scanner {
       uintptr_t word;
       std::memcpy(&word, p, sizeof(word));
       const void* target_address = reinterpret_cast<const void*>(word);
-      if (!InSpace(target_address)) continue;
+      if (!InSpace(target_address)) continue;  // heap, stack, code, integers: not ours
       Region* target = RegionOf(target_address);
-      if (target == nullptr || target == r_) continue;
-      if (target_address == target) continue;  // a handle: points at the Region object itself
+      if (target == r_) continue;
+      // One-past-the-end pointers (a vector's end) may sit at the start of the next block.
+      if (word != 0 && RegionOf(reinterpret_cast<const void*>(word - 1)) == r_) continue;
       Rule rule;
-      if (!Breaks(r_->kind(), target->kind(), &rule)) continue;
+      if (target == nullptr) {
+        rule = Rule::kDangling;  // region memory that no live region owns: freed
+      } else {
+        if (target_address == target) continue;  // a handle: points at the Region object itself
+        if (!Breaks(r_->kind(), target->kind(), &rule)) continue;
+      }
       ++report_->violation_count;
       if (report_->violations.size() < OutlivesReport::kMaxViolations) {
         report_->violations.push_back(
             {r_->id(), r_->name(), r_->kind(),
              static_cast<size_t>(p - reinterpret_cast<const char*>(block)), p, target_address,
-             target->id(), target->name(), target->kind(), rule});
+             target ? target->id() : 0, target ? target->name() : "",
+             target ? target->kind() : r_->kind(), rule});
       }
     }
     if (to > from) report_->bytes_scanned += static_cast<size_t>(to - from);
@@ -151,6 +158,7 @@ const char* RuleName(Rule rule) {
     case Rule::kActorToTransferable: return "actor state holds handles of transferable regions, never pointers into them";
     case Rule::kActorToTemporary: return "actor state never points into a temporary region";
     case Rule::kOutlives: return "outlives (the target region must outlive the source)";
+    case Rule::kDangling: return "no dangling pointers (the target region has been freed)";
   }
   return "?";
 }
@@ -167,18 +175,26 @@ OutlivesReport CheckOutlives(const Region& region) {
   return report;
 }
 
+namespace {
+const char* Target(const Violation& v, char* buf, size_t n) {
+  if (v.rule == Rule::kDangling) return "freed region memory";
+  std::snprintf(buf, n, "%s region #%" PRIu64 "%s%s%s", KindName(v.target_kind), v.target_id,
+                v.target_name[0] ? " '" : "", v.target_name, v.target_name[0] ? "'" : "");
+  return buf;
+}
+}  // namespace
+
 std::string OutlivesReport::ToString(size_t max_lines) const {
   std::string out;
   char line[512];
+  char target[160];
   for (size_t i = 0; i < violations.size() && i < max_lines; ++i) {
     const Violation& v = violations[i];
     std::snprintf(line, sizeof(line),
-                  "  %s region #%" PRIu64 "%s%s%s +0x%zx points to %p in %s region #%" PRIu64
-                  "%s%s%s: breaks %s\n",
+                  "  %s region #%" PRIu64 "%s%s%s +0x%zx points to %p in %s: breaks %s\n",
                   KindName(v.source_kind), v.source_id, v.source_name[0] ? " '" : "",
                   v.source_name, v.source_name[0] ? "'" : "", v.source_offset, v.target_address,
-                  KindName(v.target_kind), v.target_id, v.target_name[0] ? " '" : "",
-                  v.target_name, v.target_name[0] ? "'" : "", RuleName(v.rule));
+                  Target(v, target, sizeof(target)), RuleName(v.rule));
     out += line;
   }
   if (violation_count > max_lines) {

@@ -18,8 +18,13 @@
 //   actor         no pointers into transferable regions, only handles (kActorToTransferable);
 //                 none into temporary regions (kActorToTemporary); none into other actor
 //                 regions, which need not outlive it (kOutlives).
-//   temporary     may point into everything that outlives a callback; nothing is reported.
+//   temporary     may point into everything that outlives a callback; not scanned.
+//   both above    no pointers into freed region memory (kDangling): a word that lies in Broom's
+//                 reserved space but in no live region. This is how an output message that
+//                 points into an input message is caught after the input has been freed.
 // Heap pointers are not region pointers and are not reported (the heap is not a region).
+// A word equal to one past the end of the scanned region's memory is taken as an end pointer
+// (a vector's end) and not reported.
 // A conservative scan can report an integer that happens to look like a region address; such
 // false positives are possible, never false negatives for pointers stored aligned.
 //
@@ -45,6 +50,7 @@ enum class Rule : uint8_t {
   kActorToTransferable,  // an actor region points into a transferable region
   kActorToTemporary,     // an actor region points into a temporary region
   kOutlives,             // the target region does not outlive the source
+  kDangling,             // points into region memory no live region owns (freed): any kind
 };
 const char* RuleName(Rule rule);
 

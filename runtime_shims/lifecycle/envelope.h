@@ -191,6 +191,8 @@ class AnyEnvelope {
   const void* raw_data() const;
   // The root, for transports that fill a batch in place (see BatchOps::raw_resize).
   void* root() const { return root_; }
+  // The policy's arena handle (for MemoryPolicy::BeforeTransfer).
+  void* arena() const { return arena_; }
 
   // The typed view; fatal if the batch does not hold R.
   template <class R>

@@ -6,6 +6,7 @@
 #include <cstdint>
 
 #include "broom/actor_region.h"
+#include "broom/check.h"
 #include "broom/temporary_region.h"
 #include "broom/transferable_region.h"
 
@@ -79,6 +80,12 @@ class RegionPolicy final : public MemoryPolicy {
     }
   }
   size_t ArenaBytes(void* arena) const override { return RegionOfArena(arena).stats().block_bytes; }
+  void BeforeTransfer(void* arena) override {
+    // Adopt and release again: a core transfer (typestate checked; scanned in checked mode).
+    if (GetCheckMode() != CheckMode::kOff && arena != nullptr) {
+      (void)TransferableRegion::Adopt(static_cast<Region*>(arena)).Release();
+    }
+  }
   std::unique_ptr<ScratchSpace> CreateScratch() override {
     return std::make_unique<RegionScratch>();
   }

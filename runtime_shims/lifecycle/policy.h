@@ -66,6 +66,10 @@ class MemoryPolicy {
   virtual void DestroyArena(void* arena) = 0;
   // Bytes held by the arena (its footprint) if known, else 0. Cheap.
   virtual size_t ArenaBytes(void* arena) const = 0;
+  // Called by the engine just before a message arena changes owner (a batch is sent). The
+  // regions policy performs a core transfer here, so Broom's checked mode (BROOM_CHECKS,
+  // broom::SetCheckMode) scans the batch for pointers out of it before it leaves.
+  virtual void BeforeTransfer(void* /*arena*/) {}
 
   // Creates scratch space for the calling thread.
   virtual std::unique_ptr<ScratchSpace> CreateScratch() = 0;

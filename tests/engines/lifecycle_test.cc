@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "broom/check.h"
 #include "broom/memory.h"
 #include "broom/region.h"
 #include "broom/transferable_region.h"
@@ -183,6 +184,70 @@ TEST(LifecycleTest, RegionsPolicyMapsEachEngineEventToItsRegion) {
   // 3 batches (4+4+2 records) per epoch, plus one per-epoch region each.
   EXPECT_EQ(r.broom_after.regions_created[0] - r.broom_before.regions_created[0], 4u * 3 + 4);
   EXPECT_EQ(r.broom_after.live(RegionKind::kTransferable), 0u);
+}
+
+// ---- the ECOOP 2018 bug, in an operator ------------------------------------------------------
+// An operator whose output records point at records of its input batch, which is freed after
+// the callback. Broom's checked mode scans each batch when it is sent and stops the job.
+struct TickRef {
+  const Ticks* in;  // the bug: a pointer into the input message
+};
+uint64_t TickRefKey(const TickRef&) { return 0; }
+struct TickCopy {
+  uint64_t v;  // the cure: the value, copied (cloned) into the output message
+};
+uint64_t TickCopyKey(const TickCopy& c) { return c.v; }
+
+class ForwardByPointer final : public Unary<Ticks> {
+ public:
+  void OnRecv(Envelope<Ticks>& batch, Context& ctx) override {
+    for (const Ticks& t : batch.records()) ctx.output<TickRef>(0).Give(batch->epoch, TickRef{&t});
+  }
+};
+class ForwardByValue final : public Unary<Ticks> {
+ public:
+  void OnRecv(Envelope<Ticks>& batch, Context& ctx) override {
+    for (const Ticks& t : batch.records()) ctx.output<TickCopy>(0).Give(batch->epoch, TickCopy{t.v});
+  }
+};
+template <class R>
+class CountSink final : public Unary<R> {
+ public:
+  void OnRecv(Envelope<R>& batch, Context& ctx) override {
+    ctx.Report("records", batch.records().size());
+  }
+};
+
+template <class Forward, class R>
+Graph ForwardGraph(uint64_t (*key)(const R&)) {
+  Graph g;
+  int src = g.AddStage<TickSource>("ticks", 1, 0, 1, Epoch{2});
+  int fwd = g.AddStage<Forward>("forward", 1, 1, 1);
+  int sink = g.AddStage<CountSink<R>>("sink", 1, 1, 0);
+  g.Connect<Ticks>(src, 0, fwd, 0, Exchange<Ticks>(&TickKey));
+  g.Connect<R>(fwd, 0, sink, 0, Exchange<R>(key));
+  return g;
+}
+
+TEST(LifecycleCheckTest, OperatorThatClonesPassesCheckedTransfers) {
+  CheckMode old = GetCheckMode();
+  SetCheckMode(CheckMode::kFatal);
+  JobResult r = RunDirect(ForwardGraph<ForwardByValue, TickCopy>(&TickCopyKey), JobOptions{});
+  SetCheckMode(old);
+  ASSERT_TRUE(r.ok) << r.error;
+  EXPECT_EQ(r.totals["records"], 20u);
+}
+
+TEST(LifecycleCheckDeathTest, OutputPointingIntoTheInputMessageIsCaughtWhenSent) {
+  EXPECT_DEATH(
+      {
+        SetCheckMode(CheckMode::kFatal);
+        RunDirect(ForwardGraph<ForwardByPointer, TickRef>(&TickRefKey), JobOptions{});
+      },
+      // The engine sends the output after the callback, when the input batch is already freed:
+      // the pointers dangle.
+      "transfer of region #[0-9]+ 'batch' \\(transferable\\): not self-contained .*points to "
+      "0x[0-9a-f]+ in freed region memory: breaks no dangling pointers");
 }
 
 TEST(LifecycleTest, WindowedStateLivesExactlyWindowEpochs) {

@@ -90,6 +90,31 @@ TEST(OutlivesTest, FreedActorObjectsAreNotScanned) {
   EXPECT_TRUE(CheckOutlives(actor.region()).ok());
 }
 
+TEST(OutlivesTest, PointerIntoAFreedRegionIsReportedAsDangling) {
+  TransferableRegion out;
+  Ref* ref = NewIn<Ref>(out.region(), Ref{nullptr});
+  {
+    TransferableRegion in;
+    ref->target = NewIn<int>(in.region(), 1);
+  }
+  OutlivesReport r = CheckOutlives(out.region());
+  ASSERT_EQ(r.violations.size(), 1u) << r.ToString();
+  EXPECT_EQ(r.violations[0].rule, Rule::kDangling);
+  EXPECT_NE(r.ToString().find("freed region memory"), std::string::npos);
+}
+
+TEST(OutlivesTest, EndPointersAtTheEndOfABlockAreNotReported) {
+  TransferableRegion t;
+  // Fill the first block exactly, then keep a pointer one past its end.
+  char* last = nullptr;
+  while (t.stats().blocks == 1) last = static_cast<char*>(t.Allocate(16));
+  TransferableRegion other;  // may own the block right after
+  auto* end_ptr = NewIn<Ref>(t.region(), Ref{last + 16});
+  (void)end_ptr;
+  OutlivesReport r = CheckOutlives(t.region());
+  for (const Violation& v : r.violations) EXPECT_NE(v.target_address, last + 16) << r.ToString();
+}
+
 TEST(OutlivesTest, TemporaryRegionsMayPointAnywhere) {
   TransferableRegion t;
   TemporaryRegion scratch;
