@@ -80,6 +80,19 @@ TEST(OutlivesTest, ActorMustNotPointIntoTemporaryRegions) {
   EXPECT_EQ(r.violations[0].rule, Rule::kActorToTemporary);
 }
 
+TEST(OutlivesTest, ActorPointingIntoAnotherActorBreaksOutlives) {
+  ActorRegion a(RegionOptions{.name = "a"});
+  ActorRegion b(RegionOptions{.name = "b"});
+  int* in_b = NewIn<int>(b.region(), 1);
+  Ref* ref = NewIn<Ref>(a.region(), Ref{a.Allocate(8)});  // into itself: fine
+  EXPECT_TRUE(CheckOutlives(a.region()).ok());
+  ref->target = in_b;
+  OutlivesReport r = CheckOutlives(a.region());
+  ASSERT_EQ(r.violations.size(), 1u) << r.ToString();
+  EXPECT_EQ(r.violations[0].rule, Rule::kOutlives);
+  EXPECT_EQ(r.violations[0].target_kind, RegionKind::kActor);
+}
+
 TEST(OutlivesTest, FreedActorObjectsAreNotScanned) {
   ActorRegion actor;
   TransferableRegion t;
