@@ -284,7 +284,8 @@ void RegionAccess::Rewind(Region* r, const RegionMark& m) {
   r->current_base_ = m.current_base;
   r->limit_ = m.current->end();
   r->bytes_requested_ = m.bytes_requested;
-  if (BROOM_UNLIKELY(ChecksEnabled())) {
+  if (BROOM_UNLIKELY(ChecksEnabled())) {  // may have been poisoned by an earlier rewind
+    UnpoisonMemory(r->cursor_, static_cast<size_t>(r->limit_ - r->cursor_));
     std::memset(r->cursor_, 0, static_cast<size_t>(r->limit_ - r->cursor_));
   }
   PoisonMemory(r->cursor_, static_cast<size_t>(r->limit_ - r->cursor_));
