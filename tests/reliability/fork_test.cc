@@ -158,6 +158,12 @@ TEST(ForkTest, ChildOfAChildStillWorks) {
 // blocked forever on its first pool operation (29 of 40 children; the alarm turns a hang into
 // SIGALRM). Known failure 5, fixed on main in 43391ae.
 TEST(ForkTest, ForkWhileAnotherThreadUsesThePoolDoesNotDeadlockTheChild) {
+#if defined(__SANITIZE_THREAD__)
+  // Under ThreadSanitizer the child of this multi-threaded fork hangs in the sanitizer runtime
+  // (TSan documents fork() of a multi-threaded process as unsupported); the release and ASan
+  // builds run this test.
+  GTEST_SKIP() << "fork() while other threads run is not supported by ThreadSanitizer";
+#endif
   std::atomic<bool> stop{false};
   std::thread churn([&] {
     while (!stop.load(std::memory_order_relaxed)) {
