@@ -181,15 +181,7 @@ int Main(int argc, char** argv) {
       .Add("rss_end_kib", static_cast<double>(rss_end))
       .Add("rss_growth", rss_warm > 0 ? static_cast<double>(rss_end) / rss_warm : 0.0)
       .Add("peak_rss_kib", static_cast<double>(PeakRssKiB()));
-  policy.Report(result);
-  result.Print();
-#if BROOM_BENCH_POLICY == BROOM_BENCH_POLICY_GC
-  if (GC_get_gc_no() == 0) {
-    std::fprintf(stderr, "churn: Boehm GC never collected; the comparison is void\n");
-    return 1;
-  }
-#endif
-  return 0;
+  return FinishRun("churn", policy, result);
 }
 
 }  // namespace

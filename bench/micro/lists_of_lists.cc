@@ -192,15 +192,7 @@ int Main(int argc, char** argv) {
                                           static_cast<double>(rounds)))
       .Add("checksum", static_cast<double>(checksum % 1000000007))
       .Add("peak_rss_kib", static_cast<double>(PeakRssKiB()));
-  policy.Report(result);
-  result.Print();
-#if BROOM_BENCH_POLICY == BROOM_BENCH_POLICY_GC
-  if (GC_get_gc_no() == 0) {
-    std::fprintf(stderr, "lists_of_lists: Boehm GC never collected; the comparison is void\n");
-    return 1;
-  }
-#endif
-  return 0;
+  return FinishRun("lists_of_lists", policy, result);
 }
 
 }  // namespace

@@ -34,6 +34,10 @@
 #define BROOM_BENCH_POLICY_MALLOC 2
 #define BROOM_BENCH_POLICY_GC 3
 
+#if defined(BROOM_BENCH_POLICY) && BROOM_BENCH_POLICY == BROOM_BENCH_POLICY_GC
+#include <gc/gc.h>
+#endif
+
 namespace broom::bench {
 
 class Flags {
@@ -118,6 +122,24 @@ class Result {
  private:
   std::string line_;
 };
+
+// The common end of every program's main: the policy adds its keys, the RESULT line is printed,
+// and under the GC policy a run in which Boehm GC never collected fails (the comparison would be
+// void). Returns main's exit code.
+template <class Policy>
+int FinishRun(const char* program, Policy& policy, Result& result) {
+  policy.Report(result);
+  result.Print();
+#if defined(BROOM_BENCH_POLICY) && BROOM_BENCH_POLICY == BROOM_BENCH_POLICY_GC
+  if (GC_get_gc_no() == 0) {
+    std::fprintf(stderr, "%s: Boehm GC never collected; the comparison is void\n", program);
+    return 1;
+  }
+#else
+  (void)program;
+#endif
+  return 0;
+}
 
 }  // namespace broom::bench
 
