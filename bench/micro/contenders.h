@@ -208,14 +208,13 @@ class Jemalloc {
 };
 #endif
 
-// std::pmr::monotonic_buffer_resource over the default upstream (operator new, so jemalloc in
-// this binary): one resource reused by every batch; End is release() (returns its buffers
-// upstream; the next batch grows them again from the initial size).
-class PmrMonotonic {
+// A std::pmr resource reused by every batch; End is release() (bulk, returning its buffers
+// upstream). Upstream is operator new, so jemalloc in this binary.
+template <class Resource>
+class PmrReleasing {
  public:
-  static constexpr const char* kName = "pmr_monotonic";
-  using Handle = std::pmr::monotonic_buffer_resource*;
-  explicit PmrMonotonic(size_t) {}
+  using Handle = Resource*;
+  explicit PmrReleasing(size_t) {}
   Handle Begin() { return &resource_; }
   static void* Allocate(Handle r, size_t size) { return r->allocate(size, 16); }
   template <size_t kSize>
@@ -224,8 +223,15 @@ class PmrMonotonic {
   }
   void Teardown() {}
 
- private:
-  std::pmr::monotonic_buffer_resource resource_;
+ protected:
+  Resource resource_;
+};
+
+// monotonic_buffer_resource: the next batch grows its buffers again from the initial size.
+class PmrMonotonic : public PmrReleasing<std::pmr::monotonic_buffer_resource> {
+ public:
+  static constexpr const char* kName = "pmr_monotonic";
+  using PmrReleasing::PmrReleasing;
 };
 
 // std::pmr::monotonic_buffer_resource given a warm, pre-faulted buffer big enough for the whole
@@ -255,22 +261,11 @@ class PmrMonotonicBuffer {
   std::optional<std::pmr::monotonic_buffer_resource> resource_;
 };
 
-// std::pmr::unsynchronized_pool_resource, one per contender object; End is release() (bulk).
-class PmrPool {
+// unsynchronized_pool_resource, one per contender object; End is release() (bulk).
+class PmrPool : public PmrReleasing<std::pmr::unsynchronized_pool_resource> {
  public:
   static constexpr const char* kName = "pmr_pool";
-  using Handle = std::pmr::unsynchronized_pool_resource*;
-  explicit PmrPool(size_t) {}
-  Handle Begin() { return &resource_; }
-  static void* Allocate(Handle r, size_t size) { return r->allocate(size, 16); }
-  template <size_t kSize>
-  void End(void**, size_t) {
-    resource_.release();
-  }
-  void Teardown() {}
-
- protected:
-  std::pmr::unsynchronized_pool_resource resource_;
+  using PmrReleasing::PmrReleasing;
 };
 
 // unsynchronized_pool_resource, freeing each object with deallocate (its per-object path).
