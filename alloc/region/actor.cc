@@ -9,9 +9,7 @@ namespace broom {
 using internal::RegionAccess;
 
 ActorRegion::ActorRegion(const RegionOptions& options)
-    : region_(RegionAccess::Create(RegionKind::kActor, options)) {
-  if (region_ == nullptr) internal::ThrowBadAlloc();
-}
+    : region_(RegionAccess::CreateOrThrow(RegionKind::kActor, options)) {}
 
 ActorRegion::~ActorRegion() {
   if (region_ != nullptr) RegionAccess::Destroy(region_, "destruction of ActorRegion");

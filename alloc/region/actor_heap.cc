@@ -146,7 +146,7 @@ void ActorHeap::Free(Region* r, void* p) {
   ClassState& s = classes_[c];
   auto* words = static_cast<uintptr_t*>(p);
   if (BROOM_UNLIKELY(words[1] == Tag(p))) DieIfFreed(r, p);
-  if (BROOM_UNLIKELY(ChecksEnabled())) std::memset(words + 2, 0, csize - 16);  // no stale words
+  ClearIfChecked(words + 2, csize - 16);  // no stale words for scans
   words[0] = reinterpret_cast<uintptr_t>(s.free_list);
   words[1] = Tag(p);
   s.free_list = p;

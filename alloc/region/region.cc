@@ -51,9 +51,7 @@ Region* RegionAccess::Create(RegionKind kind, const RegionOptions& options) {
     SetLastError(error);
     return nullptr;
   }
-  if (BROOM_UNLIKELY(ChecksEnabled())) {  // no stale words for the outlives scan
-    std::memset(b->begin(), 0, b->size - sizeof(BlockHeader));
-  }
+  ClearIfChecked(b->begin(), b->size - sizeof(BlockHeader));  // no stale words for scans
   auto* r = ::new (b->begin()) Region(kind, NextRegionId(), options, b);
   if (kind == RegionKind::kActor) {
     r->actor_ = ::new (b->begin() + sizeof(Region)) ActorHeap();
@@ -137,7 +135,7 @@ BlockHeader* RegionAccess::TakeBlock(Region* r, size_t bytes, bool link) {
     set_error(r, error);
     return nullptr;
   }
-  if (BROOM_UNLIKELY(ChecksEnabled())) std::memset(b->begin(), 0, b->size - sizeof(BlockHeader));
+  internal::ClearIfChecked(b->begin(), b->size - sizeof(BlockHeader));
   r->block_bytes_ += b->size;
   ++r->blocks_held_;
   if (r->block_bytes_ > r->peak_block_bytes_) r->peak_block_bytes_ = r->block_bytes_;
@@ -182,9 +180,7 @@ void* Region::AllocateSlow(size_t size, size_t align) {
     spare_ = b->next;
     spare_bytes_ -= b->size;
     internal::UnpoisonMemory(b->begin(), b->size - sizeof(BlockHeader));
-    if (BROOM_UNLIKELY(internal::ChecksEnabled())) {
-      std::memset(b->begin(), 0, b->size - sizeof(BlockHeader));
-    }
+    internal::ClearIfChecked(b->begin(), b->size - sizeof(BlockHeader));
     b->next = blocks_;
     blocks_ = b;
   } else {
@@ -284,10 +280,7 @@ void RegionAccess::Rewind(Region* r, const RegionMark& m) {
   r->current_base_ = m.current_base;
   r->limit_ = m.current->end();
   r->bytes_requested_ = m.bytes_requested;
-  if (BROOM_UNLIKELY(ChecksEnabled())) {  // may have been poisoned by an earlier rewind
-    UnpoisonMemory(r->cursor_, static_cast<size_t>(r->limit_ - r->cursor_));
-    std::memset(r->cursor_, 0, static_cast<size_t>(r->limit_ - r->cursor_));
-  }
+  ClearIfChecked(r->cursor_, static_cast<size_t>(r->limit_ - r->cursor_));
   PoisonMemory(r->cursor_, static_cast<size_t>(r->limit_ - r->cursor_));
 }
 

@@ -2,7 +2,10 @@
 #ifndef BROOM_ALLOC_REGION_REGION_INTERNAL_H_
 #define BROOM_ALLOC_REGION_REGION_INTERNAL_H_
 
+#include <cstring>
+
 #include "alloc/chunk/chunk_space.h"
+#include "broom/context.h"
 #include "broom/region.h"
 
 namespace broom::internal {
@@ -21,6 +24,12 @@ class RegionAccess {
   // Creates a region in a fresh 4 KiB block. Returns null (LastAllocError() says why) if no
   // block can be had.
   static Region* Create(RegionKind kind, const RegionOptions& options);
+  // Create for the handle constructors: throws std::bad_alloc instead of returning null.
+  static Region* CreateOrThrow(RegionKind kind, const RegionOptions& options) {
+    Region* r = Create(kind, options);
+    if (r == nullptr) ThrowBadAlloc();
+    return r;
+  }
   // Runs outstanding destructors and releases every block. REQUIRES: not open (fatal).
   static void Destroy(Region* r, const char* op);
   // Frees all objects, keeping up to retain_bytes of blocks. REQUIRES: not open.
@@ -59,6 +68,14 @@ extern std::atomic<TransferHook> g_transfer_hook;
 // Checked mode is on: memory handed out again is zeroed first, so the conservative outlives
 // scan never sees stale words in padding or in the unused tail of an object.
 inline bool ChecksEnabled() { return g_transfer_hook.load(std::memory_order_relaxed) != nullptr; }
+// In checked mode, clears memory about to be handed out again (unpoisoning it first: it may have
+// been poisoned by a rewind or free). Does nothing otherwise.
+inline void ClearIfChecked(void* p, size_t n) {
+  if (BROOM_UNLIKELY(ChecksEnabled())) {
+    UnpoisonMemory(p, n);
+    std::memset(p, 0, n);
+  }
+}
 
 // "region #12 'name' (transferable)" into buf, for messages.
 const char* Describe(const Region* r, char* buf, size_t n);

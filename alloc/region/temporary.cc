@@ -8,16 +8,8 @@ namespace broom {
 
 using internal::RegionAccess;
 
-namespace {
-Region* CreateOrThrow(RegionKind kind, const RegionOptions& options) {
-  Region* r = RegionAccess::Create(kind, options);
-  if (r == nullptr) internal::ThrowBadAlloc();
-  return r;
-}
-}  // namespace
-
 TemporaryRegion::TemporaryRegion(const RegionOptions& options)
-    : region_(CreateOrThrow(RegionKind::kTemporary, options)) {}
+    : region_(RegionAccess::CreateOrThrow(RegionKind::kTemporary, options)) {}
 
 TemporaryRegion::~TemporaryRegion() {
   if (region_ != nullptr) RegionAccess::Destroy(region_, "destruction of TemporaryRegion");

@@ -19,9 +19,7 @@ const char* StateName(State state) {
 }
 
 TransferableRegion::TransferableRegion(const RegionOptions& options)
-    : region_(RegionAccess::Create(RegionKind::kTransferable, options)) {
-  if (region_ == nullptr) internal::ThrowBadAlloc();
-}
+    : region_(RegionAccess::CreateOrThrow(RegionKind::kTransferable, options)) {}
 
 TransferableRegion::~TransferableRegion() {
   if (region_ != nullptr) RegionAccess::Destroy(region_, "destruction of TransferableRegion");
