@@ -20,7 +20,8 @@ thread_local constinit AllocError t_last_error = AllocError::kNone;
 constexpr size_t kRegionHeaderBytes =
     (sizeof(BlockHeader) + sizeof(Region) + sizeof(ActorHeap) + 15) & ~size_t{15};
 static_assert(kRegionHeaderBytes < 2048, "region headers must leave most of the first block");
-// Requests above this get a dedicated block instead of ending the current one.
+// Requests above this get a dedicated block instead of ending the current one; transferable
+// regions free such a block when its object is deallocated.
 constexpr size_t kDedicatedThreshold = BlockClassSize(kNumBlockClasses - 1) / 4;
 
 char* AlignUp(char* p, size_t align) {
@@ -82,6 +83,7 @@ Region::Region(RegionKind kind, uint64_t id, const RegionOptions& options, Block
       retain_bytes_(options.retain_bytes),
       id_(id),
       name_(options.name) {
+  first->prev = nullptr;
   if (kind == RegionKind::kActor) cursor_ = current_base_ = limit_;  // actor objects: slabs
 }
 
@@ -139,11 +141,31 @@ BlockHeader* RegionAccess::TakeBlock(Region* r, size_t bytes, bool link) {
   r->block_bytes_ += b->size;
   ++r->blocks_held_;
   if (r->block_bytes_ > r->peak_block_bytes_) r->peak_block_bytes_ = r->block_bytes_;
-  if (link) {
-    b->next = r->blocks_;
-    r->blocks_ = b;
-  }
+  if (link) LinkBlock(r, b);
   return b;
+}
+
+void RegionAccess::LinkBlock(Region* r, BlockHeader* b) {
+  b->next = r->blocks_;
+  b->prev = nullptr;
+  if (b->next != nullptr) b->next->prev = b;
+  r->blocks_ = b;
+}
+
+void RegionAccess::FreeDedicated(Region* r, void* p) {
+  BlockHeader* b = internal::BlockOf(p);
+  if (b == nullptr || !b->dedicated || b->object != p ||
+      b->owner.load(std::memory_order_relaxed) != r) {
+    return;  // not a large object of this region: freed in bulk like any other
+  }
+  if (b->prev != nullptr) {
+    b->prev->next = b->next;
+  } else {
+    r->blocks_ = b->next;
+  }
+  if (b->next != nullptr) b->next->prev = b->prev;
+  r->bytes_freed_ += static_cast<size_t>(b->used_end - b->object);
+  GiveBackBlock(r, b);
 }
 
 void RegionAccess::GiveBackBlock(Region* r, BlockHeader* b) {
@@ -181,8 +203,7 @@ void* Region::AllocateSlow(size_t size, size_t align) {
     spare_bytes_ -= b->size;
     internal::UnpoisonMemory(b->begin(), b->size - sizeof(BlockHeader));
     internal::ClearIfChecked(b->begin(), b->size - sizeof(BlockHeader));
-    b->next = blocks_;
-    blocks_ = b;
+    RegionAccess::LinkBlock(this, b);
   } else {
     // Geometric growth: each new block one class larger than the current one, up to a chunk,
     // but no larger than the budget allows.
@@ -212,6 +233,10 @@ void Region::Deallocate(void* p, size_t size, size_t /*align*/) {
   }
   if (static_cast<char*>(p) + size == cursor_ && static_cast<char*>(p) >= current_base_) {
     cursor_ = static_cast<char*>(p);
+  } else if (size >= internal::kDedicatedThreshold / 2 && kind_ == RegionKind::kTransferable) {
+    // A large object in its own block goes back at once (the old buffer of a growing vector).
+    // Temporary regions keep theirs until the scope exits: a scope's mark may name the block.
+    RegionAccess::FreeDedicated(this, p);
   }
 }
 
@@ -275,6 +300,7 @@ void RegionAccess::Rewind(Region* r, const RegionMark& m) {
     b = next;
   }
   r->blocks_ = m.head;
+  m.head->prev = nullptr;
   r->current_ = m.current;
   r->cursor_ = m.cursor;
   r->current_base_ = m.current_base;

@@ -50,6 +50,11 @@ class RegionAccess {
   // Takes a block for region `r` charged to its budget; links it into the block list if
   // `link`. Returns null (error recorded) on failure.
   static BlockHeader* TakeBlock(Region* r, size_t bytes, bool link);
+  // Pushes `b` on the block list (doubly linked outside actor regions' large-object lists).
+  static void LinkBlock(Region* r, BlockHeader* b);
+  // Transferable regions: if `p` is the object of one of r's dedicated blocks, unlinks and
+  // releases the block; otherwise does nothing (the memory is freed in bulk).
+  static void FreeDedicated(Region* r, void* p);
   static void NoteRequested(Region* r, size_t n) { r->bytes_requested_ += n; }
   static void NoteFreed(Region* r, size_t n) { r->bytes_freed_ += n; }
   static void GiveBackBlock(Region* r, BlockHeader* b);  // unlinked dedicated block

@@ -61,7 +61,8 @@ struct RegionOptions {
 struct RegionStats {
   size_t bytes_requested = 0;   // bytes handed out since creation or last Reset (bump regions:
                                 // including alignment padding; actor regions: size classes)
-  size_t bytes_freed = 0;       // actor regions: sum of sizes given back with Free
+  size_t bytes_freed = 0;       // sizes given back with Free (actor regions) or large objects
+                                // released early (transferable regions)
   size_t block_bytes = 0;       // bytes of blocks held now (the region's real footprint)
   size_t blocks = 0;            // blocks held now
   size_t peak_block_bytes = 0;  // high-water mark of block_bytes
@@ -117,8 +118,10 @@ class Region : public std::pmr::memory_resource {
   inline void* Allocate(size_t size, size_t align = kDefaultAlignment);
 
   // Gives memory back. Actor regions free the object for reuse; other kinds undo the allocation
-  // only if it was the last one (cheap vector growth) and otherwise do nothing: the memory is
-  // freed in bulk. `p` must come from this region.
+  // if it was the last one (cheap vector growth), and transferable regions also release at once
+  // a large object that got a block of its own (over 64 KiB with its header: the old buffer of
+  // a growing vector). Anything else is a no-op: the memory is freed in bulk. `p` must come from
+  // this region.
   void Deallocate(void* p, size_t size, size_t align = kDefaultAlignment);
 
   // Registers `fn(obj)` to run when the region is freed or reset (or, in a temporary region,

@@ -31,9 +31,14 @@ DataSpec SpecFrom(const JobParams& p) {
   s.vocabulary = p.Get("vocabulary", s.vocabulary);
   s.select_mod = p.Get("select_mod", s.select_mod);
   s.select_keep = p.Get("select_keep", s.select_keep);
+  s.title_min = p.Get("title_min", s.title_min);
+  s.title_max = p.Get("title_max", s.title_max);
   BROOM_CHECK(s.authors_min >= 1 && s.authors_min <= s.authors_max && s.authors_max <= 32,
               "need 1 <= authors_min <= authors_max <= 32");
   BROOM_CHECK(s.window >= 1 && s.vocabulary >= 1 && s.select_mod >= 1, "bad parameters");
+  BROOM_CHECK(s.title_max == 0 || (s.title_min <= s.title_max && s.title_max <= kMaxTitle),
+              "need title_max == 0 or title_min <= title_max <= %llu",
+              (unsigned long long)kMaxTitle);
   return s;
 }
 
@@ -54,8 +59,9 @@ class DocSource final : public Source {
     auto& out = ctx.output<Document>(0);
     uint64_t n = static_cast<uint64_t>(ctx.instances());
     if (next_ == 0) next_ = static_cast<uint64_t>(ctx.instance());
+    auto fill = [this](Document& d) { d.title.assign(TitleOf(s_, d.id)); };
     for (uint64_t k = 0; k < chunk_ && next_ < s_.docs; ++k, next_ += n) {
-      out.Give(t, MakeDocument(s_, t, next_, window_));
+      out.Give(t, MakeDocument(s_, t, next_, window_), fill);
     }
     if (next_ < s_.docs) return false;
     next_ = 0;
@@ -160,7 +166,7 @@ class HashJoin final : public Binary<Document, Author> {
     for (const Document& d : batch.records()) {
       auto a = s.authors.find(d.author);
       if (a != s.authors.end()) {
-        out.Give(t, examples::Join(d, a->second));
+        out.Give(t, examples::Join(d, a->second), [&](JoinedDoc& j) { j.title = d.title; });
       } else {
         s.waiting[d.author].push_back(d);
       }
@@ -174,7 +180,9 @@ class HashJoin final : public Binary<Document, Author> {
       s.authors.emplace(a.id, a);
       auto w = s.waiting.find(a.id);
       if (w == s.waiting.end()) continue;
-      for (const Document& d : w->second) out.Give(t, examples::Join(d, a));
+      for (const Document& d : w->second) {
+        out.Give(t, examples::Join(d, a), [&](JoinedDoc& j) { j.title = d.title; });
+      }
       s.waiting.erase(w);
     }
   }
@@ -218,7 +226,7 @@ class WindowJoin final : public Binary<Document, Author> {
         }
       }
       if (found != nullptr) {
-        out.Give(t, examples::Join(d, *found));
+        out.Give(t, examples::Join(d, *found), [&](JoinedDoc& j) { j.title = d.title; });
       } else {
         ++unmatched;
       }
@@ -371,10 +379,15 @@ std::map<std::string, uint64_t> ReferenceTotals(const std::string& job, const Jo
     checksum += h;
   };
   std::map<std::string, uint64_t> extra;
+  auto make_doc = [&s](Epoch e, uint64_t j, uint64_t window) {
+    Document d = MakeDocument(s, e, j, window);
+    d.title.assign(TitleOf(s, d.id));
+    return d;
+  };
   if (job == "select") {
     for (Epoch e = 0; e < s.epochs; ++e) {
       for (uint64_t j = 0; j < s.docs; ++j) {
-        Document d = MakeDocument(s, e, j);
+        Document d = make_doc(e, j, 1);
         if (d.id % s.select_mod < s.select_keep) add(RecordHash(d));
       }
     }
@@ -382,7 +395,7 @@ std::map<std::string, uint64_t> ReferenceTotals(const std::string& job, const Jo
     for (Epoch e = 0; e < s.epochs; ++e) {
       std::unordered_map<uint64_t, uint64_t> sums;
       for (uint64_t j = 0; j < s.docs; ++j) {
-        Document d = MakeDocument(s, e, j);
+        Document d = make_doc(e, j, 1);
         sums[d.author] += d.length;
       }
       for (const auto& [a, t] : sums) add(RecordHash(AuthorTotal{a, e, t}));
@@ -394,8 +407,10 @@ std::map<std::string, uint64_t> ReferenceTotals(const std::string& job, const Jo
       for (uint64_t k = 0; k < AuthorsIn(s, e); ++k)
         authors.emplace(AuthorId(e, k), MakeAuthor(e, k));
       for (uint64_t j = 0; j < s.docs; ++j) {
-        Document d = MakeDocument(s, e, j, window);
-        add(RecordHash(examples::Join(d, authors.at(d.author))));
+        Document d = make_doc(e, j, window);
+        JoinedDoc out = examples::Join(d, authors.at(d.author));
+        out.title = d.title;
+        add(RecordHash(out));
       }
     }
   } else if (job == "wordcount") {

@@ -172,6 +172,18 @@ class Output final : public OutputBase {
     b.records().push_back(std::forward<Rec>(r));
     if (b.records().size() >= batch_size_) FlushOne(d);
   }
+  // Like Give(t, r), then calls fill(record) on the record where it now lives in the open batch,
+  // before the batch can be flushed: members that allocate (strings) are built directly in the
+  // batch's arena instead of in a temporary that is copied. `fill` must not change the record's
+  // routing key.
+  template <class Fill>
+  void Give(Epoch t, R&& r, Fill&& fill) {
+    int d = Route(r);
+    Envelope<R>& b = Open(t, d);
+    b.records().push_back(std::move(r));
+    fill(b.records().back());
+    if (b.records().size() >= batch_size_) FlushOne(d);
+  }
   // Sends a whole batch. Pipeline edge: the envelope moves as is (no copy). Exchange edge:
   // its records are partitioned into the open batches (copied), and it is freed.
   void Send(Envelope<R>&& batch) {

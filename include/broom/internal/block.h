@@ -43,7 +43,7 @@ inline constexpr size_t BlockClassSize(int block_class) {
 struct alignas(64) BlockHeader {
   std::atomic<Region*> owner;  // null while the block is free (in a cache or the pool)
   BlockHeader* next;           // the owning region's block list (or a free list)
-  BlockHeader* prev;           // actor regions: large-object list; else unused
+  BlockHeader* prev;           // the region block list or an actor large-object list
   size_t size;                 // bytes in the block, header included
   uint8_t block_class;         // 0..kNumBlockClasses-1, or kRunClass
   uint8_t dedicated;           // 1: holds one large object (not a growth block)

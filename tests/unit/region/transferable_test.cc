@@ -52,6 +52,47 @@ TEST(TransferableRegionTest, LargeObjectsGetTheirOwnBlocksAndAreFreedWithTheRegi
   EXPECT_EQ(RegionOf(small), nullptr);
 }
 
+TEST(TransferableRegionTest, DeallocatingALargeObjectReleasesItsBlockAtOnce) {
+  TransferableRegion t;
+  void* keep = t.Allocate(100);
+  const size_t base = t.stats().block_bytes;
+  // A growing vector: each reallocation frees the previous (large) buffer.
+  std::pmr::vector<uint64_t> v(&t.region());
+  for (uint64_t i = 0; i < (uint64_t{1} << 20); ++i) v.push_back(i);
+  const size_t final_bytes = v.capacity() * sizeof(uint64_t);
+  EXPECT_LT(t.stats().block_bytes, base + final_bytes + final_bytes / 4)
+      << "old buffers of the vector were kept";
+  EXPECT_GT(t.stats().bytes_freed, final_bytes / 2);
+  // The region's other memory and the live buffer are intact.
+  EXPECT_EQ(RegionOf(keep), &t.region());
+  EXPECT_EQ(v[12345], 12345u);
+  EXPECT_EQ(RegionOf(v.data() + v.size() - 1), &t.region());
+  // Releasing the last large object leaves only the small blocks.
+  void* big = t.Allocate(size_t{1} << 20);
+  size_t with_big = t.stats().block_bytes;
+  t.region().Deallocate(big, size_t{1} << 20);
+  EXPECT_LT(t.stats().block_bytes, with_big);
+  EXPECT_EQ(RegionOf(big), nullptr);
+  // A pointer that is not a large object's start is left to the bulk free.
+  void* big2 = t.Allocate(size_t{1} << 20);
+  t.region().Deallocate(static_cast<char*>(big2) + 64, (size_t{1} << 20) - 64);
+  EXPECT_EQ(RegionOf(big2), &t.region());
+}
+
+TEST(TemporaryRegionTest, LargeObjectsStayUntilTheScopeExits) {
+  TemporaryRegion tmp;
+  TemporaryRegion::Scope outer(tmp);
+  void* big = tmp.Allocate(size_t{1} << 20);
+  {
+    TemporaryRegion::Scope inner(tmp);
+    void* inner_big = tmp.Allocate(size_t{1} << 20);
+    tmp.region().Deallocate(big, size_t{1} << 20);  // a scope's mark may name this block
+    EXPECT_EQ(RegionOf(big), &tmp.region());
+    EXPECT_EQ(RegionOf(inner_big), &tmp.region());
+  }
+  EXPECT_EQ(RegionOf(big), &tmp.region());
+}
+
 TEST(TransferableRegionTest, RegionOfIsNullForHeapStackAndFreedMemory) {
   int on_stack = 0;
   auto heap = std::make_unique<int>(1);
