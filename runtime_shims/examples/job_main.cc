@@ -8,7 +8,7 @@
 //   broom_job --job=wordcount --engine=caf --processes=2         (loopback, OS-chosen ports)
 //
 // Flags: --job (select|aggregate|join|wjoin|wordcount), --engine (direct|caf), --policy
-// (regions|heap), --threads (CAF scheduler threads), --workers (instances per stage; default
+// (regions|heap|gc: Boehm GC, when built with libgc-dev), --threads (CAF scheduler threads), --workers (instances per stage; default
 // --threads or 2), --processes, --credits (per edge, 0 = unlimited), --batch (records per
 // batch), --timeout (seconds), --check (compare with the reference computation; exit 1 on a
 // mismatch), and any job parameter as --name=value (epochs, docs, authors_min, authors_max,
@@ -24,6 +24,9 @@
 #include "runtime_shims/lifecycle/direct_driver.h"
 #ifdef BROOM_HAVE_CAF
 #include "runtime_shims/caf/caf_runtime.h"
+#endif
+#ifdef BROOM_HAVE_GC_POLICY
+#include "runtime_shims/lifecycle/gc_policy.h"
 #endif
 
 namespace {
@@ -43,7 +46,12 @@ int main(int argc, char** argv) {
   broom::examples::RegisterExampleJobs();
 #ifdef BROOM_HAVE_CAF
   for (int i = 1; i < argc; ++i) {
-    if (std::strcmp(argv[i], "--broom-worker") == 0) return broom::caf_shim::WorkerMain(argc, argv);
+    if (std::strcmp(argv[i], "--broom-worker") == 0) {
+#ifdef BROOM_HAVE_GC_POLICY
+      broom::lifecycle::RegisterGcPolicy();  // the coordinator names the policy later
+#endif
+      return broom::caf_shim::WorkerMain(argc, argv);
+    }
   }
 #endif
   std::string job = "select", engine = "direct";
@@ -84,6 +92,10 @@ int main(int argc, char** argv) {
     else
       params.Set(k, v);
   }
+#ifdef BROOM_HAVE_GC_POLICY
+  // Only when asked for: initializing the collector costs the other policies RSS.
+  if (opt.policy == "gc") broom::lifecycle::RegisterGcPolicy();  // before other threads start
+#endif
   if (workers == 0) workers = opt.threads > 0 ? opt.threads : 2;
   params.Set("workers", static_cast<uint64_t>(workers));
   opt.worker_exe = "/proc/self/exe";
@@ -106,8 +118,15 @@ int main(int argc, char** argv) {
   std::printf("%s", r.Summary().c_str());
   if (!r.ok) return 1;
   // One machine-readable line for bench/tools/sidebyside.py.
-  std::printf("RESULT seconds=%.6f peak_rss_kib=%ld checksum=%llu\n", r.seconds, r.peak_rss_kb,
-              (unsigned long long)r.totals["checksum"]);
+  std::string gc;
+#ifdef BROOM_HAVE_GC_POLICY
+  if (opt.policy == "gc") {
+    gc = " gc_collections=" + std::to_string(broom::lifecycle::GcCollections()) +
+         " gc_heap_bytes=" + std::to_string(broom::lifecycle::GcHeapBytes());
+  }
+#endif
+  std::printf("RESULT seconds=%.6f peak_rss_kib=%ld checksum=%llu%s\n", r.seconds, r.peak_rss_kb,
+              (unsigned long long)r.totals["checksum"], gc.c_str());
   if (check) {
     auto ref = broom::examples::ReferenceTotals(job, params);
     bool same = ref == r.totals;

@@ -39,6 +39,7 @@ AnyEnvelope AnyEnvelope::Create(MemoryPolicy& policy, const BatchOps& ops, Epoch
     std::pmr::memory_resource* res = policy.ArenaResource(arena);
     ArenaScope open(res);
     e.root_ = ops.construct(res, epoch, capacity);
+    policy.AttachRoot(arena, e.root_);
   } catch (...) {
     policy.DestroyArena(arena);
     throw;

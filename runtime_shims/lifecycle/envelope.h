@@ -267,6 +267,7 @@ class OwnedState {
       } else {
         s.object_ = ::new (p) T(std::forward<Args>(args)...);
       }
+      policy.AttachRoot(s.arena_, s.object_);
     } catch (...) {
       policy.DestroyArena(s.arena_);
       s.policy_ = nullptr;

@@ -4,6 +4,8 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <mutex>
+#include <vector>
 
 #include "broom/actor_region.h"
 #include "broom/check.h"
@@ -138,9 +140,36 @@ thread_local ThreadScratchSlot t_scratch;
 
 }  // namespace
 
+namespace {
+struct Registered {
+  const char* name;
+  PolicyFactory factory;
+};
+std::mutex g_registry_mu;
+std::vector<Registered>& RegisteredPolicies() {
+  static auto* r = new std::vector<Registered>();  // never destroyed: used until exit
+  return *r;
+}
+}  // namespace
+
+void RegisterPolicy(const char* name, PolicyFactory factory) {
+  std::lock_guard<std::mutex> lock(g_registry_mu);
+  for (Registered& r : RegisteredPolicies()) {
+    if (name == std::string_view(r.name)) {
+      r.factory = factory;
+      return;
+    }
+  }
+  RegisteredPolicies().push_back({name, factory});
+}
+
 std::unique_ptr<MemoryPolicy> MakePolicy(std::string_view name) {
   if (name == "regions" || name == "broom") return std::make_unique<RegionPolicy>();
   if (name == "heap") return std::make_unique<HeapPolicy>();
+  std::lock_guard<std::mutex> lock(g_registry_mu);
+  for (const Registered& r : RegisteredPolicies()) {
+    if (name == r.name) return r.factory();
+  }
   return nullptr;
 }
 

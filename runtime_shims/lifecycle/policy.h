@@ -7,12 +7,13 @@
 //   ArenaUse            what an arena is for (message, operator state, per-timestamp state).
 //   ScratchSpace        per-thread scratch that every callback enters and leaves.
 //   ArenaScope          RAII: makes an arena's memory the allocation context (CurrentResource()).
-//   MakePolicy(name)    "regions" (Broom) or "heap" (the general heap, per-object free).
+//   MakePolicy(name)    "regions" (Broom), "heap" (the general heap, per-object free), or a
+//                       policy added with RegisterPolicy (the Boehm GC policy, gc_policy.h).
 //
 // Operators never name a policy: they allocate through broom::CurrentResource(),
 // broom::Allocator<T> or std::pmr containers built with the resources the Context hands out.
 // The engine shims create every arena through the job's policy, so switching "regions" to "heap"
-// (or, later, to a garbage-collected resource) changes no operator code.
+// or "gc" changes no operator code.
 //
 // Arena model: an arena holds one root object and everything it owns. The shim constructs the
 // root with the arena open (ArenaScope), destroys it explicitly, then calls DestroyArena. Under
@@ -70,6 +71,9 @@ class MemoryPolicy {
   // regions policy performs a core transfer here, so Broom's checked mode (BROOM_CHECKS,
   // broom::SetCheckMode) scans the batch for pointers out of it before it leaves.
   virtual void BeforeTransfer(void* /*arena*/) {}
+  // Called once the arena's root object is constructed (the shim keeps the root pointer where a
+  // collector cannot see it; a tracing policy makes `root` reachable until DestroyArena).
+  virtual void AttachRoot(void* /*arena*/, void* /*root*/) {}
 
   // Creates scratch space for the calling thread.
   virtual std::unique_ptr<ScratchSpace> CreateScratch() = 0;
@@ -78,8 +82,12 @@ class MemoryPolicy {
   uint64_t id_;
 };
 
-// "regions" or "heap"; null for an unknown name.
+// "regions", "heap" or a registered name; null for an unknown name.
 std::unique_ptr<MemoryPolicy> MakePolicy(std::string_view name);
+// Adds a policy under `name` (a string literal) for MakePolicy; replaces an earlier one of that
+// name. Thread-safe.
+using PolicyFactory = std::unique_ptr<MemoryPolicy> (*)();
+void RegisterPolicy(const char* name, PolicyFactory factory);
 
 // Makes `resource` the calling thread's allocation context until the scope ends: a broom
 // region is pushed on the context stack; any other resource becomes the fallback resource.

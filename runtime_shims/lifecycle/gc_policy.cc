@@ -1,0 +1,112 @@
+// Copyright Broom authors.
+#include "runtime_shims/lifecycle/gc_policy.h"
+
+#define GC_THREADS 1
+#include <gc/gc.h>
+
+#include <array>
+#include <memory_resource>
+#include <new>
+#include <optional>
+
+#include "runtime_shims/lifecycle/policy.h"
+
+namespace broom::lifecycle {
+namespace {
+
+// Registers the calling thread with the collector once; unregisters it at thread exit.
+class ThreadRegistration {
+ public:
+  void Ensure() {
+    if (registered_ || GC_thread_is_registered()) return;
+    GC_stack_base sb;
+    BROOM_CHECK(GC_get_stack_base(&sb) == GC_SUCCESS, "gc policy: no stack base for a thread");
+    int rc = GC_register_my_thread(&sb);
+    BROOM_CHECK(rc == GC_SUCCESS || rc == GC_DUPLICATE, "gc policy: cannot register a thread");
+    registered_ = rc == GC_SUCCESS;
+  }
+  ~ThreadRegistration() {
+    if (registered_) GC_unregister_my_thread();
+  }
+
+ private:
+  bool registered_ = false;
+};
+thread_local ThreadRegistration t_registration;
+
+// The collected heap as a memory resource: allocation from GC_MALLOC, deallocation a no-op.
+class GcResource final : public std::pmr::memory_resource {
+ private:
+  void* do_allocate(size_t bytes, size_t align) override {
+    void* p = align <= 16 ? GC_MALLOC(bytes == 0 ? 1 : bytes)
+                          : GC_memalign(align, bytes == 0 ? 1 : bytes);
+    if (p == nullptr) throw std::bad_alloc();
+    return p;
+  }
+  void do_deallocate(void*, size_t, size_t) override {}  // the collector reclaims it
+  bool do_is_equal(const memory_resource& o) const noexcept override { return this == &o; }
+};
+
+GcResource& Resource() {
+  static GcResource* r = new GcResource();  // never destroyed: arenas may outlive statics
+  return *r;
+}
+
+// The arena handle: an uncollectable (scanned, never collected) cell holding the root.
+struct Anchor {
+  void* root;
+};
+
+class GcScratch final : public ScratchSpace {
+ public:
+  void Enter() override {
+    BROOM_CHECK(depth_ < scopes_.size(), "callback scratch nested too deep");
+    scopes_[depth_++].emplace(&Resource());
+  }
+  void Exit() override { scopes_[--depth_].reset(); }
+
+ private:
+  std::array<std::optional<FallbackResourceScope>, 8> scopes_;
+  size_t depth_ = 0;
+};
+
+class GcPolicy final : public MemoryPolicy {
+ public:
+  std::string_view name() const override { return "gc"; }
+  void* CreateArena(ArenaUse, const char*) override {
+    t_registration.Ensure();
+    void* anchor = GC_MALLOC_UNCOLLECTABLE(sizeof(Anchor));
+    if (anchor == nullptr) throw std::bad_alloc();
+    static_cast<Anchor*>(anchor)->root = nullptr;
+    return anchor;
+  }
+  std::pmr::memory_resource* ArenaResource(void*) override { return &Resource(); }
+  void AttachRoot(void* arena, void* root) override { static_cast<Anchor*>(arena)->root = root; }
+  void DestroyArena(void* arena) override {
+    static_cast<Anchor*>(arena)->root = nullptr;
+    GC_FREE(arena);
+  }
+  size_t ArenaBytes(void*) const override { return 0; }
+  std::unique_ptr<ScratchSpace> CreateScratch() override {
+    t_registration.Ensure();  // every thread that runs callbacks comes here first
+    return std::make_unique<GcScratch>();
+  }
+};
+
+}  // namespace
+
+void RegisterGcPolicy() {
+  static const bool once = [] {
+    GC_INIT();
+    GC_allow_register_threads();
+    RegisterPolicy("gc", [] { return std::unique_ptr<MemoryPolicy>(new GcPolicy()); });
+    return true;
+  }();
+  (void)once;
+}
+
+uint64_t GcCollections() { return GC_get_gc_no(); }
+size_t GcHeapBytes() { return GC_get_heap_size(); }
+void GcCollectNow() { GC_gcollect(); }
+
+}  // namespace broom::lifecycle
