@@ -95,7 +95,8 @@ fi
 if [[ -z "${BENCH_SKIP_PROGRAMS:-}" ]]; then
   echo
   # To add a program (e.g. a dataflow job), add a spec to bench/tools/specs/ and list it here.
-  specs=(bench/tools/specs/dataflow_jobs.json bench/tools/specs/lists_of_lists.json bench/tools/specs/churn.json)
+  specs=(bench/tools/specs/dataflow_jobs.json bench/tools/specs/dataflow_scaling.json
+         bench/tools/specs/lists_of_lists.json bench/tools/specs/churn.json)
   "$py" bench/tools/sidebyside.py "${specs[@]}" --scale "$scale" --runs "${BENCH_RUNS:-5}" \
     --warmup 1 --build "$build" --out-dir "$results"
   for s in "${specs[@]}"; do programs_md+=("$results/$(basename "$s" .json).md"); done

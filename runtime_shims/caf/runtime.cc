@@ -326,7 +326,7 @@ JobResult RunJob(const std::string& job, const JobParams& params, const JobOptio
   }
   MemoryPolicy* policy = ProcessPolicy(options.policy);
   if (policy == nullptr) {
-    r.error = "unknown memory policy '" + options.policy + "' (use regions, heap or gc)";
+    r.error = "unknown memory policy '" + options.policy + "' (use regions, heap, heap-glibc or gc)";
     return r;
   }
   SetReceivePolicy(policy);

@@ -8,12 +8,12 @@
 //   broom_job --job=wordcount --engine=caf --processes=2         (loopback, OS-chosen ports)
 //
 // Flags: --job (select|aggregate|join|wjoin|wordcount), --engine (direct|caf), --policy
-// (regions|heap|gc: Boehm GC, when built with libgc-dev), --threads (CAF scheduler threads), --workers (instances per stage; default
-// --threads or 2), --processes, --credits (per edge, 0 = unlimited), --batch (records per
-// batch), --timeout (seconds), --check (compare with the reference computation; exit 1 on a
-// mismatch), and any job parameter as --name=value (epochs, docs, authors_min, authors_max,
-// window, lines, words_per_line, vocabulary, select_mod, select_keep, title_min, title_max,
-// chunk).
+// (regions|heap|heap-glibc|gc: Boehm GC, when built with libgc-dev), --threads (CAF scheduler
+// threads), --workers (instances per stage; default --threads or 2), --processes, --credits
+// (per edge, 0 = unlimited), --batch (records per batch), --timeout (seconds), --check (compare
+// with the reference computation; exit 1 on a mismatch), and any job parameter as --name=value
+// (epochs, docs, authors_min, authors_max, window, lines, words_per_line, vocabulary,
+// select_mod, select_keep, title_min, title_max, chunk).
 // `--broom-worker` is the worker-process mode the multi-process driver execs.
 #include <cstdio>
 #include <cstdlib>

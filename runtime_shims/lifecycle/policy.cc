@@ -4,7 +4,9 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <cstddef>
 #include <mutex>
+#include <new>
 #include <vector>
 
 #include "broom/actor_region.h"
@@ -102,34 +104,72 @@ class RegionPolicy final : public MemoryPolicy {
 
 // ---- heap -------------------------------------------------------------------------------------
 
-// The heap policy allocates through operator new, i.e. the process's malloc, so that a run under
+// "heap" allocates through operator new, i.e. the process's malloc, so that a run under
 // LD_PRELOAD of mimalloc or tcmalloc measures that allocator (without a preload it is jemalloc,
-// which libbroom links).
+// which libbroom links and which therefore replaces malloc in the whole process).
 std::pmr::memory_resource* ProcessHeap() { return std::pmr::new_delete_resource(); }
+
+}  // namespace
+}  // namespace broom::lifecycle
+
+// glibc keeps its allocator callable under these names when another malloc is interposed.
+extern "C" void* __libc_malloc(size_t size);
+extern "C" void* __libc_memalign(size_t align, size_t size);
+extern "C" void __libc_free(void* p);
+
+namespace broom::lifecycle {
+namespace {
+
+// "heap-glibc": glibc's malloc for the operators' memory, although jemalloc is the process
+// malloc (a binary linking libbroom cannot get glibc malloc back through LD_PRELOAD).
+class GlibcHeap final : public std::pmr::memory_resource {
+ private:
+  void* do_allocate(size_t bytes, size_t align) override {
+    void* p = align <= alignof(std::max_align_t) ? __libc_malloc(bytes) : __libc_memalign(align, bytes);
+    if (p == nullptr) throw std::bad_alloc();
+    return p;
+  }
+  void do_deallocate(void* p, size_t, size_t) override { __libc_free(p); }
+  bool do_is_equal(const memory_resource& o) const noexcept override { return this == &o; }
+};
+
+std::pmr::memory_resource* GlibcResource() {
+  static GlibcHeap* heap = new GlibcHeap();  // never destroyed: used until exit
+  return heap;
+}
 
 class HeapScratch final : public ScratchSpace {
  public:
+  explicit HeapScratch(std::pmr::memory_resource* heap) : heap_(heap) {}
   // Scratch is the general heap: objects are freed one by one by their destructors. Making the
   // heap the explicit fallback keeps this correct even if an enclosing scope set another one.
   void Enter() override {
     BROOM_CHECK(depth_ < scopes_.size(), "callback scratch nested too deep");
-    scopes_[depth_++].emplace(ProcessHeap());
+    scopes_[depth_++].emplace(heap_);
   }
   void Exit() override { scopes_[--depth_].reset(); }
 
  private:
+  std::pmr::memory_resource* heap_;
   std::array<std::optional<FallbackResourceScope>, 8> scopes_;
   size_t depth_ = 0;
 };
 
 class HeapPolicy final : public MemoryPolicy {
  public:
-  std::string_view name() const override { return "heap"; }
+  HeapPolicy(std::string_view name, std::pmr::memory_resource* heap) : name_(name), heap_(heap) {}
+  std::string_view name() const override { return name_; }
   void* CreateArena(ArenaUse, const char*) override { return nullptr; }
-  std::pmr::memory_resource* ArenaResource(void*) override { return ProcessHeap(); }
+  std::pmr::memory_resource* ArenaResource(void*) override { return heap_; }
   void DestroyArena(void*) override {}
   size_t ArenaBytes(void*) const override { return 0; }
-  std::unique_ptr<ScratchSpace> CreateScratch() override { return std::make_unique<HeapScratch>(); }
+  std::unique_ptr<ScratchSpace> CreateScratch() override {
+    return std::make_unique<HeapScratch>(heap_);
+  }
+
+ private:
+  std::string_view name_;
+  std::pmr::memory_resource* heap_;
 };
 
 struct ThreadScratchSlot {
@@ -165,7 +205,8 @@ void RegisterPolicy(const char* name, PolicyFactory factory) {
 
 std::unique_ptr<MemoryPolicy> MakePolicy(std::string_view name) {
   if (name == "regions" || name == "broom") return std::make_unique<RegionPolicy>();
-  if (name == "heap") return std::make_unique<HeapPolicy>();
+  if (name == "heap") return std::make_unique<HeapPolicy>("heap", ProcessHeap());
+  if (name == "heap-glibc") return std::make_unique<HeapPolicy>("heap-glibc", GlibcResource());
   std::lock_guard<std::mutex> lock(g_registry_mu);
   for (const Registered& r : RegisteredPolicies()) {
     if (name == r.name) return r.factory();

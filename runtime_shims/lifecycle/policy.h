@@ -7,8 +7,10 @@
 //   ArenaUse            what an arena is for (message, operator state, per-timestamp state).
 //   ScratchSpace        per-thread scratch that every callback enters and leaves.
 //   ArenaScope          RAII: makes an arena's memory the allocation context (CurrentResource()).
-//   MakePolicy(name)    "regions" (Broom), "heap" (the general heap, per-object free), or a
-//                       policy added with RegisterPolicy (the Boehm GC policy, gc_policy.h).
+//   MakePolicy(name)    "regions" (Broom), "heap" (the process malloc, per-object free),
+//                       "heap-glibc" (glibc's malloc through __libc_malloc, whatever the
+//                       process malloc is), or a policy added with RegisterPolicy (the Boehm
+//                       GC policy "gc", gc_policy.h).
 //
 // Operators never name a policy: they allocate through broom::CurrentResource(),
 // broom::Allocator<T> or std::pmr containers built with the resources the Context hands out.
@@ -82,7 +84,7 @@ class MemoryPolicy {
   uint64_t id_;
 };
 
-// "regions", "heap" or a registered name; null for an unknown name.
+// "regions", "heap", "heap-glibc" or a registered name; null for an unknown name.
 std::unique_ptr<MemoryPolicy> MakePolicy(std::string_view name);
 // Adds a policy under `name` (a string literal) for MakePolicy; replaces an earlier one of that
 // name. Thread-safe.

@@ -5,6 +5,7 @@
 // memory policies, and every region created is freed.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <memory_resource>
 #include <string>
 #include <vector>
@@ -72,8 +73,12 @@ TEST_P(DirectJobTest, EqualsReferenceAndFreesEveryRegion) {
 INSTANTIATE_TEST_SUITE_P(
     AllJobs, DirectJobTest,
     ::testing::Combine(::testing::Values("select", "aggregate", "join", "wjoin", "wordcount"),
-                       ::testing::Values("regions", "heap")),
-    [](const auto& info) { return std::get<0>(info.param) + "_" + std::get<1>(info.param); });
+                       ::testing::Values("regions", "heap", "heap-glibc")),
+    [](const auto& info) {
+      std::string name = std::get<0>(info.param) + "_" + std::get<1>(info.param);
+      std::replace(name.begin(), name.end(), '-', '_');
+      return name;
+    });
 
 // ---- the region actions of each engine event, observed from inside an operator ----------------
 
