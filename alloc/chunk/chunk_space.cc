@@ -27,8 +27,9 @@ namespace {
 
 constexpr size_t kCommitStep = size_t{64} << 20;
 constexpr int kCacheSlots = 64;
-// Blocks of each class a thread cache holds at most (4K: 256 KiB ... 256K: 4 MiB).
-constexpr int kCacheLimit[kNumBlockClasses] = {64, 64, 32, 16};
+// Blocks of each class a thread cache holds at most (4K: 256 KiB, 8K: 512 KiB, 16K: 512 KiB,
+// 32K: 1 MiB, 64K: 1 MiB, 128K: 2 MiB, 256K: 2 MiB; about 7 MiB in all).
+constexpr int kCacheLimit[kNumBlockClasses] = {64, 64, 32, 32, 16, 16, 8};
 constexpr int64_t kCounterFold = int64_t{1} << 20;
 constexpr uint64_t kIdRange = 4096;
 constexpr uint64_t kDecayCheckMs = 10;

@@ -2,6 +2,7 @@
 //
 // The region object: creation in its first block, the bump slow path, cleanups, marks,
 // reset and bulk destruction. Kind-specific code lives in actor_heap.cc and the handle files.
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <new>
@@ -20,9 +21,11 @@ thread_local constinit AllocError t_last_error = AllocError::kNone;
 constexpr size_t kRegionHeaderBytes =
     (sizeof(BlockHeader) + sizeof(Region) + sizeof(ActorHeap) + 15) & ~size_t{15};
 static_assert(kRegionHeaderBytes < 2048, "region headers must leave most of the first block");
-// Requests above this get a dedicated block instead of ending the current one; transferable
-// regions free such a block when its object is deallocated.
-constexpr size_t kDedicatedThreshold = BlockClassSize(kNumBlockClasses - 1) / 4;
+// Requests larger than the largest block class get a dedicated run of their own (transferable
+// regions free it when the object is deallocated). Anything smaller starts a new block that
+// becomes the bump block, so a medium object (a batch's 64 KiB record vector) shares its block
+// with what follows instead of wasting the rest of a block of its own.
+constexpr size_t kDedicatedThreshold = BlockClassSize(kNumBlockClasses - 1);
 
 char* AlignUp(char* p, size_t align) {
   return reinterpret_cast<char*>((reinterpret_cast<uintptr_t>(p) + align - 1) & ~(align - 1));
@@ -205,13 +208,18 @@ void* Region::AllocateSlow(size_t size, size_t align) {
     internal::ClearIfChecked(b->begin(), b->size - sizeof(BlockHeader));
     RegionAccess::LinkBlock(this, b);
   } else {
-    // Geometric growth: each new block one class larger than the current one, up to a chunk,
-    // but no larger than the budget allows.
-    int c = current_->block_class == internal::kRunClass ? internal::kNumBlockClasses - 1
-                                                         : current_->block_class + 1;
-    if (c >= internal::kNumBlockClasses) c = internal::kNumBlockClasses - 1;
+    // Geometric growth: each growth block one class (2x) larger than the last, up to a chunk,
+    // but no larger than the budget allows. A request too big for that class gets the smallest
+    // block that holds it, which becomes the bump block but does not advance the growth: a
+    // region whose first object is medium-sized (a batch's record vector) does not jump to the
+    // largest class for the small objects after it.
     int min_c = internal::BlockClassFor(needed);
-    if (c < min_c) c = min_c;
+    int c = std::min<int>(growth_class_ + 1, internal::kNumBlockClasses - 1);
+    if (c < min_c) {
+      c = min_c;
+    } else {
+      growth_class_ = static_cast<uint8_t>(c);
+    }
     while (budget_ != 0 && c > min_c && block_bytes_ + internal::BlockClassSize(c) > budget_) --c;
     b = RegionAccess::TakeBlock(this, internal::BlockClassSize(c), /*link=*/true);
     if (b == nullptr) return nullptr;
@@ -234,6 +242,7 @@ void Region::Deallocate(void* p, size_t size, size_t /*align*/) {
   if (static_cast<char*>(p) + size == cursor_ && static_cast<char*>(p) >= current_base_) {
     cursor_ = static_cast<char*>(p);
   } else if (size >= internal::kDedicatedThreshold / 2 && kind_ == RegionKind::kTransferable) {
+    // (A cheap filter: dedicated objects are over kDedicatedThreshold minus a header.)
     // A large object in its own block goes back at once (the old buffer of a growing vector).
     // Temporary regions keep theirs until the scope exits: a scope's mark may name the block.
     RegionAccess::FreeDedicated(this, p);

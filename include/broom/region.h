@@ -119,8 +119,8 @@ class Region : public std::pmr::memory_resource {
 
   // Gives memory back. Actor regions free the object for reuse; other kinds undo the allocation
   // if it was the last one (cheap vector growth), and transferable regions also release at once
-  // a large object that got a block of its own (over 64 KiB with its header: the old buffer of
-  // a growing vector). Anything else is a no-op: the memory is freed in bulk. `p` must come from
+  // a large object that got a block of its own (one over 256 KiB with its header: the old
+  // buffer of a growing vector). Anything else is a no-op: the memory is freed in bulk. `p` must come from
   // this region.
   void Deallocate(void* p, size_t size, size_t align = kDefaultAlignment);
 
@@ -180,6 +180,7 @@ class Region : public std::pmr::memory_resource {
   uint64_t id_;
   const char* name_;
   std::atomic<uint32_t> shared_refs_{0};  // SharedRegion reference count
+  uint8_t growth_class_ = 0;  // class of the last block taken for bump growth (not for one object)
   uint32_t owner_tid_ = 0;                // temporary regions: creating thread
 };
 

@@ -194,10 +194,17 @@ class HashJoin final : public Binary<Document, Author> {
 };
 
 // Windowed JOIN: documents of epoch t join authors of epochs t-window+1 .. t at OnNotify(t).
-struct WindowState {
+// Authors stay for the window; the documents of t are needed only until OnNotify(t), so they
+// live in a state of their own that is freed right after it (kEpochWindow = 1).
+struct WindowAuthors {
   using allocator_type = std::pmr::polymorphic_allocator<std::byte>;
-  explicit WindowState(const allocator_type& a) : authors(a), docs(a) {}
-  std::pmr::unordered_map<uint64_t, Author> authors;
+  explicit WindowAuthors(const allocator_type& a) : by_id(a) {}
+  std::pmr::unordered_map<uint64_t, Author> by_id;
+};
+struct WindowDocs {
+  static constexpr Epoch kEpochWindow = 1;
+  using allocator_type = std::pmr::polymorphic_allocator<std::byte>;
+  explicit WindowDocs(const allocator_type& a) : docs(a) {}
   std::pmr::vector<Document> docs;
 };
 
@@ -206,23 +213,24 @@ class WindowJoin final : public Binary<Document, Author> {
   explicit WindowJoin(uint64_t window) : window_(window) {}
   Epoch EpochStateWindow() const override { return window_; }
   void OnRecv1(Envelope<Document>& batch, Context& ctx) override {
-    auto& docs = ctx.EpochState<WindowState>(batch->epoch).docs;
+    auto& docs = ctx.EpochState<WindowDocs>(batch->epoch).docs;
     docs.insert(docs.end(), batch.records().begin(), batch.records().end());
   }
   void OnRecv2(Envelope<Author>& batch, Context& ctx) override {
-    auto& authors = ctx.EpochState<WindowState>(batch->epoch).authors;
+    auto& authors = ctx.EpochState<WindowAuthors>(batch->epoch).by_id;
     for (const Author& a : batch.records()) authors.emplace(a.id, a);
   }
   void OnNotify(Epoch t, Context& ctx) override {
+    WindowDocs* now = ctx.FindEpochState<WindowDocs>(t);
+    if (now == nullptr) return;  // authors only
     auto& out = ctx.output<JoinedDoc>(0);
-    WindowState* now = ctx.FindEpochState<WindowState>(t);
     uint64_t unmatched = 0;
     for (const Document& d : now->docs) {
       const Author* found = nullptr;
       for (Epoch e = t + 1; e-- > 0 && t - e < window_ && found == nullptr;) {
-        if (WindowState* w = ctx.FindEpochState<WindowState>(e)) {
-          auto it = w->authors.find(d.author);
-          if (it != w->authors.end()) found = &it->second;
+        if (WindowAuthors* w = ctx.FindEpochState<WindowAuthors>(e)) {
+          auto it = w->by_id.find(d.author);
+          if (it != w->by_id.end()) found = &it->second;
         }
       }
       if (found != nullptr) {
@@ -231,7 +239,6 @@ class WindowJoin final : public Binary<Document, Author> {
         ++unmatched;
       }
     }
-    now->docs.clear();
     if (unmatched > 0) ctx.Report("unmatched", unmatched);
   }
 

@@ -27,13 +27,6 @@ void Context::DieBadOutput(int port, const char* type) const {
                          port, type);
 }
 
-void Context::DieBadStateType(Epoch t) const {
-  broom::internal::Fatal(__FILE__, __LINE__,
-                         "EpochState(%llu) requested with a different type than it was created "
-                         "with (one state type per operator)",
-                         (unsigned long long)t);
-}
-
 Instance::Instance(const Graph& graph, int stage, int index, MemoryPolicy& policy,
                    Transport& transport, const InstanceOptions& options)
     : graph_(graph), stage_(stage), transport_(transport), options_(options) {
@@ -204,12 +197,16 @@ void Instance::AdvanceTo(Epoch f) {
 void Instance::FreeEpochStatesBefore(Epoch f) {
   // The state of epoch e lives through OnNotify(e + window - 1): free it once
   // e + window - 1 < f, i.e. e + window <= f.
-  Epoch w = std::max<Epoch>(1, op_.op->EpochStateWindow());
-  while (!epoch_states_.empty()) {
-    Epoch e = epoch_states_.begin()->first;
-    bool done = f == kEndOfStream || (e <= f && f - e >= w);
-    if (!done) break;
-    epoch_states_.erase(epoch_states_.begin());
+  Epoch op_window = std::max<Epoch>(1, op_.op->EpochStateWindow());
+  for (auto it = epoch_states_.begin(); it != epoch_states_.end();) {
+    Epoch e = it->first.first;
+    if (f != kEndOfStream && e > f) break;  // ordered by epoch: nothing later is done
+    Epoch w = it->second.window != 0 ? it->second.window : op_window;
+    if (f == kEndOfStream || f - e >= w) {
+      it = epoch_states_.erase(it);
+    } else {
+      ++it;
+    }
   }
 }
 

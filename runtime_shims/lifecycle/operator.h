@@ -25,7 +25,8 @@
 //     otherwise it is freed in bulk when the callback returns.
 //   - EpochState<S>(t) builds S in a per-timestamp arena (a transferable region) on first use
 //     and calls NotifyAt(t); the arena is freed after OnNotify(t), or, for an operator whose
-//     EpochStateWindow() is w, after OnNotify(t + w - 1).
+//     EpochStateWindow() is w (or a state type with S::kEpochWindow = w), after
+//     OnNotify(t + w - 1).
 //   - Outputs are timestamped: Give(t, r) and Send(batch) REQUIRE t >= the time of the current
 //     callback (the batch's epoch, or the notified t), since punctuation for earlier times may
 //     already have gone downstream (a downstream EpochState/NotifyAt would then be fatal).
@@ -45,7 +46,9 @@
 #include <memory>
 #include <memory_resource>
 #include <string>
+#include <typeindex>
 #include <typeinfo>
+#include <utility>
 #include <vector>
 
 #include "runtime_shims/lifecycle/envelope.h"
@@ -253,8 +256,10 @@ class Context {
   // Requests OnNotify(t). REQUIRES: t is not yet complete (fatal otherwise).
   void NotifyAt(Epoch t);
 
-  // The per-timestamp state of epoch t, created on first use (in a fresh arena, with NotifyAt(t))
-  // and freed after OnNotify(t + EpochStateWindow() - 1). One state type per operator.
+  // The per-timestamp state of type S for epoch t, created on first use (in a fresh arena, with
+  // NotifyAt(t)) and freed after OnNotify(t + w - 1), where w is S::kEpochWindow if S declares
+  // one (e.g. 1 for data needed only until OnNotify(t)) and else EpochStateWindow(). An operator
+  // may keep states of several types per epoch, each in its own arena with its own lifetime.
   template <class S, class... Args>
   S& EpochState(Epoch t, Args&&... args) {
     if (S* s = FindEpochState<S>(t)) return *s;
@@ -262,16 +267,16 @@ class Context {
     OwnedState st = OwnedState::Make<S>(*policy_, ArenaUse::kEpochState, "epoch-state",
                                         std::forward<Args>(args)...);
     S* s = static_cast<S*>(st.get());
-    epoch_states_.emplace(t, EpochSlot{std::move(st), &typeid(S)});
+    Epoch window = 0;  // 0: the operator's EpochStateWindow()
+    if constexpr (requires { S::kEpochWindow; }) window = S::kEpochWindow;
+    epoch_states_.emplace(EpochKey{t, typeid(S)}, EpochSlot{std::move(st), window});
     return *s;
   }
-  // The state of epoch t if it exists (and has not been freed), else null.
+  // The state of type S for epoch t if it exists (and has not been freed), else null.
   template <class S>
   S* FindEpochState(Epoch t) {
-    auto it = epoch_states_.find(t);
-    if (it == epoch_states_.end()) return nullptr;
-    if (BROOM_UNLIKELY(*it->second.type != typeid(S))) DieBadStateType(t);
-    return static_cast<S*>(it->second.state.get());
+    auto it = epoch_states_.find(EpochKey{t, typeid(S)});
+    return it == epoch_states_.end() ? nullptr : static_cast<S*>(it->second.state.get());
   }
 
   // Adds `value` (wrapping) to the job-wide total `key`, summed over all instances.
@@ -281,11 +286,11 @@ class Context {
   Context() = default;
   ~Context() = default;
   [[noreturn]] void DieBadOutput(int port, const char* type) const;
-  [[noreturn]] void DieBadStateType(Epoch t) const;
 
+  using EpochKey = std::pair<Epoch, std::type_index>;  // ordered by epoch first
   struct EpochSlot {
     OwnedState state;
-    const std::type_info* type;
+    Epoch window;  // 0: the operator's EpochStateWindow()
   };
   MemoryPolicy* policy_ = nullptr;
   std::pmr::memory_resource* state_resource_ = nullptr;
@@ -293,7 +298,7 @@ class Context {
   int instances_ = 1;
   Epoch frontier_ = 0;  // every epoch < frontier_ is complete on all inputs
   std::vector<std::unique_ptr<OutputBase>> outputs_;
-  std::map<Epoch, EpochSlot> epoch_states_;
+  std::map<EpochKey, EpochSlot> epoch_states_;
   std::vector<Epoch> notify_;  // requested, sorted ascending, unique
   std::map<std::string, uint64_t> report_;
 };

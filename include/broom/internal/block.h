@@ -30,13 +30,13 @@ namespace broom::internal {
 inline constexpr size_t kPageSize = 4096;
 inline constexpr int kChunkShift = 18;
 inline constexpr size_t kChunkSize = size_t{1} << kChunkShift;  // 256 KiB
-inline constexpr int kNumBlockClasses = 4;                       // 4K, 16K, 64K, 256K
+inline constexpr int kNumBlockClasses = 7;  // 4K, 8K, 16K, 32K, 64K, 128K, 256K
 inline constexpr uint8_t kRunClass = 0xff;
 inline constexpr uint16_t kNoObjectClass = 0xffff;
 inline constexpr uint16_t kLargeObject = 0xfffe;
 
 inline constexpr size_t BlockClassSize(int block_class) {
-  return size_t{4096} << (2 * block_class);
+  return size_t{4096} << block_class;
 }
 
 // Header at the start of every block. 64 bytes: one cache line.
