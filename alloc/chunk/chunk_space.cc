@@ -94,6 +94,8 @@ class Space {
 
  private:
   char* CarveLocked(size_t chunks, AllocError* error) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // One chunk cut from the end of a free run (a warm one first), or null if there is none.
+  char* TakeChunkFromRunsLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void MaybeDecayLocked(uint64_t now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   size_t PurgeLocked(size_t target, uint64_t now, bool ignore_age)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -193,6 +195,24 @@ char* Space::CarveLocked(size_t chunks, AllocError* error) {
   return p;
 }
 
+char* Space::TakeChunkFromRunsLocked() {
+  size_t pick = runs_.size();
+  for (size_t i = 0; i < runs_.size(); ++i) {
+    if (!runs_[i].purged) {
+      pick = i;
+      break;
+    }
+    if (pick == runs_.size()) pick = i;
+  }
+  if (pick == runs_.size()) return nullptr;
+  RunEntry& e = runs_[pick];
+  (e.purged ? purged_bytes_ : dirty_bytes_) -= kChunkSize;
+  --e.chunks;
+  char* chunk = e.base + e.chunks * kChunkSize;  // the rest keeps its base (map words are 0)
+  if (e.chunks == 0) runs_.erase(runs_.begin() + static_cast<ptrdiff_t>(pick));
+  return chunk;
+}
+
 void InitHeader(BlockHeader* b, size_t size, uint8_t block_class) {
   b->next = nullptr;
   b->prev = nullptr;
@@ -225,7 +245,10 @@ BlockHeader* Space::RefillAndTake(ThreadCache* tc, int c, AllocError* error) {
       purged_bytes_ -= size;
     }
     if (n == 0) {
-      char* chunk = CarveLocked(1, error);
+      // No free block of this class: reuse a chunk of a free run (memory a large object gave
+      // back) before growing into fresh space, so RSS follows what is live.
+      char* chunk = TakeChunkFromRunsLocked();
+      if (chunk == nullptr) chunk = CarveLocked(1, error);
       if (chunk == nullptr) return nullptr;
       MapWord(chunk).store((static_cast<uintptr_t>(c) << 1) | 1, std::memory_order_release);
       size_t per_chunk = kChunkSize / size;

@@ -224,13 +224,18 @@ class WindowJoin final : public Binary<Document, Author> {
     WindowDocs* now = ctx.FindEpochState<WindowDocs>(t);
     if (now == nullptr) return;  // authors only
     auto& out = ctx.output<JoinedDoc>(0);
+    std::vector<const WindowAuthors*> window;  // newest first
+    for (Epoch e = t + 1; e-- > 0 && t - e < window_;) {
+      if (const WindowAuthors* w = ctx.FindEpochState<WindowAuthors>(e)) window.push_back(w);
+    }
     uint64_t unmatched = 0;
     for (const Document& d : now->docs) {
       const Author* found = nullptr;
-      for (Epoch e = t + 1; e-- > 0 && t - e < window_ && found == nullptr;) {
-        if (WindowAuthors* w = ctx.FindEpochState<WindowAuthors>(e)) {
-          auto it = w->by_id.find(d.author);
-          if (it != w->by_id.end()) found = &it->second;
+      for (const WindowAuthors* w : window) {
+        auto it = w->by_id.find(d.author);
+        if (it != w->by_id.end()) {
+          found = &it->second;
+          break;
         }
       }
       if (found != nullptr) {
