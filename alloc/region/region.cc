@@ -21,6 +21,10 @@ thread_local constinit AllocError t_last_error = AllocError::kNone;
 constexpr size_t kRegionHeaderBytes =
     (sizeof(BlockHeader) + sizeof(Region) + sizeof(ActorHeap) + 15) & ~size_t{15};
 static_assert(kRegionHeaderBytes < 2048, "region headers must leave most of the first block");
+// The bump pointer starts every block 16-aligned (Region's cursor_ invariant).
+static_assert(kRegionHeaderBytes % kDefaultAlignment == 0 &&
+              sizeof(BlockHeader) % kDefaultAlignment == 0 &&
+              BlockClassSize(0) % kDefaultAlignment == 0 && kChunkSize % kDefaultAlignment == 0);
 // Requests larger than the largest block class get a dedicated run of their own (transferable
 // regions free it when the object is deallocated). Anything smaller starts a new block that
 // becomes the bump block, so a medium object (a batch's 64 KiB record vector) shares its block
@@ -189,6 +193,8 @@ void* Region::AllocateSlow(size_t size, size_t align) {
     RegionAccess::set_error(this, AllocError::kBadSize);
     return nullptr;
   }
+  // Size 0 and alignments above 16 land here even when the current block has room.
+  if (void* p = BumpAligned(size, align)) return p;
   size_t needed = size + (align > 16 ? align : 0) + sizeof(BlockHeader);
   if (needed > internal::kDedicatedThreshold) {
     BlockHeader* b = RegionAccess::TakeBlock(this, needed, /*link=*/true);
@@ -230,7 +236,20 @@ void* Region::AllocateSlow(size_t size, size_t align) {
   current_base_ = b->begin();
   cursor_ = b->begin();
   limit_ = b->end();
-  return AllocateBump(size, align);
+  // Fits: the block has at least size + align bytes (align > 16) or size bytes, a multiple of
+  // 16 at least BumpSize(size), after its header; padding is at most align - 16.
+  return BumpAligned(size, align);
+}
+
+void* Region::BumpAligned(size_t size, size_t align) {
+  const size_t pad = (0 - reinterpret_cast<uintptr_t>(cursor_)) & (align - 1);
+  const size_t left = static_cast<size_t>(limit_ - cursor_);
+  const size_t bump = BumpSize(size);
+  if (pad > left || bump > left - pad) return nullptr;
+  char* p = cursor_ + pad;
+  cursor_ = p + bump;
+  internal::UnpoisonMemory(p, size);
+  return p;
 }
 
 void Region::Deallocate(void* p, size_t size, size_t /*align*/) {
@@ -239,8 +258,11 @@ void Region::Deallocate(void* p, size_t size, size_t /*align*/) {
     actor_->Free(this, p);
     return;
   }
-  if (static_cast<char*>(p) + size == cursor_ && static_cast<char*>(p) >= current_base_) {
-    cursor_ = static_cast<char*>(p);
+  // Bump allocations took BumpSize(size) bytes (size 0 as 1); a bogus huge size never matches.
+  char* c = static_cast<char*>(p);
+  if (c >= current_base_ && c < cursor_ && size <= (SIZE_MAX >> 2) &&
+      BumpSize(size == 0 ? 1 : size) == static_cast<size_t>(cursor_ - c)) {
+    cursor_ = c;
   } else if (size >= internal::kDedicatedThreshold / 2 && kind_ == RegionKind::kTransferable) {
     // (A cheap filter: dedicated objects are over kDedicatedThreshold minus a header.)
     // A large object in its own block goes back at once (the old buffer of a growing vector).

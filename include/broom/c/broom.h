@@ -96,7 +96,8 @@ typedef struct broom_region_options {
 typedef struct broom_region_stats {
   broom_kind_t kind;
   uint64_t id;            /* process-unique region id */
-  size_t bytes_requested; /* bytes allocated (malloc-routed objects include their 16-byte header) */
+  size_t bytes_requested; /* bytes allocated (bump regions round each object up to 16 bytes;
+                             malloc-routed objects include their 16-byte header) */
   size_t bytes_freed;     /* actor regions: bytes given back by free() */
   size_t block_bytes;     /* memory the region holds now */
   size_t blocks;

@@ -7,6 +7,7 @@
 //                              (formatted into a stack buffer, never through malloc) and aborts.
 // BROOM_ASSERT(cond)           on when BROOM_DEBUG >= 1; in release it still compiles `cond`
 //                              without evaluating it, so asserted expressions cannot rot.
+// BROOM_ASSUME(cond)           an optimizer hint: `cond` holds (undefined behaviour if not).
 #ifndef BROOM_INTERNAL_BASE_H_
 #define BROOM_INTERNAL_BASE_H_
 
@@ -22,6 +23,12 @@
 #define BROOM_NOINLINE __attribute__((noinline))
 #define BROOM_ALWAYS_INLINE inline __attribute__((always_inline))
 #define BROOM_PRINTF(f, a) __attribute__((format(printf, f, a)))
+// See the file comment. Used where it lets callers' checks fold away (a fast path's result is
+// non-null); UBSan reports a violated assumption.
+#define BROOM_ASSUME(cond)                \
+  do {                                    \
+    if (!(cond)) __builtin_unreachable(); \
+  } while (0)
 
 #if defined(__SANITIZE_ADDRESS__)
 #define BROOM_ASAN 1

@@ -144,6 +144,45 @@ TEST(TransferableRegionTest, OverflowingSizesAndBadAlignmentsFailCleanly) {
   EXPECT_NE(t.Allocate(16), nullptr);                      // still usable
 }
 
+TEST(TransferableRegionTest, SizesAreRoundedUpToSixteenBytes) {
+  TransferableRegion t;
+  size_t base = t.stats().bytes_requested;
+  auto* a = static_cast<char*>(t.Allocate(1, 1));
+  auto* b = static_cast<char*>(t.Allocate(24, 8));
+  auto* c = static_cast<char*>(t.Allocate(0));
+  auto* d = static_cast<char*>(t.Allocate(16));
+  EXPECT_EQ(b - a, 16);
+  EXPECT_EQ(c - b, 32);
+  EXPECT_EQ(d - c, 16);  // size 0 takes one granule: a unique pointer
+  for (char* p : {a, b, c, d}) EXPECT_EQ(reinterpret_cast<uintptr_t>(p) % kDefaultAlignment, 0u);
+  EXPECT_EQ(t.stats().bytes_requested - base, 16u + 32u + 16u + 16u);
+}
+
+TEST(TransferableRegionTest, LargeAlignmentsArePaddedInTheCurrentBlock) {
+  TransferableRegion t;
+  t.Allocate(16);
+  size_t blocks = t.stats().blocks;
+  auto* p = static_cast<char*>(t.Allocate(40, 256));
+  auto* q = static_cast<char*>(t.Allocate(8));
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(p) % 256, 0u);
+  EXPECT_EQ(q - p, 48);                 // 40 rounded to 48; the bump pointer stays 16-aligned
+  EXPECT_EQ(t.stats().blocks, blocks);  // fitted in the block it was in
+}
+
+TEST(TransferableRegionTest, DeallocateOfTheLastObjectUndoesItsRoundedSize) {
+  TransferableRegion t;
+  t.Allocate(16);
+  void* p = t.Allocate(20);
+  t.region().Deallocate(p, 20);
+  EXPECT_EQ(t.Allocate(20), p);
+  void* z = t.Allocate(0);
+  t.region().Deallocate(z, 0);
+  EXPECT_EQ(t.Allocate(1), z);
+  void* r = t.Allocate(20);
+  t.region().Deallocate(r, 40);  // not the size it was allocated with: nothing undone
+  EXPECT_NE(t.Allocate(20), r);
+}
+
 TEST(TransferableRegionTest, ResetKeepsBlocksForReuse) {
   TransferableRegion t(RegionOptions{.retain_bytes = size_t{8} << 20});
   for (int i = 0; i < 20000; ++i) t.Allocate(64);
