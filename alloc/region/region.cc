@@ -214,13 +214,13 @@ void* Region::AllocateSlow(size_t size, size_t align) {
     internal::ClearIfChecked(b->begin(), b->size - sizeof(BlockHeader));
     RegionAccess::LinkBlock(this, b);
   } else {
-    // Geometric growth: each growth block one class (2x) larger than the last, up to a chunk,
+    // Geometric growth: each growth block two classes (4x) larger than the last, up to a chunk,
     // but no larger than the budget allows. A request too big for that class gets the smallest
     // block that holds it, which becomes the bump block but does not advance the growth: a
     // region whose first object is medium-sized (a batch's record vector) does not jump to the
     // largest class for the small objects after it.
     int min_c = internal::BlockClassFor(needed);
-    int c = std::min<int>(growth_class_ + 1, internal::kNumBlockClasses - 1);
+    int c = std::min<int>(growth_class_ + 2, internal::kNumBlockClasses - 1);
     if (c < min_c) {
       c = min_c;
     } else {
