@@ -248,10 +248,20 @@ BlockHeader* Space::RefillAndTake(ThreadCache* tc, int c, AllocError* error) {
       // No free block of this class: reuse a chunk of a free run (memory a large object gave
       // back) before growing into fresh space, so RSS follows what is live.
       char* chunk = TakeChunkFromRunsLocked();
-      if (chunk == nullptr) chunk = CarveLocked(1, error);
+      const bool reused = chunk != nullptr;
+      if (!reused) chunk = CarveLocked(1, error);
       if (chunk == nullptr) return nullptr;
-      MapWord(chunk).store((static_cast<uintptr_t>(c) << 1) | 1, std::memory_order_release);
       size_t per_chunk = kChunkSize / size;
+      if (reused) {
+        // Fresh space reads as zero, old run memory does not: give every block a free header
+        // (owner null) before the chunk map makes RegionOf look at them.
+        for (size_t i = 0; i < per_chunk; ++i) {
+          auto* b = reinterpret_cast<BlockHeader*>(chunk + i * size);
+          UnpoisonMemory(b, sizeof(BlockHeader));
+          b->owner.store(nullptr, std::memory_order_relaxed);
+        }
+      }
+      MapWord(chunk).store((static_cast<uintptr_t>(c) << 1) | 1, std::memory_order_release);
       // Hand out the lowest block first so address order follows allocation order.
       for (size_t i = per_chunk; i > 0; --i) {
         auto* b = reinterpret_cast<BlockHeader*>(chunk + (i - 1) * size);
