@@ -90,6 +90,8 @@ struct Probe {
   bool state_in_actor_region = false;
   bool epoch_state_in_transferable = false;
   bool stale_epoch_state_seen = false;
+  bool stale_short_state_seen = false;   // a kEpochWindow = 1 state outlived its OnNotify
+  bool short_state_missing = false;      // ... or was gone before its OnNotify
 };
 Probe* g_probe = nullptr;
 
@@ -110,6 +112,15 @@ class TickSource final : public Source {
 struct PerEpoch {
   using allocator_type = std::pmr::polymorphic_allocator<std::byte>;
   explicit PerEpoch(const allocator_type& a) : seen(a) {}
+  std::pmr::vector<uint64_t> seen;
+};
+
+// A second state type of the same operator with its own lifetime: freed right after OnNotify(t)
+// whatever the operator's window.
+struct ShortLived {
+  static constexpr Epoch kEpochWindow = 1;
+  using allocator_type = std::pmr::polymorphic_allocator<std::byte>;
+  explicit ShortLived(const allocator_type& a) : seen(a) {}
   std::pmr::vector<uint64_t> seen;
 };
 
@@ -134,12 +145,17 @@ class ProbeOp final : public Unary<Ticks> {
     Region* er = RegionOf(e.seen.data() == nullptr ? static_cast<void*>(&e) : e.seen.data());
     g_probe->epoch_state_in_transferable = er != nullptr && er->kind() == RegionKind::kTransferable;
     for (const Ticks& t : batch.records()) e.seen.push_back(t.v);
+    ctx.EpochState<ShortLived>(batch->epoch).seen.push_back(batch->epoch);
     total_[0] += batch.records().size();
     g_probe->events.push_back("recv " + std::to_string(batch->epoch));
   }
   void OnNotify(Epoch t, Context& ctx) override {
     g_probe->events.push_back("notify " + std::to_string(t));
     EXPECT_NE(ctx.FindEpochState<PerEpoch>(t), nullptr);
+    if (ctx.FindEpochState<ShortLived>(t) == nullptr) g_probe->short_state_missing = true;
+    for (Epoch e = 0; e < t; ++e) {
+      if (ctx.FindEpochState<ShortLived>(e) != nullptr) g_probe->stale_short_state_seen = true;
+    }
     // States older than the window must be gone by now; those inside it must be alive.
     for (Epoch e = 0; e + window_ <= t; ++e) {
       if (ctx.FindEpochState<PerEpoch>(e) != nullptr) g_probe->stale_epoch_state_seen = true;
@@ -186,8 +202,9 @@ TEST(LifecycleTest, RegionsPolicyMapsEachEngineEventToItsRegion) {
     if (e.rfind("notify", 0) == 0) notifies.push_back(e);
   }
   EXPECT_EQ(notifies, (std::vector<std::string>{"notify 0", "notify 1", "notify 2", "notify 3"}));
-  // 3 batches (4+4+2 records) per epoch, plus one per-epoch region each.
-  EXPECT_EQ(r.broom_after.regions_created[0] - r.broom_before.regions_created[0], 4u * 3 + 4);
+  // 3 batches (4+4+2 records) per epoch, plus two per-epoch regions each (PerEpoch and
+  // ShortLived: one arena per state type).
+  EXPECT_EQ(r.broom_after.regions_created[0] - r.broom_before.regions_created[0], 4u * 3 + 4 * 2);
   EXPECT_EQ(r.broom_after.live(RegionKind::kTransferable), 0u);
 }
 
@@ -264,6 +281,9 @@ TEST(LifecycleTest, WindowedStateLivesExactlyWindowEpochs) {
   ASSERT_TRUE(r.ok) << r.error;
   EXPECT_EQ(r.totals["notified"], 8u);
   EXPECT_FALSE(probe.stale_epoch_state_seen);
+  // A state type with kEpochWindow = 1 lives through its own OnNotify only.
+  EXPECT_FALSE(probe.short_state_missing);
+  EXPECT_FALSE(probe.stale_short_state_seen);
 }
 
 TEST(LifecycleTest, HeapPolicyRunsTheSameOperatorWithoutRegions) {
