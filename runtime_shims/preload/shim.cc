@@ -11,12 +11,17 @@
 #include <cstring>
 
 #include "broom/internal/block.h"
+#include "broom/memory.h"
 #include "runtime_shims/preload/backend.h"
 #include "runtime_shims/preload/profiler.h"
 
 namespace broom::preload {
 
 uint32_t g_mode = 0;
+// Until PublishFastPaths(): every call takes the slow paths, which work from the first
+// allocation of the process (before any constructor) through g_je's Boot wrappers.
+Dispatch g_dispatch = {&MallocSlow, &CallocSlow, &OperatorNewSlow};
+SlowFreeRange g_slow_free = {0, UINTPTR_MAX};
 bool g_checks = false;
 Config g_config;
 std::atomic<bool> g_regions_used{false};
@@ -249,6 +254,38 @@ void Configure(const Config& config) {
   if (config.stats) mode |= kModeStats;
   if (config.profile_path[0] != '\0' && profiler::Enable(config)) mode |= kModeProfile;
   g_mode = mode;
+  // The region space must exist before the free range can be narrowed to it. Creating it here,
+  // from the library constructor while the process has one thread, also keeps fork() safe: it is
+  // a function-local static in the core, and a fork() while another thread is constructing it
+  // would leave the child's initialization guard pending forever. Costs an address-space
+  // reservation (BROOM_RESERVE_GB, default 64 GiB), no memory.
+  (void)GetGlobalStats();
+  PublishFastPaths();
+}
+
+void PublishFastPaths() {
+  bool plain = g_mode == 0;
+  g_dispatch.malloc = plain ? g_je.malloc : &MallocSlow;
+  g_dispatch.calloc = plain ? g_je.calloc : &CallocSlow;
+  g_dispatch.op_new = plain && g_je.op_new != nullptr ? g_je.op_new : &OperatorNewSlow;
+  if (plain && internal::g_space.end != 0) {
+    g_slow_free = {internal::g_space.base, internal::g_space.end - internal::g_space.base};
+  } else {
+    g_slow_free = {0, UINTPTR_MAX};
+  }
+}
+
+BROOM_NOINLINE void* MallocSlow(size_t size) {
+  return Allocate(size, 0, false, __builtin_return_address(0));
+}
+
+BROOM_NOINLINE void* CallocSlow(size_t n, size_t size) {
+  size_t bytes;
+  if (__builtin_mul_overflow(n, size, &bytes)) {
+    errno = ENOMEM;
+    return nullptr;
+  }
+  return Allocate(bytes, 0, true, __builtin_return_address(0));
 }
 
 // ---- allocation ------------------------------------------------------------------------------
