@@ -4,7 +4,7 @@
 // thread): one TLS load and a branch, then a tail jump through g_dispatch, which is jemalloc's
 // own entry point unless stats or the profiler are on. free checks the pointer against
 // g_slow_free (two compares' worth: sub, cmp) and tail-jumps to jemalloc's free. Everything else
-// goes to the slow paths in shim.cc. See docs/preload.md for the generated code.
+// goes to the slow paths in shim.cc. The generated code: runtime_shims/preload/BENCH.md.
 //
 // glibc behaviours kept (see docs/preload.md, "Differences from glibc malloc"):
 //   malloc(0) returns a unique pointer; calloc/reallocarray detect n * size overflow (ENOMEM);
@@ -59,13 +59,13 @@ inline void* AlignedSlow(size_t align, size_t size, void* site) {
 
 }  // namespace
 
-// Pass-through: 4 instructions in front of jemalloc's malloc (see docs/preload.md).
+// Pass-through: 5 instructions in front of jemalloc's malloc, the jump included.
 BROOM_PRELOAD_EXPORT void* BROOM_PRELOAD_NAME(malloc)(size_t size) {
   if (DispatchPath()) return g_dispatch.malloc(size);
   return broom::preload::Allocate(size, 0, false, BROOM_RET_ADDR);
 }
 
-// Pass-through: 5 instructions in front of jemalloc's free.
+// Pass-through: 5 instructions in front of jemalloc's free, the jump included.
 BROOM_PRELOAD_EXPORT void BROOM_PRELOAD_NAME(free)(void* p) {
   if (!NeedsSlowFree(p)) return g_je.free(p);
   broom::preload::Free(p);

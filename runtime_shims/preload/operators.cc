@@ -97,7 +97,7 @@ using broom::preload::OperatorNew;
 using A = std::align_val_t;
 using NT = std::nothrow_t;
 
-// The hot forms. Pass-through (nothing pushed, no mode): new is 4 instructions in front of
+// The hot forms. Pass-through (nothing pushed, no mode): new is 5 instructions in front of
 // jemalloc's operator new (which runs the new_handler loop itself); delete is free's 5 in front
 // of jemalloc's free; sized delete goes to sdallocx (no size lookup in jemalloc) after a null and
 // a zero-size test. Built optimized only: the *Slow targets of g_dispatch need the tail call.
