@@ -1,10 +1,11 @@
 // Copyright Broom authors.
 //
-// The exported C malloc family. malloc/calloc inline their fast path (nothing pushed on this
-// thread): one TLS load and a branch, then a tail jump through g_dispatch, which is jemalloc's
-// own entry point unless stats or the profiler are on. free checks the pointer against
-// g_slow_free (two compares' worth: sub, cmp) and tail-jumps to jemalloc's free. Everything else
-// goes to the slow paths in shim.cc. The generated code: runtime_shims/preload/BENCH.md.
+// The exported C malloc family. malloc and free are one jump through g_dispatch (shim.h): to
+// jemalloc's own entry point while no region was ever created and no mode is on, else to the
+// checked or slow entries in shim.cc. calloc checks the thread's depth (one TLS load, a branch)
+// and jumps to jemalloc's calloc; realloc also checks the pointer against g_slow_free.
+// Everything else goes to the slow paths in shim.cc. The generated code:
+// runtime_shims/preload/BENCH.md.
 //
 // glibc behaviours kept (see docs/preload.md, "Differences from glibc malloc"):
 //   malloc(0) returns a unique pointer; calloc/reallocarray detect n * size overflow (ENOMEM);
@@ -42,16 +43,18 @@ inline size_t RoundAlignment(size_t align) {
   return align;
 }
 
-// True when malloc/calloc may jump through g_dispatch. Optimized builds turn that jump into a
-// tail call, so a *Slow target sees the program's call site as its return address; unoptimized
-// builds may not, so there a mode (stats, profile) keeps the whole call on the slow path here.
-inline bool DispatchPath() {
+// Optimized builds turn the jumps through g_dispatch into tail calls, so a *Slow or *Checked
+// target sees the program's call site as its return address. Unoptimized builds may not, so
+// there the exported functions keep the full check (depth, mode) in front of the jump and call
+// the slow path themselves.
 #ifdef __OPTIMIZE__
-  return broom::preload::NothingPushed();
+constexpr bool kTailJumps = true;
 #else
-  return FastPath();
+constexpr bool kTailJumps = false;
 #endif
-}
+
+// True when calloc may jump through g_dispatch.
+inline bool DispatchPath() { return kTailJumps ? broom::preload::NothingPushed() : FastPath(); }
 
 inline void* AlignedSlow(size_t align, size_t size, void* site) {
   return broom::preload::Allocate(size, align, false, site);
@@ -59,20 +62,22 @@ inline void* AlignedSlow(size_t align, size_t size, void* site) {
 
 }  // namespace
 
-// Pass-through: 5 instructions in front of jemalloc's malloc, the jump included.
+// Pass-through: one indirect jump to jemalloc's malloc (MallocChecked in between once regions
+// exist: 5 more instructions and a second jump).
 BROOM_PRELOAD_EXPORT void* BROOM_PRELOAD_NAME(malloc)(size_t size) {
-  if (DispatchPath()) return g_dispatch.malloc(size);
+  if (kTailJumps || FastPath()) return g_dispatch.malloc.load(std::memory_order_relaxed)(size);
   return broom::preload::Allocate(size, 0, false, BROOM_RET_ADDR);
 }
 
-// Pass-through: 5 instructions in front of jemalloc's free, the jump included.
+// Pass-through: one indirect jump to jemalloc's free (FreeChecked in between once regions exist).
 BROOM_PRELOAD_EXPORT void BROOM_PRELOAD_NAME(free)(void* p) {
+  if (kTailJumps) return g_dispatch.free.load(std::memory_order_relaxed)(p);
   if (!NeedsSlowFree(p)) return g_je.free(p);
   broom::preload::Free(p);
 }
 
 BROOM_PRELOAD_EXPORT void* BROOM_PRELOAD_NAME(calloc)(size_t n, size_t size) {
-  if (DispatchPath()) return g_dispatch.calloc(n, size);
+  if (DispatchPath()) return g_dispatch.calloc.load(std::memory_order_relaxed)(n, size);
   size_t bytes;
   if (__builtin_mul_overflow(n, size, &bytes)) {
     errno = ENOMEM;

@@ -66,6 +66,11 @@ BROOM_NOINLINE void* OperatorNewSlow(size_t size) {
   return OperatorNew(size, 0, false, __builtin_return_address(0));
 }
 
+BROOM_NOINLINE void* OperatorNewChecked(size_t size) {
+  if (NothingPushed() && g_je.op_new != nullptr) return g_je.op_new(size);
+  return OperatorNewSlow(size);  // a tail jump: the return address is still the program's
+}
+
 void* OperatorNew(size_t size, size_t align, bool nothrow, void* site) {
   if (align <= 16) return NewFast(size, nothrow, site);
   return NewSlow(size, align, nothrow, site);
@@ -97,25 +102,28 @@ using broom::preload::OperatorNew;
 using A = std::align_val_t;
 using NT = std::nothrow_t;
 
-// The hot forms. Pass-through (nothing pushed, no mode): new is 5 instructions in front of
-// jemalloc's operator new (which runs the new_handler loop itself); delete is free's 5 in front
-// of jemalloc's free; sized delete goes to sdallocx (no size lookup in jemalloc) after a null and
-// a zero-size test. Built optimized only: the *Slow targets of g_dispatch need the tail call.
+// The hot forms. Pass-through: new and delete are one jump through g_dispatch, to jemalloc's
+// operator new (which runs the new_handler loop itself) and free while no region was ever
+// created (see shim.h); sized delete goes to sdallocx (no size lookup in jemalloc) after a null
+// test, a zero-size test and the region range check. Unoptimized builds keep OperatorNew and
+// OperatorDelete: the *Slow/*Checked targets of g_dispatch need the tail call.
 namespace {
 
 inline void* NewPlain(size_t n, void* site) {
 #ifdef __OPTIMIZE__
   (void)site;
-  if (broom::preload::NothingPushed()) return broom::preload::g_dispatch.op_new(n);
-  return broom::preload::OperatorNewSlow(n);  // a tail call: reads the site off the fast path
+  return broom::preload::g_dispatch.op_new.load(std::memory_order_relaxed)(n);
 #else
   return OperatorNew(n, 0, false, site);
 #endif
 }
 
 inline void DeletePlain(void* p) {
-  if (!broom::preload::NeedsSlowFree(p)) return broom::preload::g_je.free(p);
-  broom::preload::Free(p);
+#ifdef __OPTIMIZE__
+  return broom::preload::g_dispatch.free.load(std::memory_order_relaxed)(p);
+#else
+  OperatorDelete(p, 0, 0);
+#endif
 }
 
 inline void DeleteSized(void* p, size_t n) {

@@ -20,8 +20,11 @@ namespace broom::preload {
 uint32_t g_mode = 0;
 // Until PublishFastPaths(): every call takes the slow paths, which work from the first
 // allocation of the process (before any constructor) through g_je's Boot wrappers.
-Dispatch g_dispatch = {&MallocSlow, &CallocSlow, &OperatorNewSlow};
+Dispatch g_dispatch = {{&MallocSlow}, {&CallocSlow}, {&OperatorNewSlow}, {&FreeSlow}};
 SlowFreeRange g_slow_free = {0, UINTPTR_MAX};
+// Set before the first region is created. The prefixed testing build creates regions through
+// the core directly, never through broom_region_create, so there it starts set.
+std::atomic<bool> g_regions_may_exist{!BROOM_PRELOAD_INTERPOSES};
 bool g_checks = false;
 Config g_config;
 std::atomic<bool> g_regions_used{false};
@@ -263,17 +266,59 @@ void Configure(const Config& config) {
   PublishFastPaths();
 }
 
+namespace {
+
+void StoreEntries(void* (*m)(size_t), void* (*c)(size_t, size_t), void* (*n)(size_t),
+                  void (*f)(void*) noexcept) {
+  g_dispatch.malloc.store(m, std::memory_order_relaxed);
+  g_dispatch.calloc.store(c, std::memory_order_relaxed);
+  g_dispatch.op_new.store(n, std::memory_order_relaxed);
+  g_dispatch.free.store(f, std::memory_order_relaxed);
+}
+
+void StoreCheckedEntries() {
+  StoreEntries(&MallocChecked, g_je.calloc, &OperatorNewChecked, &FreeChecked);
+}
+
+}  // namespace
+
 void PublishFastPaths() {
   bool plain = g_mode == 0;
-  g_dispatch.malloc = plain ? g_je.malloc : &MallocSlow;
-  g_dispatch.calloc = plain ? g_je.calloc : &CallocSlow;
-  g_dispatch.op_new = plain && g_je.op_new != nullptr ? g_je.op_new : &OperatorNewSlow;
+  if (!plain) {
+    StoreEntries(&MallocSlow, &CallocSlow, &OperatorNewSlow, &FreeSlow);
+  } else if (g_regions_may_exist.load(std::memory_order_relaxed) ||
+             internal::g_space.end == 0) {  // no space: free must use the slow path
+    StoreCheckedEntries();
+  } else {
+    StoreEntries(g_je.malloc, g_je.calloc,
+                 g_je.op_new != nullptr ? g_je.op_new : &OperatorNewSlow, g_je.free);
+  }
   if (plain && internal::g_space.end != 0) {
     g_slow_free = {internal::g_space.base, internal::g_space.end - internal::g_space.base};
   } else {
     g_slow_free = {0, UINTPTR_MAX};
   }
 }
+
+void UseCheckedEntries() {
+  if (g_regions_may_exist.load(std::memory_order_relaxed) ||
+      g_regions_may_exist.exchange(true, std::memory_order_relaxed)) {
+    return;
+  }
+  if (g_mode == 0) StoreCheckedEntries();  // with a mode on, the entries are the slow ones
+}
+
+BROOM_NOINLINE void* MallocChecked(size_t size) {
+  if (NothingPushed()) return g_je.malloc(size);
+  return Allocate(size, 0, false, __builtin_return_address(0));
+}
+
+BROOM_NOINLINE void FreeChecked(void* p) noexcept {
+  if (!NeedsSlowFree(p)) return g_je.free(p);
+  Free(p);
+}
+
+BROOM_NOINLINE void FreeSlow(void* p) noexcept { Free(p); }
 
 BROOM_NOINLINE void* MallocSlow(size_t size) {
   return Allocate(size, 0, false, __builtin_return_address(0));

@@ -69,14 +69,26 @@ inline bool FastPath() {
 // True when nothing is pushed on this thread: one TLS load (its offset comes from the GOT).
 inline bool NothingPushed() { return BROOM_LIKELY(internal::t_context.depth == 0); }
 
-// Targets of the exported allocation fast paths (exports.cc, operators.cc) when nothing is
-// pushed. With g_mode == 0: jemalloc's entries (g_je, the Boot wrappers before ResolveBackend);
-// otherwise MallocSlow/CallocSlow/OperatorNewSlow, which read the program's call site as their
-// own return address: correct because the exported function jumps to them as a tail call.
+// Targets of the exported malloc, calloc, operator new, free and operator delete. Three states,
+// set by PublishFastPaths() and UseCheckedEntries():
+//   no region created yet, no mode  malloc/op_new/free are jemalloc's own: the exported
+//                                   function is a single jump (no region memory can exist and
+//                                   nothing can be pushed)
+//   regions exist, no mode          *Checked: test the thread's depth or the pointer's range,
+//                                   then jump to jemalloc
+//   a mode (stats, profile) on      the slow paths (MallocSlow, ..., FreeSlow); also the state
+//                                   before the first PublishFastPaths()
+// calloc is jemalloc's or CallocSlow; the exported calloc checks the depth itself.
+// The *Slow/*Checked entries read the program's call site as their own return address: correct
+// because the exported functions reach them by tail jumps (optimized builds).
+// Thread-safety: entries are atomics (relaxed); UseCheckedEntries() may run concurrently with
+// any call. A thread that creates a region sees the checked entries from then on (program
+// order); another thread can hold that region's memory only after synchronizing with it.
 struct Dispatch {
-  void* (*malloc)(size_t);
-  void* (*calloc)(size_t, size_t);
-  void* (*op_new)(size_t);
+  std::atomic<void* (*)(size_t)> malloc;
+  std::atomic<void* (*)(size_t, size_t)> calloc;
+  std::atomic<void* (*)(size_t)> op_new;
+  std::atomic<void (*)(void*) noexcept> free;
 };
 extern Dispatch g_dispatch BROOM_PRELOAD_HIDDEN;
 
@@ -96,10 +108,13 @@ inline bool NeedsSlowFree(const void* p) {
   return BROOM_UNLIKELY(reinterpret_cast<uintptr_t>(p) - g_slow_free.lo < g_slow_free.len);
 }
 
-// Recomputes g_dispatch and g_slow_free from g_mode, g_je and the region space. Called by
-// Configure(). REQUIRES: no other thread allocates concurrently (the two words of g_slow_free
-// are stored separately).
+// Recomputes g_dispatch and g_slow_free from g_mode, g_je, the region space and whether a region
+// may exist. Called by Configure(). REQUIRES: no other thread allocates concurrently (the two
+// words of g_slow_free are stored separately).
 void PublishFastPaths();
+// Called before the first region is created (broom_region_create): switches g_dispatch from
+// jemalloc's entries to the *Checked ones. Idempotent, thread-safe, cheap after the first call.
+void UseCheckedEntries();
 
 // 16 bytes in front of each malloc-routed region object.
 // INVARIANT: offset >= 16, offset == max(16, alignment); raw allocation = object - offset.
@@ -131,6 +146,11 @@ void* Reallocate(void* p, size_t size, void* site);
 void* MallocSlow(size_t size);
 void* CallocSlow(size_t n, size_t size);
 void* OperatorNewSlow(size_t size);  // in operators.cc
+void FreeSlow(void* p) noexcept;
+// g_dispatch targets while regions exist and no mode is on: the fast-path checks, then jemalloc.
+void* MallocChecked(size_t size);
+void* OperatorNewChecked(size_t size);  // in operators.cc
+void FreeChecked(void* p) noexcept;
 size_t UsableSize(const void* p);
 // Returns 1 for live region memory, 0 for heap, -1 (after a diagnostic) for a stale pointer.
 int CheckPointer(const void* p, const char* op, bool fatal);
