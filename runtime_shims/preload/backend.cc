@@ -42,7 +42,7 @@ bool g_resolved = false;
 
 }  // namespace
 
-Backend g_je = {&BootMalloc, &BootFree, &BootCalloc, &BootRealloc, nullptr};
+Backend g_je = {&BootMalloc, &BootFree, &BootCalloc, &BootRealloc, nullptr, nullptr};
 
 void ResolveBackend() {
   if (g_resolved) return;
@@ -55,6 +55,7 @@ void ResolveBackend() {
   auto c = reinterpret_cast<void* (*)(size_t, size_t)>(dlsym(h, "calloc"));
   auto r = reinterpret_cast<void* (*)(void*, size_t)>(dlsym(h, "realloc"));
   auto n = reinterpret_cast<void* (*)(size_t)>(dlsym(h, "_Znwm"));
+  auto d = reinterpret_cast<void (*)(void*, size_t) noexcept>(dlsym(h, "_ZdlPvm"));
   // dlsym on the jemalloc handle searches jemalloc first; accept only jemalloc's own functions.
   if (m == nullptr || f == nullptr || c == nullptr || r == nullptr) return;
   Dl_info found;
@@ -71,6 +72,11 @@ void ResolveBackend() {
   if (n != nullptr && dladdr(reinterpret_cast<void*>(n), &found_new) != 0 &&
       found_new.dli_fbase == je.dli_fbase) {
     g_je.op_new = n;
+  }
+  Dl_info found_delete;
+  if (d != nullptr && dladdr(reinterpret_cast<void*>(d), &found_delete) != 0 &&
+      found_delete.dli_fbase == je.dli_fbase) {
+    g_je.sized_delete = d;
   }
   g_resolved = true;
 }

@@ -32,6 +32,8 @@ struct Backend {
   // jemalloc's ::operator new(size_t) (new_handler loop, std::bad_alloc); null until resolved
   // or if this jemalloc has no C++ operators.
   void* (*op_new)(size_t);
+  // jemalloc's ::operator delete(void*, size_t); null until resolved or if absent.
+  void (*sized_delete)(void*, size_t) noexcept;
 };
 // Hidden: the fast paths load the entries PC-relative, not through the GOT.
 extern Backend g_je BROOM_PRELOAD_HIDDEN;

@@ -66,6 +66,12 @@ BROOM_NOINLINE void* OperatorNewSlow(size_t size) {
   return OperatorNew(size, 0, false, __builtin_return_address(0));
 }
 
+BROOM_NOINLINE void SizedDeleteChecked(void* p, size_t size) noexcept {
+  // Size 0 (only from operator new(0)) keeps the unsized path, as OperatorDelete does.
+  if (BROOM_LIKELY(p != nullptr && size != 0 && !NeedsSlowFree(p))) return sdallocx(p, size, 0);
+  OperatorDelete(p, size, 0);
+}
+
 BROOM_NOINLINE void* OperatorNewChecked(size_t size) {
   if (NothingPushed() && g_je.op_new != nullptr) return g_je.op_new(size);
   return OperatorNewSlow(size);  // a tail jump: the return address is still the program's
@@ -104,9 +110,10 @@ using NT = std::nothrow_t;
 
 // The hot forms. Pass-through: new and delete are one jump through g_dispatch, to jemalloc's
 // operator new (which runs the new_handler loop itself) and free while no region was ever
-// created (see shim.h); sized delete goes to sdallocx (no size lookup in jemalloc) after a null
-// test, a zero-size test and the region range check. Unoptimized builds keep OperatorNew and
-// OperatorDelete: the *Slow/*Checked targets of g_dispatch need the tail call.
+// created (see shim.h); so is sized delete, to jemalloc's sized delete, or once regions exist
+// to SizedDeleteChecked: null, zero-size and region range tests, then sdallocx. Unoptimized
+// builds keep OperatorNew and OperatorDelete: the *Slow/*Checked targets of g_dispatch need the
+// tail call.
 namespace {
 
 inline void* NewPlain(size_t n, void* site) {
@@ -127,11 +134,11 @@ inline void DeletePlain(void* p) {
 }
 
 inline void DeleteSized(void* p, size_t n) {
-  // Size 0 (only from operator new(0)) keeps the unsized path, as OperatorDelete does.
-  if (BROOM_LIKELY(p != nullptr && n != 0 && !broom::preload::NeedsSlowFree(p))) {
-    return sdallocx(p, n, 0);
-  }
+#ifdef __OPTIMIZE__
+  return broom::preload::g_dispatch.sized_delete.load(std::memory_order_relaxed)(p, n);
+#else
   OperatorDelete(p, n, 0);
+#endif
 }
 
 }  // namespace

@@ -20,7 +20,8 @@ namespace broom::preload {
 uint32_t g_mode = 0;
 // Until PublishFastPaths(): every call takes the slow paths, which work from the first
 // allocation of the process (before any constructor) through g_je's Boot wrappers.
-Dispatch g_dispatch = {{&MallocSlow}, {&CallocSlow}, {&OperatorNewSlow}, {&FreeSlow}};
+Dispatch g_dispatch = {
+    {&MallocSlow}, {&CallocSlow}, {&OperatorNewSlow}, {&FreeSlow}, {&SizedDeleteChecked}};
 SlowFreeRange g_slow_free = {0, UINTPTR_MAX};
 // Set before the first region is created. The prefixed testing build creates regions through
 // the core directly, never through broom_region_create, so there it starts set.
@@ -269,15 +270,16 @@ void Configure(const Config& config) {
 namespace {
 
 void StoreEntries(void* (*m)(size_t), void* (*c)(size_t, size_t), void* (*n)(size_t),
-                  void (*f)(void*) noexcept) {
+                  void (*f)(void*) noexcept, void (*d)(void*, size_t) noexcept) {
   g_dispatch.malloc.store(m, std::memory_order_relaxed);
   g_dispatch.calloc.store(c, std::memory_order_relaxed);
   g_dispatch.op_new.store(n, std::memory_order_relaxed);
   g_dispatch.free.store(f, std::memory_order_relaxed);
+  g_dispatch.sized_delete.store(d, std::memory_order_relaxed);
 }
 
 void StoreCheckedEntries() {
-  StoreEntries(&MallocChecked, g_je.calloc, &OperatorNewChecked, &FreeChecked);
+  StoreEntries(&MallocChecked, g_je.calloc, &OperatorNewChecked, &FreeChecked, &SizedDeleteChecked);
 }
 
 }  // namespace
@@ -285,13 +287,13 @@ void StoreCheckedEntries() {
 void PublishFastPaths() {
   bool plain = g_mode == 0;
   if (!plain) {
-    StoreEntries(&MallocSlow, &CallocSlow, &OperatorNewSlow, &FreeSlow);
+    StoreEntries(&MallocSlow, &CallocSlow, &OperatorNewSlow, &FreeSlow, &SizedDeleteChecked);
   } else if (g_regions_may_exist.load(std::memory_order_relaxed) ||
              internal::g_space.end == 0) {  // no space: free must use the slow path
     StoreCheckedEntries();
   } else {
-    StoreEntries(g_je.malloc, g_je.calloc,
-                 g_je.op_new != nullptr ? g_je.op_new : &OperatorNewSlow, g_je.free);
+    StoreEntries(g_je.malloc, g_je.calloc, g_je.op_new != nullptr ? g_je.op_new : &OperatorNewSlow,
+                 g_je.free, g_je.sized_delete != nullptr ? g_je.sized_delete : &SizedDeleteChecked);
   }
   if (plain && internal::g_space.end != 0) {
     g_slow_free = {internal::g_space.base, internal::g_space.end - internal::g_space.base};

@@ -89,6 +89,7 @@ struct Dispatch {
   std::atomic<void* (*)(size_t, size_t)> calloc;
   std::atomic<void* (*)(size_t)> op_new;
   std::atomic<void (*)(void*) noexcept> free;
+  std::atomic<void (*)(void*, size_t) noexcept> sized_delete;  // jemalloc's or SizedDeleteChecked
 };
 extern Dispatch g_dispatch BROOM_PRELOAD_HIDDEN;
 
@@ -151,6 +152,8 @@ void FreeSlow(void* p) noexcept;
 void* MallocChecked(size_t size);
 void* OperatorNewChecked(size_t size);  // in operators.cc
 void FreeChecked(void* p) noexcept;
+// Also the entry while a mode is on (g_slow_free then sends every pointer to the slow path).
+void SizedDeleteChecked(void* p, size_t size) noexcept;  // in operators.cc
 size_t UsableSize(const void* p);
 // Returns 1 for live region memory, 0 for heap, -1 (after a diagnostic) for a stale pointer.
 int CheckPointer(const void* p, const char* op, bool fatal);
