@@ -8,8 +8,8 @@
 //                          (BROOM_PRELOAD_PREFIX defined), which interposes nothing.
 //   g_mode                 which slow-path features are on (stats, profile). Never read by the
 //                          fast paths: PublishFastPaths() folds it into the two below.
-//   g_dispatch             where malloc/calloc/operator new jump when nothing is pushed on the
-//                          thread: jemalloc's own entries, or the *Slow entries while a mode is on.
+//   g_dispatch             where the exported malloc/free/new/delete jump: jemalloc's own entries
+//                          until the first region, then the *Checked entries; *Slow with a mode.
 //   g_slow_free            the address range whose frees take the slow path: the region space,
 //                          or every address while a mode is on or before PublishFastPaths().
 //   ObjectHeader           the 16 bytes in front of every malloc-routed region object.
