@@ -18,7 +18,7 @@ void* BootMalloc(size_t n) {
   if (p == nullptr) errno = ENOMEM;
   return p;
 }
-void BootFree(void* p) {
+void BootFree(void* p) noexcept {
   if (p != nullptr) dallocx(p, 0);
 }
 void* BootCalloc(size_t n, size_t size) {
@@ -42,7 +42,7 @@ bool g_resolved = false;
 
 }  // namespace
 
-Backend g_je = {&BootMalloc, &BootFree, &BootCalloc, &BootRealloc};
+Backend g_je = {&BootMalloc, &BootFree, &BootCalloc, &BootRealloc, nullptr, nullptr};
 
 void ResolveBackend() {
   if (g_resolved) return;
@@ -51,9 +51,11 @@ void ResolveBackend() {
   void* h = dlopen("libjemalloc.so.2", RTLD_NOW | RTLD_NOLOAD);
   if (h == nullptr) return;
   auto m = reinterpret_cast<void* (*)(size_t)>(dlsym(h, "malloc"));
-  auto f = reinterpret_cast<void (*)(void*)>(dlsym(h, "free"));
+  auto f = reinterpret_cast<void (*)(void*) noexcept>(dlsym(h, "free"));
   auto c = reinterpret_cast<void* (*)(size_t, size_t)>(dlsym(h, "calloc"));
   auto r = reinterpret_cast<void* (*)(void*, size_t)>(dlsym(h, "realloc"));
+  auto n = reinterpret_cast<void* (*)(size_t)>(dlsym(h, "_Znwm"));
+  auto d = reinterpret_cast<void (*)(void*, size_t) noexcept>(dlsym(h, "_ZdlPvm"));
   // dlsym on the jemalloc handle searches jemalloc first; accept only jemalloc's own functions.
   if (m == nullptr || f == nullptr || c == nullptr || r == nullptr) return;
   Dl_info found;
@@ -66,6 +68,16 @@ void ResolveBackend() {
   g_je.free = f;
   g_je.calloc = c;
   g_je.realloc = r;
+  Dl_info found_new;
+  if (n != nullptr && dladdr(reinterpret_cast<void*>(n), &found_new) != 0 &&
+      found_new.dli_fbase == je.dli_fbase) {
+    g_je.op_new = n;
+  }
+  Dl_info found_delete;
+  if (d != nullptr && dladdr(reinterpret_cast<void*>(d), &found_delete) != 0 &&
+      found_delete.dli_fbase == je.dli_fbase) {
+    g_je.sized_delete = d;
+  }
   g_resolved = true;
 }
 

@@ -160,6 +160,8 @@ broom_region_t* broom_region_create(broom_kind_t kind, const broom_region_option
     errno = EINVAL;
     return nullptr;
   }
+  // From now on malloc/free check for pushed regions and region memory (see g_dispatch).
+  broom::preload::UseCheckedEntries();
   void* mem = broom::preload::JeAllocAligned(sizeof(broom_region), alignof(broom_region), true);
   if (mem == nullptr) {
     errno = ENOMEM;

@@ -1,8 +1,11 @@
 // Copyright Broom authors.
 //
-// The exported C malloc family. Each function inlines its fast path (nothing pushed on this
-// thread, stats and profiler off, heap pointer): one TLS load, one global load and a branch in
-// front of jemalloc's own entry point. Everything else goes to the slow paths in shim.cc.
+// The exported C malloc family. malloc and free are one jump through g_dispatch (shim.h): to
+// jemalloc's own entry point while no region was ever created and no mode is on, else to the
+// checked or slow entries in shim.cc. calloc checks the thread's depth (one TLS load, a branch)
+// and jumps to jemalloc's calloc; realloc also checks the pointer against g_slow_free.
+// Everything else goes to the slow paths in shim.cc. The generated code:
+// runtime_shims/preload/BENCH.md.
 //
 // glibc behaviours kept (see docs/preload.md, "Differences from glibc malloc"):
 //   malloc(0) returns a unique pointer; calloc/reallocarray detect n * size overflow (ENOMEM);
@@ -18,8 +21,9 @@
 #include "runtime_shims/preload/shim.h"
 
 using broom::preload::FastPath;
+using broom::preload::g_dispatch;
 using broom::preload::g_je;
-using broom::preload::g_mode;
+using broom::preload::NeedsSlowFree;
 
 namespace {
 
@@ -39,27 +43,41 @@ inline size_t RoundAlignment(size_t align) {
   return align;
 }
 
+// Optimized builds turn the jumps through g_dispatch into tail calls, so a *Slow or *Checked
+// target sees the program's call site as its return address. Unoptimized builds may not, so
+// there the exported functions keep the full check (depth, mode) in front of the jump and call
+// the slow path themselves.
+#ifdef __OPTIMIZE__
+constexpr bool kTailJumps = true;
+#else
+constexpr bool kTailJumps = false;
+#endif
+
+// True when calloc may jump through g_dispatch.
+inline bool DispatchPath() { return kTailJumps ? broom::preload::NothingPushed() : FastPath(); }
+
 inline void* AlignedSlow(size_t align, size_t size, void* site) {
   return broom::preload::Allocate(size, align, false, site);
 }
 
 }  // namespace
 
+// Pass-through: one indirect jump to jemalloc's malloc (MallocChecked in between once regions
+// exist: 5 more instructions and a second jump).
 BROOM_PRELOAD_EXPORT void* BROOM_PRELOAD_NAME(malloc)(size_t size) {
-  if (FastPath()) return g_je.malloc(size);
+  if (kTailJumps || FastPath()) return g_dispatch.malloc.load(std::memory_order_relaxed)(size);
   return broom::preload::Allocate(size, 0, false, BROOM_RET_ADDR);
 }
 
+// Pass-through: one indirect jump to jemalloc's free (FreeChecked in between once regions exist).
 BROOM_PRELOAD_EXPORT void BROOM_PRELOAD_NAME(free)(void* p) {
-  if (BROOM_LIKELY(!broom::internal::InSpace(p) && g_mode == 0)) {
-    g_je.free(p);
-    return;
-  }
+  if (kTailJumps) return g_dispatch.free.load(std::memory_order_relaxed)(p);
+  if (!NeedsSlowFree(p)) return g_je.free(p);
   broom::preload::Free(p);
 }
 
 BROOM_PRELOAD_EXPORT void* BROOM_PRELOAD_NAME(calloc)(size_t n, size_t size) {
-  if (FastPath()) return g_je.calloc(n, size);
+  if (DispatchPath()) return g_dispatch.calloc.load(std::memory_order_relaxed)(n, size);
   size_t bytes;
   if (__builtin_mul_overflow(n, size, &bytes)) {
     errno = ENOMEM;
@@ -69,7 +87,8 @@ BROOM_PRELOAD_EXPORT void* BROOM_PRELOAD_NAME(calloc)(size_t n, size_t size) {
 }
 
 BROOM_PRELOAD_EXPORT void* BROOM_PRELOAD_NAME(realloc)(void* p, size_t size) {
-  if (BROOM_LIKELY(FastPath() && !broom::internal::InSpace(p))) {
+  // NeedsSlowFree covers the region space and every pointer while a mode is on.
+  if (BROOM_LIKELY(broom::preload::NothingPushed() && !NeedsSlowFree(p))) {
     if (BROOM_UNLIKELY(size == 0 && p != nullptr)) {  // glibc: free, return NULL
       g_je.free(p);
       return nullptr;

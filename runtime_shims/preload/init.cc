@@ -4,8 +4,9 @@
 // registers fork handlers; the destructor prints the stats summary and writes the profile.
 //
 // Before the constructor runs (allocations by the loader and by the constructors of libraries
-// loaded before us) the malloc family already works: it uses jemalloc's mallocx API, which needs
-// no lookup. Those few early allocations are not counted by stats:1 nor profiled.
+// loaded before us) the malloc family already works: every call takes the slow paths (see
+// g_dispatch in shim.h), which use jemalloc's mallocx API, needing no lookup. Those few early
+// allocations are not counted by stats:1 nor profiled.
 #include <pthread.h>
 #include <unistd.h>
 
@@ -96,12 +97,9 @@ __attribute__((constructor(101))) static void BroomPreloadConstructor() {
   ResolveBackend();
   Config config;
   ParseConf(std::getenv("BROOM_CONF"), &config, &WarnToStderr, nullptr);
+  // Also creates the region space now, while the process has one thread (see Configure), and
+  // switches the exported functions to their fast paths.
   Configure(config);
-  // Create the region space now, while the process has one thread: it is a function-local
-  // static in the core, and a fork() while another thread is constructing it would leave the
-  // child's initialization guard pending forever (the first region operation in the child would
-  // hang). Costs an address-space reservation (BROOM_RESERVE_GB, default 64 GiB, no memory).
-  (void)broom::GetGlobalStats();
   // jemalloc registered its handlers at its initialization (forced by ResolveBackend), so ours
   // run first in the prepare phase: our locks are taken while jemalloc still works.
   pthread_atfork(&ForkPrepare, &ForkParent, &ForkChild);

@@ -11,12 +11,21 @@
 #include <cstring>
 
 #include "broom/internal/block.h"
+#include "broom/memory.h"
 #include "runtime_shims/preload/backend.h"
 #include "runtime_shims/preload/profiler.h"
 
 namespace broom::preload {
 
 uint32_t g_mode = 0;
+// Until PublishFastPaths(): every call takes the slow paths, which work from the first
+// allocation of the process (before any constructor) through g_je's Boot wrappers.
+Dispatch g_dispatch = {
+    {&MallocSlow}, {&CallocSlow}, {&OperatorNewSlow}, {&FreeSlow}, {&SizedDeleteChecked}};
+SlowFreeRange g_slow_free = {0, UINTPTR_MAX};
+// Set before the first region is created. The prefixed testing build creates regions through
+// the core directly, never through broom_region_create, so there it starts set.
+std::atomic<bool> g_regions_may_exist{!BROOM_PRELOAD_INTERPOSES};
 bool g_checks = false;
 Config g_config;
 std::atomic<bool> g_regions_used{false};
@@ -249,6 +258,81 @@ void Configure(const Config& config) {
   if (config.stats) mode |= kModeStats;
   if (config.profile_path[0] != '\0' && profiler::Enable(config)) mode |= kModeProfile;
   g_mode = mode;
+  // The region space must exist before the free range can be narrowed to it. Creating it here,
+  // from the library constructor while the process has one thread, also keeps fork() safe: it is
+  // a function-local static in the core, and a fork() while another thread is constructing it
+  // would leave the child's initialization guard pending forever. Costs an address-space
+  // reservation (BROOM_RESERVE_GB, default 64 GiB), no memory.
+  (void)GetGlobalStats();
+  PublishFastPaths();
+}
+
+namespace {
+
+void StoreEntries(void* (*m)(size_t), void* (*c)(size_t, size_t), void* (*n)(size_t),
+                  void (*f)(void*) noexcept, void (*d)(void*, size_t) noexcept) {
+  g_dispatch.malloc.store(m, std::memory_order_relaxed);
+  g_dispatch.calloc.store(c, std::memory_order_relaxed);
+  g_dispatch.op_new.store(n, std::memory_order_relaxed);
+  g_dispatch.free.store(f, std::memory_order_relaxed);
+  g_dispatch.sized_delete.store(d, std::memory_order_relaxed);
+}
+
+void StoreCheckedEntries() {
+  StoreEntries(&MallocChecked, g_je.calloc, &OperatorNewChecked, &FreeChecked, &SizedDeleteChecked);
+}
+
+}  // namespace
+
+void PublishFastPaths() {
+  bool plain = g_mode == 0;
+  if (!plain) {
+    StoreEntries(&MallocSlow, &CallocSlow, &OperatorNewSlow, &FreeSlow, &SizedDeleteChecked);
+  } else if (g_regions_may_exist.load(std::memory_order_relaxed) ||
+             internal::g_space.end == 0) {  // no space: free must use the slow path
+    StoreCheckedEntries();
+  } else {
+    StoreEntries(g_je.malloc, g_je.calloc, g_je.op_new != nullptr ? g_je.op_new : &OperatorNewSlow,
+                 g_je.free, g_je.sized_delete != nullptr ? g_je.sized_delete : &SizedDeleteChecked);
+  }
+  if (plain && internal::g_space.end != 0) {
+    g_slow_free = {internal::g_space.base, internal::g_space.end - internal::g_space.base};
+  } else {
+    g_slow_free = {0, UINTPTR_MAX};
+  }
+}
+
+void UseCheckedEntries() {
+  if (g_regions_may_exist.load(std::memory_order_relaxed) ||
+      g_regions_may_exist.exchange(true, std::memory_order_relaxed)) {
+    return;
+  }
+  if (g_mode == 0) StoreCheckedEntries();  // with a mode on, the entries are the slow ones
+}
+
+BROOM_NOINLINE void* MallocChecked(size_t size) {
+  if (NothingPushed()) return g_je.malloc(size);
+  return Allocate(size, 0, false, __builtin_return_address(0));
+}
+
+BROOM_NOINLINE void FreeChecked(void* p) noexcept {
+  if (!NeedsSlowFree(p)) return g_je.free(p);
+  Free(p);
+}
+
+BROOM_NOINLINE void FreeSlow(void* p) noexcept { Free(p); }
+
+BROOM_NOINLINE void* MallocSlow(size_t size) {
+  return Allocate(size, 0, false, __builtin_return_address(0));
+}
+
+BROOM_NOINLINE void* CallocSlow(size_t n, size_t size) {
+  size_t bytes;
+  if (__builtin_mul_overflow(n, size, &bytes)) {
+    errno = ENOMEM;
+    return nullptr;
+  }
+  return Allocate(bytes, 0, true, __builtin_return_address(0));
 }
 
 // ---- allocation ------------------------------------------------------------------------------

@@ -6,7 +6,12 @@
 //   BROOM_PRELOAD_NAME(x)  the exported name of malloc-family function x: `x` in
 //                          libbroom_preload.so, `broom_x` in the prefixed testing build
 //                          (BROOM_PRELOAD_PREFIX defined), which interposes nothing.
-//   g_mode                 which slow-path features are on (stats, profile); read on every call.
+//   g_mode                 which slow-path features are on (stats, profile). Never read by the
+//                          fast paths: PublishFastPaths() folds it into the two below.
+//   g_dispatch             where the exported malloc/free/new/delete jump: jemalloc's own entries
+//                          until the first region, then the *Checked entries; *Slow with a mode.
+//   g_slow_free            the address range whose frees take the slow path: the region space,
+//                          or every address while a mode is on or before PublishFastPaths().
 //   ObjectHeader           the 16 bytes in front of every malloc-routed region object.
 //   Allocate/Free/...      the slow paths. The exported functions inline the fast path (heap,
 //                          nothing pushed, no stats/profile) and call these otherwise.
@@ -26,6 +31,7 @@
 
 #include "broom/context.h"
 #include "broom/region.h"
+#include "runtime_shims/preload/backend.h"
 #include "runtime_shims/preload/config.h"
 
 #define BROOM_PRELOAD_CONCAT2(a, b) a##b
@@ -45,7 +51,7 @@ namespace broom::preload {
 inline constexpr uint32_t kModeStats = 1;
 inline constexpr uint32_t kModeProfile = 2;
 // Non-zero sends every call through the slow paths. Written by Configure() only.
-extern uint32_t g_mode;
+extern uint32_t g_mode BROOM_PRELOAD_HIDDEN;
 extern bool g_checks;
 extern Config g_config;
 // Set once any region was created (the exit report reads region stats only then).
@@ -59,6 +65,57 @@ extern thread_local constinit bool t_internal BROOM_IE_TLS;
 inline bool FastPath() {
   return BROOM_LIKELY((static_cast<uint32_t>(internal::t_context.depth) | g_mode) == 0);
 }
+
+// True when nothing is pushed on this thread: one TLS load (its offset comes from the GOT).
+inline bool NothingPushed() { return BROOM_LIKELY(internal::t_context.depth == 0); }
+
+// Targets of the exported malloc, calloc, operator new, free and operator delete. Three states,
+// set by PublishFastPaths() and UseCheckedEntries():
+//   no region created yet, no mode  malloc/op_new/free are jemalloc's own: the exported
+//                                   function is a single jump (no region memory can exist and
+//                                   nothing can be pushed)
+//   regions exist, no mode          *Checked: test the thread's depth or the pointer's range,
+//                                   then jump to jemalloc
+//   a mode (stats, profile) on      the slow paths (MallocSlow, ..., FreeSlow); also the state
+//                                   before the first PublishFastPaths()
+// calloc is jemalloc's or CallocSlow; the exported calloc checks the depth itself.
+// The *Slow/*Checked entries read the program's call site as their own return address: correct
+// because the exported functions reach them by tail jumps (optimized builds).
+// Thread-safety: entries are atomics (relaxed); UseCheckedEntries() may run concurrently with
+// any call. A thread that creates a region sees the checked entries from then on (program
+// order); another thread can hold that region's memory only after synchronizing with it.
+struct Dispatch {
+  std::atomic<void* (*)(size_t)> malloc;
+  std::atomic<void* (*)(size_t, size_t)> calloc;
+  std::atomic<void* (*)(size_t)> op_new;
+  std::atomic<void (*)(void*) noexcept> free;
+  std::atomic<void (*)(void*, size_t) noexcept> sized_delete;  // jemalloc's or SizedDeleteChecked
+};
+extern Dispatch g_dispatch BROOM_PRELOAD_HIDDEN;
+
+// Frees of addresses in [lo, lo + len) take the slow path (Free/FreeSized); all others go straight
+// to jemalloc. lo/len are the region space while g_mode == 0, else 0/UINTPTR_MAX (everything);
+// also everything until PublishFastPaths() first runs.
+// INVARIANT: [g_space.base, g_space.end) is inside [lo, lo + len) whenever the space exists.
+struct SlowFreeRange {
+  uintptr_t lo;
+  uintptr_t len;
+};
+extern SlowFreeRange g_slow_free BROOM_PRELOAD_HIDDEN;
+
+// True if free(p) must take the slow path. Two loads, a subtract and a compare. Null is outside
+// the region space, so with no mode on jemalloc's free receives it, as under plain jemalloc.
+inline bool NeedsSlowFree(const void* p) {
+  return BROOM_UNLIKELY(reinterpret_cast<uintptr_t>(p) - g_slow_free.lo < g_slow_free.len);
+}
+
+// Recomputes g_dispatch and g_slow_free from g_mode, g_je, the region space and whether a region
+// may exist. Called by Configure(). REQUIRES: no other thread allocates concurrently (the two
+// words of g_slow_free are stored separately).
+void PublishFastPaths();
+// Called before the first region is created (broom_region_create): switches g_dispatch from
+// jemalloc's entries to the *Checked ones. Idempotent, thread-safe, cheap after the first call.
+void UseCheckedEntries();
 
 // 16 bytes in front of each malloc-routed region object.
 // INVARIANT: offset >= 16, offset == max(16, alignment); raw allocation = object - offset.
@@ -74,8 +131,9 @@ inline ObjectHeader* HeaderOf(const void* p) {
   return reinterpret_cast<ObjectHeader*>(const_cast<char*>(static_cast<const char*>(p)) - 16);
 }
 
-// Applies a configuration: sets g_mode/g_checks, enables the profiler. Call before the program's
-// threads start (the library constructor does), or in tests with no outstanding allocations.
+// Applies a configuration: sets g_mode/g_checks, enables the profiler, creates the region space
+// if needed and publishes the fast paths. Call before the program's threads start (the library
+// constructor does), or in tests with no outstanding allocations.
 void Configure(const Config& config);
 
 // ---- slow paths (`align` 0 means the default 16; otherwise a power of two) ------------------
@@ -84,6 +142,18 @@ void* AllocateIn(Region* r, size_t size, size_t align);  // region object with h
 void Free(void* p);
 void FreeSized(void* p, size_t size, size_t align);
 void* Reallocate(void* p, size_t size, void* site);
+// g_dispatch targets while a mode is on (and before the first PublishFastPaths()). Each takes
+// its profiler site from __builtin_return_address(0): only reach them by a tail call.
+void* MallocSlow(size_t size);
+void* CallocSlow(size_t n, size_t size);
+void* OperatorNewSlow(size_t size);  // in operators.cc
+void FreeSlow(void* p) noexcept;
+// g_dispatch targets while regions exist and no mode is on: the fast-path checks, then jemalloc.
+void* MallocChecked(size_t size);
+void* OperatorNewChecked(size_t size);  // in operators.cc
+void FreeChecked(void* p) noexcept;
+// Also the entry while a mode is on (g_slow_free then sends every pointer to the slow path).
+void SizedDeleteChecked(void* p, size_t size) noexcept;  // in operators.cc
 size_t UsableSize(const void* p);
 // Returns 1 for live region memory, 0 for heap, -1 (after a diagnostic) for a stale pointer.
 int CheckPointer(const void* p, const char* op, bool fatal);

@@ -12,7 +12,13 @@
 //   preload_workloads larson   [scale]            larson-style server: threads churn a shared set
 //                                                 of slots and hand it to the next round's threads
 //   preload_workloads mixed    [scale]            2 threads, 16 B..1 MiB mixed sizes with realloc
+//   preload_workloads pairs    [scale]            microloop: 100 M malloc(32..95) + free, 1 thread
+//   preload_workloads newdelete [scale]           microloop: 100 M operator new(32..95) + sized
+//                                                 delete, 1 thread
+// Also prints cpu=<CPU seconds of the workload> (user + system, all threads).
 #define BROOM_C_WEAK
+#include <time.h>
+
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -21,6 +27,7 @@
 #include <cstring>
 #include <deque>
 #include <mutex>
+#include <new>
 #include <thread>
 #include <vector>
 
@@ -54,6 +61,39 @@ uint64_t Churn(double scale) {
     ring[slot] = p;
   }
   for (void* p : ring) std::free(p);
+  return sum;
+}
+
+// Keeps the compiler from eliding a malloc/free or new/delete pair.
+inline void Escape(void* p) { asm volatile("" : : "r"(p) : "memory"); }
+
+// The interposition cost in isolation: nothing but allocation calls, all served by the
+// allocator's thread cache.
+uint64_t Pairs(double scale) {
+  const long n = static_cast<long>(100000000 * scale);
+  Rng rng(2);
+  uint64_t sum = 0;
+  for (long i = 0; i < n; ++i) {
+    size_t size = 32 + (rng.Next() & 63);  // no division: keep the loop cheap
+    void* p = std::malloc(size);
+    Escape(p);
+    std::free(p);
+    sum += size;
+  }
+  return sum;
+}
+
+uint64_t NewDelete(double scale) {
+  const long n = static_cast<long>(100000000 * scale);
+  Rng rng(3);
+  uint64_t sum = 0;
+  for (long i = 0; i < n; ++i) {
+    size_t size = 32 + (rng.Next() & 63);  // no division: keep the loop cheap
+    void* p = ::operator new(size);
+    Escape(p);
+    ::operator delete(p, size);
+    sum += size;
+  }
   return sum;
 }
 
@@ -197,7 +237,9 @@ uint64_t Mixed(double scale) {
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    std::fprintf(stderr, "usage: %s churn|prodcons|larson|mixed [scale] [regions]\n", argv[0]);
+    std::fprintf(stderr,
+                 "usage: %s churn|prodcons|larson|mixed|pairs|newdelete [scale] [regions]\n",
+                 argv[0]);
     return 2;
   }
   double scale = argc > 2 ? std::atof(argv[2]) : 1.0;
@@ -207,6 +249,8 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "regions requested but libbroom_preload.so is not loaded\n");
     return 2;
   }
+  timespec c0;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c0);
   auto t0 = std::chrono::steady_clock::now();
   uint64_t sum;
   if (std::strcmp(argv[1], "churn") == 0) {
@@ -217,11 +261,19 @@ int main(int argc, char** argv) {
     sum = Larson(scale);
   } else if (std::strcmp(argv[1], "mixed") == 0) {
     sum = Mixed(scale);
+  } else if (std::strcmp(argv[1], "pairs") == 0) {
+    sum = Pairs(scale);
+  } else if (std::strcmp(argv[1], "newdelete") == 0) {
+    sum = NewDelete(scale);
   } else {
     std::fprintf(stderr, "unknown workload %s\n", argv[1]);
     return 2;
   }
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  timespec c1;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c1);
+  double cpu = static_cast<double>(c1.tv_sec - c0.tv_sec) +
+               1e-9 * static_cast<double>(c1.tv_nsec - c0.tv_nsec);
   // Peak RSS of this program: VmHWM of its own address space. (getrusage's ru_maxrss would also
   // count the pre-exec address space of the launching process, e.g. a Python runner.)
   long hwm_kb = -1;
@@ -232,7 +284,7 @@ int main(int argc, char** argv) {
     }
     std::fclose(f);
   }
-  std::printf("seconds=%.4f hwm_kb=%ld checksum=%llu\n", secs, hwm_kb,
+  std::printf("seconds=%.4f cpu=%.4f hwm_kb=%ld checksum=%llu\n", secs, cpu, hwm_kb,
               static_cast<unsigned long long>(sum));
   return 0;
 }
