@@ -4,10 +4,8 @@
 #define GC_THREADS 1
 #include <gc/gc.h>
 
-#include <array>
 #include <memory_resource>
 #include <new>
-#include <optional>
 
 #include "runtime_shims/lifecycle/policy.h"
 
@@ -57,19 +55,6 @@ struct Anchor {
   void* root;
 };
 
-class GcScratch final : public ScratchSpace {
- public:
-  void Enter() override {
-    BROOM_CHECK(depth_ < scopes_.size(), "callback scratch nested too deep");
-    scopes_[depth_++].emplace(&Resource());
-  }
-  void Exit() override { scopes_[--depth_].reset(); }
-
- private:
-  std::array<std::optional<FallbackResourceScope>, 8> scopes_;
-  size_t depth_ = 0;
-};
-
 class GcPolicy final : public MemoryPolicy {
  public:
   std::string_view name() const override { return "gc"; }
@@ -89,7 +74,7 @@ class GcPolicy final : public MemoryPolicy {
   size_t ArenaBytes(void*) const override { return 0; }
   std::unique_ptr<ScratchSpace> CreateScratch() override {
     t_registration.Ensure();  // every thread that runs callbacks comes here first
-    return std::make_unique<GcScratch>();
+    return MakeFallbackScratch(&Resource());
   }
 };
 

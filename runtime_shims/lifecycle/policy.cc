@@ -163,9 +163,7 @@ class HeapPolicy final : public MemoryPolicy {
   std::pmr::memory_resource* ArenaResource(void*) override { return heap_; }
   void DestroyArena(void*) override {}
   size_t ArenaBytes(void*) const override { return 0; }
-  std::unique_ptr<ScratchSpace> CreateScratch() override {
-    return std::make_unique<HeapScratch>(heap_);
-  }
+  std::unique_ptr<ScratchSpace> CreateScratch() override { return MakeFallbackScratch(heap_); }
 
  private:
   std::string_view name_;
@@ -201,6 +199,10 @@ void RegisterPolicy(const char* name, PolicyFactory factory) {
     }
   }
   RegisteredPolicies().push_back({name, factory});
+}
+
+std::unique_ptr<ScratchSpace> MakeFallbackScratch(std::pmr::memory_resource* heap) {
+  return std::make_unique<HeapScratch>(heap);
 }
 
 std::unique_ptr<MemoryPolicy> MakePolicy(std::string_view name) {
