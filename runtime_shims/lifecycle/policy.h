@@ -51,6 +51,10 @@ class ScratchSpace {
   virtual void Exit() = 0;
 };
 
+// Scratch for policies without per-callback arenas: each Enter makes `heap` the fallback
+// resource (broom::FallbackResourceScope) until the matching Exit.
+std::unique_ptr<ScratchSpace> MakeFallbackScratch(std::pmr::memory_resource* heap);
+
 class MemoryPolicy {
  public:
   MemoryPolicy();
@@ -127,9 +131,6 @@ class ScratchScope {
 // destroyed and a new one made. REQUIRES: no ScratchScope open on the thread when the policy
 // changes.
 ScratchSpace& ThreadScratch(MemoryPolicy& policy);
-// Scratch for policies without per-callback arenas: each Enter makes `heap` the fallback
-// resource (broom::FallbackResourceScope) until the matching Exit.
-std::unique_ptr<ScratchSpace> MakeFallbackScratch(std::pmr::memory_resource* heap);
 // Destroys the calling thread's scratch now (drivers call it so region statistics balance
 // before the thread exits). REQUIRES: no ScratchScope open.
 void ReleaseThreadScratch();
