@@ -69,6 +69,8 @@ int ParseConf(const char* text, Config* config, WarnFn warn, void* ctx) {
     size_t vlen = len - klen - 1;
     if (KeyIs(entry, klen, "stats")) {
       if (!ParseBool(v, vlen, &config->stats)) Warn("stats expects 0 or 1, got", v, vlen);
+    } else if (KeyIs(entry, klen, "bind")) {
+      if (!ParseBool(v, vlen, &config->bind)) Warn("bind expects 0 or 1, got", v, vlen);
     } else if (KeyIs(entry, klen, "checks")) {
       if (!ParseBool(v, vlen, &config->checks)) Warn("checks expects 0 or 1, got", v, vlen);
     } else if (KeyIs(entry, klen, "profile")) {
@@ -87,7 +89,7 @@ int ParseConf(const char* text, Config* config, WarnFn warn, void* ctx) {
         Warn("profile_top expects a count, got", v, vlen);
       }
     } else {
-      Warn("unknown key (known: stats, checks, profile, group_window_us, profile_top)", entry,
+      Warn("unknown key (known: stats, checks, bind, profile, group_window_us, profile_top)", entry,
            klen);
     }
   }

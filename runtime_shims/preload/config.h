@@ -9,6 +9,9 @@
 // Keys (values in brackets are the defaults):
 //   stats:0|1              print a summary to stderr at exit [0]
 //   checks:0|1             diagnose pointers into destroyed regions in free/realloc [0]
+//   bind:0|1               while no region exists and no stats/profile mode is on, bind the
+//                          program's PLT slots for malloc/free/calloc/new/delete straight to
+//                          jemalloc (bind.h); 0 keeps every call going through Broom's exports [1]
 //   profile:FILE           allocation-lifetime profiler; writes FILE (JSON) and FILE.txt at
 //                          exit. "%p" in FILE is replaced by the process id. [off]
 //   group_window_us:N      profiler: frees of one site within N us are a group death [1000]
@@ -26,6 +29,7 @@ namespace broom::preload {
 struct Config {
   bool stats = false;
   bool checks = false;
+  bool bind = true;
   char profile_path[512] = {};  // empty: profiler off
   uint32_t group_window_us = 1000;
   uint32_t profile_top = 20;

@@ -13,6 +13,7 @@
 #include "broom/internal/block.h"
 #include "broom/memory.h"
 #include "runtime_shims/preload/backend.h"
+#include "runtime_shims/preload/bind.h"
 #include "runtime_shims/preload/profiler.h"
 
 namespace broom::preload {
@@ -238,17 +239,32 @@ HeapCounters ReadCounters() {
   return h;
 }
 
+namespace {
+
+// Held while UseCheckedEntries() switches from pass-through to the checked entries.
+std::atomic_flag g_switch_lock = ATOMIC_FLAG_INIT;
+
+void LockSwitch() {
+  while (g_switch_lock.test_and_set(std::memory_order_acquire)) __builtin_ia32_pause();
+}
+void UnlockSwitch() { g_switch_lock.clear(std::memory_order_release); }
+
+}  // namespace
+
 void ForkPrepare() {
+  LockSwitch();
   LockCounters();
   profiler::ForkPrepare();
 }
 void ForkParent() {
   profiler::ForkParent();
   UnlockCounters();
+  UnlockSwitch();
 }
 void ForkChild() {
   profiler::ForkChild();
   UnlockCounters();
+  UnlockSwitch();
 }
 
 void Configure(const Config& config) {
@@ -282,6 +298,20 @@ void StoreCheckedEntries() {
   StoreEntries(&MallocChecked, g_je.calloc, &OperatorNewChecked, &FreeChecked, &SizedDeleteChecked);
 }
 
+// Binds the program's call sites straight to the functions g_dispatch holds in pass-through
+// (bind.h): the same targets, minus the jump through Broom's export.
+void BindPassThrough() {
+  auto fn = [](auto f) { return reinterpret_cast<void*>(f); };
+  const BindTarget targets[] = {
+      {"malloc", fn(g_je.malloc)},         {"free", fn(g_je.free)},
+      {"calloc", fn(g_je.calloc)},         {"_Znwm", fn(g_je.op_new)},
+      {"_Znam", fn(g_je.op_new)},          {"_ZdlPv", fn(g_je.free)},
+      {"_ZdaPv", fn(g_je.free)},           {"_ZdlPvm", fn(g_je.sized_delete)},
+      {"_ZdaPvm", fn(g_je.sized_delete)},
+  };
+  BindDirect(targets, static_cast<int>(sizeof(targets) / sizeof(targets[0])));
+}
+
 }  // namespace
 
 void PublishFastPaths() {
@@ -294,6 +324,7 @@ void PublishFastPaths() {
   } else {
     StoreEntries(g_je.malloc, g_je.calloc, g_je.op_new != nullptr ? g_je.op_new : &OperatorNewSlow,
                  g_je.free, g_je.sized_delete != nullptr ? g_je.sized_delete : &SizedDeleteChecked);
+    if (BROOM_PRELOAD_INTERPOSES && g_config.bind && BackendResolved()) BindPassThrough();
   }
   if (plain && internal::g_space.end != 0) {
     g_slow_free = {internal::g_space.base, internal::g_space.end - internal::g_space.base};
@@ -303,11 +334,15 @@ void PublishFastPaths() {
 }
 
 void UseCheckedEntries() {
-  if (g_regions_may_exist.load(std::memory_order_relaxed) ||
-      g_regions_may_exist.exchange(true, std::memory_order_relaxed)) {
-    return;
+  if (g_regions_may_exist.load(std::memory_order_acquire)) return;
+  // Concurrent first creators wait here: none may return before the slots are restored.
+  LockSwitch();
+  if (!g_regions_may_exist.load(std::memory_order_relaxed)) {
+    if (g_mode == 0) StoreCheckedEntries();  // with a mode on, the entries are the slow ones
+    UnbindDirect();
+    g_regions_may_exist.store(true, std::memory_order_release);
   }
-  if (g_mode == 0) StoreCheckedEntries();  // with a mode on, the entries are the slow ones
+  UnlockSwitch();
 }
 
 BROOM_NOINLINE void* MallocChecked(size_t size) {

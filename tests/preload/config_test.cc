@@ -17,11 +17,13 @@ struct Warnings {
 TEST(ParseConfTest, ParsesEveryKnownKey) {
   Config c;
   Warnings w;
-  EXPECT_EQ(ParseConf("stats:1,checks:1,profile:out.json,group_window_us:250,profile_top:7", &c,
-                      &Warnings::Sink, &w),
+  EXPECT_TRUE(c.bind);  // on by default
+  EXPECT_EQ(ParseConf("stats:1,checks:1,bind:0,profile:out.json,group_window_us:250,profile_top:7",
+                      &c, &Warnings::Sink, &w),
             0);
   EXPECT_TRUE(c.stats);
   EXPECT_TRUE(c.checks);
+  EXPECT_FALSE(c.bind);
   EXPECT_STREQ(c.profile_path, "out.json");
   EXPECT_EQ(c.group_window_us, 250u);
   EXPECT_EQ(c.profile_top, 7u);

@@ -191,6 +191,42 @@ TEST(PreloadProgramsTest, CProgramUsingTheRegionApiThroughWeakSymbols) {
   EXPECT_NE(pre.err.find("transferable         1         1      0"), std::string::npos) << pre.err;
 }
 
+// Direct binding (runtime_shims/preload/bind.h): until the first region, the program's PLT slots
+// for malloc/calloc/free call jemalloc itself; broom_region_create puts Broom's exports back
+// (while another thread keeps allocating) and the region then receives malloc and calloc.
+constexpr const char* kBoundToJemalloc =
+    "before malloc=libjemalloc.so.2 calloc=libjemalloc.so.2 free=libjemalloc.so.2\n"
+    "after malloc=libbroom_preload.so calloc=libbroom_preload.so free=libbroom_preload.so\n"
+    "routed 1\n";
+
+TEST(PreloadProgramsTest, DirectBindingWithLazyAndImmediateBinding) {
+  for (const char* probe : {BROOM_TEST_BIND_PROBE, BROOM_TEST_BIND_PROBE_NOW}) {
+    Result plain = RunShell(probe);
+    ASSERT_EQ(plain.status, 0) << probe << plain.err;
+    EXPECT_EQ(plain.out.find("libbroom"), std::string::npos) << plain.out;
+    for (const char* bind_now : {"", " LD_BIND_NOW=1"}) {
+      Result pre = RunShell(probe, Preload() + bind_now);
+      EXPECT_EQ(pre.status, 0) << probe << bind_now << "\n" << pre.err;
+      EXPECT_EQ(pre.out, kBoundToJemalloc) << probe << bind_now;
+    }
+  }
+}
+
+TEST(PreloadProgramsTest, NoDirectBindingWhenTurnedOffOrWithAMode) {
+  // The -z now probe's slots are bound at start-up, so they show Broom's exports.
+  const std::string through_broom =
+      "before malloc=libbroom_preload.so calloc=libbroom_preload.so free=libbroom_preload.so\n"
+      "after malloc=libbroom_preload.so calloc=libbroom_preload.so free=libbroom_preload.so\n"
+      "routed 1\n";
+  for (const char* conf : {"bind:0", "stats:1", "profile:" }) {
+    std::string c = conf;
+    if (c == "profile:") c += TempDir() + "/bind_probe_profile.json";
+    Result pre = RunShell(BROOM_TEST_BIND_PROBE_NOW, Preload(c));
+    EXPECT_EQ(pre.status, 0) << c << "\n" << pre.err;
+    EXPECT_EQ(pre.out, through_broom) << c;
+  }
+}
+
 TEST(PreloadProgramsTest, CheckedModeDiagnosesADanglingRegionPointer) {
   std::string cmd = std::string(BROOM_TEST_C_API_DEMO) + " dangling";
   Result unchecked = RunShell(cmd, Preload());

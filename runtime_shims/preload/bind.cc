@@ -1,0 +1,192 @@
+// Copyright Broom authors.
+//
+// Direct binding of PLT slots to jemalloc. See bind.h.
+#include "runtime_shims/preload/bind.h"
+
+#include <dlfcn.h>
+#include <elf.h>
+#include <link.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cstdint>
+#include <cstring>
+
+namespace broom::preload {
+
+namespace {
+
+struct Slot {
+  void** at;
+  void* export_fn;  // what the slot held (or would hold once bound): Broom's export
+  bool relro;       // in the object's read-only-after-relocation range
+};
+
+// Written by BindDirect() (constructor, one thread) and UnbindDirect() (under the caller's lock).
+Slot g_slots[kMaxBoundSlots];
+int g_num_slots = 0;
+
+constexpr int kMaxTargets = 16;
+
+struct Resolved {
+  const char* name;
+  void* export_fn;  // Broom's definition, as the loader binds it
+  void* target;
+};
+
+struct Walk {
+  const Resolved* targets;
+  int count;
+  const void* skip[2];  // code addresses in Broom's own object and in jemalloc's
+};
+
+// An object's dynamic section entries. The loader relocates the address entries in place for
+// most objects (not for the vDSO, whose dynamic section is read-only); `base` is added to an
+// address below it.
+struct Dynamic {
+  const ElfW(Rela)* jmprel = nullptr;
+  size_t jmprel_bytes = 0;
+  const ElfW(Sym)* symtab = nullptr;
+  const char* strtab = nullptr;
+  bool rela = false;
+  bool symbolic = false;
+};
+
+template <class T>
+const T* Rebase(uintptr_t value, uintptr_t base) {
+  return reinterpret_cast<const T*>(value < base ? value + base : value);
+}
+
+bool ReadDynamic(const dl_phdr_info* info, Dynamic* d) {
+  const ElfW(Dyn)* dyn = nullptr;
+  for (int i = 0; i < info->dlpi_phnum; ++i) {
+    if (info->dlpi_phdr[i].p_type == PT_DYNAMIC) {
+      dyn = reinterpret_cast<const ElfW(Dyn)*>(info->dlpi_addr + info->dlpi_phdr[i].p_vaddr);
+    }
+  }
+  if (dyn == nullptr) return false;
+  uintptr_t base = info->dlpi_addr;
+  for (; dyn->d_tag != DT_NULL; ++dyn) {
+    switch (dyn->d_tag) {
+      case DT_JMPREL:
+        d->jmprel = Rebase<ElfW(Rela)>(dyn->d_un.d_ptr, base);
+        break;
+      case DT_PLTRELSZ:
+        d->jmprel_bytes = dyn->d_un.d_val;
+        break;
+      case DT_PLTREL:
+        d->rela = dyn->d_un.d_val == DT_RELA;
+        break;
+      case DT_SYMTAB:
+        d->symtab = Rebase<ElfW(Sym)>(dyn->d_un.d_ptr, base);
+        break;
+      case DT_STRTAB:
+        d->strtab = Rebase<char>(dyn->d_un.d_ptr, base);
+        break;
+      case DT_SYMBOLIC:
+        d->symbolic = true;
+        break;
+      case DT_FLAGS:
+        if (dyn->d_un.d_val & DF_SYMBOLIC) d->symbolic = true;
+        break;
+      default:
+        break;
+    }
+  }
+  return d->jmprel != nullptr && d->symtab != nullptr && d->strtab != nullptr && d->rela &&
+         !d->symbolic;
+}
+
+// True if `p` lies in one of the object's segments of type `type` (PT_LOAD: with all `flags`).
+bool InSegment(const dl_phdr_info* info, const void* p, uint32_t type, uint32_t flags = 0) {
+  auto a = reinterpret_cast<uintptr_t>(p);
+  for (int i = 0; i < info->dlpi_phnum; ++i) {
+    const ElfW(Phdr)& ph = info->dlpi_phdr[i];
+    if (ph.p_type != type || (ph.p_flags & flags) != flags) continue;
+    if (a - (info->dlpi_addr + ph.p_vaddr) < ph.p_memsz) return true;
+  }
+  return false;
+}
+
+// Stores `value` into `slot`, lifting the read-only protection around the store if needed.
+bool Store(void** slot, void* value, bool relro) {
+  if (!relro) {
+    __atomic_store_n(slot, value, __ATOMIC_RELAXED);
+    return true;
+  }
+  auto page_size = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+  void* page = reinterpret_cast<void*>(reinterpret_cast<uintptr_t>(slot) & ~(page_size - 1));
+  if (mprotect(page, page_size, PROT_READ | PROT_WRITE) != 0) return false;
+  __atomic_store_n(slot, value, __ATOMIC_RELAXED);
+  mprotect(page, page_size, PROT_READ);
+  return true;
+}
+
+int BindObject(dl_phdr_info* info, size_t, void* arg) {
+  const Walk& w = *static_cast<const Walk*>(arg);
+  if (InSegment(info, w.skip[0], PT_LOAD) || InSegment(info, w.skip[1], PT_LOAD)) return 0;
+  if (info->dlpi_name != nullptr && std::strstr(info->dlpi_name, "linux-vdso") != nullptr) {
+    return 0;
+  }
+  Dynamic d;
+  if (!ReadDynamic(info, &d)) return 0;
+  size_t n = d.jmprel_bytes / sizeof(ElfW(Rela));
+  for (size_t i = 0; i < n && g_num_slots < kMaxBoundSlots; ++i) {
+    const ElfW(Rela)& r = d.jmprel[i];
+    if (ELF64_R_TYPE(r.r_info) != R_X86_64_JUMP_SLOT) continue;
+    const char* name = d.strtab + d.symtab[ELF64_R_SYM(r.r_info)].st_name;
+    for (int k = 0; k < w.count; ++k) {
+      const Resolved& t = w.targets[k];
+      if (std::strcmp(name, t.name) != 0) continue;
+      auto** slot = reinterpret_cast<void**>(info->dlpi_addr + r.r_offset);
+      void* now = __atomic_load_n(slot, __ATOMIC_RELAXED);
+      // Bound to Broom, or not bound yet: a lazily bound slot points back into the object's own
+      // PLT until the first call. Anything else was bound elsewhere and stays.
+      if (now != t.export_fn && !InSegment(info, now, PT_LOAD, PF_X)) break;
+      bool relro = InSegment(info, slot, PT_GNU_RELRO);
+      if (Store(slot, t.target, relro)) g_slots[g_num_slots++] = {slot, t.export_fn, relro};
+      break;
+    }
+  }
+  return 0;
+}
+
+const void* ObjectOf(const void* p) {
+  Dl_info info;
+  if (p == nullptr || dladdr(p, &info) == 0) return nullptr;
+  return info.dli_fbase;
+}
+
+}  // namespace
+
+int BindDirect(const BindTarget* targets, int count) {
+  if (g_num_slots != 0 || count > kMaxTargets) return 0;
+  const void* self = reinterpret_cast<const void*>(&BindDirect);
+  Resolved resolved[kMaxTargets];
+  int n = 0;
+  const void* je = nullptr;
+  for (int i = 0; i < count; ++i) {
+    if (targets[i].target == nullptr) continue;
+    // The definition the loader binds the name to must be Broom's; if something earlier in the
+    // search order defines it, calls never reached Broom and stay as they are.
+    void* export_fn = dlsym(RTLD_DEFAULT, targets[i].name);
+    if (export_fn == nullptr || ObjectOf(export_fn) != ObjectOf(self)) continue;
+    resolved[n++] = {targets[i].name, export_fn, targets[i].target};
+    je = targets[i].target;
+  }
+  if (n == 0) return 0;
+  Walk w = {resolved, n, {self, je}};
+  dl_iterate_phdr(&BindObject, &w);
+  return g_num_slots;
+}
+
+void UnbindDirect() {
+  // Objects loaded at start-up stay mapped for the life of the process (they cannot be
+  // dlclose()d), so every recorded slot is still there.
+  for (int i = 0; i < g_num_slots; ++i) Store(g_slots[i].at, g_slots[i].export_fn, g_slots[i].relro);
+  g_num_slots = 0;
+}
+
+int BoundSlots() { return g_num_slots; }
+
+}  // namespace broom::preload

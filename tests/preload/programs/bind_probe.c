@@ -1,0 +1,126 @@
+/* Copyright Broom authors.
+ *
+ * Checks direct binding (runtime_shims/preload/bind.h) from the program's side: reads its own
+ * PLT slots for malloc, calloc and free and prints which object each one calls, before and
+ * after the first region is created. While the first region is created on this thread, a second
+ * thread keeps calling malloc/free (the slots change under it). Then it checks that malloc,
+ * calloc and free route through the region that is pushed.
+ *
+ * Prints, e.g. under the preload:
+ *   before malloc=libjemalloc.so.2 calloc=libjemalloc.so.2 free=libjemalloc.so.2
+ *   after malloc=libbroom_preload.so calloc=libbroom_preload.so free=libbroom_preload.so
+ *   routed 1
+ * Without the preload only the "before" line (glibc's functions, or "lazy" for a slot the
+ * loader has not bound yet). Exit status 0 unless a check failed.
+ */
+#define _GNU_SOURCE
+#define BROOM_C_WEAK
+#include <dlfcn.h>
+#include <elf.h>
+#include <link.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "broom/c/broom.h"
+
+static const char* const kNames[] = {"malloc", "calloc", "free"};
+enum { kNumNames = 3 };
+static void** slots[kNumNames];
+
+static uintptr_t rebase(uintptr_t v, uintptr_t base) { return v < base ? v + base : v; }
+
+/* Finds this executable's JUMP_SLOT relocations for kNames (the first object reported). */
+static int find_slots(struct dl_phdr_info* info, size_t size, void* arg) {
+  (void)size;
+  (void)arg;
+  const ElfW(Dyn)* dyn = NULL;
+  for (int i = 0; i < info->dlpi_phnum; ++i) {
+    if (info->dlpi_phdr[i].p_type == PT_DYNAMIC) {
+      dyn = (const ElfW(Dyn)*)(info->dlpi_addr + info->dlpi_phdr[i].p_vaddr);
+    }
+  }
+  const ElfW(Rela)* rel = NULL;
+  size_t bytes = 0;
+  const ElfW(Sym)* sym = NULL;
+  const char* str = NULL;
+  for (; dyn != NULL && dyn->d_tag != DT_NULL; ++dyn) {
+    if (dyn->d_tag == DT_JMPREL) rel = (const ElfW(Rela)*)rebase(dyn->d_un.d_ptr, info->dlpi_addr);
+    if (dyn->d_tag == DT_PLTRELSZ) bytes = dyn->d_un.d_val;
+    if (dyn->d_tag == DT_SYMTAB) sym = (const ElfW(Sym)*)rebase(dyn->d_un.d_ptr, info->dlpi_addr);
+    if (dyn->d_tag == DT_STRTAB) str = (const char*)rebase(dyn->d_un.d_ptr, info->dlpi_addr);
+  }
+  for (size_t i = 0; rel != NULL && sym != NULL && str != NULL && i < bytes / sizeof *rel; ++i) {
+    const char* name = str + sym[ELF64_R_SYM(rel[i].r_info)].st_name;
+    for (int k = 0; k < kNumNames; ++k) {
+      if (strcmp(name, kNames[k]) == 0) slots[k] = (void**)(info->dlpi_addr + rel[i].r_offset);
+    }
+  }
+  return 1; /* only the executable */
+}
+
+int main(void);
+
+static const char* target_of(void** slot) {
+  if (slot == NULL) return "none";
+  Dl_info info, self;
+  void* fn = __atomic_load_n(slot, __ATOMIC_RELAXED);
+  if (dladdr(fn, &info) == 0 || info.dli_fname == NULL) return "?";
+  /* An unbound lazy slot points back into this executable's own PLT. */
+  if (dladdr((void*)&main, &self) != 0 && info.dli_fbase == self.dli_fbase) return "lazy";
+  const char* base = strrchr(info.dli_fname, '/');
+  return base != NULL ? base + 1 : info.dli_fname;
+}
+
+static void print_slots(const char* when) {
+  printf("%s", when);
+  for (int k = 0; k < kNumNames; ++k) printf(" %s=%s", kNames[k], target_of(slots[k]));
+  printf("\n");
+}
+
+static atomic_int stop;
+static void* volatile escape;
+
+static void* churn(void* arg) {
+  (void)arg;
+  while (!atomic_load(&stop)) {
+    void* p = malloc(48);
+    escape = p;
+    free(p);
+    p = calloc(2, 24);
+    escape = p;
+    free(p);
+  }
+  return NULL;
+}
+
+int main(void) {
+  dl_iterate_phdr(&find_slots, NULL);
+  print_slots("before");
+  if (!broom_available()) return 0;
+
+  int failures = 0;
+  pthread_t t;
+  pthread_create(&t, NULL, &churn, NULL);
+  broom_region_t* r = broom_region_create(BROOM_TEMPORARY, NULL);
+  print_slots("after");
+  broom_region_push(r);
+  void* a = malloc(40);
+  void* b = calloc(3, 16);
+  int routed = broom_region_of(a) == r && broom_region_of(b) == r && ((char*)b)[47] == 0;
+  free(a); /* region pointers: no-ops */
+  free(b);
+  broom_region_pop(r);
+  void* c = malloc(40); /* nothing pushed: the heap again */
+  routed = routed && broom_region_of(c) == NULL;
+  free(c);
+  broom_region_destroy(r);
+  atomic_store(&stop, 1);
+  pthread_join(t, NULL);
+  printf("routed %d\n", routed);
+  if (!routed) ++failures;
+  return failures == 0 ? 0 : 1;
+}
