@@ -19,7 +19,7 @@ namespace {
 struct Slot {
   void** at;
   void* export_fn;  // what the slot held (or would hold once bound): Broom's export
-  bool relro;       // in the object's read-only-after-relocation range
+  bool relro;       // on a page made read-only after relocation (InReadOnlyRelro)
 };
 
 // Written by BindDirect() (constructor, one thread) and UnbindDirect() (under the caller's lock).
@@ -97,7 +97,7 @@ bool ReadDynamic(const dl_phdr_info* info, Dynamic* d) {
          !d->symbolic;
 }
 
-// True if `p` lies in one of the object's segments of type `type` (PT_LOAD: with all `flags`).
+// True if `p` lies in one of the object's segments of type `type` with all of `flags`.
 bool InSegment(const dl_phdr_info* info, const void* p, uint32_t type, uint32_t flags = 0) {
   auto a = reinterpret_cast<uintptr_t>(p);
   for (int i = 0; i < info->dlpi_phnum; ++i) {
@@ -108,13 +108,31 @@ bool InSegment(const dl_phdr_info* info, const void* p, uint32_t type, uint32_t 
   return false;
 }
 
+uintptr_t PageSize() { return static_cast<uintptr_t>(sysconf(_SC_PAGESIZE)); }
+
+// True if `slot` is on a page the loader made read-only after relocation. The loader protects
+// the RELRO range rounded down to whole pages at both ends (glibc's _dl_protect_relro): a slot
+// on a last, partial page shares it with writable data and stays writable.
+bool InReadOnlyRelro(const dl_phdr_info* info, void** slot) {
+  auto a = reinterpret_cast<uintptr_t>(slot);
+  uintptr_t page = PageSize();
+  for (int i = 0; i < info->dlpi_phnum; ++i) {
+    const ElfW(Phdr)& ph = info->dlpi_phdr[i];
+    if (ph.p_type != PT_GNU_RELRO) continue;
+    uintptr_t lo = (info->dlpi_addr + ph.p_vaddr) & ~(page - 1);
+    uintptr_t hi = (info->dlpi_addr + ph.p_vaddr + ph.p_memsz) & ~(page - 1);
+    if (a >= lo && a < hi) return true;
+  }
+  return false;
+}
+
 // Stores `value` into `slot`, lifting the read-only protection around the store if needed.
 bool Store(void** slot, void* value, bool relro) {
   if (!relro) {
     __atomic_store_n(slot, value, __ATOMIC_RELAXED);
     return true;
   }
-  auto page_size = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+  uintptr_t page_size = PageSize();
   void* page = reinterpret_cast<void*>(reinterpret_cast<uintptr_t>(slot) & ~(page_size - 1));
   if (mprotect(page, page_size, PROT_READ | PROT_WRITE) != 0) return false;
   __atomic_store_n(slot, value, __ATOMIC_RELAXED);
@@ -122,7 +140,7 @@ bool Store(void** slot, void* value, bool relro) {
   return true;
 }
 
-int BindObject(dl_phdr_info* info, size_t, void* arg) {
+[[maybe_unused]] int BindObject(dl_phdr_info* info, size_t, void* arg) {
   const Walk& w = *static_cast<const Walk*>(arg);
   if (InSegment(info, w.skip[0], PT_LOAD) || InSegment(info, w.skip[1], PT_LOAD)) return 0;
   if (info->dlpi_name != nullptr && std::strstr(info->dlpi_name, "linux-vdso") != nullptr) {
@@ -143,7 +161,7 @@ int BindObject(dl_phdr_info* info, size_t, void* arg) {
       // Bound to Broom, or not bound yet: a lazily bound slot points back into the object's own
       // PLT until the first call. Anything else was bound elsewhere and stays.
       if (now != t.export_fn && !InSegment(info, now, PT_LOAD, PF_X)) break;
-      bool relro = InSegment(info, slot, PT_GNU_RELRO);
+      bool relro = InReadOnlyRelro(info, slot);
       if (Store(slot, t.target, relro)) g_slots[g_num_slots++] = {slot, t.export_fn, relro};
       break;
     }
@@ -160,6 +178,11 @@ const void* ObjectOf(const void* p) {
 }  // namespace
 
 int BindDirect(const BindTarget* targets, int count) {
+#if !defined(__x86_64__)
+  (void)targets;
+  (void)count;
+  return 0;  // the relocation type is x86-64's; elsewhere the exports keep the one jump
+#else
   if (g_num_slots != 0 || count > kMaxTargets) return 0;
   const void* self = reinterpret_cast<const void*>(&BindDirect);
   Resolved resolved[kMaxTargets];
@@ -178,12 +201,23 @@ int BindDirect(const BindTarget* targets, int count) {
   Walk w = {resolved, n, {self, je}};
   dl_iterate_phdr(&BindObject, &w);
   return g_num_slots;
+#endif
 }
 
 void UnbindDirect() {
   // Objects loaded at start-up stay mapped for the life of the process (they cannot be
   // dlclose()d), so every recorded slot is still there.
-  for (int i = 0; i < g_num_slots; ++i) Store(g_slots[i].at, g_slots[i].export_fn, g_slots[i].relro);
+  for (int i = 0; i < g_num_slots; ++i) {
+    if (!Store(g_slots[i].at, g_slots[i].export_fn, g_slots[i].relro)) {
+      // The same mprotect succeeded when the slot was bound; should it fail now, say so: calls
+      // through this slot would bypass region routing.
+      static const char kMsg[] =
+          "broom: warning: could not restore a PLT slot (mprotect failed); some malloc calls "
+          "will bypass regions. Run with BROOM_CONF=bind:0\n";
+      ssize_t ignored = write(STDERR_FILENO, kMsg, sizeof(kMsg) - 1);
+      (void)ignored;
+    }
+  }
   g_num_slots = 0;
 }
 

@@ -2,7 +2,7 @@
 """Runs the preload workloads under glibc, jemalloc, mimalloc, tcmalloc and Broom, interleaved.
 
 Usage: run_bench.py --workloads BIN --broom LIB [--runs N] [--scale S] [--smoke]
-                    [--only W1,W2] [--also NAME=LIB ...] [--cpu]
+                    [--only W1,W2] [--also NAME=LIB[@CONF] ...] [--cpu]
 
 Each (workload, allocator) pair runs --runs times; runs are interleaved round-robin so machine
 noise spreads evenly. Time is the workload's own wall time (printed by the binary, excluding
@@ -12,7 +12,8 @@ per-round ratio to jemalloc (each round runs both back to back). --smoke runs ea
 a tiny scale and only checks that everything works.
 
 --only picks workloads, including the microloops not run by default (pairs, newdelete).
---also adds another Broom build (e.g. the previous commit's library) as a column.
+--also adds another Broom build (e.g. the previous commit's library) as a column; NAME=LIB@CONF
+runs it with BROOM_CONF=CONF (e.g. nobind=LIB@bind:0).
 """
 import argparse
 import os
@@ -36,7 +37,10 @@ def run_once(binary, workload, scale, preload, extra, cpu=False):
     env.pop("LD_PRELOAD", None)
     env.pop("BROOM_CONF", None)
     if preload:
+        preload, _, conf = preload.partition("@")
         env["LD_PRELOAD"] = preload
+        if conf:
+            env["BROOM_CONF"] = conf
     proc = subprocess.Popen([binary, workload, str(scale)] + extra, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     _, status, usage = os.wait4(proc.pid, 0)
@@ -65,8 +69,8 @@ def main():
     ap.add_argument("--scale", type=float, default=1.0)
     ap.add_argument("--smoke", action="store_true")
     ap.add_argument("--only", default="", help="comma-separated workloads")
-    ap.add_argument("--also", action="append", default=[], metavar="NAME=LIB",
-                    help="another Broom build to run side by side")
+    ap.add_argument("--also", action="append", default=[], metavar="NAME=LIB[@CONF]",
+                    help="another Broom build (or the same with BROOM_CONF=CONF) side by side")
     ap.add_argument("--cpu", action="store_true", help="report CPU time, not wall time")
     args = ap.parse_args()
     workloads = args.only.split(",") if args.only else WORKLOADS
