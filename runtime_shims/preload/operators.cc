@@ -72,9 +72,19 @@ BROOM_NOINLINE void SizedDeleteChecked(void* p, size_t size) noexcept {
   OperatorDelete(p, size, 0);
 }
 
+namespace {
+
+// Out of line, so that OperatorNewChecked's heap path saves no registers.
+BROOM_NOINLINE void* OperatorNewInRegion(size_t size) {
+  if (void* p = TryRegionMalloc(size)) return p;
+  return OperatorNewSlow(size);  // a tail jump: the return address is still the program's
+}
+
+}  // namespace
+
 BROOM_NOINLINE void* OperatorNewChecked(size_t size) {
   if (NothingPushed() && g_je.op_new != nullptr) return g_je.op_new(size);
-  return OperatorNewSlow(size);  // a tail jump: the return address is still the program's
+  return OperatorNewInRegion(size);
 }
 
 void* OperatorNew(size_t size, size_t align, bool nothrow, void* site) {

@@ -345,9 +345,19 @@ void UseCheckedEntries() {
   UnlockSwitch();
 }
 
+namespace {
+
+// Out of line, so that MallocChecked's heap path saves no registers.
+BROOM_NOINLINE void* MallocInRegion(size_t size) {
+  if (void* p = TryRegionMalloc(size)) return p;
+  return Allocate(size, 0, false, __builtin_return_address(0));
+}
+
+}  // namespace
+
 BROOM_NOINLINE void* MallocChecked(size_t size) {
   if (NothingPushed()) return g_je.malloc(size);
-  return Allocate(size, 0, false, __builtin_return_address(0));
+  return MallocInRegion(size);  // tail jumps: the return address is still the program's
 }
 
 BROOM_NOINLINE void FreeChecked(void* p) noexcept {
@@ -374,15 +384,10 @@ BROOM_NOINLINE void* CallocSlow(size_t n, size_t size) {
 
 void* AllocateIn(Region* r, size_t size, size_t align) {
   size_t a = align < 16 ? 16 : align;
-  if (BROOM_UNLIKELY(size > (SIZE_MAX >> 2) || a > (size_t{1} << 31))) return nullptr;
+  if (BROOM_UNLIKELY(size > kMaxRegionObject || a > (size_t{1} << 31))) return nullptr;
   char* raw = static_cast<char*>(r->Allocate(a + size, a));
   if (BROOM_UNLIKELY(raw == nullptr)) return nullptr;
-  char* p = raw + a;
-  ObjectHeader* h = HeaderOf(p);
-  h->size = size;
-  h->tag = RegionTag(r);
-  h->offset = static_cast<uint32_t>(a);
-  return p;
+  return InitObject(raw, r, size, a);
 }
 
 void* Allocate(size_t size, size_t align, bool zero, void* site) {

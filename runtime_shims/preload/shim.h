@@ -131,6 +131,31 @@ inline ObjectHeader* HeaderOf(const void* p) {
   return reinterpret_cast<ObjectHeader*>(const_cast<char*>(static_cast<const char*>(p)) - 16);
 }
 
+// Writes the header of a region object at `raw + offset` (offset = max(16, alignment)) and
+// returns the object.
+inline void* InitObject(char* raw, const Region* r, size_t size, size_t offset) {
+  char* p = raw + offset;
+  ObjectHeader* h = HeaderOf(p);
+  h->size = size;
+  h->tag = RegionTag(r);
+  h->offset = static_cast<uint32_t>(offset);
+  return p;
+}
+
+// Largest object AllocateIn accepts (the header and alignment are added without overflow).
+inline constexpr size_t kMaxRegionObject = SIZE_MAX >> 2;
+
+// The region fast path of the checked entries (MallocChecked, OperatorNewChecked; no mode on):
+// bump-allocates `size` bytes and the object's header in the region on top of this thread's
+// stack. Null when nothing is pushed, the thread is inside Broom, or the region cannot serve it
+// from its current block's bump path; then Allocate() decides (and reports failure).
+inline void* TryRegionMalloc(size_t size) {
+  Region* r = CurrentRegion();
+  if (r == nullptr || t_internal || size > kMaxRegionObject) return nullptr;
+  auto* raw = static_cast<char*>(r->Allocate(size + 16));
+  return BROOM_LIKELY(raw != nullptr) ? InitObject(raw, r, size, 16) : nullptr;
+}
+
 // Applies a configuration: sets g_mode/g_checks, enables the profiler, creates the region space
 // if needed and publishes the fast paths. Call before the program's threads start (the library
 // constructor does), or in tests with no outstanding allocations.
