@@ -73,7 +73,8 @@ inline bool NothingPushed() { return BROOM_LIKELY(internal::t_context.depth == 0
 // set by PublishFastPaths() and UseCheckedEntries():
 //   no region created yet, no mode  malloc/op_new/free are jemalloc's own: the exported
 //                                   function is a single jump (no region memory can exist and
-//                                   nothing can be pushed)
+//                                   nothing can be pushed); with direct binding (bind.h) the
+//                                   program's PLT slots skip even that jump
 //   regions exist, no mode          *Checked: test the thread's depth or the pointer's range,
 //                                   then jump to jemalloc
 //   a mode (stats, profile) on      the slow paths (MallocSlow, ..., FreeSlow); also the state
@@ -114,7 +115,9 @@ inline bool NeedsSlowFree(const void* p) {
 // words of g_slow_free are stored separately).
 void PublishFastPaths();
 // Called before the first region is created (broom_region_create): switches g_dispatch from
-// jemalloc's entries to the *Checked ones. Idempotent, thread-safe, cheap after the first call.
+// jemalloc's entries to the *Checked ones and restores the PLT slots BindDirect() rewrote.
+// Idempotent, thread-safe (concurrent first callers wait until both are done; fork() waits for
+// it too), one atomic load after the first call.
 void UseCheckedEntries();
 
 // 16 bytes in front of each malloc-routed region object.
@@ -147,8 +150,9 @@ inline constexpr size_t kMaxRegionObject = SIZE_MAX >> 2;
 
 // The region fast path of the checked entries (MallocChecked, OperatorNewChecked; no mode on):
 // bump-allocates `size` bytes and the object's header in the region on top of this thread's
-// stack. Null when nothing is pushed, the thread is inside Broom, or the region cannot serve it
-// from its current block's bump path; then Allocate() decides (and reports failure).
+// stack (its slow path, a new block, included). Null when nothing is pushed, the thread is
+// inside Broom, the size is absurd or the region cannot allocate (budget, memory); then
+// Allocate() decides and reports the failure.
 inline void* TryRegionMalloc(size_t size) {
   Region* r = CurrentRegion();
   if (r == nullptr || t_internal || size > kMaxRegionObject) return nullptr;
