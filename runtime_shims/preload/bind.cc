@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 
 namespace broom::preload {
@@ -17,14 +18,24 @@ namespace broom::preload {
 namespace {
 
 struct Slot {
-  void** at;
+  void** at;        // null: dropped (its object could not be pinned, or the store failed)
   void* export_fn;  // what the slot held (or would hold once bound): Broom's export
+  void* target;     // what BindDirect() wrote: jemalloc's function
   bool relro;       // on a page made read-only after relocation (InReadOnlyRelro)
 };
+
+// An object with candidate slots: g_slots[first, end).
+struct Object {
+  const char* name;  // dlpi_name; "" for the executable
+  int first, end;
+};
+constexpr int kMaxObjects = 256;
 
 // Written by BindDirect() (constructor, one thread) and UnbindDirect() (under the caller's lock).
 Slot g_slots[kMaxBoundSlots];
 int g_num_slots = 0;
+Object g_objects[kMaxObjects];
+int g_num_objects = 0;
 
 constexpr int kMaxTargets = 16;
 
@@ -140,16 +151,21 @@ bool Store(void** slot, void* value, bool relro) {
   return true;
 }
 
-[[maybe_unused]] int BindObject(dl_phdr_info* info, size_t, void* arg) {
+// Collects the object's candidate slots (nothing is written yet). An object that already has
+// one of the functions bound to something other than Broom resolves the family elsewhere
+// (RTLD_DEEPBIND, its own definitions): none of its slots is taken, so its mallocs and frees
+// keep going to the same allocator.
+[[maybe_unused]] int CollectObject(dl_phdr_info* info, size_t, void* arg) {
   const Walk& w = *static_cast<const Walk*>(arg);
   if (InSegment(info, w.skip[0], PT_LOAD) || InSegment(info, w.skip[1], PT_LOAD)) return 0;
   if (info->dlpi_name != nullptr && std::strstr(info->dlpi_name, "linux-vdso") != nullptr) {
     return 0;
   }
   Dynamic d;
-  if (!ReadDynamic(info, &d)) return 0;
+  if (g_num_objects == kMaxObjects || !ReadDynamic(info, &d)) return 0;
+  const int first = g_num_slots;
   size_t n = d.jmprel_bytes / sizeof(ElfW(Rela));
-  for (size_t i = 0; i < n && g_num_slots < kMaxBoundSlots; ++i) {
+  for (size_t i = 0; i < n; ++i) {
     const ElfW(Rela)& r = d.jmprel[i];
     if (ELF64_R_TYPE(r.r_info) != R_X86_64_JUMP_SLOT) continue;
     const char* name = d.strtab + d.symtab[ELF64_R_SYM(r.r_info)].st_name;
@@ -159,14 +175,29 @@ bool Store(void** slot, void* value, bool relro) {
       auto** slot = reinterpret_cast<void**>(info->dlpi_addr + r.r_offset);
       void* now = __atomic_load_n(slot, __ATOMIC_RELAXED);
       // Bound to Broom, or not bound yet: a lazily bound slot points back into the object's own
-      // PLT until the first call. Anything else was bound elsewhere and stays.
-      if (now != t.export_fn && !InSegment(info, now, PT_LOAD, PF_X)) break;
-      bool relro = InReadOnlyRelro(info, slot);
-      if (Store(slot, t.target, relro)) g_slots[g_num_slots++] = {slot, t.export_fn, relro};
+      // PLT until the first call. Anything else: the object resolves the family elsewhere.
+      if (now != t.export_fn && !InSegment(info, now, PT_LOAD, PF_X)) {
+        g_num_slots = first;
+        return 0;
+      }
+      if (g_num_slots == kMaxBoundSlots) break;
+      g_slots[g_num_slots++] = {slot, t.export_fn, t.target, InReadOnlyRelro(info, slot)};
       break;
     }
   }
+  if (g_num_slots > first) {
+    g_objects[g_num_objects++] = {info->dlpi_name != nullptr ? info->dlpi_name : "", first,
+                                  g_num_slots};
+  }
   return 0;
+}
+
+// Makes the object impossible to unload (RTLD_NODELETE), so its slots stay valid until
+// UnbindDirect(). Objects loaded at start-up cannot be unloaded anyway; one dlopen()ed by a
+// constructor that ran before Broom's could be.
+bool Pin(const Object& o) {
+  if (o.name[0] == '\0') return true;  // the executable
+  return dlopen(o.name, RTLD_LAZY | RTLD_NOLOAD | RTLD_NODELETE) != nullptr;
 }
 
 const void* ObjectOf(const void* p) {
@@ -184,6 +215,9 @@ int BindDirect(const BindTarget* targets, int count) {
   return 0;  // the relocation type is x86-64's; elsewhere the exports keep the one jump
 #else
   if (g_num_slots != 0 || count > kMaxTargets) return 0;
+  // An audit library (LD_AUDIT: sotruss, latrace) or LD_PROFILE sees PLT calls through the
+  // loader's trampolines; rewritten slots would hide them.
+  if (std::getenv("LD_AUDIT") != nullptr || std::getenv("LD_PROFILE") != nullptr) return 0;
   const void* self = reinterpret_cast<const void*>(&BindDirect);
   Resolved resolved[kMaxTargets];
   int n = 0;
@@ -199,26 +233,36 @@ int BindDirect(const BindTarget* targets, int count) {
   }
   if (n == 0) return 0;
   Walk w = {resolved, n, {self, je}};
-  dl_iterate_phdr(&BindObject, &w);
-  return g_num_slots;
+  dl_iterate_phdr(&CollectObject, &w);
+  int bound = 0;
+  for (int o = 0; o < g_num_objects; ++o) {
+    bool pinned = Pin(g_objects[o]);
+    for (int i = g_objects[o].first; i < g_objects[o].end; ++i) {
+      Slot& slot = g_slots[i];
+      if (pinned && Store(slot.at, slot.target, slot.relro)) {
+        g_slots[bound++] = slot;
+      }
+    }
+  }
+  g_num_slots = bound;
+  g_num_objects = 0;
+  return bound;
 #endif
 }
 
-void UnbindDirect() {
-  // Objects loaded at start-up stay mapped for the life of the process (they cannot be
-  // dlclose()d), so every recorded slot is still there.
+bool UnbindDirect() {
+  bool ok = true;
   for (int i = 0; i < g_num_slots; ++i) {
-    if (!Store(g_slots[i].at, g_slots[i].export_fn, g_slots[i].relro)) {
-      // The same mprotect succeeded when the slot was bound; should it fail now, say so: calls
-      // through this slot would bypass region routing.
-      static const char kMsg[] =
-          "broom: warning: could not restore a PLT slot (mprotect failed); some malloc calls "
-          "will bypass regions. Run with BROOM_CONF=bind:0\n";
-      ssize_t ignored = write(STDERR_FILENO, kMsg, sizeof(kMsg) - 1);
-      (void)ignored;
+    const Slot& slot = g_slots[i];
+    // A slot that no longer holds jemalloc's function was changed by someone else (a PLT
+    // hooking tool): leave it, and report that calls through it cannot be routed.
+    if (__atomic_load_n(slot.at, __ATOMIC_RELAXED) != slot.target ||
+        !Store(slot.at, slot.export_fn, slot.relro)) {
+      ok = false;
     }
   }
   g_num_slots = 0;
+  return ok;
 }
 
 int BoundSlots() { return g_num_slots; }

@@ -14,12 +14,15 @@
 // call passes Broom's region checks again.
 //
 // What is rewritten: only slots that hold Broom's export (or, with lazy binding, a slot not yet
-// bound, which the loader would bind to Broom's export), in objects that are present when the
-// library constructor runs, are not Broom or jemalloc themselves, and are not linked -Bsymbolic.
-// GLOB_DAT slots (function pointers, -fno-plt call sites) are left alone so that &malloc stays
-// one address in every object; those calls and the calls from libraries dlopen()ed later keep
-// the one extra jump. Read-only (RELRO) slots are made writable for the write and read-only
-// again. BROOM_CONF=bind:0 turns all of this off.
+// bound, which the loader would bind to Broom's export), in objects that are loaded when the
+// library constructor runs and are not Broom or jemalloc themselves. Objects linked -Bsymbolic,
+// and objects that already have one of these functions bound to something else (RTLD_DEEPBIND,
+// their own allocator), are left alone entirely, so an object never mixes two allocators. Each
+// object with rewritten slots is pinned (RTLD_NODELETE), so its slots stay valid. GLOB_DAT slots
+// (function pointers, -fno-plt call sites) are left alone so that &malloc stays one address in
+// every object; those calls and the calls from libraries dlopen()ed later keep the one extra
+// jump. Read-only (RELRO) slots are made writable for the write and read-only again. Nothing is
+// rewritten under LD_AUDIT or LD_PROFILE, or with BROOM_CONF=bind:0.
 //
 // Thread-safety: BindDirect() runs in the library constructor (one thread). UnbindDirect() may
 // run while other threads call malloc: each slot is one aligned 8-byte store, so a concurrent
@@ -42,8 +45,12 @@ struct BindTarget {
 int BindDirect(const BindTarget* targets, int count);
 inline constexpr int kMaxBoundSlots = 1024;
 
-// Restores every slot BindDirect() rewrote. Idempotent; cheap when nothing is bound.
-void UnbindDirect();
+// Restores every slot BindDirect() rewrote. Returns false if some slot could not be restored:
+// it no longer held jemalloc's function (someone else rewrote it since: a PLT hooking tool,
+// which may call jemalloc directly) or mprotect() failed. Calls through such a slot would
+// bypass region routing, and a free of region memory through it would reach jemalloc, so the
+// caller must not create regions then. Idempotent; cheap when nothing is bound.
+bool UnbindDirect();
 
 // Slots currently bound directly (for tests and the stats report).
 int BoundSlots();

@@ -161,7 +161,10 @@ broom_region_t* broom_region_create(broom_kind_t kind, const broom_region_option
     return nullptr;
   }
   // From now on malloc/free check for pushed regions and region memory (see g_dispatch).
-  broom::preload::UseCheckedEntries();
+  if (!broom::preload::UseCheckedEntries()) {
+    errno = ENOTSUP;  // a call site still bound straight to jemalloc (warned once on stderr)
+    return nullptr;
+  }
   void* mem = broom::preload::JeAllocAligned(sizeof(broom_region), alignof(broom_region), true);
   if (mem == nullptr) {
     errno = ENOMEM;

@@ -90,8 +90,11 @@ void ReportAtExit() {
 
 }  // namespace broom::preload
 
-// Runs before the program's constructors (the preload is initialized right after its own
-// dependencies: libc, jemalloc, Abseil).
+// Runs after the constructors of the preload's own dependencies (libc, jemalloc, Abseil) and
+// before the program's, but not necessarily before those of the program's other libraries: a
+// library that does not depend on Broom may be initialized first (and may even dlopen() others).
+// Everything here copes with that: allocations before this point take the slow paths, and
+// direct binding pins every object it binds (bind.h).
 __attribute__((constructor(101))) static void BroomPreloadConstructor() {
   using namespace broom::preload;
   ResolveBackend();

@@ -27,6 +27,8 @@ SlowFreeRange g_slow_free = {0, UINTPTR_MAX};
 // Set before the first region is created. The prefixed testing build creates regions through
 // the core directly, never through broom_region_create, so there it starts set.
 std::atomic<bool> g_regions_may_exist{!BROOM_PRELOAD_INTERPOSES};
+// Cleared (before g_regions_may_exist is set) if UnbindDirect() failed.
+bool g_regions_usable = true;
 bool g_checks = false;
 Config g_config;
 std::atomic<bool> g_regions_used{false};
@@ -333,16 +335,26 @@ void PublishFastPaths() {
   }
 }
 
-void UseCheckedEntries() {
-  if (g_regions_may_exist.load(std::memory_order_acquire)) return;
+bool UseCheckedEntries() {
+  if (BROOM_LIKELY(g_regions_may_exist.load(std::memory_order_acquire))) return g_regions_usable;
   // Concurrent first creators wait here: none may return before the slots are restored.
   LockSwitch();
   if (!g_regions_may_exist.load(std::memory_order_relaxed)) {
     if (g_mode == 0) StoreCheckedEntries();  // with a mode on, the entries are the slow ones
-    UnbindDirect();
+    if (!UnbindDirect()) {
+      g_regions_usable = false;
+      static const char kMsg[] =
+          "broom: warning: a malloc call site bound directly to jemalloc could not be restored "
+          "(its PLT slot was rewritten by someone else, or mprotect failed); region memory "
+          "freed through it would reach jemalloc, so regions are disabled "
+          "(broom_region_create fails with ENOTSUP). BROOM_CONF=bind:0 avoids this.\n";
+      ssize_t ignored = write(STDERR_FILENO, kMsg, sizeof(kMsg) - 1);
+      (void)ignored;
+    }
     g_regions_may_exist.store(true, std::memory_order_release);
   }
   UnlockSwitch();
+  return g_regions_usable;
 }
 
 namespace {

@@ -116,9 +116,10 @@ inline bool NeedsSlowFree(const void* p) {
 void PublishFastPaths();
 // Called before the first region is created (broom_region_create): switches g_dispatch from
 // jemalloc's entries to the *Checked ones and restores the PLT slots BindDirect() rewrote.
-// Idempotent, thread-safe (concurrent first callers wait until both are done; fork() waits for
-// it too), one atomic load after the first call.
-void UseCheckedEntries();
+// Returns false, from then on, if a slot could not be restored (UnbindDirect()): then no region
+// may be created. Idempotent, thread-safe (concurrent first callers wait until both are done;
+// fork() waits for it too), one atomic load after the first call.
+bool UseCheckedEntries();
 
 // 16 bytes in front of each malloc-routed region object.
 // INVARIANT: offset >= 16, offset == max(16, alignment); raw allocation = object - offset.

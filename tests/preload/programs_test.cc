@@ -227,6 +227,38 @@ TEST(PreloadProgramsTest, NoDirectBindingWhenTurnedOffOrWithAMode) {
   }
 }
 
+TEST(PreloadProgramsTest, ASlotRewrittenBySomeoneElseDisablesRegions) {
+  for (const char* probe : {BROOM_TEST_BIND_PROBE, BROOM_TEST_BIND_PROBE_NOW}) {
+    std::string cmd = std::string(probe) + " hook";
+    Result pre = RunShell(cmd, Preload());
+    EXPECT_EQ(pre.status, 0) << cmd << "\n" << pre.err;
+    EXPECT_NE(pre.out.find("regions disabled"), std::string::npos) << cmd << "\n" << pre.out;
+    EXPECT_NE(pre.err.find("regions are disabled"), std::string::npos) << pre.err;
+    // Without direct binding the hook only wraps Broom's export: regions work.
+    Result unbound = RunShell(cmd, Preload("bind:0"));
+    EXPECT_EQ(unbound.status, 0) << unbound.err;
+    EXPECT_NE(unbound.out.find("region created"), std::string::npos) << unbound.out;
+  }
+}
+
+// A library constructor that ran before the preload's dlopen()ed a plugin: binding pins it, so
+// closing it before the first region leaves no dangling slot, and an RTLD_DEEPBIND plugin whose
+// malloc is glibc's keeps glibc's free too.
+TEST(PreloadProgramsTest, PluginsOpenedBeforeThePreloadsConstructor) {
+  std::string close = std::string(BROOM_TEST_DLCLOSE_PROBE) + " close";
+  Result plain = RunShell(close);
+  ASSERT_EQ(plain.status, 0) << plain.err;
+  Result pre = RunShell(close, Preload());
+  EXPECT_EQ(pre.status, 0) << pre.err;
+  EXPECT_EQ(pre.out, plain.out);
+  std::string deep = std::string(BROOM_TEST_DLCLOSE_PROBE) + " deep";
+  Result deep_plain = RunShell(deep, "EARLY_DEEPBIND=1");
+  ASSERT_EQ(deep_plain.status, 0) << deep_plain.err;
+  Result deep_pre = RunShell(deep, Preload() + " EARLY_DEEPBIND=1");
+  EXPECT_EQ(deep_pre.status, 0) << deep_pre.err;
+  EXPECT_EQ(deep_pre.out, deep_plain.out);
+}
+
 TEST(PreloadProgramsTest, CheckedModeDiagnosesADanglingRegionPointer) {
   std::string cmd = std::string(BROOM_TEST_C_API_DEMO) + " dangling";
   Result unchecked = RunShell(cmd, Preload());

@@ -125,7 +125,9 @@ BROOM_C_API int broom_is_active(void);
 BROOM_C_API const char* broom_version(void);
 
 /* Creates a region of `kind` (options may be NULL). About 50 ns. Returns NULL with errno =
- * ENOMEM (no memory) or EINVAL (bad kind). The calling thread becomes its owner. */
+ * ENOMEM (no memory), EINVAL (bad kind) or ENOTSUP (regions disabled: a malloc call site that
+ * the preload had bound straight to jemalloc could not be restored, see docs/preload.md; a
+ * warning says so once). The calling thread becomes its owner. */
 BROOM_C_API broom_region_t* broom_region_create(broom_kind_t kind,
                                                 const broom_region_options_t* options);
 /* Frees the region, every object in it and the handle. NULL is ignored (returns 0). EBUSY if it

@@ -12,11 +12,16 @@
  *   routed 1
  * Without the preload only the "before" line (glibc's functions, or "lazy" for a slot the
  * loader has not bound yet). Exit status 0 unless a check failed.
+ *
+ * `bind_probe hook` first rewrites its own malloc slot to a hook that calls what the slot held
+ * (as a PLT hooking tool would); under the preload with binding on, that slot can no longer be
+ * restored, so broom_region_create must fail with ENOTSUP: prints "regions disabled".
  */
 #define _GNU_SOURCE
 #define BROOM_C_WEAK
 #include <dlfcn.h>
 #include <elf.h>
+#include <errno.h>
 #include <link.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -24,6 +29,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "broom/c/broom.h"
 
@@ -62,7 +69,7 @@ static int find_slots(struct dl_phdr_info* info, size_t size, void* arg) {
   return 1; /* only the executable */
 }
 
-int main(void);
+int main(int argc, char** argv);
 
 static const char* target_of(void** slot) {
   if (slot == NULL) return "none";
@@ -97,10 +104,34 @@ static void* churn(void* arg) {
   return NULL;
 }
 
-int main(void) {
+static void* (*hooked)(size_t);
+static void* hook_malloc(size_t n) { return hooked(n); }
+
+/* Points this executable's malloc slot at hook_malloc, which calls what the slot held. */
+static void install_hook(void) {
+  void** slot = slots[0];
+  uintptr_t page = (uintptr_t)slot & ~(uintptr_t)(sysconf(_SC_PAGESIZE) - 1);
+  mprotect((void*)page, (size_t)sysconf(_SC_PAGESIZE), PROT_READ | PROT_WRITE);
+  hooked = (void* (*)(size_t))__atomic_load_n(slot, __ATOMIC_RELAXED);
+  __atomic_store_n(slot, (void*)&hook_malloc, __ATOMIC_RELAXED);
+}
+
+int main(int argc, char** argv) {
   dl_iterate_phdr(&find_slots, NULL);
   print_slots("before");
   if (!broom_available()) return 0;
+  if (argc > 1 && strcmp(argv[1], "hook") == 0) {
+    free(malloc(1)); /* a lazy slot gets bound first */
+    install_hook();
+    broom_region_t* r = broom_region_create(BROOM_TEMPORARY, NULL);
+    if (r == NULL && errno == ENOTSUP) {
+      printf("regions disabled\n");
+      return 0;
+    }
+    printf("region created\n");
+    broom_region_destroy(r);
+    return 0;
+  }
 
   int failures = 0;
   pthread_t t;
