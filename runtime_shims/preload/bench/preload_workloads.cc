@@ -12,9 +12,10 @@
 //   preload_workloads larson   [scale]            larson-style server: threads churn a shared set
 //                                                 of slots and hand it to the next round's threads
 //   preload_workloads mixed    [scale]            2 threads, 16 B..1 MiB mixed sizes with realloc
-//   preload_workloads pairs    [scale]            microloop: 100 M malloc(32..95) + free, 1 thread
+//   preload_workloads pairs    [scale]            microloop: 100 M malloc(32..95) + free through a
+//                                                 ring of 256, 1 thread
 //   preload_workloads newdelete [scale]           microloop: 100 M operator new(32..95) + sized
-//                                                 delete, 1 thread
+//                                                 delete through a ring of 256, 1 thread
 // Also prints cpu=<CPU seconds of the workload> (user + system, all threads).
 #define BROOM_C_WEAK
 #include <time.h>
@@ -68,32 +69,45 @@ uint64_t Churn(double scale) {
 inline void Escape(void* p) { asm volatile("" : : "r"(p) : "memory"); }
 
 // The interposition cost in isolation: nothing but allocation calls, all served by the
-// allocator's thread cache.
+// allocator's thread cache. Each iteration frees the object allocated kPairsRing iterations
+// earlier: with a single live object per size class, every free would hit the same few
+// addresses, and allocators that treat some addresses specially (jemalloc's sized free leaves
+// its fast path for page-aligned pointers) would measure the luck of the heap layout.
+constexpr size_t kPairsRing = 256;
+
 uint64_t Pairs(double scale) {
   const long n = static_cast<long>(100000000 * scale);
+  void* ring[kPairsRing] = {};
   Rng rng(2);
   uint64_t sum = 0;
   for (long i = 0; i < n; ++i) {
+    size_t slot = static_cast<size_t>(i) % kPairsRing;
+    std::free(ring[slot]);
     size_t size = 32 + (rng.Next() & 63);  // no division: keep the loop cheap
-    void* p = std::malloc(size);
-    Escape(p);
-    std::free(p);
+    ring[slot] = std::malloc(size);
+    Escape(ring[slot]);
     sum += size;
   }
+  for (void* p : ring) std::free(p);
   return sum;
 }
 
 uint64_t NewDelete(double scale) {
   const long n = static_cast<long>(100000000 * scale);
+  void* ring[kPairsRing] = {};
+  size_t sizes[kPairsRing] = {};
   Rng rng(3);
   uint64_t sum = 0;
   for (long i = 0; i < n; ++i) {
+    size_t slot = static_cast<size_t>(i) % kPairsRing;
+    if (ring[slot] != nullptr) ::operator delete(ring[slot], sizes[slot]);
     size_t size = 32 + (rng.Next() & 63);  // no division: keep the loop cheap
-    void* p = ::operator new(size);
-    Escape(p);
-    ::operator delete(p, size);
+    ring[slot] = ::operator new(size);
+    sizes[slot] = size;
+    Escape(ring[slot]);
     sum += size;
   }
+  for (size_t i = 0; i < kPairsRing; ++i) ::operator delete(ring[i], sizes[i]);
   return sum;
 }
 
