@@ -200,6 +200,47 @@ bool Pin(const Object& o) {
   return dlopen(o.name, RTLD_LAZY | RTLD_NOLOAD | RTLD_NODELETE) != nullptr;
 }
 
+// Broom's own definition of `name` (the global lookup may return something else).
+[[maybe_unused]] void* OwnDefinition(const void* self, const char* name) {
+  Dl_info info;
+  if (dladdr(self, &info) == 0 || info.dli_fname == nullptr) return nullptr;
+  void* handle = dlopen(info.dli_fname, RTLD_LAZY | RTLD_NOLOAD);
+  if (handle == nullptr) return nullptr;
+  void* fn = dlsym(handle, name);  // searches Broom's object first
+  dlclose(handle);
+  return fn;
+}
+
+struct StubQuery {
+  const char* name;
+  const void* address;
+  bool canonical;
+};
+
+// Checks the executable (the first object reported): `address` is its PLT stub for `name` if
+// its JUMP_SLOT relocation for `name` refers to an undefined symbol with a value (the linker's
+// canonical PLT entry for an address-taken function in non-PIE code).
+int FindStub(dl_phdr_info* info, size_t, void* arg) {
+  auto* q = static_cast<StubQuery*>(arg);
+  Dynamic d;
+  if (!ReadDynamic(info, &d)) return 1;
+  size_t n = d.jmprel_bytes / sizeof(ElfW(Rela));
+  for (size_t i = 0; i < n; ++i) {
+    const ElfW(Sym)& sym = d.symtab[ELF64_R_SYM(d.jmprel[i].r_info)];
+    if (std::strcmp(d.strtab + sym.st_name, q->name) != 0) continue;
+    q->canonical = sym.st_shndx == SHN_UNDEF && sym.st_value != 0 &&
+                   reinterpret_cast<const void*>(info->dlpi_addr + sym.st_value) == q->address;
+    break;
+  }
+  return 1;  // only the executable
+}
+
+[[maybe_unused]] bool IsCanonicalPltStub(const char* name, const void* address) {
+  StubQuery q = {name, address, false};
+  dl_iterate_phdr(&FindStub, &q);
+  return q.canonical;
+}
+
 const void* ObjectOf(const void* p) {
   Dl_info info;
   if (p == nullptr || dladdr(p, &info) == 0) return nullptr;
@@ -224,10 +265,17 @@ int BindDirect(const BindTarget* targets, int count) {
   const void* je = nullptr;
   for (int i = 0; i < count; ++i) {
     if (targets[i].target == nullptr) continue;
-    // The definition the loader binds the name to must be Broom's; if something earlier in the
-    // search order defines it, calls never reached Broom and stay as they are.
+    // The definition the loader binds PLT slots to must be Broom's; if something earlier in
+    // the search order defines the name, calls never reached Broom and stay as they are.
     void* export_fn = dlsym(RTLD_DEFAULT, targets[i].name);
-    if (export_fn == nullptr || ObjectOf(export_fn) != ObjectOf(self)) continue;
+    if (export_fn == nullptr) continue;
+    if (ObjectOf(export_fn) != ObjectOf(self)) {
+      // A non-PIE executable that takes &name has a "canonical PLT" entry: the global lookup
+      // returns its stub, but PLT slots (the executable's own included) still bind to Broom.
+      void* own = OwnDefinition(self, targets[i].name);
+      if (own == nullptr || !IsCanonicalPltStub(targets[i].name, export_fn)) continue;
+      export_fn = own;
+    }
     resolved[n++] = {targets[i].name, export_fn, targets[i].target};
     je = targets[i].target;
   }

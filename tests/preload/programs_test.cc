@@ -200,7 +200,8 @@ constexpr const char* kBoundToJemalloc =
     "routed 1\n";
 
 TEST(PreloadProgramsTest, DirectBindingWithLazyAndImmediateBinding) {
-  for (const char* probe : {BROOM_TEST_BIND_PROBE, BROOM_TEST_BIND_PROBE_NOW}) {
+  for (const char* probe :
+       {BROOM_TEST_BIND_PROBE, BROOM_TEST_BIND_PROBE_NOW, BROOM_TEST_BIND_PROBE_NOPIE}) {
     Result plain = RunShell(probe);
     ASSERT_EQ(plain.status, 0) << probe << plain.err;
     EXPECT_EQ(plain.out.find("libbroom"), std::string::npos) << plain.out;

@@ -62,7 +62,9 @@
  *
  * Link the program normally (no -lbroom_preload); run it with
  * LD_PRELOAD=/path/to/libbroom_preload.so. The same functions can be found with
- * dlsym(RTLD_DEFAULT, "broom_region_create").
+ * dlsym(RTLD_DEFAULT, "broom_region_create"). Weak symbols need a position-independent
+ * executable (the toolchain default on Debian): a non-PIE link resolves an undefined weak
+ * function to NULL for good, so such programs must use dlsym.
  */
 #ifndef BROOM_C_BROOM_H_
 #define BROOM_C_BROOM_H_

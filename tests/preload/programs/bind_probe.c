@@ -18,7 +18,6 @@
  * restored, so broom_region_create must fail with ENOTSUP: prints "regions disabled".
  */
 #define _GNU_SOURCE
-#define BROOM_C_WEAK
 #include <dlfcn.h>
 #include <elf.h>
 #include <errno.h>
@@ -88,6 +87,31 @@ static void print_slots(const char* when) {
   printf("\n");
 }
 
+/* The non-PIE build takes malloc's address in code (main): that gives the executable a
+ * canonical PLT entry for malloc, which the global symbol lookup then returns instead of the
+ * preload's definition. */
+void* (*volatile taken_malloc)(size_t);
+
+/* The C API through dlsym rather than weak symbols: a non-PIE executable resolves an undefined
+ * weak function to null at link time, so only dlsym finds the preload's functions there. */
+static struct {
+  broom_region_t* (*create)(broom_kind_t, const broom_region_options_t*);
+  int (*destroy)(broom_region_t*);
+  int (*push)(broom_region_t*);
+  int (*pop)(broom_region_t*);
+  broom_region_t* (*region_of)(const void*);
+} api;
+
+static int load_api(void) {
+  *(void**)&api.create = dlsym(RTLD_DEFAULT, "broom_region_create");
+  *(void**)&api.destroy = dlsym(RTLD_DEFAULT, "broom_region_destroy");
+  *(void**)&api.push = dlsym(RTLD_DEFAULT, "broom_region_push");
+  *(void**)&api.pop = dlsym(RTLD_DEFAULT, "broom_region_pop");
+  *(void**)&api.region_of = dlsym(RTLD_DEFAULT, "broom_region_of");
+  return api.create != NULL && api.destroy != NULL && api.push != NULL && api.pop != NULL &&
+         api.region_of != NULL;
+}
+
 static atomic_int stop;
 static void* volatile escape;
 
@@ -117,38 +141,41 @@ static void install_hook(void) {
 }
 
 int main(int argc, char** argv) {
+#if !defined(__PIE__) /* in PIE code, taking the address moves the calls to a GOT slot */
+  taken_malloc = malloc;
+#endif
   dl_iterate_phdr(&find_slots, NULL);
   print_slots("before");
-  if (!broom_available()) return 0;
+  if (!load_api()) return 0;
   if (argc > 1 && strcmp(argv[1], "hook") == 0) {
     free(malloc(1)); /* a lazy slot gets bound first */
     install_hook();
-    broom_region_t* r = broom_region_create(BROOM_TEMPORARY, NULL);
+    broom_region_t* r = api.create(BROOM_TEMPORARY, NULL);
     if (r == NULL && errno == ENOTSUP) {
       printf("regions disabled\n");
       return 0;
     }
     printf("region created\n");
-    broom_region_destroy(r);
+    api.destroy(r);
     return 0;
   }
 
   int failures = 0;
   pthread_t t;
   pthread_create(&t, NULL, &churn, NULL);
-  broom_region_t* r = broom_region_create(BROOM_TEMPORARY, NULL);
+  broom_region_t* r = api.create(BROOM_TEMPORARY, NULL);
   print_slots("after");
-  broom_region_push(r);
+  api.push(r);
   void* a = malloc(40);
   void* b = calloc(3, 16);
-  int routed = broom_region_of(a) == r && broom_region_of(b) == r && ((char*)b)[47] == 0;
+  int routed = api.region_of(a) == r && api.region_of(b) == r && ((char*)b)[47] == 0;
   free(a); /* region pointers: no-ops */
   free(b);
-  broom_region_pop(r);
+  api.pop(r);
   void* c = malloc(40); /* nothing pushed: the heap again */
-  routed = routed && broom_region_of(c) == NULL;
+  routed = routed && api.region_of(c) == NULL;
   free(c);
-  broom_region_destroy(r);
+  api.destroy(r);
   atomic_store(&stop, 1);
   pthread_join(t, NULL);
   printf("routed %d\n", routed);
