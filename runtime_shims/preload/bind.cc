@@ -195,7 +195,7 @@ bool Store(void** slot, void* value, bool relro) {
 // Makes the object impossible to unload (RTLD_NODELETE), so its slots stay valid until
 // UnbindDirect(). Objects loaded at start-up cannot be unloaded anyway; one dlopen()ed by a
 // constructor that ran before Broom's could be.
-bool Pin(const Object& o) {
+[[maybe_unused]] bool Pin(const Object& o) {
   if (o.name[0] == '\0') return true;  // the executable
   return dlopen(o.name, RTLD_LAZY | RTLD_NOLOAD | RTLD_NODELETE) != nullptr;
 }
@@ -220,7 +220,7 @@ struct StubQuery {
 // Checks the executable (the first object reported): `address` is its PLT stub for `name` if
 // its JUMP_SLOT relocation for `name` refers to an undefined symbol with a value (the linker's
 // canonical PLT entry for an address-taken function in non-PIE code).
-int FindStub(dl_phdr_info* info, size_t, void* arg) {
+[[maybe_unused]] int FindStub(dl_phdr_info* info, size_t, void* arg) {
   auto* q = static_cast<StubQuery*>(arg);
   Dynamic d;
   if (!ReadDynamic(info, &d)) return 1;
@@ -312,7 +312,5 @@ bool UnbindDirect() {
   g_num_slots = 0;
   return ok;
 }
-
-int BoundSlots() { return g_num_slots; }
 
 }  // namespace broom::preload

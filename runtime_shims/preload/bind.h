@@ -52,9 +52,6 @@ inline constexpr int kMaxBoundSlots = 1024;
 // caller must not create regions then. Idempotent; cheap when nothing is bound.
 bool UnbindDirect();
 
-// Slots currently bound directly (for tests and the stats report).
-int BoundSlots();
-
 }  // namespace broom::preload
 
 #endif  // BROOM_RUNTIME_SHIMS_PRELOAD_BIND_H_
