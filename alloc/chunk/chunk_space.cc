@@ -27,9 +27,9 @@ namespace {
 
 constexpr size_t kCommitStep = size_t{64} << 20;
 constexpr int kCacheSlots = 64;
-// Blocks of each class a thread cache holds at most (4K: 256 KiB, 8K: 512 KiB, 16K: 512 KiB,
-// 32K: 1 MiB, 64K: 1 MiB, 128K: 2 MiB, 256K: 2 MiB; about 7 MiB in all).
-constexpr int kCacheLimit[kNumBlockClasses] = {64, 64, 32, 32, 16, 16, 8};
+// Blocks of each class a thread cache holds at most (1K: 64 KiB, 2K: 128 KiB, 4K: 256 KiB,
+// 8K: 512 KiB, 16K: 512 KiB, 32K: 1 MiB, 64K: 1 MiB, 128K: 2 MiB, 256K: 2 MiB; about 7 MiB).
+constexpr int kCacheLimit[kNumBlockClasses] = {64, 64, 64, 64, 32, 32, 16, 16, 8};
 constexpr int64_t kCounterFold = int64_t{1} << 20;
 constexpr uint64_t kIdRange = 4096;
 constexpr uint64_t kDecayCheckMs = 10;
@@ -223,6 +223,8 @@ void InitHeader(BlockHeader* b, size_t size, uint8_t block_class) {
   b->used_end = nullptr;
   b->object_class = kNoObjectClass;
   b->live_objects = 0;
+  b->capacity = 0;
+  b->free_list = nullptr;
 }
 
 BlockHeader* Space::RefillAndTake(ThreadCache* tc, int c, AllocError* error) {
@@ -262,11 +264,16 @@ BlockHeader* Space::RefillAndTake(ThreadCache* tc, int c, AllocError* error) {
         }
       }
       MapWord(chunk).store((static_cast<uintptr_t>(c) << 1) | 1, std::memory_order_release);
-      // Hand out the lowest block first so address order follows allocation order.
-      for (size_t i = per_chunk; i > 0; --i) {
-        auto* b = reinterpret_cast<BlockHeader*>(chunk + (i - 1) * size);
-        got[n++] = b;
+      // The thread takes the lowest blocks, as many as its cache holds (lowest last, so it is
+      // handed out first and address order follows allocation order); a chunk of blocks below
+      // 4 KiB holds more, and the rest go to the pool.
+      const size_t take = std::min<size_t>(per_chunk, kCacheSlots);
+      const uint64_t now = take < per_chunk ? os::NowMs() : 0;
+      for (size_t i = per_chunk; i > take; --i) {
+        dirty.push_back({reinterpret_cast<BlockHeader*>(chunk + (i - 1) * size), now});
+        dirty_bytes_ += size;
       }
+      for (size_t i = take; i > 0; --i) got[n++] = reinterpret_cast<BlockHeader*>(chunk + (i - 1) * size);
       g_cache_bytes.fetch_add(size * static_cast<size_t>(n), std::memory_order_relaxed);
     } else {
       g_cache_bytes.fetch_add(size * static_cast<size_t>(n), std::memory_order_relaxed);
@@ -366,7 +373,8 @@ size_t Space::PurgeLocked(size_t target, uint64_t now, bool ignore_age) {
     purged += bytes;
     ++purges_;
   }
-  for (int c = kNumBlockClasses - 1; c >= 0 && dirty_bytes_ > target; --c) {
+  // Blocks smaller than a page cannot be madvised one by one; they stay dirty.
+  for (int c = kNumBlockClasses - 1; c >= kPageBlockClass && dirty_bytes_ > target; --c) {
     const size_t size = BlockClassSize(c);
     auto& dirty = dirty_[c];
     size_t i = 0;

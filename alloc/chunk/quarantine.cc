@@ -129,6 +129,7 @@ void SetReleasingRegion(uint64_t id, const char* name, RegionKind kind) {
 bool QuarantineAdmit(BlockHeader* b) {
   if (!g_active.load(std::memory_order_relaxed)) return false;
   size_t size = b->size;
+  if (size < kPageSize) return false;  // mprotect works on whole pages: freed normally
   uint64_t now = os::NowMs();
   BlockHeader* expired[64];
   size_t expired_size[64];

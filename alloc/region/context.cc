@@ -20,7 +20,7 @@ void PushContext(Region* r) {
           Describe(r, buf, sizeof(buf)), kMaxContextDepth);
   }
   s.regions[s.depth++] = r;
-  ++RegionAccess::open_count(r);
+  ++r->open_count_;
 }
 
 void PopContext(Region* r) {
@@ -33,11 +33,8 @@ void PopContext(Region* r) {
           Describe(r, buf, sizeof(buf)), s.depth == 0 ? "empty" : "another region");
   }
   --s.depth;
-  --RegionAccess::open_count(r);
+  --r->open_count_;
 }
-
-void* HeapAllocate(size_t size, size_t align) { return MetaAllocate(size, align); }
-void HeapFree(void* p, size_t size, size_t align) { MetaFree(p, size, align); }
 
 void ThrowBadAlloc() { throw std::bad_alloc(); }
 

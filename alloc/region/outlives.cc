@@ -7,7 +7,6 @@
 #include <cstdlib>
 #include <cstring>
 
-#include "alloc/region/actor_heap.h"
 #include "alloc/region/region_internal.h"
 #include "broom/check.h"
 
@@ -89,30 +88,8 @@ class Scanner {
   OutlivesReport* report_;
 };
 
-void ScanBump(Region* r, Scanner& scanner) {
-  BlockHeader* current = RegionAccess::current(r);
-  for (BlockHeader* b = RegionAccess::blocks(r); b != nullptr; b = b->next) {
-    const char* begin = b->next == nullptr ? RegionAccess::FirstObjectByte(b) : b->begin();
-    const char* end = b == current ? RegionAccess::cursor(r) : b->used_end;
-    if (b->dedicated) begin = b->object;
-    if (end != nullptr) scanner.Scan(b, begin, end);
-  }
-}
-
-void ScanActor(Region* r, Scanner& scanner) {
-  ActorHeap* heap = RegionAccess::actor(r);
-  for (BlockHeader* b = RegionAccess::blocks(r); b != nullptr; b = b->next) {
-    if (b->object_class >= ActorHeap::kNumClasses) continue;  // the first block: metadata
-    const size_t csize = ActorHeap::ClassSize(b->object_class);
-    const char* end = heap->SlabEnd(b);
-    for (char* obj = reinterpret_cast<char*>(b) + ActorHeap::SlabStart(b->object_class);
-         obj + csize <= end; obj += csize) {
-      if (!ActorHeap::LooksFreed(obj)) scanner.Scan(b, obj, obj + csize);
-    }
-  }
-  for (BlockHeader* b = heap->large_blocks(); b != nullptr; b = b->next) {
-    scanner.Scan(b, b->object, b->used_end);
-  }
+void ScanRange(void* ctx, const BlockHeader* block, const char* begin, const char* end) {
+  static_cast<Scanner*>(ctx)->Scan(block, begin, end);
 }
 
 void CheckBeforeTransfer(const Region* r, const char* op) {
@@ -150,6 +127,11 @@ void InitCheckModeFromEnv() {
   }
 }
 
+void InitCheckModeOnce() {
+  static const bool initialized = (InitCheckModeFromEnv(), true);
+  (void)initialized;
+}
+
 }  // namespace internal
 
 const char* RuleName(Rule rule) {
@@ -165,13 +147,10 @@ const char* RuleName(Rule rule) {
 
 OutlivesReport CheckOutlives(const Region& region) {
   OutlivesReport report;
-  auto* r = const_cast<Region*>(&region);
-  internal::Scanner scanner(r, &report);
-  switch (r->kind()) {
-    case RegionKind::kTransferable: internal::ScanBump(r, scanner); break;
-    case RegionKind::kActor: internal::ScanActor(r, scanner); break;
-    case RegionKind::kTemporary: break;  // may point into anything that outlives a callback
-  }
+  // Temporary regions may point into anything that outlives a callback: not scanned.
+  if (region.kind() == RegionKind::kTemporary) return report;
+  internal::Scanner scanner(&region, &report);
+  region.ForEachLiveRange(&internal::ScanRange, &scanner);
   return report;
 }
 

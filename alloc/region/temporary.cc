@@ -6,55 +6,52 @@
 
 namespace broom {
 
-using internal::RegionAccess;
-
 TemporaryRegion::TemporaryRegion(const RegionOptions& options)
-    : region_(RegionAccess::CreateOrThrow(RegionKind::kTemporary, options)) {}
+    : region_(BumpRegion::Create(RegionKind::kTemporary, options)) {
+  if (region_ == nullptr) internal::ThrowBadAlloc();
+  region_->owner_tid_ = internal::os::ThreadId();
+}
 
 TemporaryRegion::~TemporaryRegion() {
-  if (region_ != nullptr) RegionAccess::Destroy(region_, "destruction of TemporaryRegion");
+  if (region_ != nullptr) region_->Destroy("destruction of TemporaryRegion");
 }
 
 TemporaryRegion& TemporaryRegion::operator=(TemporaryRegion&& other) noexcept {
   if (this != &other) {
-    if (region_ != nullptr) RegionAccess::Destroy(region_, "assignment to TemporaryRegion");
+    if (region_ != nullptr) region_->Destroy("assignment to TemporaryRegion");
     region_ = other.region_;
     other.region_ = nullptr;
   }
   return *this;
 }
 
-void TemporaryRegion::Reset() { RegionAccess::Reset(&region(), "TemporaryRegion::Reset"); }
+void TemporaryRegion::Reset() { region().Reset("TemporaryRegion::Reset"); }
 
 void TemporaryRegion::DieMovedFrom() {
   internal::Fatal(__FILE__, __LINE__, "use of a moved-from TemporaryRegion");
 }
 
-namespace {
-Region& CheckOwnerThread(TemporaryRegion& t) {
-  Region& r = t.region();
-  if (BROOM_UNLIKELY(RegionAccess::owner_tid(&r) != internal::os::ThreadId())) {
+BumpRegion& TemporaryRegion::CheckOwnerThread(const TemporaryRegion& t) {
+  BumpRegion& r = t.region();
+  if (BROOM_UNLIKELY(r.owner_tid_ != internal::os::ThreadId())) {
     char buf[128];
     internal::Fatal(__FILE__, __LINE__,
                     "TemporaryRegion::Scope on %s from thread %u; it belongs to thread %u "
                     "(temporary regions are owner-thread only)",
                     internal::Describe(&r, buf, sizeof(buf)), internal::os::ThreadId(),
-                    RegionAccess::owner_tid(&r));
+                    r.owner_tid_);
   }
   return r;
 }
-}  // namespace
 
 TemporaryRegion::Scope::Scope(TemporaryRegion& temporary)
-    : region_(&CheckOwnerThread(temporary)),
-      mark_(RegionAccess::Mark(region_)),
-      context_(*region_) {
-  ++RegionAccess::scope_depth(region_);
+    : region_(&CheckOwnerThread(temporary)), mark_(region_->Mark()), context_(*region_) {
+  ++region_->scope_depth_;
 }
 
 TemporaryRegion::Scope::~Scope() {
-  --RegionAccess::scope_depth(region_);
-  RegionAccess::Rewind(region_, mark_);
+  --region_->scope_depth_;
+  region_->Rewind(mark_);
 }
 
 }  // namespace broom

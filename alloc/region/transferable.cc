@@ -5,7 +5,6 @@
 
 namespace broom {
 
-using internal::RegionAccess;
 using State = TransferableRegion::State;
 
 const char* StateName(State state) {
@@ -19,10 +18,12 @@ const char* StateName(State state) {
 }
 
 TransferableRegion::TransferableRegion(const RegionOptions& options)
-    : region_(RegionAccess::CreateOrThrow(RegionKind::kTransferable, options)) {}
+    : region_(BumpRegion::Create(RegionKind::kTransferable, options)) {
+  if (region_ == nullptr) internal::ThrowBadAlloc();
+}
 
 TransferableRegion::~TransferableRegion() {
-  if (region_ != nullptr) RegionAccess::Destroy(region_, "destruction of TransferableRegion");
+  if (region_ != nullptr) region_->Destroy("destruction of TransferableRegion");
 }
 
 TransferableRegion::TransferableRegion(TransferableRegion&& other) noexcept
@@ -36,7 +37,7 @@ TransferableRegion::TransferableRegion(TransferableRegion&& other) noexcept
 TransferableRegion& TransferableRegion::operator=(TransferableRegion&& other) noexcept {
   if (this != &other) {
     if (region_ != nullptr) {
-      RegionAccess::Destroy(region_, "assignment to TransferableRegion (frees the old region)");
+      region_->Destroy("assignment to TransferableRegion (frees the old region)");
     }
     region_ = other.Release();
     dead_state_ = region_ != nullptr ? State::kClosed : other.dead_state_;
@@ -47,7 +48,7 @@ TransferableRegion& TransferableRegion::operator=(TransferableRegion&& other) no
 
 State TransferableRegion::state() const {
   if (region_ == nullptr) return dead_state_;
-  return RegionAccess::open_count(region_) > 0 ? State::kOpen : State::kClosed;
+  return region_->open_count() > 0 ? State::kOpen : State::kClosed;
 }
 
 void TransferableRegion::DieUnusable(const char* op) const {
@@ -64,26 +65,26 @@ void TransferableRegion::DieUnusable(const char* op) const {
 
 void TransferableRegion::CheckClosed(const char* op) const {
   Region& r = region(op);
-  if (BROOM_UNLIKELY(RegionAccess::open_count(&r) > 0)) {
+  if (BROOM_UNLIKELY(r.open_count() > 0)) {
     char buf[128];
     internal::Fatal(__FILE__, __LINE__,
                     "TransferableRegion::%s on %s while it is OPEN (open %u times): %s is legal "
                     "only when CLOSED",
-                    op, internal::Describe(&r, buf, sizeof(buf)), RegionAccess::open_count(&r), op);
+                    op, internal::Describe(&r, buf, sizeof(buf)), r.open_count(), op);
   }
 }
 
 void TransferableRegion::Free() {
   CheckClosed("Free");
   dead_id_ = region_->id();
-  RegionAccess::Destroy(region_, "TransferableRegion::Free");
+  region_->Destroy("TransferableRegion::Free");
   region_ = nullptr;
   dead_state_ = State::kFreed;
 }
 
 void TransferableRegion::Reset() {
   CheckClosed("Reset");
-  RegionAccess::Reset(region_, "TransferableRegion::Reset");
+  region_->Reset("TransferableRegion::Reset");
 }
 
 TransferableRegion TransferableRegion::Transfer() {
@@ -91,10 +92,10 @@ TransferableRegion TransferableRegion::Transfer() {
   return TransferableRegion(std::move(*this));
 }
 
-Region* TransferableRegion::Release() {
+BumpRegion* TransferableRegion::Release() {
   if (region_ == nullptr) return nullptr;
   CheckClosed("Transfer");
-  Region* r = region_;
+  BumpRegion* r = region_;
   if (internal::TransferHook hook = internal::g_transfer_hook.load(std::memory_order_acquire)) {
     hook(r, "transfer");
   }
@@ -107,30 +108,30 @@ Region* TransferableRegion::Release() {
 TransferableRegion TransferableRegion::Adopt(Region* r) {
   BROOM_CHECK(r != nullptr && r->kind() == RegionKind::kTransferable,
               "TransferableRegion::Adopt of %s", r == nullptr ? "null" : "a non-transferable region");
-  return TransferableRegion(AdoptTag{}, r);
+  return TransferableRegion(AdoptTag{}, static_cast<BumpRegion*>(r));
 }
 
 SharedRegion TransferableRegion::Share() && {
   CheckClosed("Share");
-  Region* r = Release();
-  RegionAccess::shared_refs(r).store(1, std::memory_order_relaxed);
+  BumpRegion* r = Release();
+  r->shared_refs_.store(1, std::memory_order_relaxed);
   return SharedRegion(r);
 }
 
 SharedRegion::SharedRegion(const SharedRegion& other) : region_(other.region_) {
-  if (region_ != nullptr) RegionAccess::shared_refs(region_).fetch_add(1, std::memory_order_relaxed);
+  if (region_ != nullptr) region_->shared_refs_.fetch_add(1, std::memory_order_relaxed);
 }
 
 void SharedRegion::reset() {
-  Region* r = region_;
+  BumpRegion* r = region_;
   region_ = nullptr;
-  if (r != nullptr && RegionAccess::shared_refs(r).fetch_sub(1, std::memory_order_acq_rel) == 1) {
-    RegionAccess::Destroy(r, "release of the last SharedRegion");
+  if (r != nullptr && r->shared_refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+    r->Destroy("release of the last SharedRegion");
   }
 }
 
 uint32_t SharedRegion::use_count() const {
-  return region_ != nullptr ? RegionAccess::shared_refs(region_).load(std::memory_order_relaxed) : 0;
+  return region_ != nullptr ? region_->shared_refs_.load(std::memory_order_relaxed) : 0;
 }
 
 }  // namespace broom

@@ -2,10 +2,11 @@
 //
 // actor_region.h: an operator's long-lived state, with per-object free (a "reap").
 //
-//   ActorRegion   owns a region of kind kActor. Objects are carved from per-size-class slabs
-//                 (16 B .. 8 KiB in 32 classes; larger objects get their own block), so Free
-//                 makes memory reusable by the next allocation of the same class: an operator
-//                 that inserts and deletes forever runs in memory bounded by its peak live
+//   ActorRegion   owns a region of kind kActor, a ReapRegion (see broom/region.h): objects come
+//                 from size-class slabs (16 B .. 8 KiB in 32 classes; larger objects get their
+//                 own block), each slab with its own free list, so Free makes memory reusable
+//                 at once and a slab whose objects are all freed is reused by any class: an
+//                 operator that inserts and deletes forever runs in memory that follows its live
 //                 size. Destroying the region releases every block at once, in O(blocks).
 #ifndef BROOM_ACTOR_REGION_H_
 #define BROOM_ACTOR_REGION_H_
@@ -26,8 +27,8 @@ namespace broom {
 // actor between threads must synchronize (as every actor runtime's mailbox does).
 class ActorRegion {
  public:
-  // Creates the region (one 4 KiB block; about 30 ns). Throws std::bad_alloc if no block can
-  // be had (process budget, out of memory); LastAllocError() says which.
+  // Creates the region (one 2 KiB block for its header; about 30 ns). Throws std::bad_alloc if
+  // no block can be had (process budget, out of memory); LastAllocError() says which.
   explicit ActorRegion(const RegionOptions& options = {});
   ~ActorRegion();
   ActorRegion(ActorRegion&& other) noexcept : region_(other.region_) { other.region_ = nullptr; }
@@ -35,29 +36,30 @@ class ActorRegion {
   ActorRegion(const ActorRegion&) = delete;
   ActorRegion& operator=(const ActorRegion&) = delete;
 
-  // Allocates from the size class of `size` (see Region::Allocate for errors). Alignments up to
-  // 4096 are honoured inside slabs; larger ones take a dedicated block.
+  // Allocates from the size class of `size`; see ReapRegion::Allocate (the inline fast path)
+  // and broom/region.h for errors. Alignments up to 64 are honoured inside slabs; larger ones
+  // take a block of their own.
   void* Allocate(size_t size, size_t align = kDefaultAlignment) {
     return region().Allocate(size, align);
   }
 
-  // Frees one object for reuse by later allocations of its size class; null is ignored.
-  // Fatal (always checked): `p` is not owned by this region (heap, another region, freed
-  // region), or does not point at the start of an object, or is already free (double free).
-  void Free(void* p);
+  // Frees one object for reuse; null is ignored. Fatal (always checked): `p` is not owned by
+  // this region (heap, another region, freed region), or does not point at the start of an
+  // object, or is already free (double free).
+  void Free(void* p) { region().Free(p); }
 
-  Region& region() const {
+  ReapRegion& region() const {
     if (BROOM_UNLIKELY(region_ == nullptr)) DieMovedFrom();
     return *region_;
   }
   RegionStats stats() const { return region().stats(); }
 
   // Usable size of an object allocated here (its size class). REQUIRES: as Free.
-  size_t UsableSize(const void* p) const;
+  size_t UsableSize(const void* p) const { return region().UsableSize(p); }
 
  private:
   [[noreturn]] static void DieMovedFrom();
-  Region* region_;
+  ReapRegion* region_;
 };
 
 }  // namespace broom

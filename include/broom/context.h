@@ -60,15 +60,6 @@ struct ActorCleanupNode {
 };
 static_assert(sizeof(ActorCleanupNode) % alignof(std::max_align_t) == 0);
 
-// Allocates in an actor region with a cleanup node in front; returns the object address.
-void* ActorAllocateWithCleanup(Region& r, size_t size, size_t align, void (*destroy)(void*),
-                               size_t count);
-// Frees an object made by ActorAllocateWithCleanup, running its registered destroy function
-// first if `run_destructor`. Fatal on a double free.
-void ActorFreeWithCleanup(void* object, size_t align, bool run_destructor);
-void ActorFree(Region& r, void* p);
-void* HeapAllocate(size_t size, size_t align);
-void HeapFree(void* p, size_t size, size_t align);
 [[noreturn]] void ThrowBadAlloc();
 
 template <class T>
@@ -198,32 +189,46 @@ T* ConstructIn(void* p, Region& region, Args&&... args) {
 // in transferable and temporary regions it runs at bulk free (reverse order); in actor regions
 // it runs at Delete or, for objects never deleted, when the region is destroyed.
 // Throws std::bad_alloc if the region cannot allocate (reason in region.last_error()).
+// The BumpRegion and ReapRegion overloads call that allocator's fast path directly; the
+// Region overload dispatches on kind().
 template <class T, class... Args>
-T* NewIn(Region& region, Args&&... args) {
-  if constexpr (std::is_trivially_destructible_v<T>) {
-    void* p = region.Allocate(sizeof(T), alignof(T));
-    if (BROOM_UNLIKELY(p == nullptr)) internal::ThrowBadAlloc();
-    return internal::ConstructIn<T>(p, region, std::forward<Args>(args)...);
-  } else if (region.kind() == RegionKind::kActor) {
-    void* p = internal::ActorAllocateWithCleanup(region, sizeof(T), alignof(T),
-                                                 &internal::DestroyOne<T>, 1);
-    if (BROOM_UNLIKELY(p == nullptr)) internal::ThrowBadAlloc();
-    try {
-      return internal::ConstructIn<T>(p, region, std::forward<Args>(args)...);
-    } catch (...) {
-      internal::ActorFreeWithCleanup(p, alignof(T), /*run_destructor=*/false);
-      throw;
-    }
-  } else {
-    void* p = region.Allocate(sizeof(T), alignof(T));
-    if (BROOM_UNLIKELY(p == nullptr)) internal::ThrowBadAlloc();
-    T* obj = internal::ConstructIn<T>(p, region, std::forward<Args>(args)...);
+T* NewIn(BumpRegion& region, Args&&... args) {
+  void* p = region.Allocate(sizeof(T), alignof(T));
+  if (BROOM_UNLIKELY(p == nullptr)) internal::ThrowBadAlloc();
+  T* obj = internal::ConstructIn<T>(p, region, std::forward<Args>(args)...);
+  if constexpr (!std::is_trivially_destructible_v<T>) {
     if (BROOM_UNLIKELY(!region.AddCleanup(&internal::DestroyOne<T>, obj))) {
       obj->~T();
       internal::ThrowBadAlloc();
     }
-    return obj;
   }
+  return obj;
+}
+
+template <class T, class... Args>
+T* NewIn(ReapRegion& region, Args&&... args) {
+  if constexpr (std::is_trivially_destructible_v<T>) {
+    void* p = region.Allocate(sizeof(T), alignof(T));
+    if (BROOM_UNLIKELY(p == nullptr)) internal::ThrowBadAlloc();
+    return internal::ConstructIn<T>(p, region, std::forward<Args>(args)...);
+  } else {
+    void* p = region.AllocateWithCleanup(sizeof(T), alignof(T), &internal::DestroyOne<T>, 1);
+    if (BROOM_UNLIKELY(p == nullptr)) internal::ThrowBadAlloc();
+    try {
+      return internal::ConstructIn<T>(p, region, std::forward<Args>(args)...);
+    } catch (...) {
+      region.FreeWithCleanup(p, alignof(T), /*run_destructor=*/false);
+      throw;
+    }
+  }
+}
+
+template <class T, class... Args>
+T* NewIn(Region& region, Args&&... args) {
+  if (region.kind() == RegionKind::kActor) {
+    return NewIn<T>(*static_cast<ReapRegion*>(&region), std::forward<Args>(args)...);
+  }
+  return NewIn<T>(*static_cast<BumpRegion*>(&region), std::forward<Args>(args)...);
 }
 
 // Constructs a T in the current region, or on the heap (plain `new`) when none is open.
@@ -252,13 +257,14 @@ T* NewArrayIn(Region& region, size_t n) {
                   "NewArray of non-trivially-destructible T requires a noexcept constructor");
     T* a;
     if (region.kind() == RegionKind::kActor) {
-      a = static_cast<T*>(internal::ActorAllocateWithCleanup(
-          region, n * sizeof(T), alignof(T), &internal::DestroyArray<T>, n));
+      a = static_cast<T*>(static_cast<ReapRegion&>(region).AllocateWithCleanup(
+          n * sizeof(T), alignof(T), &internal::DestroyArray<T>, n));
       if (BROOM_UNLIKELY(a == nullptr)) internal::ThrowBadAlloc();
     } else {
       // Count stored in front of the array for DestroyArray.
       constexpr size_t kFront = alignof(T) > sizeof(size_t) ? alignof(T) : sizeof(size_t);
-      char* raw = static_cast<char*>(region.Allocate(kFront + n * sizeof(T), alignof(T) > 8 ? alignof(T) : 8));
+      char* raw = static_cast<char*>(
+          region.Allocate(kFront + n * sizeof(T), alignof(T) > 8 ? alignof(T) : 8));
       if (BROOM_UNLIKELY(raw == nullptr)) internal::ThrowBadAlloc();
       a = reinterpret_cast<T*>(raw + kFront);
       if (BROOM_UNLIKELY(!region.AddCleanup(&internal::DestroyArray<T>, a))) {
@@ -284,7 +290,8 @@ T* NewArray(size_t n) {
 
 // Copies `s` into `region` with a terminating NUL; returns a view of the copy (data() is
 // NUL-terminated). Throws std::bad_alloc on failure.
-inline std::string_view CopyStringIn(Region& region, std::string_view s) {
+template <class R>  // Region, BumpRegion or ReapRegion
+std::string_view CopyStringIn(R& region, std::string_view s) {
   if (BROOM_UNLIKELY(s.size() == SIZE_MAX)) internal::ThrowBadAlloc();
   char* p = static_cast<char*>(region.Allocate(s.size() + 1, 1));
   if (BROOM_UNLIKELY(p == nullptr)) internal::ThrowBadAlloc();
@@ -302,10 +309,11 @@ namespace internal {
 template <class T>
 void DeleteInRegion(Region& r, T* p) {
   if (r.kind() != RegionKind::kActor) return;
+  auto& reap = static_cast<ReapRegion&>(r);
   if constexpr (std::is_trivially_destructible_v<T>) {
-    ActorFree(r, p);
+    reap.Free(p);
   } else {
-    ActorFreeWithCleanup(p, alignof(T), /*run_destructor=*/true);
+    reap.FreeWithCleanup(p, alignof(T), /*run_destructor=*/true);
   }
 }
 }  // namespace internal

@@ -1,36 +1,41 @@
 // Copyright Broom authors.
 //
-// region.h: the region object shared by all three kinds, and pointer-to-region lookup.
+// region.h: the region objects and pointer-to-region lookup.
 //
-//   Region        the state of one region: its blocks, bump pointer, budget, stats and
-//                 destructor list. It is also a std::pmr::memory_resource that allocates in it.
-//                 Users never construct one; they hold a handle (TemporaryRegion, ActorRegion,
-//                 TransferableRegion, SharedRegion) that owns it, and get `Region&` from it.
+//   Region        what every region has: identity (id, kind, name), budget, statistics, the
+//                 blocks it holds, destructors to run, and its place on allocation contexts. It
+//                 is a std::pmr::memory_resource. Allocate/Deallocate on a plain Region& switch on
+//                 kind() to one of the two allocators below.
+//   BumpRegion    the allocator of transferable and temporary regions: a bump pointer in the
+//                 current block, blocks growing geometrically, everything freed in bulk.
+//   ReapRegion    the allocator of actor regions (a "reap": a region with per-object free):
+//                 size-class slabs, each with its own free list, empty slabs reused by any class.
 //   RegionOf(p)   the live region that owns address p, or null. O(1): a range check, one load
 //                 of the chunk map and one of the block header.
 //   RegionKind, AllocError, RegionOptions, RegionStats: plain value types.
+//
+// Users never construct a region object; they hold a handle (TransferableRegion, TemporaryRegion,
+// ActorRegion, SharedRegion) that owns one, and get `BumpRegion&`/`ReapRegion&` from it. Code that
+// knows the kind calls the typed object (its Allocate is the inline fast path, no dispatch); code
+// that does not (the allocation context, RegionOf) uses `Region&`.
 //
 // Errors: the raw allocation functions never throw and never call malloc. They return null and
 // record why in `last_error()` (and in the thread's broom::LastAllocError()). Sizes that cannot
 // be represented (size + alignment padding overflows) give kBadSize; an alignment that is not a
 // power of two gives kBadAlignment; a budget exceeded gives kRegionBudget/kProcessBudget; the OS
 // refusing memory or the reserved space running out gives kOutOfMemory. Nothing already
-// allocated is affected by a failure.
-//
-// Rounding: transferable and temporary regions hand out every object as a multiple of
-// kDefaultAlignment (16) bytes, as malloc does, so their bump pointer is always 16-aligned. A
-// 1-byte or 0-byte object therefore takes 16 bytes, a 24-byte one 32, and
-// RegionStats::bytes_requested counts the rounded sizes. In exchange the fast path needs no
-// padding and one bound check. Alignments above 16 are padded in the out-of-line path.
+// allocated is affected by a failure. Size 0 is served as size 1 (a unique pointer).
 #ifndef BROOM_REGION_H_
 #define BROOM_REGION_H_
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <memory_resource>
 
 #include "broom/internal/base.h"
 #include "broom/internal/block.h"
+#include "broom/internal/size_class.h"
 
 namespace broom {
 
@@ -57,8 +62,9 @@ struct RegionOptions {
   // Bytes of blocks the region may hold; 0 means unlimited. Checked whenever the region takes a
   // new block, so block bytes never exceed it.
   size_t budget_bytes = 0;
-  // Bytes of blocks a region keeps for reuse across TemporaryRegion scopes and Reset(); the
-  // rest go back to the thread's cache (still warm).
+  // Bytes of free blocks a region keeps for reuse: across TemporaryRegion scopes and Reset()
+  // (bump regions), and empty slabs waiting for any size class (actor regions, which also keep
+  // at most an eighth of their blocks, at least 64 KiB). The rest go back to the thread's cache.
   size_t retain_bytes = size_t{1} << 20;
   // A name for diagnostics. Must outlive the region (use a string literal).
   const char* name = nullptr;
@@ -67,41 +73,37 @@ struct RegionOptions {
 struct RegionStats {
   size_t bytes_requested = 0;   // bytes handed out since creation or last Reset (bump regions:
                                 // sizes rounded up to 16, plus padding for alignments above
-                                // 16; actor regions: size classes)
-  size_t bytes_freed = 0;       // sizes given back with Free (actor regions) or large objects
-                                // released early (transferable regions)
+                                // 16; actor regions: size classes, and large objects' blocks)
+  size_t bytes_freed = 0;       // of those, given back with Free (actor regions) or large
+                                // objects released early (transferable regions)
   size_t block_bytes = 0;       // bytes of blocks held now (the region's real footprint)
   size_t blocks = 0;            // blocks held now
   size_t peak_block_bytes = 0;  // high-water mark of block_bytes
-  size_t cleanups = 0;          // destructors registered and not yet run
+  size_t cleanups = 0;          // destructors registered and not yet run (AddCleanup, and
+                                // objects made by New with a non-trivial destructor)
 };
+
+class BumpRegion;
+class ReapRegion;
+class Region;
 
 namespace internal {
 struct Cleanup;
-class ActorHeap;
-class RegionAccess;
-// A position in a region, for LIFO rewinding (TemporaryRegion::Scope).
-struct RegionMark {
-  BlockHeader* current;
-  char* cursor;
-  char* current_base;
-  BlockHeader* head;
-  Cleanup* cleanups;
-  size_t bytes_requested;
-  size_t cleanup_count;
-};
+struct ActorCleanupNode;
+void PushContext(Region* r);
+void PopContext(Region* r);
 }  // namespace internal
 
-// One region. See the file comment.
+// The common part of every region. See the file comment.
 //
 // Ownership and lifetime: owned by exactly one handle (or, for SharedRegion, by its last copy).
-// The Region object itself lives inside the region's first block, so a region that holds a few
-// hundred bytes costs one 4 KiB block. It is destroyed by its handle; afterwards the object and
-// every pointer into the region are invalid, and RegionOf() on them returns null.
+// The object lives inside the region's first block, so a region that holds a few hundred bytes
+// costs one small block. It is destroyed by its handle; afterwards the object and every pointer
+// into the region are invalid, and RegionOf() on them returns null.
 //
-// Thread-safety: not thread-safe. Only the region's current owner may allocate in it; see the
-// handle classes for who the owner is and how ownership moves. RegionOf() and stats() of a
-// region owned by another thread are racy snapshots.
+// Thread-safety: not thread-safe. Only the region's current owner may use it; see the handle
+// classes for who the owner is and how ownership moves. RegionOf() and stats() of a region owned
+// by another thread are racy snapshots.
 class Region : public std::pmr::memory_resource {
  public:
   Region(const Region&) = delete;
@@ -110,31 +112,21 @@ class Region : public std::pmr::memory_resource {
   RegionKind kind() const { return kind_; }
   uint64_t id() const { return id_; }
   const char* name() const { return name_ != nullptr ? name_ : ""; }
-  RegionStats stats() const;
   AllocError last_error() const { return last_error_; }
+  RegionStats stats() const;
 
   // Budget in bytes of blocks; 0 = unlimited. Lowering it below the current footprint keeps
   // everything allocated and fails the next allocation that needs a new block.
   size_t budget() const { return budget_; }
   void SetBudget(size_t bytes) { budget_ = bytes; }
 
-  // Allocates `size` bytes aligned to `align` (a power of two). Returns null on failure (see
-  // the file comment). Size 0 is served as size 1: a unique pointer. Transferable and
-  // temporary regions bump-allocate, taking `size` rounded up to 16 (see "Rounding" in the
-  // file comment); with `align` <= 16 that is one compare, one add and one store (7
-  // instructions when size and align are compile-time constants, as in New<T>: two loads, a
-  // subtraction, compare-and-branch, an add and the store). Alignments above 16, size 0,
-  // oversized and malformed requests, and a full block take one out-of-line call. Actor
-  // regions miss the bump path (their bump space is empty) and use size classes in one
-  // out-of-line call.
+  // Allocates `size` bytes aligned to `align` (a power of two) with the region's allocator
+  // (BumpRegion::Allocate or ReapRegion::Allocate: one predictable branch on kind() in front of
+  // that fast path). Returns null on failure (see the file comment).
   inline void* Allocate(size_t size, size_t align = kDefaultAlignment);
-
-  // Gives memory back. Actor regions free the object for reuse; other kinds undo the allocation
-  // if it was the last one (cheap vector growth), and transferable regions also release at once
-  // a large object that got a block of its own (one over 256 KiB with its header: the old
-  // buffer of a growing vector). Anything else is a no-op: the memory is freed in bulk. `p` must
-  // come from this region and `size` be the size it was allocated with.
-  void Deallocate(void* p, size_t size, size_t align = kDefaultAlignment);
+  // Gives memory back; see BumpRegion::Deallocate and ReapRegion::Free. `p` must come from this
+  // region and `size` be the size it was allocated with.
+  inline void Deallocate(void* p, size_t size, size_t align = kDefaultAlignment);
 
   // Registers `fn(obj)` to run when the region is freed or reset (or, in a temporary region,
   // when the innermost open scope exits), in reverse order of registration. Returns false, with
@@ -146,63 +138,75 @@ class Region : public std::pmr::memory_resource {
 
   std::pmr::memory_resource* resource() { return this; }
 
- protected:
-  void* do_allocate(size_t bytes, size_t alignment) override;
-  void do_deallocate(void* p, size_t bytes, size_t alignment) override;
-  bool do_is_equal(const std::pmr::memory_resource& other) const noexcept override {
-    return this == &other;
-  }
+  // Times the region is open on an allocation context now (typestate OPEN while > 0).
+  uint32_t open_count() const { return open_count_; }
 
- private:
-  friend class internal::RegionAccess;
-  friend class internal::ActorHeap;
-  friend class TransferableRegion;  // call AllocateBump directly: their kind is known
-  friend class TemporaryRegion;
+  // The typed allocator behind this region; fatal if the kind does not match.
+  BumpRegion& AsBump();
+  ReapRegion& AsReap();
+
+  // For checks and tools: calls fn(ctx, block, begin, end) for every range of bytes that may
+  // hold live objects (bump regions: the used part of each block; actor regions: each allocated
+  // object and large object). Owner only.
+  using RangeVisitor = void (*)(void* ctx, const internal::BlockHeader* block, const char* begin,
+                                const char* end);
+  void ForEachLiveRange(RangeVisitor fn, void* ctx) const;
+
+ protected:
   Region(RegionKind kind, uint64_t id, const RegionOptions& options, internal::BlockHeader* first);
   ~Region() override = default;
 
-  // Rounds a bump allocation's size up to the granule that keeps cursor_ aligned.
-  static constexpr size_t BumpSize(size_t size) {
-    return (size + kDefaultAlignment - 1) & ~(kDefaultAlignment - 1);
+  bool do_is_equal(const std::pmr::memory_resource& other) const noexcept final {
+    return this == &other;
   }
-  void* AllocateBump(size_t size, size_t align);
-  BROOM_NOINLINE void* AllocateSlow(size_t size, size_t align);
-  // Bumps BumpSize(size) bytes after padding to `align` (a power of two), or returns null if
-  // the current block cannot hold them. REQUIRES: 0 < size <= SIZE_MAX / 4.
-  void* BumpAligned(size_t size, size_t align);
 
-  // Hot fields first.
-  // INVARIANT: current_->begin() <= current_base_ <= cursor_ <= limit_ == current_->end()
-  // INVARIANT: cursor_ % kDefaultAlignment == 0 && limit_ % kDefaultAlignment == 0
-  char* cursor_;
-  char* limit_;
+  // Takes a block of at least `bytes` (header included) charged to the budget, or returns null
+  // with the error recorded. The block is not linked into any list.
+  internal::BlockHeader* TakeBlock(size_t bytes);
+  // Gives a block that is in no list back to the thread's cache, uncharging it.
+  void GiveBackBlock(internal::BlockHeader* b);
+  // blocks_ is doubly linked through next/prev.
+  void LinkBlock(internal::BlockHeader* b);
+  void UnlinkBlock(internal::BlockHeader* b);
+  void SetError(AllocError e);
+  // Runs the AddCleanup records registered after `until` (newest first); each may allocate.
+  void RunCleanups(internal::Cleanup* until);
+  // Names this region as the one whose blocks the thread is about to release (quarantine).
+  void NoteReleasing() const;
+  // The end of the region's life: destroys the object (virtually: the derived destructor runs),
+  // then releases `blocks`, whose last block holds the object. *this is gone on return.
+  void DestroyAndRelease(internal::BlockHeader* blocks);
+
+  // INVARIANT: block_bytes_ == the sum of the sizes of the blocks held, <= budget_ when the
+  // budget was set before they were taken; peak_block_bytes_ >= block_bytes_.
   RegionKind kind_;
   AllocError last_error_ = AllocError::kNone;
-  uint16_t open_count_ = 0;  // times pushed on an allocation-context stack (typestate OPEN > 0)
-  uint32_t scope_depth_ = 0;  // temporary regions: open Scopes
-  internal::BlockHeader* current_;  // block being bump-allocated
-  char* current_base_;              // where bump allocation started in current_
-  // Bytes handed out outside [current_base_, cursor_): earlier blocks, dedicated blocks, actor
-  // objects. Counting per block keeps a store off the bump fast path.
-  size_t bytes_requested_ = 0;
-  internal::BlockHeader* blocks_;   // all blocks held, newest first; the last is the first block
-  internal::BlockHeader* spare_;    // blocks kept for reuse (temporary scopes, Reset)
-  internal::Cleanup* cleanups_ = nullptr;
-  internal::ActorHeap* actor_ = nullptr;  // actor regions only
-  size_t block_bytes_;
-  size_t blocks_held_;
-  size_t peak_block_bytes_;
-  size_t spare_bytes_ = 0;
-  size_t budget_;
-  size_t retain_bytes_;
-  size_t cleanup_count_ = 0;
-  size_t bytes_freed_ = 0;
+  uint16_t open_count_ = 0;  // times pushed on an allocation-context stack
+  uint32_t owner_tid_ = 0;   // temporary regions: the creating thread
   uint64_t id_;
   const char* name_;
-  std::atomic<uint32_t> shared_refs_{0};  // SharedRegion reference count
-  uint8_t growth_class_ = 0;  // class of the last block taken for bump growth (not for one object)
-  uint32_t owner_tid_ = 0;                // temporary regions: creating thread
+  size_t budget_;
+  size_t block_bytes_;
+  size_t blocks_held_ = 1;
+  size_t peak_block_bytes_;
+  size_t bytes_freed_ = 0;
+  internal::BlockHeader* blocks_;  // newest first; the first block (holding *this) is last.
+                                   // Bump regions: every block; actor regions: the first block
+                                   // and large objects (slabs are in the reap's own lists)
+  internal::Cleanup* cleanups_ = nullptr;
+  size_t cleanup_count_ = 0;
+
+ private:
+  friend void internal::PushContext(Region* r);
+  friend void internal::PopContext(Region* r);
 };
+
+}  // namespace broom
+
+#include "broom/internal/bump_region.h"
+#include "broom/internal/reap_region.h"
+
+namespace broom {
 
 // The live region owning `p`, or null if `p` is not region memory (heap, stack, freed region).
 inline Region* RegionOf(const void* p) {
@@ -210,30 +214,18 @@ inline Region* RegionOf(const void* p) {
   return block != nullptr ? block->owner.load(std::memory_order_relaxed) : nullptr;
 }
 
-// ---- inline fast paths ---------------------------------------------------------------------
-
-inline void* Region::AllocateBump(size_t size, size_t align) {
-  // cursor_ and limit_ are 16-aligned, so `left` is a multiple of 16: size <= left implies
-  // BumpSize(size) <= left, and an alignment up to 16 needs no padding. One compare covers
-  // the rest: size 0 wraps and takes the slow path (which hands out a unique granule), sizes
-  // too large to round cannot be below `left`, and actor regions, whose cursor_ == limit_,
-  // always miss (the slow path dispatches to their size classes). The alignment test folds
-  // away for a compile-time `align`.
-  const size_t left = static_cast<size_t>(limit_ - cursor_);
-  if (BROOM_LIKELY(size - 1 < left && align - 1 < kDefaultAlignment &&
-                   (align & (align - 1)) == 0)) {
-    char* p = cursor_;
-    BROOM_ASSUME(p != nullptr);  // cursor_ points into a block: callers' null checks fold away
-    cursor_ = p + BumpSize(size);
-#if BROOM_ASAN
-    internal::UnpoisonMemory(p, size);  // rewound memory is poisoned until handed out again
-#endif
-    return p;
-  }
-  return AllocateSlow(size, align);
+inline void* Region::Allocate(size_t size, size_t align) {
+  if (kind_ == RegionKind::kActor) return static_cast<ReapRegion*>(this)->Allocate(size, align);
+  return static_cast<BumpRegion*>(this)->Allocate(size, align);
 }
 
-inline void* Region::Allocate(size_t size, size_t align) { return AllocateBump(size, align); }
+inline void Region::Deallocate(void* p, size_t size, size_t align) {
+  if (kind_ == RegionKind::kActor) {
+    static_cast<ReapRegion*>(this)->Free(p);
+  } else {
+    static_cast<BumpRegion*>(this)->Deallocate(p, size, align);
+  }
+}
 
 }  // namespace broom
 

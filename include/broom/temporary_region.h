@@ -41,16 +41,16 @@ class TemporaryRegion {
   TemporaryRegion(const TemporaryRegion&) = delete;
   TemporaryRegion& operator=(const TemporaryRegion&) = delete;
 
-  // Raw allocation; see Region::Allocate. REQUIRES: not moved-from (fatal).
+  // Raw allocation; see BumpRegion::Allocate. REQUIRES: not moved-from (fatal).
   void* Allocate(size_t size, size_t align = kDefaultAlignment) {
-    return region().AllocateBump(size, align);
+    return region().Allocate(size, align);
   }
 
   // Frees everything (destructors run in reverse order), keeping up to
   // RegionOptions::retain_bytes of blocks for reuse. REQUIRES: no Scope open (fatal).
   void Reset();
 
-  Region& region() const {
+  BumpRegion& region() const {
     if (BROOM_UNLIKELY(region_ == nullptr)) DieMovedFrom();
     return *region_;
   }
@@ -65,14 +65,15 @@ class TemporaryRegion {
     Scope& operator=(const Scope&) = delete;
 
    private:
-    Region* region_;
+    BumpRegion* region_;
     internal::RegionMark mark_;
     ContextScope context_;
   };
 
  private:
   [[noreturn]] static void DieMovedFrom();
-  Region* region_;
+  static BumpRegion& CheckOwnerThread(const TemporaryRegion& t);
+  BumpRegion* region_;
 };
 
 }  // namespace broom

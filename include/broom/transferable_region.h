@@ -59,9 +59,9 @@ class TransferableRegion {
   State state() const;
   bool usable() const { return region_ != nullptr; }
 
-  // Bump allocation; see Region::Allocate. REQUIRES: CLOSED or OPEN (fatal otherwise).
+  // Bump allocation; see BumpRegion::Allocate. REQUIRES: CLOSED or OPEN (fatal otherwise).
   void* Allocate(size_t size, size_t align = kDefaultAlignment) {
-    return region("Allocate").AllocateBump(size, align);
+    return region("Allocate").Allocate(size, align);
   }
 
   // Pushes the region on this thread's allocation context until the returned scope ends.
@@ -79,26 +79,26 @@ class TransferableRegion {
   [[nodiscard]] SharedRegion Share() &&;
 
   // The region. REQUIRES: CLOSED or OPEN.
-  Region& region() const { return region("region"); }
+  BumpRegion& region() const { return region("region"); }
   RegionStats stats() const { return region("stats").stats(); }
 
   // Releases ownership without freeing and returns the region (for C APIs and engine shims
   // that carry it through a message); take it back with Adopt. REQUIRES: CLOSED.
-  Region* Release();
+  BumpRegion* Release();
   // Takes ownership of a region obtained from Release(). REQUIRES: r is a transferable region.
   static TransferableRegion Adopt(Region* r);
 
  private:
   struct AdoptTag {};
-  TransferableRegion(AdoptTag, Region* r) : region_(r) {}
-  Region& region(const char* op) const {
+  TransferableRegion(AdoptTag, BumpRegion* r) : region_(r) {}
+  BumpRegion& region(const char* op) const {
     if (BROOM_UNLIKELY(region_ == nullptr)) DieUnusable(op);
     return *region_;
   }
   [[noreturn]] void DieUnusable(const char* op) const;
   void CheckClosed(const char* op) const;
 
-  Region* region_;
+  BumpRegion* region_;
   State dead_state_ = State::kClosed;  // kFreed or kTransferred once region_ is null
   uint64_t dead_id_ = 0;               // id of the region this handle last owned
 };
@@ -128,8 +128,8 @@ class SharedRegion {
 
  private:
   friend class TransferableRegion;
-  explicit SharedRegion(Region* r) : region_(r) {}
-  Region* region_ = nullptr;
+  explicit SharedRegion(BumpRegion* r) : region_(r) {}
+  BumpRegion* region_ = nullptr;
 };
 
 const char* StateName(TransferableRegion::State state);

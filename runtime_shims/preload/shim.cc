@@ -170,7 +170,7 @@ Region* LiveRegionOf(const void* p, const char* op, bool fatal) {
 void FreeRegionObject(Region* r, void* p) {
   if (r->kind() != RegionKind::kActor) return;  // freed in bulk with the region
   ObjectHeader* h = HeaderOf(p);
-  internal::ActorFree(*r, static_cast<char*>(p) - h->offset);
+  static_cast<ReapRegion*>(r)->Free(static_cast<char*>(p) - h->offset);
 }
 
 size_t HeapUsable(const void* p) { return JeUsableSize(p); }

@@ -185,8 +185,8 @@ void Harness::Create() {
   slot.level = 0;
   ++g_counters.creates;
   HARNESS_CHECK(RegionOf(slot.region) == slot.region, "a region object is not inside its region");
-  HARNESS_CHECK(slot.region->stats().block_bytes == 4096, "a new region holds %zu block bytes",
-                slot.region->stats().block_bytes);
+  HARNESS_CHECK(slot.region->stats().block_bytes == FirstBlockBytes(slot.kind),
+                "a new region holds %zu block bytes", slot.region->stats().block_bytes);
 }
 
 void Harness::CheckFailure(Slot& slot, size_t size, bool huge, bool bad_align,
@@ -467,7 +467,7 @@ void Harness::Check(int s) {
   HARNESS_CHECK(*slot.tracked_live == slot.TrackedInModel(), "Tracked count %d != model %d",
                 *slot.tracked_live, slot.TrackedInModel());
   RegionStats st = slot.region->stats();
-  HARNESS_CHECK(st.peak_block_bytes >= st.block_bytes && st.block_bytes >= 4096 &&
+  HARNESS_CHECK(st.peak_block_bytes >= st.block_bytes && st.block_bytes >= FirstBlockBytes(slot.kind) &&
                     st.blocks >= 1,
                 "inconsistent stats: block_bytes %zu peak %zu blocks %zu", st.block_bytes,
                 st.peak_block_bytes, st.blocks);

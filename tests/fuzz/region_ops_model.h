@@ -94,6 +94,9 @@ struct Alloc {
 
 enum class Kind : uint8_t { kEmpty, kTransferable, kActor, kTemporary };
 
+// A new region holds one block: 4 KiB for bump regions, 2 KiB (its header) for actor regions.
+inline size_t FirstBlockBytes(Kind kind) { return kind == Kind::kActor ? 2048 : 4096; }
+
 struct Slot {
   Kind kind = Kind::kEmpty;
   std::optional<TransferableRegion> t;

@@ -133,7 +133,7 @@ TEST(BadInputTest, ZeroSizeAllocationsAreNonNullAlignedAndHarmless) {
 TEST(BadInputTest, ZeroSizeAllocationsAreUniqueInBumpRegions) {
   TransferableRegion t;
   TemporaryRegion tmp;
-  for (Region* r : {&t.region(), &tmp.region()}) {
+  for (Region* r : std::initializer_list<Region*>{&t.region(), &tmp.region()}) {
     void* a = r->Allocate(0);
     void* b = r->Allocate(0);
     void* c = r->Allocate(16);

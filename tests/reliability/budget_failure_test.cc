@@ -54,7 +54,7 @@ TEST(BudgetFailureTest, RegionBudgetExceededFailsCleanlyInEveryKind) {
   TransferableRegion t(RegionOptions{.budget_bytes = kBudget});
   ActorRegion a(RegionOptions{.budget_bytes = kBudget});
   TemporaryRegion tmp(RegionOptions{.budget_bytes = kBudget});
-  for (Region* r : {&t.region(), &a.region(), &tmp.region()}) {
+  for (Region* r : std::initializer_list<Region*>{&t.region(), &a.region(), &tmp.region()}) {
     std::vector<char*> objects = FillUntilFailure(*r);
     EXPECT_GT(objects.size(), 100u) << KindName(r->kind());
     EXPECT_EQ(r->last_error(), AllocError::kRegionBudget) << KindName(r->kind());

@@ -115,7 +115,7 @@ TEST(ForkTest, ChildKeepsUsingInheritedRegionsAndCreatesNewOnes) {
       TransferableRegion t;
       ActorRegion a;
       TemporaryRegion tmp;
-      for (Region* r : {&t.region(), &a.region(), &tmp.region()}) {
+      for (Region* r : std::initializer_list<Region*>{&t.region(), &a.region(), &tmp.region()}) {
         char* p = static_cast<char*>(r->Allocate(300000));
         if (p == nullptr) return 15;
         std::memset(p, 1, 300000);

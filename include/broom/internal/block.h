@@ -2,7 +2,8 @@
 //
 // All region memory lives in one address range that Broom reserves at first use (the "space").
 // The space is cut into 256 KiB chunks, aligned to their size. A chunk is either
-//   * carved into blocks of one block class (4, 16, 64 or 256 KiB), each aligned to its size, or
+//   * carved into blocks of one block class (1 KiB to 256 KiB in powers of two), each aligned to
+//     its size, or
 //   * part of a run: a block of several chunks, for objects larger than a chunk.
 // Every block starts with a BlockHeader. The chunk map has one word per chunk:
 //   0                  never used
@@ -30,32 +31,42 @@ namespace broom::internal {
 inline constexpr size_t kPageSize = 4096;
 inline constexpr int kChunkShift = 18;
 inline constexpr size_t kChunkSize = size_t{1} << kChunkShift;  // 256 KiB
-inline constexpr int kNumBlockClasses = 7;  // 4K, 8K, 16K, 32K, 64K, 128K, 256K
+// Block classes 1K, 2K, 4K, ... 256K. The two below a page serve only the first slabs of
+// actor regions (a small operator state costs little); they are never purged or quarantined
+// one by one, since madvise and mprotect work on whole pages.
+inline constexpr int kNumBlockClasses = 9;
 inline constexpr uint8_t kRunClass = 0xff;
 inline constexpr uint16_t kNoObjectClass = 0xffff;
 inline constexpr uint16_t kLargeObject = 0xfffe;
+inline constexpr uint16_t kEmptySlab = 0xfffd;
 
 inline constexpr size_t BlockClassSize(int block_class) {
-  return size_t{4096} << block_class;
+  return size_t{1024} << block_class;
 }
+// The class of the 4 KiB blocks: a page, and the first block of bump regions.
+inline constexpr int kPageBlockClass = 2;
 
 // Header at the start of every block. 64 bytes: one cache line.
 struct alignas(64) BlockHeader {
   std::atomic<Region*> owner;  // null while the block is free (in a cache or the pool)
-  BlockHeader* next;           // the owning region's block list (or a free list)
-  BlockHeader* prev;           // the region block list or an actor large-object list
+  BlockHeader* next;           // the list the owning region keeps the block in (or a free list)
+  BlockHeader* prev;           // that list's back link
   size_t size;                 // bytes in the block, header included
   uint8_t block_class;         // 0..kNumBlockClasses-1, or kRunClass
-  uint8_t dedicated;           // 1: holds one large object (not a growth block)
-  uint16_t object_class;       // actor regions: slab size class, kLargeObject, or kNoObjectClass
-  uint32_t live_objects;       // actor regions: objects allocated and not freed in the block
+  uint8_t dedicated;           // 1: holds one large object (not a growth block or a slab)
+  uint16_t object_class;       // actor slabs: size class; kLargeObject, kEmptySlab, kNoObjectClass
+  uint16_t live_objects;       // slabs not current for their class: objects allocated, not freed
+  uint16_t capacity;           // slabs: objects the slab holds
   char* object;                // dedicated blocks: address of the object
-  char* used_end;              // end of the bytes handed out (set when a block stops being
-                               // current, and for dedicated blocks); for outlives scans
-  uint64_t reserved1;
+  char* used_end;              // bump blocks that are not current and dedicated blocks: end of
+                               // the bytes handed out (for outlives scans); slabs: end of the
+                               // part carved into objects so far
+  void* free_list;             // slabs not current for their class: their freed objects
+  // INVARIANT (slabs): live_objects <= capacity and begin() + capacity * class size <= end()
 
   char* begin() { return reinterpret_cast<char*>(this) + sizeof(BlockHeader); }
   char* end() { return reinterpret_cast<char*>(this) + size; }
+  const char* begin() const { return reinterpret_cast<const char*>(this) + sizeof(BlockHeader); }
 };
 static_assert(sizeof(BlockHeader) == 64, "BlockHeader must stay one cache line");
 

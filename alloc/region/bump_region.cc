@@ -1,0 +1,230 @@
+// Copyright Broom authors.
+//
+// BumpRegion: the bump slow path (alignment, growth, dedicated blocks), marks and rewinding,
+// reset and bulk destruction.
+#include <algorithm>
+#include <new>
+
+#include "alloc/region/region_internal.h"
+#include "broom/region.h"
+
+namespace broom {
+
+using internal::BlockHeader;
+
+namespace {
+constexpr size_t kHeaderBytes = internal::kRegionHeaderBytes<BumpRegion>;
+constexpr size_t kFirstBlockBytes = internal::BlockClassSize(internal::kPageBlockClass);
+static_assert(kHeaderBytes < kFirstBlockBytes / 2, "the header must leave most of the first block");
+// The bump pointer starts every block 16-aligned (the cursor_ invariant).
+static_assert(kHeaderBytes % kDefaultAlignment == 0 &&
+              sizeof(BlockHeader) % kDefaultAlignment == 0);
+// Requests larger than the largest block class get a dedicated run of their own (transferable
+// regions free it when the object is deallocated). Anything smaller starts a new block that
+// becomes the bump block, so a medium object (a batch's 64 KiB record vector) shares its block
+// with what follows instead of wasting the rest of a block of its own.
+constexpr size_t kDedicatedThreshold = internal::BlockClassSize(internal::kNumBlockClasses - 1);
+
+char* AlignUp(char* p, size_t align) {
+  return reinterpret_cast<char*>((reinterpret_cast<uintptr_t>(p) + align - 1) & ~(align - 1));
+}
+}  // namespace
+
+BumpRegion* BumpRegion::Create(RegionKind kind, const RegionOptions& options) {
+  return internal::CreateRegion<BumpRegion>(
+      kind, kFirstBlockBytes, [&](uint64_t id, BlockHeader* b) {
+        return ::new (b->begin()) BumpRegion(kind, id, options, b);
+      });
+}
+
+BumpRegion::BumpRegion(RegionKind kind, uint64_t id, const RegionOptions& options,
+                       BlockHeader* first)
+    : Region(kind, id, options, first),
+      cursor_(reinterpret_cast<char*>(first) + kHeaderBytes),
+      limit_(first->end()),
+      current_(first),
+      current_base_(cursor_),
+      retain_bytes_(options.retain_bytes),
+      growth_class_(static_cast<uint8_t>(first->block_class)) {}
+
+char* BumpRegion::FirstObjectByte() const {
+  BlockHeader* first = blocks_;
+  while (first->next != nullptr) first = first->next;
+  return reinterpret_cast<char*>(first) + kHeaderBytes;
+}
+
+RegionStats BumpRegion::stats() const {
+  RegionStats s;
+  s.bytes_requested = bytes_requested_ + static_cast<size_t>(cursor_ - current_base_);
+  s.bytes_freed = bytes_freed_;
+  s.block_bytes = block_bytes_;
+  s.blocks = blocks_held_;
+  s.peak_block_bytes = peak_block_bytes_;
+  s.cleanups = cleanup_count_;
+  return s;
+}
+
+void BumpRegion::ForEachLiveRange(RangeVisitor fn, void* ctx) const {
+  for (const BlockHeader* b = blocks_; b != nullptr; b = b->next) {
+    const char* begin = b->next == nullptr ? reinterpret_cast<const char*>(b) + kHeaderBytes
+                                           : b->begin();
+    const char* end = b == current_ ? cursor_ : b->used_end;
+    if (b->dedicated) begin = b->object;
+    if (end != nullptr && end > begin) fn(ctx, b, begin, end);
+  }
+}
+
+void* BumpRegion::AllocateSlow(size_t size, size_t align) {
+  if (size == 0) size = 1;  // unique pointers for zero-size requests
+  if (align == 0 || (align & (align - 1)) != 0) {
+    SetError(AllocError::kBadAlignment);
+    return nullptr;
+  }
+  if (size > (SIZE_MAX >> 2) || align > (SIZE_MAX >> 2)) {
+    SetError(AllocError::kBadSize);
+    return nullptr;
+  }
+  // Size 0 and alignments above 16 land here even when the current block has room.
+  if (void* p = BumpAligned(size, align)) return p;
+  const size_t needed = size + (align > 16 ? align : 0) + sizeof(BlockHeader);
+  if (needed > kDedicatedThreshold) {
+    BlockHeader* b = TakeBlock(needed);
+    if (b == nullptr) return nullptr;
+    LinkBlock(b);
+    b->dedicated = 1;
+    b->object = AlignUp(b->begin(), align);
+    b->used_end = b->object + size;
+    bytes_requested_ += size;
+    return b->object;
+  }
+  BlockHeader* b = nullptr;
+  if (spare_ != nullptr && spare_->size >= needed) {
+    b = spare_;
+    spare_ = b->next;
+    spare_bytes_ -= b->size;
+    internal::UnpoisonMemory(b->begin(), b->size - sizeof(BlockHeader));
+    internal::ClearIfChecked(b->begin(), b->size - sizeof(BlockHeader));
+  } else {
+    // Geometric growth: each growth block two classes (4x) larger than the last, up to a chunk,
+    // but no larger than the budget allows. A request too big for that class gets the smallest
+    // block that holds it, which becomes the bump block but does not advance the growth: a
+    // region whose first object is medium-sized (a batch's record vector) does not jump to the
+    // largest class for the small objects after it.
+    const int min_c = std::max(internal::BlockClassFor(needed), internal::kPageBlockClass);
+    int c = std::min<int>(growth_class_ + 2, internal::kNumBlockClasses - 1);
+    if (c < min_c) {
+      c = min_c;
+    } else {
+      growth_class_ = static_cast<uint8_t>(c);
+    }
+    while (budget_ != 0 && c > min_c && block_bytes_ + internal::BlockClassSize(c) > budget_) --c;
+    b = TakeBlock(internal::BlockClassSize(c));
+    if (b == nullptr) return nullptr;
+  }
+  LinkBlock(b);
+  current_->used_end = cursor_;
+  bytes_requested_ += static_cast<size_t>(cursor_ - current_base_);
+  current_ = b;
+  current_base_ = b->begin();
+  cursor_ = b->begin();
+  limit_ = b->end();
+  // Fits: the block has at least size + align bytes (align > 16) or size bytes, a multiple of
+  // 16 at least BumpSize(size), after its header; padding is at most align - 16.
+  return BumpAligned(size, align);
+}
+
+void* BumpRegion::BumpAligned(size_t size, size_t align) {
+  const size_t pad = (0 - reinterpret_cast<uintptr_t>(cursor_)) & (align - 1);
+  const size_t left = static_cast<size_t>(limit_ - cursor_);
+  const size_t bump = BumpSize(size);
+  if (pad > left || bump > left - pad) return nullptr;
+  char* p = cursor_ + pad;
+  cursor_ = p + bump;
+  internal::UnpoisonMemory(p, size);
+  return p;
+}
+
+void BumpRegion::Deallocate(void* p, size_t size, size_t /*align*/) {
+  if (p == nullptr) return;
+  // Bump allocations took BumpSize(size) bytes (size 0 as 1); a bogus huge size never matches.
+  char* c = static_cast<char*>(p);
+  if (c >= current_base_ && c < cursor_ && size <= (SIZE_MAX >> 2) &&
+      BumpSize(size == 0 ? 1 : size) == static_cast<size_t>(cursor_ - c)) {
+    cursor_ = c;
+  } else if (size >= kDedicatedThreshold / 2 && kind_ == RegionKind::kTransferable) {
+    // (A cheap filter: dedicated objects are over kDedicatedThreshold minus a header.)
+    // A large object in its own block goes back at once (the old buffer of a growing vector).
+    // Temporary regions keep theirs until the scope exits: a scope's mark may name the block.
+    FreeDedicated(p);
+  }
+}
+
+void BumpRegion::FreeDedicated(void* p) {
+  BlockHeader* b = internal::BlockOf(p);
+  if (b == nullptr || !b->dedicated || b->object != p ||
+      b->owner.load(std::memory_order_relaxed) != this) {
+    return;  // not a large object of this region: freed in bulk like any other
+  }
+  UnlinkBlock(b);
+  bytes_freed_ += static_cast<size_t>(b->used_end - b->object);
+  GiveBackBlock(b);
+}
+
+void* BumpRegion::do_allocate(size_t bytes, size_t alignment) {
+  void* p = Allocate(bytes, alignment);
+  if (BROOM_UNLIKELY(p == nullptr)) internal::ThrowBadAlloc();
+  return p;
+}
+
+internal::RegionMark BumpRegion::Mark() const {
+  return {current_, cursor_, current_base_, blocks_, cleanups_, bytes_requested_, cleanup_count_};
+}
+
+void BumpRegion::Rewind(const internal::RegionMark& m) {
+  RunCleanups(m.cleanups);
+  NoteReleasing();
+  BlockHeader* b = blocks_;
+  while (b != m.head) {
+    BlockHeader* next = b->next;
+    if (!b->dedicated && spare_bytes_ + b->size <= retain_bytes_) {
+      internal::PoisonMemory(b->begin(), b->size - sizeof(BlockHeader));
+      b->next = spare_;
+      spare_ = b;
+      spare_bytes_ += b->size;
+    } else {
+      block_bytes_ -= b->size;
+      --blocks_held_;
+      internal::ReleaseBlock(b);
+    }
+    b = next;
+  }
+  blocks_ = m.head;
+  m.head->prev = nullptr;
+  current_ = m.current;
+  cursor_ = m.cursor;
+  current_base_ = m.current_base;
+  limit_ = m.current->end();
+  bytes_requested_ = m.bytes_requested;
+  internal::ClearIfChecked(cursor_, static_cast<size_t>(limit_ - cursor_));
+  internal::PoisonMemory(cursor_, static_cast<size_t>(limit_ - cursor_));
+}
+
+void BumpRegion::Reset(const char* op) {
+  internal::CheckNotOpen(this, scope_depth_, op);
+  // The first block (which holds the region object) is the last in the list.
+  BlockHeader* first = blocks_;
+  while (first->next != nullptr) first = first->next;
+  char* base = reinterpret_cast<char*>(first) + kHeaderBytes;
+  Rewind({first, base, base, first, nullptr, 0, 0});
+  bytes_freed_ = 0;
+}
+
+void BumpRegion::Destroy(const char* op) {
+  internal::CheckNotOpen(this, scope_depth_, op);
+  RunCleanups(nullptr);
+  NoteReleasing();
+  internal::ReleaseBlockList(spare_);
+  DestroyAndRelease(blocks_);  // the first block, holding *this, goes last
+}
+
+}  // namespace broom

@@ -1,0 +1,461 @@
+// Copyright Broom authors.
+//
+// ReapRegion: slabs with per-slab free lists (see the comment of reap_region.h), the slow path
+// that refills a class, Free and its checks, large objects, statistics and destruction.
+#include <algorithm>
+#include <new>
+
+#include "alloc/region/region_internal.h"
+#include "broom/region.h"
+
+namespace broom {
+
+using internal::BlockHeader;
+using internal::kReapClasses;
+
+namespace {
+constexpr uintptr_t kFreedTag = 0x5bd1e9955bd1e995ull;
+constexpr size_t kHeaderBytes = internal::kRegionHeaderBytes<ReapRegion>;
+// The first block holds only the header: the smallest block class that does.
+constexpr int kFirstBlockClass = [] {
+  int c = 0;
+  while (internal::BlockClassSize(c) < kHeaderBytes) ++c;
+  return c;
+}();
+// Slabs double per slab a class holds, up to 64 KiB (16 pages: TLB-friendly), or 256 KiB for
+// classes above 4 KiB so a slab holds several objects.
+constexpr int kMaxSlabClass = 6;       // 64 KiB
+constexpr int kMaxLargeSlabClass = 8;  // 256 KiB
+// Carving a fresh slab into a free list touches at most this much at once (in address order).
+constexpr size_t kCarveBytes = 4096;
+// Empty slabs kept for any class: at most an eighth of the region's blocks, at least this much
+// (and never more than RegionOptions::retain_bytes).
+constexpr size_t kMinEmptyKeep = size_t{64} << 10;
+
+static_assert(internal::BlockClassSize(kMaxLargeSlabClass) <= internal::kChunkSize);
+static_assert(sizeof(BlockHeader) % 64 == 0, "slab objects start 64-aligned");
+
+uintptr_t Tag(const void* p) { return kFreedTag ^ reinterpret_cast<uintptr_t>(p); }
+bool LooksFreed(const void* p) { return static_cast<const uintptr_t*>(p)[1] == Tag(p); }
+
+// x % ClassSize(c) == 0 without a division: q = floor(x / d) by multiplying with
+// ceil(2^32 / d), exact for x * d < 2^32 (x < 256 KiB within a slab, d <= 8 KiB).
+constexpr auto kReciprocal = [] {
+  struct {
+    uint64_t v[internal::kReapNumClasses];
+  } t{};
+  for (int c = 0; c < internal::kReapNumClasses; ++c) {
+    const uint64_t d = internal::ReapClassSize(c);
+    t.v[c] = ((uint64_t{1} << 32) + d - 1) / d;
+  }
+  return t;
+}();
+static_assert(internal::kChunkSize * internal::kReapMaxSmall <= (uint64_t{1} << 32));
+
+bool IsMultiple(size_t x, int c) {
+  const uint64_t q = (static_cast<uint64_t>(x) * kReciprocal.v[c]) >> 32;
+  return q * kReapClasses.size[c] == x;
+}
+
+// Smallest class >= size whose objects are all aligned to `align` (objects start at a slab's
+// begin(), 64-aligned), or kReapNumClasses.
+int ClassFor(size_t size, size_t align) {
+  int c = internal::ReapSizeClass(size);
+  if (align <= kDefaultAlignment) return c;
+  if (align > sizeof(BlockHeader)) return internal::kReapNumClasses;
+  for (; c < internal::kReapNumClasses; ++c) {
+    if (kReapClasses.size[c] % align == 0) return c;
+  }
+  return internal::kReapNumClasses;
+}
+
+uint16_t Capacity(size_t block_size, size_t csize) {
+  return static_cast<uint16_t>((block_size - sizeof(BlockHeader)) / csize);
+}
+
+// The smallest block class whose slab holds one object of `csize`.
+int FirstSlabClass(size_t csize) {
+  int bc = 0;
+  while (Capacity(internal::BlockClassSize(bc), csize) == 0) ++bc;
+  return bc;
+}
+
+// Doubly linked slab lists (next/prev).
+void Push(BlockHeader*& head, BlockHeader* b) {
+  b->prev = nullptr;
+  b->next = head;
+  if (head != nullptr) head->prev = b;
+  head = b;
+}
+void Unlink(BlockHeader*& head, BlockHeader* b) {
+  if (b->prev != nullptr) {
+    b->prev->next = b->next;
+  } else {
+    head = b->next;
+  }
+  if (b->next != nullptr) b->next->prev = b->prev;
+}
+}  // namespace
+
+ReapRegion* ReapRegion::Create(const RegionOptions& options) {
+  return internal::CreateRegion<ReapRegion>(
+      RegionKind::kActor, internal::BlockClassSize(kFirstBlockClass),
+      [&](uint64_t id, BlockHeader* b) { return ::new (b->begin()) ReapRegion(id, options, b); });
+}
+
+ReapRegion::ReapRegion(uint64_t id, const RegionOptions& options, BlockHeader* first)
+    : Region(RegionKind::kActor, id, options, first), retain_bytes_(options.retain_bytes) {}
+
+// ---- allocation ----------------------------------------------------------------------------
+
+void* ReapRegion::AllocateSlow(size_t size, size_t align) {
+  if (size == 0) size = 1;  // a unique, freeable object
+  if (BROOM_UNLIKELY(align == 0 || (align & (align - 1)) != 0)) {
+    SetError(AllocError::kBadAlignment);
+    return nullptr;
+  }
+  const int c = size <= kMaxSmall ? ClassFor(size, align) : kNumClasses;
+  if (BROOM_UNLIKELY(c == kNumClasses)) return AllocateLarge(size, align);
+  ClassState& s = classes_[c];
+  if (s.free == nullptr && !Refill(c)) return nullptr;
+  auto* p = static_cast<void**>(s.free);
+  internal::UnpoisonMemory(p, kReapClasses.size[c]);
+  s.free = p[0];
+  p[1] = nullptr;
+  ++s.used;
+  return p;
+}
+
+bool ReapRegion::Refill(int c) {
+  ClassState& s = classes_[c];
+  const size_t csize = kReapClasses.size[c];
+  if (BlockHeader* cur = s.slab) {
+    if (cur->used_end < cur->begin() + cur->capacity * csize) {
+      Carve(s, cur, csize);
+      return true;
+    }
+    // Exhausted: every object is carved and none is free, so all are allocated.
+    cur->live_objects = cur->capacity;
+    Push(full_, cur);
+    s.slab = nullptr;
+  }
+  if (BlockHeader* b = partial_[c]) {
+    Unlink(partial_[c], b);
+    s.slab = b;
+    s.free = b->free_list;
+    s.used = b->live_objects;
+    b->free_list = nullptr;
+    return true;
+  }
+  BlockHeader* b = TakeSlab(c);
+  if (b == nullptr) return false;
+  b->object_class = static_cast<uint16_t>(c);
+  b->capacity = Capacity(b->size, csize);
+  b->live_objects = 0;
+  b->used_end = b->begin();
+  b->free_list = nullptr;
+  b->next = b->prev = nullptr;
+  s.slab = b;
+  s.used = 0;
+  ++s.slabs;
+  Carve(s, b, csize);
+  return true;
+}
+
+// An empty slab of this region (the wanted size first, then smaller ones that still hold an
+// object, then larger), else a new block; under a budget, the smallest block that holds one.
+BlockHeader* ReapRegion::TakeSlab(int c) {
+  const size_t csize = kReapClasses.size[c];
+  const int first = FirstSlabClass(csize);
+  const int max = csize > 4096 ? kMaxLargeSlabClass : kMaxSlabClass;
+  const int want = std::min<int>(first + static_cast<int>(classes_[c].slabs), std::max(first, max));
+  if (empty_bytes_ != 0) {
+    int pick = -1;
+    for (int bc = want; bc >= first && pick < 0; --bc) {
+      if (empty_[bc] != nullptr) pick = bc;
+    }
+    for (int bc = want + 1; bc < internal::kNumBlockClasses && pick < 0; ++bc) {
+      if (empty_[bc] != nullptr) pick = bc;
+    }
+    if (pick >= 0) {
+      BlockHeader* b = empty_[pick];
+      empty_[pick] = b->next;
+      empty_bytes_ -= b->size;
+      internal::UnpoisonMemory(b->begin(), b->size - sizeof(BlockHeader));
+      internal::ClearIfChecked(b->begin(), b->size - sizeof(BlockHeader));
+      return b;
+    }
+  }
+  BlockHeader* b = TakeBlock(internal::BlockClassSize(want));
+  if (b == nullptr && want > first && last_error() == AllocError::kRegionBudget) {
+    b = TakeBlock(internal::BlockClassSize(first));
+  }
+  return b;
+}
+
+// Threads the next objects of `b` (at most kCarveBytes, at least one) onto the class's free
+// list in address order. Each carries the freed tag, so scans skip it and freeing it before it
+// is handed out is reported.
+void ReapRegion::Carve(ClassState& s, BlockHeader* b, size_t csize) {
+  char* const end = b->begin() + b->capacity * csize;
+  const size_t n = std::min<size_t>(std::max<size_t>(kCarveBytes / csize, 1),
+                                    static_cast<size_t>(end - b->used_end) / csize);
+  char* p = b->used_end;
+  void* next = s.free;  // empty when called, but keep anything there
+  for (size_t i = n; i > 0; --i) {
+    auto* obj = reinterpret_cast<uintptr_t*>(p + (i - 1) * csize);
+    obj[0] = reinterpret_cast<uintptr_t>(next);
+    obj[1] = Tag(obj);
+    if (csize > 16) internal::PoisonMemory(obj + 2, csize - 16);
+    next = obj;
+  }
+  s.free = next;
+  b->used_end = p + n * csize;
+}
+
+void* ReapRegion::AllocateLarge(size_t size, size_t align) {
+  if (size > (SIZE_MAX >> 2) || align > (SIZE_MAX >> 2)) {
+    SetError(AllocError::kBadSize);
+    return nullptr;
+  }
+  const size_t pad = align > sizeof(BlockHeader) ? align - sizeof(BlockHeader) : 0;
+  BlockHeader* b = TakeBlock(sizeof(BlockHeader) + pad + size);
+  if (b == nullptr) return nullptr;
+  b->dedicated = 1;
+  b->object_class = internal::kLargeObject;
+  b->object = reinterpret_cast<char*>((reinterpret_cast<uintptr_t>(b->begin()) + align - 1) &
+                                      ~(uintptr_t{align} - 1));
+  b->used_end = b->object + size;
+  LinkBlock(b);
+  return b->object;
+}
+
+void* ReapRegion::do_allocate(size_t bytes, size_t alignment) {
+  void* p = Allocate(bytes, alignment);
+  if (BROOM_UNLIKELY(p == nullptr)) internal::ThrowBadAlloc();
+  return p;
+}
+
+// ---- free ----------------------------------------------------------------------------------
+
+void ReapRegion::DieBadFree(const void* p, const char* why) const {
+  char buf[128];
+  char other[128] = "no region (heap, stack or freed memory)";
+  if (Region* o = RegionOf(p)) internal::Describe(o, other, sizeof(other));
+  internal::Fatal(__FILE__, __LINE__, "ActorRegion::Free(%p) on %s: %s; the pointer belongs to %s",
+                  p, internal::Describe(this, buf, sizeof(buf)), why, other);
+}
+
+void ReapRegion::Free(void* p) {
+  if (p == nullptr) return;
+  BlockHeader* b = internal::BlockOf(p);
+  if (BROOM_UNLIKELY(b == nullptr || b->owner.load(std::memory_order_relaxed) != this)) {
+    DieBadFree(p, "pointer not owned by this region");
+  }
+  const uint16_t c = b->object_class;
+  if (BROOM_UNLIKELY(c >= kNumClasses)) {
+    if (c == internal::kLargeObject) return FreeLarge(b, p);
+    DieBadFree(p, c == internal::kEmptySlab ? "double free (its slab holds no live object)"
+                                             : "not an object (region metadata)");
+  }
+  const size_t csize = kReapClasses.size[c];
+  char* obj = static_cast<char*>(p);
+  if (BROOM_UNLIKELY(obj < b->begin() || obj >= b->used_end ||
+                     !IsMultiple(static_cast<size_t>(obj - b->begin()), c))) {
+    DieBadFree(p, "not the start of an object");
+  }
+  auto* words = static_cast<uintptr_t*>(p);
+  if (BROOM_UNLIKELY(words[1] == Tag(p))) DieIfFreed(b, p);
+  internal::ClearIfChecked(words + 2, csize - 16);  // no stale words for scans
+  bytes_freed_ += csize;
+  ClassState& s = classes_[c];
+  if (b == s.slab) {
+    words[0] = reinterpret_cast<uintptr_t>(s.free);
+    words[1] = Tag(p);
+    s.free = p;
+    --s.used;
+  } else {
+    words[0] = reinterpret_cast<uintptr_t>(b->free_list);
+    words[1] = Tag(p);
+    b->free_list = p;
+    const uint16_t live = --b->live_objects;
+    if (live + 1 == b->capacity) {  // it was full
+      Unlink(full_, b);
+      if (live == 0) {
+        SlabEmptied(b, c);
+      } else {
+        Push(partial_[c], b);
+      }
+    } else if (live == 0) {
+      Unlink(partial_[c], b);
+      SlabEmptied(b, c);
+    }
+  }
+  if (csize > 16) internal::PoisonMemory(obj + 16, csize - 16);
+}
+
+size_t ReapRegion::EmptyBound() const {
+  return std::min(retain_bytes_, std::max(kMinEmptyKeep, block_bytes_ / 8));
+}
+
+// `b` (in no list now) has no live object: keep it for any class, or give it back.
+void ReapRegion::SlabEmptied(BlockHeader* b, int c) {
+  --classes_[c].slabs;
+  if (empty_bytes_ + b->size <= EmptyBound()) {
+    b->object_class = internal::kEmptySlab;
+    b->free_list = nullptr;
+    b->next = empty_[b->block_class];
+    empty_[b->block_class] = b;
+    empty_bytes_ += b->size;
+    internal::PoisonMemory(b->begin(), b->size - sizeof(BlockHeader));
+  } else {
+    GiveBackBlock(b);
+  }
+}
+
+void ReapRegion::FreeLarge(BlockHeader* b, void* p) {
+  if (BROOM_UNLIKELY(p != b->object)) DieBadFree(p, "not the start of an object");
+  UnlinkBlock(b);
+  bytes_freed_ += static_cast<size_t>(b->end() - b->object);
+  GiveBackBlock(b);
+}
+
+void ReapRegion::DieIfFreed(BlockHeader* b, const void* p) const {
+  // The tag says "probably free": confirm on the slab's free list (the class's, if current).
+  const ClassState& s = classes_[b->object_class];
+  for (const void* q = b == s.slab ? s.free : b->free_list; q != nullptr;
+       q = *static_cast<void* const*>(q)) {
+    if (q == p) DieBadFree(p, "double free");
+  }
+}
+
+size_t ReapRegion::UsableSize(const void* p) const {
+  BlockHeader* b = internal::BlockOf(p);
+  if (b == nullptr || b->owner.load(std::memory_order_relaxed) != this) {
+    DieBadFree(p, "UsableSize of a pointer not owned by this region");
+  }
+  if (b->object_class == internal::kLargeObject) {
+    return static_cast<size_t>(b->end() - static_cast<const char*>(p));
+  }
+  if (b->object_class >= kNumClasses) DieBadFree(p, "UsableSize of region metadata");
+  return kReapClasses.size[b->object_class];
+}
+
+// ---- objects with destructors --------------------------------------------------------------
+
+namespace {
+size_t CleanupOffset(size_t align) {
+  return align > sizeof(internal::ActorCleanupNode) ? align : sizeof(internal::ActorCleanupNode);
+}
+}  // namespace
+
+void* ReapRegion::AllocateWithCleanup(size_t size, size_t align, void (*destroy)(void*),
+                                      size_t count) {
+  const size_t off = CleanupOffset(align);
+  if (size > SIZE_MAX - off) {
+    SetError(AllocError::kBadSize);
+    return nullptr;
+  }
+  char* raw = static_cast<char*>(Allocate(off + size, align > 16 ? align : 16));
+  if (raw == nullptr) return nullptr;
+  auto* node = reinterpret_cast<internal::ActorCleanupNode*>(raw + off -
+                                                              sizeof(internal::ActorCleanupNode));
+  node->destroy = destroy;
+  node->count = count;
+  node->prev = nullptr;
+  node->next = nodes_;
+  if (nodes_ != nullptr) nodes_->prev = node;
+  nodes_ = node;
+  ++node_count_;
+  return raw + off;
+}
+
+void ReapRegion::FreeWithCleanup(void* object, size_t align, bool run_destructor) {
+  char* obj = static_cast<char*>(object);
+  char* raw = obj - CleanupOffset(align);
+  // A second Delete finds the allocation on a free list (its tag word is set); report it
+  // before running the destructor twice or unlinking through overwritten links.
+  if (BROOM_UNLIKELY(LooksFreed(raw))) {
+    if (BlockHeader* b = internal::BlockOf(raw); b != nullptr && b->object_class < kNumClasses) {
+      DieIfFreed(b, raw);
+    }
+  }
+  auto* node = reinterpret_cast<internal::ActorCleanupNode*>(obj - sizeof(internal::ActorCleanupNode));
+  if (run_destructor) node->destroy(obj);
+  if (node->prev != nullptr) {
+    node->prev->next = node->next;
+  } else {
+    nodes_ = node->next;
+  }
+  if (node->next != nullptr) node->next->prev = node->prev;
+  --node_count_;
+  Free(raw);
+}
+
+// ---- statistics, scans, destruction --------------------------------------------------------
+
+// Calls f(slab, live objects) for every slab holding objects (current, partial and full).
+template <class F>
+void ReapRegion::ForEachSlab(F&& f) const {
+  for (int c = 0; c < kNumClasses; ++c) {
+    if (classes_[c].slab != nullptr) f(classes_[c].slab, classes_[c].used);
+    for (BlockHeader* b = partial_[c]; b != nullptr; b = b->next) f(b, b->live_objects);
+  }
+  for (BlockHeader* b = full_; b != nullptr; b = b->next) f(b, b->live_objects);
+}
+
+RegionStats ReapRegion::stats() const {
+  size_t live = 0;
+  ForEachSlab([&](const BlockHeader* b, size_t used) {
+    live += used * kReapClasses.size[b->object_class];
+  });
+  for (const BlockHeader* b = blocks_; b != nullptr; b = b->next) {
+    if (b->dedicated) live += static_cast<size_t>(b->size - (b->object - reinterpret_cast<const char*>(b)));
+  }
+  RegionStats s;
+  s.bytes_requested = live + bytes_freed_;
+  s.bytes_freed = bytes_freed_;
+  s.block_bytes = block_bytes_;
+  s.blocks = blocks_held_;
+  s.peak_block_bytes = peak_block_bytes_;
+  s.cleanups = cleanup_count_ + node_count_;
+  return s;
+}
+
+void ReapRegion::ForEachLiveRange(RangeVisitor fn, void* ctx) const {
+  ForEachSlab([&](const BlockHeader* b, size_t) {
+    const size_t csize = kReapClasses.size[b->object_class];
+    for (const char* obj = b->begin(); obj + csize <= b->used_end; obj += csize) {
+      if (!LooksFreed(obj)) fn(ctx, b, obj, obj + csize);
+    }
+  });
+  for (const BlockHeader* b = blocks_; b != nullptr; b = b->next) {
+    if (b->dedicated) fn(ctx, b, b->object, b->used_end);
+  }
+}
+
+void ReapRegion::Destroy(const char* op) {
+  internal::CheckNotOpen(this, 0, op);
+  // Objects made by New and never deleted, newest first (reverse order of construction); then
+  // the AddCleanup records.
+  while (nodes_ != nullptr) {
+    internal::ActorCleanupNode* node = nodes_;
+    nodes_ = node->next;
+    --node_count_;
+    node->destroy(reinterpret_cast<char*>(node) + sizeof(internal::ActorCleanupNode));
+  }
+  RunCleanups(nullptr);
+  NoteReleasing();
+  for (int c = 0; c < kNumClasses; ++c) {
+    if (classes_[c].slab != nullptr) {
+      classes_[c].slab->next = nullptr;
+      internal::ReleaseBlockList(classes_[c].slab);
+    }
+    internal::ReleaseBlockList(partial_[c]);
+  }
+  internal::ReleaseBlockList(full_);
+  for (BlockHeader* e : empty_) internal::ReleaseBlockList(e);
+  DestroyAndRelease(blocks_);  // large objects, then the first block
+}
+
+}  // namespace broom

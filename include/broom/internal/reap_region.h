@@ -1,0 +1,147 @@
+// Copyright Broom authors. Part of broom/region.h (include that, not this): ReapRegion.
+//
+// Structure (free-list sharding, as in mimalloc, without any atomics: only the owner touches an
+// actor region):
+//   * Objects up to 8 KiB come from slabs: blocks of one size class, objects from begin() on.
+//     Each slab has its own free list; a class allocates from one slab, its "current" slab,
+//     until that slab is exhausted, so consecutive allocations come from one block (cache- and
+//     TLB-local) and a freed object goes back to the slab it belongs to, found from its address
+//     alone (BlockOf: the chunk map and a mask).
+//   * The current slab's free list lives in the class table (ClassState), so the fast path is
+//     a table load, a pop and two stores, with no access to the slab header.
+//   * Other slabs of a class are full (region-wide list `full_`) or partial (the class's
+//     `partial_` list, where the slow path finds them). A slab whose last object is freed goes
+//     to the region's empty slabs, reusable by any class; beyond a bound it goes back to the
+//     thread's block cache. So a region's memory follows what is live.
+//   * A class's first slab is the smallest block that holds one object (1 KiB for most
+//     classes); each further slab doubles, up to 64 KiB (256 KiB for classes above 4 KiB).
+//   * Larger objects get a block of their own, released when freed.
+//   * Free always checks its pointer: it must belong to this region, be the start of an object,
+//     and not be free already (a freed object carries a tag word; a tagged object is confirmed
+//     on its slab's free list before it is reported as a double free).
+#ifndef BROOM_INTERNAL_REAP_REGION_H_
+#define BROOM_INTERNAL_REAP_REGION_H_
+
+#ifndef BROOM_REGION_H_
+#error "include broom/region.h"
+#endif
+
+namespace broom {
+
+class ActorRegion;
+
+// The allocator of actor regions: size-class slabs with per-slab free lists (see the file
+// comment), and large objects in blocks of their own.
+//
+// Ownership and lifetime: owned by an ActorRegion; see Region. Destroying it runs the
+// destructors of objects made with New and never deleted, then releases every block at once.
+// Thread-safety: owner only, never shared (see ActorRegion).
+class ReapRegion final : public Region {
+ public:
+  static constexpr int kNumClasses = internal::kReapNumClasses;
+  static constexpr size_t kMaxSmall = internal::kReapMaxSmall;  // larger: a block of its own
+
+  // Allocates from the size class of `size`: pops the class's current free list (about 10
+  // instructions: a table load, two loads, three stores). Alignments up to 64 are served from
+  // slabs (a class whose size is a multiple of the alignment), larger ones from a block of
+  // their own. An empty free list, sizes above 1 KiB with a runtime size, and errors take one
+  // out-of-line call.
+  inline void* Allocate(size_t size, size_t align = kDefaultAlignment);
+
+  // Frees one object for reuse; null is ignored. Fatal (always checked), naming this region and
+  // the pointer's owner: `p` not owned by this region (heap, another region, freed region), not
+  // the start of an object, or already free (double free).
+  void Free(void* p);
+  void Deallocate(void* p, size_t /*size*/, size_t /*align*/ = kDefaultAlignment) { Free(p); }
+
+  // The usable size of an allocated object (its size class, or the rest of its block for a
+  // large object). REQUIRES: as Free.
+  size_t UsableSize(const void* p) const;
+
+  // O(slabs): live bytes are counted per slab, keeping counters off the fast path.
+  RegionStats stats() const;
+  void ForEachLiveRange(RangeVisitor fn, void* ctx) const;
+
+  // For broom::NewIn/Delete: an object with a cleanup node in front, so Delete can run its
+  // destructor and the region can run the destructors of objects never deleted.
+  void* AllocateWithCleanup(size_t size, size_t align, void (*destroy)(void*), size_t count);
+  // Frees an object made by AllocateWithCleanup, running its destroy function first if
+  // `run_destructor`. Fatal on a double free.
+  void FreeWithCleanup(void* object, size_t align, bool run_destructor);
+
+ protected:
+  void* do_allocate(size_t bytes, size_t alignment) final;
+  void do_deallocate(void* p, size_t, size_t) final { Free(p); }
+
+ private:
+  friend class ActorRegion;
+
+  // The class table entry: the current slab and its free list.
+  struct ClassState {
+    void* free;                  // intrusive: word 0 = next, word 1 = kFreedTag ^ address
+    internal::BlockHeader* slab;  // the current slab, or null
+    uint32_t used;               // objects of the current slab allocated and not freed
+    uint32_t slabs;              // slabs the class holds (drives slab growth)
+  };
+  static_assert(sizeof(ClassState) == 24);
+
+  static ReapRegion* Create(const RegionOptions& options);
+  void Destroy(const char* op);
+
+  ReapRegion(uint64_t id, const RegionOptions& options, internal::BlockHeader* first);
+  ~ReapRegion() override = default;
+
+  BROOM_NOINLINE void* AllocateSlow(size_t size, size_t align);
+  void* AllocateLarge(size_t size, size_t align);
+  // Gives class `c` a non-empty current free list (carving, or the next partial, empty or new
+  // slab). Returns false, with the error recorded, if no block can be had.
+  bool Refill(int c);
+  internal::BlockHeader* TakeSlab(int c);
+  void Carve(ClassState& s, internal::BlockHeader* b, size_t csize);
+  void SlabEmptied(internal::BlockHeader* b, int c);
+  void FreeLarge(internal::BlockHeader* b, void* p);
+  void DieIfFreed(internal::BlockHeader* b, const void* p) const;
+  [[noreturn]] void DieBadFree(const void* p, const char* why) const;
+  size_t EmptyBound() const;
+  template <class F>
+  void ForEachSlab(F&& f) const;
+
+  // Hot: the class table, one entry per size class (768 bytes).
+  ClassState classes_[kNumClasses] = {};
+  // INVARIANT: every slab of this region is in exactly one of: classes_[c].slab, partial_[c]
+  // (0 < live_objects < capacity), full_ (live_objects == capacity), empty_[block class]
+  // (object_class == kEmptySlab). Lists are doubly linked through next/prev, empty_ singly.
+  internal::BlockHeader* partial_[kNumClasses] = {};
+  internal::BlockHeader* full_ = nullptr;
+  internal::BlockHeader* empty_[internal::kNumBlockClasses] = {};
+  size_t empty_bytes_ = 0;
+  size_t retain_bytes_;
+  internal::ActorCleanupNode* nodes_ = nullptr;  // objects with destructors, newest first
+  size_t node_count_ = 0;
+};
+
+// ---- inline fast path ----------------------------------------------------------------------
+
+inline void* ReapRegion::Allocate(size_t size, size_t align) {
+  // align in {1, 2, 4, 8, 16}: one shift of a mask of those bits; size 0 wraps to the slow path.
+  if (BROOM_LIKELY(size - 1 < internal::kReapTableMax && align <= kDefaultAlignment &&
+                   ((0x10116u >> align) & 1) != 0)) {
+    const int c = internal::kReapClasses.class_of[(size + 15) >> 4];
+    ClassState& s = classes_[c];
+    auto* p = static_cast<void**>(s.free);
+    if (BROOM_LIKELY(p != nullptr)) {
+#if BROOM_ASAN
+      internal::UnpoisonMemory(p, internal::kReapClasses.size[c]);
+#endif
+      s.free = p[0];
+      p[1] = nullptr;  // clear the freed tag
+      ++s.used;
+      return p;
+    }
+  }
+  return AllocateSlow(size, align);
+}
+
+}  // namespace broom
+
+#endif  // BROOM_INTERNAL_REAP_REGION_H_

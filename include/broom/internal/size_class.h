@@ -1,0 +1,58 @@
+// Copyright Broom authors. Internal: the size classes of actor regions (ReapRegion).
+//
+// 32 classes up to kReapMaxSmall (8 KiB): 16, 32, ..., 128 in steps of 16, then four classes per
+// doubling (160, 192, 224, 256, 320, ...). Worst-case rounding is 25% above 128 bytes. Larger
+// objects get a block of their own. The fast path finds a class with one table load for sizes up
+// to kReapTableMax; the rest compute it.
+//
+// Thread-safety: constants only.
+#ifndef BROOM_INTERNAL_SIZE_CLASS_H_
+#define BROOM_INTERNAL_SIZE_CLASS_H_
+
+#include <cstddef>
+#include <cstdint>
+
+namespace broom::internal {
+
+inline constexpr int kReapNumClasses = 32;
+inline constexpr size_t kReapMaxSmall = 8192;
+inline constexpr size_t kReapTableMax = 1024;
+
+constexpr int ReapSizeClassSlow(size_t size) {
+  if (size <= 128) return size == 0 ? 0 : static_cast<int>((size + 15) >> 4) - 1;
+  const size_t m = size - 1;
+  const int lg = 63 - __builtin_clzll(m);
+  return 8 + (lg - 7) * 4 + static_cast<int>((m >> (lg - 2)) & 3);
+}
+
+constexpr size_t ReapClassSize(int c) {
+  if (c < 8) return static_cast<size_t>(c + 1) * 16;
+  const size_t base = size_t{128} << ((c - 8) / 4);
+  return base + static_cast<size_t>((c - 8) % 4 + 1) * (base / 4);
+}
+
+struct ReapClassTable {
+  uint8_t class_of[kReapTableMax / 16 + 1];  // by (size + 15) / 16
+  uint32_t size[kReapNumClasses];
+};
+
+inline constexpr ReapClassTable kReapClasses = [] {
+  ReapClassTable t{};
+  for (size_t i = 0; i <= kReapTableMax / 16; ++i) {
+    t.class_of[i] = static_cast<uint8_t>(ReapSizeClassSlow(i * 16));
+  }
+  for (int c = 0; c < kReapNumClasses; ++c) t.size[c] = static_cast<uint32_t>(ReapClassSize(c));
+  return t;
+}();
+
+static_assert(ReapClassSize(kReapNumClasses - 1) == kReapMaxSmall);
+static_assert(ReapSizeClassSlow(kReapMaxSmall) == kReapNumClasses - 1);
+
+// The class of `size`, 1 <= size <= kReapMaxSmall.
+inline int ReapSizeClass(size_t size) {
+  return size <= kReapTableMax ? kReapClasses.class_of[(size + 15) >> 4] : ReapSizeClassSlow(size);
+}
+
+}  // namespace broom::internal
+
+#endif  // BROOM_INTERNAL_SIZE_CLASS_H_
