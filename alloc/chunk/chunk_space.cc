@@ -21,7 +21,7 @@
 
 namespace broom::internal {
 
-SpaceBounds g_space = {0, 0, nullptr, {nullptr}};
+SpaceBounds g_space = {0, 0, 0, nullptr, {nullptr}};
 
 namespace {
 
@@ -156,6 +156,7 @@ Space::Space() {
   g_space.chunk_map = static_cast<std::atomic<uintptr_t>*>(map);
   g_space.base = reinterpret_cast<uintptr_t>(base_);
   g_space.end = g_space.base + reserved_;
+  g_space.size = reserved_;
   BROOM_CHECK(pthread_key_create(&key_, &ThreadExit) == 0, "pthread_key_create failed");
   BROOM_CHECK(pthread_atfork(&ForkPrepare, &ForkParent, &ForkChild) == 0, "pthread_atfork failed");
 }
@@ -263,7 +264,7 @@ BlockHeader* Space::RefillAndTake(ThreadCache* tc, int c, AllocError* error) {
           b->owner.store(nullptr, std::memory_order_relaxed);
         }
       }
-      MapWord(chunk).store((static_cast<uintptr_t>(c) << 1) | 1, std::memory_order_release);
+      MapWord(chunk).store(CarvedMapWord(size), std::memory_order_release);
       // The thread takes the lowest blocks, as many as its cache holds (lowest last, so it is
       // handed out first and address order follows allocation order); a chunk of blocks below
       // 4 KiB holds more, and the rest go to the pool.

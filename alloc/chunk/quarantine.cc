@@ -48,6 +48,14 @@ void MarkPages(BlockHeader* b, size_t size, uint8_t value) {
   std::atomic<uint8_t>* map = g_space.quarantine.load(std::memory_order_relaxed);
   size_t first = (reinterpret_cast<uintptr_t>(b) - g_space.base) / kPageSize;
   for (size_t i = 0; i < size / kPageSize; ++i) map[first + i].store(value, std::memory_order_relaxed);
+  if (value != 0) {
+    // Send lookups in these chunks through the page map (BlockOfQuarantined). A run's words are
+    // rewritten when it is released again; a carved chunk keeps the mark.
+    const uintptr_t begin = reinterpret_cast<uintptr_t>(b) - g_space.base;
+    for (uintptr_t c = begin >> kChunkShift; c <= (begin + size - 1) >> kChunkShift; ++c) {
+      g_space.chunk_map[c].fetch_or(kMapQuarantined, std::memory_order_release);
+    }
+  }
 }
 
 // Leaves quarantine: accessible again, then freed for reuse. Called without g_mu held.
@@ -119,6 +127,17 @@ void InstallOnce() {
 }
 
 }  // namespace
+
+BlockHeader* BlockOfQuarantined(uintptr_t address, uintptr_t word) {
+  word &= ~kMapQuarantined;
+  const uintptr_t header = (word & kMapCarved) != 0 ? address & (word - 1) : word;
+  std::atomic<uint8_t>* map = g_space.quarantine.load(std::memory_order_relaxed);
+  if (header != 0 && map != nullptr &&
+      map[(header - g_space.base) / kPageSize].load(std::memory_order_relaxed) != 0) {
+    return nullptr;  // freed and protected: its header must not be read
+  }
+  return reinterpret_cast<BlockHeader*>(header);
+}
 
 void SetReleasingRegion(uint64_t id, const char* name, RegionKind kind) {
   t_releasing_id = id;

@@ -14,7 +14,6 @@ using internal::BlockHeader;
 using internal::kReapClasses;
 
 namespace {
-constexpr uintptr_t kFreedTag = 0x5bd1e9955bd1e995ull;
 constexpr size_t kHeaderBytes = internal::kRegionHeaderBytes<ReapRegion>;
 // The first block holds only the header: the smallest block class that does.
 constexpr int kFirstBlockClass = [] {
@@ -35,27 +34,11 @@ constexpr size_t kMinEmptyKeep = size_t{64} << 10;
 static_assert(internal::BlockClassSize(kMaxLargeSlabClass) <= internal::kChunkSize);
 static_assert(sizeof(BlockHeader) % 64 == 0, "slab objects start 64-aligned");
 
-uintptr_t Tag(const void* p) { return kFreedTag ^ reinterpret_cast<uintptr_t>(p); }
+uintptr_t Tag(const void* p) { return internal::kReapFreedTag ^ reinterpret_cast<uintptr_t>(p); }
 bool LooksFreed(const void* p) { return static_cast<const uintptr_t*>(p)[1] == Tag(p); }
 
-// x % ClassSize(c) == 0 without a division: q = floor(x / d) by multiplying with
-// ceil(2^32 / d), exact for x * d < 2^32 (x < 256 KiB within a slab, d <= 8 KiB).
-constexpr auto kReciprocal = [] {
-  struct {
-    uint64_t v[internal::kReapNumClasses];
-  } t{};
-  for (int c = 0; c < internal::kReapNumClasses; ++c) {
-    const uint64_t d = internal::ReapClassSize(c);
-    t.v[c] = ((uint64_t{1} << 32) + d - 1) / d;
-  }
-  return t;
-}();
-static_assert(internal::kChunkSize * internal::kReapMaxSmall <= (uint64_t{1} << 32));
-
-bool IsMultiple(size_t x, int c) {
-  const uint64_t q = (static_cast<uint64_t>(x) * kReciprocal.v[c]) >> 32;
-  return q * kReapClasses.size[c] == x;
-}
+static_assert(internal::kChunkSize < (uint64_t{1} << 32),
+              "IsReapObjectOffset is exact for every offset in a slab");
 
 // Smallest class >= size whose objects are all aligned to `align` (objects start at a slab's
 // begin(), 64-aligned), or kReapNumClasses.
@@ -104,7 +87,9 @@ ReapRegion* ReapRegion::Create(const RegionOptions& options) {
 }
 
 ReapRegion::ReapRegion(uint64_t id, const RegionOptions& options, BlockHeader* first)
-    : Region(RegionKind::kActor, id, options, first), retain_bytes_(options.retain_bytes) {}
+    : Region(RegionKind::kActor, id, options, first),
+      retain_bytes_(options.retain_bytes),
+      clear_freed_(internal::ChecksEnabled()) {}
 
 // ---- allocation ----------------------------------------------------------------------------
 
@@ -163,7 +148,8 @@ bool ReapRegion::Refill(int c) {
 }
 
 // An empty slab of this region (the wanted size first, then smaller ones that still hold an
-// object, then larger), else a new block; under a budget, the smallest block that holds one.
+// object, then larger), else another class's current slab if it holds no live object, else a
+// new block; under a budget, the smallest block that holds one object.
 BlockHeader* ReapRegion::TakeSlab(int c) {
   const size_t csize = kReapClasses.size[c];
   const int first = FirstSlabClass(csize);
@@ -185,6 +171,25 @@ BlockHeader* ReapRegion::TakeSlab(int c) {
       internal::ClearIfChecked(b->begin(), b->size - sizeof(BlockHeader));
       return b;
     }
+  }
+  // The current slab of another class that has no live object (a class that went quiet keeps
+  // its current slab, so it is not on the empty lists).
+  int steal = -1;
+  for (int o = 0; o < kNumClasses; ++o) {
+    const BlockHeader* cur = classes_[o].slab;
+    if (o == c || cur == nullptr || classes_[o].used != 0 || cur->block_class < first) continue;
+    if (steal < 0 || cur->block_class == want) steal = o;
+    if (cur->block_class == want) break;
+  }
+  if (steal >= 0) {
+    ClassState& o = classes_[steal];
+    BlockHeader* b = o.slab;
+    o.slab = nullptr;
+    o.free = nullptr;
+    --o.slabs;
+    internal::UnpoisonMemory(b->begin(), b->size - sizeof(BlockHeader));
+    internal::ClearIfChecked(b->begin(), b->size - sizeof(BlockHeader));
+    return b;
   }
   BlockHeader* b = TakeBlock(internal::BlockClassSize(want));
   if (b == nullptr && want > first && last_error() == AllocError::kRegionBudget) {
@@ -246,7 +251,9 @@ void ReapRegion::DieBadFree(const void* p, const char* why) const {
                   p, internal::Describe(this, buf, sizeof(buf)), why, other);
 }
 
-void ReapRegion::Free(void* p) {
+// Everything Free's inline path leaves: null, errors, large objects, checked mode, and slabs
+// that change list (full to partial, partial or full to empty). Checks from scratch.
+void ReapRegion::FreeSlow(void* p) {
   if (p == nullptr) return;
   BlockHeader* b = internal::BlockOf(p);
   if (BROOM_UNLIKELY(b == nullptr || b->owner.load(std::memory_order_relaxed) != this)) {
@@ -261,12 +268,12 @@ void ReapRegion::Free(void* p) {
   const size_t csize = kReapClasses.size[c];
   char* obj = static_cast<char*>(p);
   if (BROOM_UNLIKELY(obj < b->begin() || obj >= b->used_end ||
-                     !IsMultiple(static_cast<size_t>(obj - b->begin()), c))) {
+                     !internal::IsReapObjectOffset(static_cast<size_t>(obj - b->begin()), c))) {
     DieBadFree(p, "not the start of an object");
   }
   auto* words = static_cast<uintptr_t*>(p);
   if (BROOM_UNLIKELY(words[1] == Tag(p))) DieIfFreed(b, p);
-  internal::ClearIfChecked(words + 2, csize - 16);  // no stale words for scans
+  if (clear_freed_) std::memset(words + 2, 0, csize - 16);  // no stale words for scans
   bytes_freed_ += csize;
   ClassState& s = classes_[c];
   if (b == s.slab) {

@@ -10,7 +10,7 @@
 //
 // The operator code is the same for every policy; only the map's allocator and the payload
 // allocation differ:
-//   broom    an ActorRegion owns the map (std::unordered_map with broom::Allocator bound to the
+//   broom    an ActorRegion owns the map (std::unordered_map with broom::ActorAllocator bound to the
 //            region) and the payloads (ActorRegion::Allocate / Free): the region is the actor's
 //            state, freed per object and released at once when the actor ends.
 //   malloc   std::allocator and malloc/free (the malloc under LD_PRELOAD).
@@ -57,7 +57,7 @@ class Policy {
  public:
   static std::string Name() { return "broom"; }
   template <class T>
-  using Alloc = broom::Allocator<T>;
+  using Alloc = broom::ActorAllocator<T>;
   template <class T>
   Alloc<T> MakeAllocator() {
     return Alloc<T>(actor_.region());

@@ -162,8 +162,56 @@ class Allocator {
   std::pmr::memory_resource* resource_;
 };
 
+// STL allocator bound to one region whose allocator type is known statically: R is BumpRegion
+// or ReapRegion (ActorAllocator<T> below). allocate and deallocate call that region's inline
+// fast paths directly (no virtual call, no kind() switch), which matters for node-based
+// containers that allocate and free per element. Otherwise as Allocator: throws
+// std::bad_alloc on failure or overflow; copies of a container stay in the same region
+// (unlike Allocator, copying does not rebind to the current context). Converts to
+// Allocator<U> for code that takes the generic one.
+// Thread-safety: as the region (owner only).
+template <class T, class R>
+class RegionAllocator {
+ public:
+  using value_type = T;
+  using propagate_on_container_copy_assignment = std::true_type;
+  using propagate_on_container_move_assignment = std::true_type;
+  using propagate_on_container_swap = std::true_type;
+  using is_always_equal = std::false_type;
+  template <class U>
+  struct rebind {
+    using other = RegionAllocator<U, R>;
+  };
+
+  explicit RegionAllocator(R& region) noexcept : region_(&region) {}
+  template <class U>
+  RegionAllocator(const RegionAllocator<U, R>& other) noexcept : region_(&other.region()) {}
+
+  T* allocate(size_t n) {
+    if (BROOM_UNLIKELY(n > SIZE_MAX / sizeof(T))) internal::ThrowBadAlloc();
+    void* p = region_->Allocate(n * sizeof(T), alignof(T));
+    if (BROOM_UNLIKELY(p == nullptr)) internal::ThrowBadAlloc();
+    return static_cast<T*>(p);
+  }
+  void deallocate(T* p, size_t n) noexcept { region_->Deallocate(p, n * sizeof(T), alignof(T)); }
+  R& region() const { return *region_; }
+  template <class U>
+  operator Allocator<U>() const noexcept {
+    return Allocator<U>(region_->resource());
+  }
+
+  template <class U>
+  bool operator==(const RegionAllocator<U, R>& other) const noexcept {
+    return region_ == &other.region();
+  }
+
+ private:
+  R* region_;
+};
+
+// The allocator for an operator's state: node containers in an actor region.
 template <class T>
-class Allocator;
+using ActorAllocator = RegionAllocator<T, ReapRegion>;
 
 namespace internal {
 // Constructs T at p. Region-aware types (whose allocator_type accepts a broom::Allocator or a

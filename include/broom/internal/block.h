@@ -6,9 +6,11 @@
 //     its size, or
 //   * part of a run: a block of several chunks, for objects larger than a chunk.
 // Every block starts with a BlockHeader. The chunk map has one word per chunk:
-//   0                  never used
-//   (class << 1) | 1   carved into blocks of that class: header = address rounded down to class size
-//   BlockHeader*       part of a run; points at the run's header
+//   0                     never used
+//   ~(size - 1) | 1       carved into blocks of `size` bytes: header = address & (word - 1)
+//   BlockHeader*          part of a run; points at the run's header (chunk-aligned)
+//   either of those | 2   a block of the chunk is, or was, quarantined (check.h): the lookup
+//                         consults the quarantine page map (test mode only)
 // so BlockOf(p) is a range check, one load and a mask: O(1) from the address alone.
 //
 // Thread-safety: map words are written when a chunk is carved (once) or a run is handed out or
@@ -74,6 +76,7 @@ static_assert(sizeof(BlockHeader) == 64, "BlockHeader must stay one cache line")
 struct SpaceBounds {
   uintptr_t base;
   uintptr_t end;
+  uintptr_t size;  // end - base
   std::atomic<uintptr_t>* chunk_map;
   // Quarantine mode only (check.h): one byte per 4 KiB page, nonzero while the page belongs to
   // a quarantined (protected) block. Null until quarantine is first enabled.
@@ -83,23 +86,38 @@ extern SpaceBounds g_space;
 
 inline bool InSpace(const void* p) {
   uintptr_t a = reinterpret_cast<uintptr_t>(p);
-  return a - g_space.base < g_space.end - g_space.base;  // false before initialization (0 - 0)
+  return a - g_space.base < g_space.size;  // false before initialization (size 0)
 }
 
-// The header of the block containing `p`, or null if `p` is not inside a block ever handed out.
-// The block may be free (owner == null). About 6 instructions.
+inline constexpr uintptr_t kMapCarved = 1;
+inline constexpr uintptr_t kMapQuarantined = 2;
+// The map word of a chunk carved into blocks of `block_size` bytes.
+inline constexpr uintptr_t CarvedMapWord(size_t block_size) { return ~(block_size - 1) | kMapCarved; }
+
+// BlockOf for a chunk whose map word has kMapQuarantined: null if the block is quarantined.
+BlockHeader* BlockOfQuarantined(uintptr_t address, uintptr_t word);
+
+// The header of the block containing `p`, or null if `p` is not inside a block ever handed out
+// (or is in a quarantined block). The block may be free (owner == null). About 10 instructions:
+// two loads of g_space, the map word, a test and a mask.
 inline BlockHeader* BlockOf(const void* p) {
-  uintptr_t a = reinterpret_cast<uintptr_t>(p);
-  if (BROOM_UNLIKELY(a - g_space.base >= g_space.end - g_space.base)) return nullptr;
-  uintptr_t word = g_space.chunk_map[(a - g_space.base) >> kChunkShift].load(std::memory_order_acquire);
-  uintptr_t header = word;
-  if (word & 1) header = a & ~(BlockClassSize(static_cast<int>(word >> 1)) - 1);
-  std::atomic<uint8_t>* quarantine = g_space.quarantine.load(std::memory_order_relaxed);
-  if (BROOM_UNLIKELY(quarantine != nullptr) && header != 0 &&
-      quarantine[(header - g_space.base) / kPageSize].load(std::memory_order_relaxed) != 0) {
-    return nullptr;  // freed and protected: its header must not be read
-  }
-  return reinterpret_cast<BlockHeader*>(header);
+  const uintptr_t a = reinterpret_cast<uintptr_t>(p);
+  const uintptr_t offset = a - g_space.base;
+  if (BROOM_UNLIKELY(offset >= g_space.size)) return nullptr;  // also before initialization
+  const uintptr_t word = g_space.chunk_map[offset >> kChunkShift].load(std::memory_order_acquire);
+  if (BROOM_UNLIKELY((word & kMapQuarantined) != 0)) return BlockOfQuarantined(a, word);
+  return reinterpret_cast<BlockHeader*>((word & kMapCarved) != 0 ? a & (word - 1) : word);
+}
+
+// BlockOf for fast paths that have a slow path to fall back on: the same, but null also for a
+// chunk marked by quarantine (the caller's slow path then calls BlockOf). No calls.
+inline BlockHeader* BlockOfOrNull(const void* p) {
+  const uintptr_t a = reinterpret_cast<uintptr_t>(p);
+  const uintptr_t offset = a - g_space.base;
+  if (BROOM_UNLIKELY(offset >= g_space.size)) return nullptr;
+  const uintptr_t word = g_space.chunk_map[offset >> kChunkShift].load(std::memory_order_acquire);
+  if (BROOM_UNLIKELY((word & kMapQuarantined) != 0)) return nullptr;
+  return reinterpret_cast<BlockHeader*>((word & kMapCarved) != 0 ? a & (word - 1) : word);
 }
 
 }  // namespace broom::internal

@@ -34,6 +34,10 @@ constexpr size_t ReapClassSize(int c) {
 struct ReapClassTable {
   uint8_t class_of[kReapTableMax / 16 + 1];  // by (size + 15) / 16
   uint32_t size[kReapNumClasses];
+  // floor((2^64 - 1) / size) + 1: for x < 2^32, x is a multiple of size exactly when
+  // x * multiple_test (mod 2^64) < multiple_test (Lemire, Kaser and Kurz, "Faster remainder by
+  // direct computation", 2019): one multiply, no division.
+  uint64_t multiple_test[kReapNumClasses];
 };
 
 inline constexpr ReapClassTable kReapClasses = [] {
@@ -41,12 +45,24 @@ inline constexpr ReapClassTable kReapClasses = [] {
   for (size_t i = 0; i <= kReapTableMax / 16; ++i) {
     t.class_of[i] = static_cast<uint8_t>(ReapSizeClassSlow(i * 16));
   }
-  for (int c = 0; c < kReapNumClasses; ++c) t.size[c] = static_cast<uint32_t>(ReapClassSize(c));
+  for (int c = 0; c < kReapNumClasses; ++c) {
+    t.size[c] = static_cast<uint32_t>(ReapClassSize(c));
+    t.multiple_test[c] = UINT64_MAX / t.size[c] + 1;
+  }
   return t;
 }();
 
 static_assert(ReapClassSize(kReapNumClasses - 1) == kReapMaxSmall);
 static_assert(ReapSizeClassSlow(kReapMaxSmall) == kReapNumClasses - 1);
+
+// Word 1 of a free object in an actor slab holds kReapFreedTag ^ its address.
+inline constexpr uintptr_t kReapFreedTag = 0x5bd1e9955bd1e995ull;
+
+// True if `offset` (< 2^32) is a multiple of the size of class c.
+inline bool IsReapObjectOffset(size_t offset, int c) {
+  const uint64_t m = kReapClasses.multiple_test[c];
+  return static_cast<uint64_t>(offset) * m < m;
+}
 
 // The class of `size`, 1 <= size <= kReapMaxSmall.
 inline int ReapSizeClass(size_t size) {

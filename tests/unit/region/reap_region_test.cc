@@ -1,0 +1,305 @@
+// Tests of ReapRegion, the allocator of actor regions: slabs and their free lists, slab
+// exhaustion, empty slabs reused by other classes or given back, footprint, statistics, typed
+// allocation, and misuse of the slab states.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstring>
+#include <random>
+#include <set>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "broom/actor_region.h"
+#include "broom/context.h"
+#include "broom/region.h"
+#include "broom/transferable_region.h"
+
+namespace broom {
+namespace {
+
+using internal::BlockHeader;
+using internal::BlockOf;
+
+BlockHeader* SlabOf(const void* p) { return BlockOf(p); }
+
+TEST(ReapRegionTest, AClassAllocatesFromOneSlabInAddressOrderUntilItIsExhausted) {
+  ActorRegion a;
+  std::vector<char*> objects;
+  for (int i = 0; i < 64; ++i) objects.push_back(static_cast<char*>(a.Allocate(64)));
+  // The first slab is the smallest block that holds one object (1 KiB: 15 objects of 64 B);
+  // every object of it comes before any object of the next slab, in address order.
+  BlockHeader* first = SlabOf(objects[0]);
+  ASSERT_EQ(first->size, 1024u);
+  size_t in_first = 0;
+  while (in_first < objects.size() && SlabOf(objects[in_first]) == first) ++in_first;
+  EXPECT_EQ(in_first, (1024 - sizeof(BlockHeader)) / 64);
+  for (size_t i = 1; i < in_first; ++i) EXPECT_EQ(objects[i], objects[i - 1] + 64);
+  // The next slab doubles.
+  EXPECT_EQ(SlabOf(objects[in_first])->size, 2048u);
+  for (size_t i = in_first; i < objects.size(); ++i) EXPECT_NE(SlabOf(objects[i]), first);
+}
+
+// The locality the per-slab free lists exist for: after a batch is freed in an order unrelated
+// to allocation, the next allocations come from one slab at a time, not in the order of the
+// frees scattered over every slab (what one free list per class for the whole region did).
+TEST(ReapRegionTest, AllocationsAfterRandomFreesStayInOneSlabUntilItIsExhausted) {
+  constexpr int kObjects = 20000;
+  ActorRegion a;
+  std::vector<void*> objects(kObjects);
+  for (auto& p : objects) p = a.Allocate(48);
+  std::set<BlockHeader*> slabs;
+  for (void* p : objects) slabs.insert(SlabOf(p));
+  std::mt19937 rng(7);
+  std::shuffle(objects.begin(), objects.end(), rng);
+  for (void* p : objects) a.Free(p);
+  size_t switches = 0;
+  BlockHeader* last = nullptr;
+  for (auto& p : objects) {
+    p = a.Allocate(48);
+    if (SlabOf(p) != last) ++switches;
+    last = SlabOf(p);
+  }
+  // One switch per slab (slabs emptied by the frees come back as well), never one per object.
+  EXPECT_LE(switches, slabs.size() + 2) << "slabs: " << slabs.size();
+  EXPECT_GT(slabs.size(), 10u);
+}
+
+TEST(ReapRegionTest, AFreeGoesBackToItsOwnSlab) {
+  ActorRegion a;
+  std::vector<void*> objects;
+  for (int i = 0; i < 200; ++i) objects.push_back(a.Allocate(32));
+  // Free one object of an early (full, not current) slab: the next allocation still comes from
+  // the current slab, and the freed object is handed out again once that slab is exhausted.
+  void* early = objects[3];
+  BlockHeader* early_slab = SlabOf(early);
+  a.Free(early);
+  void* next = a.Allocate(32);
+  EXPECT_NE(SlabOf(next), early_slab);
+  bool reused = false;
+  for (int i = 0; i < 2000 && !reused; ++i) reused = a.Allocate(32) == early;
+  EXPECT_TRUE(reused);
+}
+
+TEST(ReapRegionTest, AnEmptySlabIsReusedByAnotherSizeClass) {
+  ActorRegion a;
+  std::vector<void*> small;
+  for (int i = 0; i < 3000; ++i) small.push_back(a.Allocate(16));
+  std::set<BlockHeader*> small_slabs;
+  for (void* p : small) small_slabs.insert(SlabOf(p));
+  for (void* p : small) a.Free(p);
+  const size_t after_free = a.stats().block_bytes;
+  // Objects of a class the region never used land in the emptied slabs.
+  std::vector<void*> large;
+  size_t reused = 0;
+  for (int i = 0; i < 40; ++i) {
+    large.push_back(a.Allocate(1000));
+    reused += small_slabs.count(SlabOf(large.back()));
+  }
+  EXPECT_GT(reused, 0u);
+  EXPECT_LE(a.stats().block_bytes, after_free + 4096);
+}
+
+TEST(ReapRegionTest, EmptySlabsBeyondTheBoundGoBackToTheThreadCache) {
+  ActorRegion a;
+  std::vector<void*> objects;
+  for (int i = 0; i < 100000; ++i) objects.push_back(a.Allocate(64));
+  const RegionStats full = a.stats();
+  ASSERT_GT(full.block_bytes, size_t{6} << 20);
+  for (void* p : objects) a.Free(p);
+  const RegionStats empty = a.stats();
+  // Kept: the first block, the class's current slab (64 KiB at most) and empty slabs up to the
+  // bound (at most an eighth of the blocks, at least 64 KiB, at most retain_bytes = 1 MiB).
+  EXPECT_LE(empty.block_bytes, 2048 + (64 << 10) + (size_t{1} << 20)) << empty.block_bytes;
+  EXPECT_EQ(empty.bytes_freed, full.bytes_requested);
+}
+
+TEST(ReapRegionTest, RetainBytesZeroGivesBackEveryEmptySlab) {
+  ActorRegion a(RegionOptions{.retain_bytes = 0});
+  std::vector<void*> objects;
+  for (int i = 0; i < 20000; ++i) objects.push_back(a.Allocate(100));
+  for (void* p : objects) a.Free(p);
+  EXPECT_LE(a.stats().block_bytes, 2048u + (64 << 10));  // the header and the current slab
+}
+
+// Issue 11's footprint target: a small operator state costs little.
+TEST(ReapRegionTest, NineObjectsOfNineClassesHoldAtMost16KiBOfBlocks) {
+  ActorRegion a;
+  size_t live = 0;
+  std::set<size_t> classes;
+  for (size_t size : {24, 48, 80, 160, 320, 640, 1000, 1200, 1500}) {
+    void* p = a.Allocate(size);
+    ASSERT_NE(p, nullptr);
+    std::memset(p, 1, size);
+    live += size;
+    classes.insert(a.UsableSize(p));
+  }
+  EXPECT_EQ(classes.size(), 9u);
+  EXPECT_GT(live, size_t{4800});
+  EXPECT_LE(a.stats().block_bytes, size_t{16} << 10) << a.stats().block_bytes;
+}
+
+// A long-lived region whose size mix shifts: phase 1 in small objects, then (once those die)
+// phase 2 in larger ones. Memory follows what is live instead of summing each class's peak.
+TEST(ReapRegionTest, PhaseShiftPeakBlockBytesStayNearThePeakOfLiveBytes) {
+  ActorRegion a;
+  std::mt19937 rng(3);
+  size_t live = 0;
+  size_t peak_live = 0;
+  std::vector<void*> objects;
+  auto phase = [&](size_t lo, size_t hi, size_t target) {
+    while (live < target) {
+      void* p = a.Allocate(lo + rng() % (hi - lo + 1));
+      live += a.UsableSize(p);
+      objects.push_back(p);
+    }
+    peak_live = std::max(peak_live, live);
+    std::shuffle(objects.begin(), objects.end(), rng);
+    for (void* p : objects) {
+      live -= a.UsableSize(p);
+      a.Free(p);
+    }
+    objects.clear();
+  };
+  phase(16, 128, size_t{8} << 20);
+  phase(256, 2048, size_t{8} << 20);
+  phase(16, 128, size_t{8} << 20);
+  const double ratio = static_cast<double>(a.stats().peak_block_bytes) / peak_live;
+  EXPECT_LE(ratio, 1.25) << a.stats().peak_block_bytes << " / " << peak_live;
+}
+
+TEST(ReapRegionTest, StatsCountClassBytesFreesAndDestructors) {
+  ActorRegion a;
+  void* p = a.Allocate(40);  // class 48
+  void* q = a.Allocate(100);  // class 112
+  RegionStats s = a.stats();
+  EXPECT_EQ(s.bytes_requested, 48u + 112u);
+  EXPECT_EQ(s.bytes_freed, 0u);
+  a.Free(p);
+  s = a.stats();
+  EXPECT_EQ(s.bytes_freed, 48u);
+  EXPECT_EQ(s.bytes_requested, 48u + 112u);
+  // Objects with destructors made by New count as cleanups until deleted.
+  auto* str = NewIn<std::string>(a.region(), "a string too long for the small-string buffer");
+  EXPECT_EQ(a.stats().cleanups, 1u);
+  Delete(str);
+  EXPECT_EQ(a.stats().cleanups, 0u);
+  a.Free(q);
+}
+
+TEST(ReapRegionTest, AlignmentsUpTo64AreServedFromSlabs) {
+  ActorRegion a;
+  for (size_t align : {32, 64}) {
+    for (size_t size : {1, 24, 100, 700, 5000}) {
+      void* p = a.Allocate(size, align);
+      ASSERT_NE(p, nullptr);
+      EXPECT_EQ(reinterpret_cast<uintptr_t>(p) % align, 0u);
+      EXPECT_FALSE(SlabOf(p)->dedicated) << size << " " << align;
+      EXPECT_EQ(a.UsableSize(p) % align, 0u);
+      a.Free(p);
+    }
+  }
+}
+
+TEST(ReapRegionTest, ErrorsLeaveTheRegionUsable) {
+  ActorRegion a;
+  EXPECT_EQ(a.Allocate(16, 3), nullptr);
+  EXPECT_EQ(a.region().last_error(), AllocError::kBadAlignment);
+  EXPECT_EQ(a.Allocate(SIZE_MAX - 8), nullptr);
+  EXPECT_EQ(a.region().last_error(), AllocError::kBadSize);
+  void* p = a.Allocate(0);  // size 0: a unique, freeable object
+  ASSERT_NE(p, nullptr);
+  EXPECT_NE(a.Allocate(0), p);
+  a.Free(p);
+}
+
+TEST(ReapRegionTest, ActorAllocatorCallsTheRegionDirectlyAndFreesIntoIt) {
+  ActorRegion a;
+  using Map = std::unordered_map<int, std::string, std::hash<int>, std::equal_to<int>,
+                                 ActorAllocator<std::pair<const int, std::string>>>;
+  {
+    Map m(16, std::hash<int>(), std::equal_to<int>(), ActorAllocator<int>(a.region()));
+    for (int round = 0; round < 20; ++round) {
+      for (int i = 0; i < 1000; ++i) m[i].push_back('v');
+      for (auto& [k, v] : m) EXPECT_EQ(RegionOf(&v), &a.region());
+      m.clear();
+    }
+    EXPECT_GT(a.stats().bytes_freed, 0u);
+  }
+  const RegionStats s = a.stats();
+  EXPECT_EQ(s.bytes_requested, s.bytes_freed);  // the map gave everything back
+}
+
+TEST(ReapRegionTest, GenericRegionCallsDispatchToTheReap) {
+  ActorRegion a;
+  Region& r = a.region();
+  void* p = r.Allocate(200);
+  EXPECT_EQ(a.UsableSize(p), 224u);
+  r.Deallocate(p, 200);
+  EXPECT_EQ(a.stats().bytes_freed, 224u);
+  EXPECT_EQ(&r.AsReap(), &a.region());
+  auto* n = NewIn<int>(r, 7);  // Region& overload: dispatches on kind()
+  EXPECT_EQ(RegionOf(n), &r);
+}
+
+using ReapRegionDeathTest = ::testing::Test;
+
+TEST(ReapRegionDeathTest, FreeOfAnObjectWhoseSlabIsAlreadyEmptyIsADoubleFree) {
+  EXPECT_DEATH(
+      {
+        ActorRegion a;
+        std::vector<void*> objects;
+        for (int i = 0; i < 100; ++i) objects.push_back(a.Allocate(64));
+        void* p = objects[0];
+        // Empty the first slab (not current any more), then free p again.
+        for (int i = 0; i < 15; ++i) a.Free(objects[i]);
+        a.Free(p);
+      },
+      "double free");
+}
+
+TEST(ReapRegionDeathTest, FreeOfACarvedObjectNeverHandedOutIsFatal) {
+  EXPECT_DEATH(
+      {
+        ActorRegion a;
+        char* p = static_cast<char*>(a.Allocate(64));
+        a.Free(p + 64);  // the next object of the slab, carved but not allocated
+      },
+      "double free");
+}
+
+TEST(ReapRegionDeathTest, FreeBeyondTheCarvedPartOfASlabIsFatal) {
+  EXPECT_DEATH(
+      {
+        ActorRegion a;
+        // Slabs of class 16 double (1, 2, 4, 8 KiB); an 8 KiB slab is carved 4 KiB at a time.
+        char* p;
+        do {
+          p = static_cast<char*>(a.Allocate(16));
+        } while (BlockOf(p)->size < 8192);
+        a.Free(BlockOf(p)->begin() + 300 * 16);
+      },
+      "not the start of an object");
+}
+
+TEST(ReapRegionDeathTest, AsBumpOfAnActorRegionIsFatal) {
+  EXPECT_DEATH(
+      {
+        ActorRegion a;
+        static_cast<Region&>(a.region()).AsBump();
+      },
+      "region #[0-9]+ \\(actor\\) is not a bump region");
+}
+
+TEST(ReapRegionDeathTest, FreeOfRegionMetadataIsFatal) {
+  EXPECT_DEATH(
+      {
+        ActorRegion a;
+        a.Free(&a.region());
+      },
+      "not an object \\(region metadata\\)");
+}
+
+}  // namespace
+}  // namespace broom
