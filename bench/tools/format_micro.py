@@ -209,6 +209,13 @@ def scenario_params(scenario):
     return dict(p.split(":", 1) for p in scenario.split("/")[1:] if ":" in p)
 
 
+def scenario_key(scenario):
+    """Sort key: the last parameter varies slowest, numbers in numeric order, words last."""
+    values = [p.split(":", 1)[-1] for p in scenario.split("/")[1:]]
+    return [(0, float(v), "") if v.replace(".", "", 1).isdigit() else (1, 0.0, v)
+            for v in reversed(values)]
+
+
 def scenario_label(scenario):
     rest = scenario.split("/")[1:]
     return " ".join(rest) if rest else "—"
@@ -254,7 +261,7 @@ def render_family(family, rows, heading="###"):
         if question:
             out += [f"{heading}# {question}", ""]
         out += ["| scenario | " + " | ".join(members) + " |", "|---|" + "---|" * len(members)]
-        for scenario, row in rows.items():
+        for scenario, row in sorted(rows.items(), key=lambda sr: scenario_key(sr[0])):
             out.append(f"| {scenario_label(scenario)} | "
                        + " | ".join(cell(row, c, ref) for c in members) + " |")
         out.append("")
