@@ -305,8 +305,14 @@ class Report:
             limit, passes = target["max"], lambda v: v <= target["max"]
             where, who, value = max(items, key=lambda i: i[2].v)
         met = passes(value.v)
-        context = "; ".join(x for x in ([where] if not label else []) + [who] if x)
-        measured = fmt_value(value.v, unit) + (f" ({context})" if context else "")
+        alternatives = target.get("vs") == "fastest_malloc" or "num_fastest" in target or any(
+            isinstance(target.get(k), list) for k in ("of", "num", "den"))
+        context = "; ".join(x for x in [where if len(items) > 1 and not label else "",
+                                        who if alternatives else ""] if x)
+        shown = fmt_value(value.v, unit)
+        if shown == fmt_value(limit, unit) and (value.v != limit):
+            shown = f"{value.v:.4g}{unit if unit in ('%', '×') else ' ' + unit}"
+        measured = shown + (f" ({context})" if context else "")
         if len(items) > 1:
             measured += f"; {sum(passes(i[2].v) for i in items)} of {len(items)} met"
         if excluded:
@@ -316,8 +322,8 @@ class Report:
             notes.append(f"⚠ spread {value.spread * 100:.0f}%")
         if value.lo is not None and value.hi is not None and \
                 min(value.lo, value.hi) < limit < max(value.lo, value.hi):
-            notes.append(f"⚠ min–max {fmt_value(value.lo, unit)} to "
-                         f"{fmt_value(value.hi, unit)} straddles the target")
+            notes.append(f"⚠ min–max {fmt_value(min(value.lo, value.hi), unit)} to "
+                         f"{fmt_value(max(value.lo, value.hi), unit)} straddles the target")
         return {"target": target["text"] + (f" — {label}" if label else ""),
                 "measured": measured, "met": met, "margin": margin(value.v, target, unit),
                 "note": "; ".join(notes)}
@@ -339,21 +345,19 @@ def fmt_value(v, unit):
 
 def margin(v, target, unit):
     """By how much a target is met or missed: points for percentages, else relative."""
-    if "min" in target:
-        limit = target["min"]
-        if unit == "%":
-            d = v - limit
-            return f"{d:.0f} pts to spare" if d >= 0 else f"short by {-d:.0f} pts"
-        if limit == 0:
-            return ""
-        d = v / limit - 1
-        return f"{d * 100:.0f}% above" if d >= 0 else f"{-d * 100:.0f}% short"
-    limit = target["max"]
+    def amount(d):
+        return f"{d:.0f}" if d >= 1 or d == 0 else f"{d:.1g}"
+
     if unit == "%":
-        d = limit - v
-        return f"{d:.0f} pts under" if d >= 0 else f"{-d:.0f} pts over"
-    d = v / limit - 1
-    return f"{-d * 100:.0f}% under" if d <= 0 else f"{d * 100:.0f}% over"
+        d = v - target["min"] if "min" in target else target["max"] - v
+        return (f"{amount(d)} pts to spare" if d >= 0 else f"short by {amount(-d)} pts")
+    if "min" in target:
+        if target["min"] == 0:
+            return ""
+        d = (v / target["min"] - 1) * 100
+        return f"{amount(d)}% above" if d >= 0 else f"{amount(-d)}% short"
+    d = (v / target["max"] - 1) * 100
+    return f"{amount(-d)}% under" if d <= 0 else f"{amount(d)}% over"
 
 
 def note(value, cross=None):

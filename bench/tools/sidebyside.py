@@ -3,29 +3,40 @@
 
 Usage: sidebyside.py SPEC.json [SPEC.json ...] [--scale default|full|smoke] [--runs 5]
                      [--warmup 1] [--build DIR] [--out-dir bench/results] [--only a,b]
+                     [--no-plot]
 
 A spec (bench/tools/specs/*.json) names a benchmark, its cases per scale, and its contenders.
 A contender is a command line, optionally with an LD_PRELOAD library and extra environment:
 
   {"name": "jemalloc", "cmd": ["{build}/bench/micro/churn_malloc", "--ops={ops}"],
-   "preload": "{libdir}/libjemalloc.so.2", "policy": "malloc_jemalloc"}
+   "preload": "{libdir}/libjemalloc.so.2", "policy": "malloc_jemalloc",
+   "as": "jemalloc", "threads": 1}
 
 `{build}`, `{libdir}` and the case's keys are substituted in cmd, preload and env values. A
 contender whose preload library does not exist is skipped (and said so). If `policy` is given,
 the program's RESULT line must report that policy (so a preload that did not take is caught).
+`as` says who the contender is across specs (broom, jemalloc, boehm_gc, ...: the ids of
+report.json, which give each its colour and short label; default: its name) and `threads` how
+many worker threads it runs (default 1). The spec's `report` block gives a case's short name
+(`short`, a template over the case's keys, values renamed through `names`) and the contender
+peak RSS is compared with (`rss_base`, default jemalloc).
 
 Method: for each case, every contender runs `--warmup` times (discarded), then `--runs`
 rounds of A B C ... in the same order (interleaved, so load changes hit all contenders alike).
 Each run is one child process; its peak RSS is its ru_maxrss as reported by GNU time
-(/usr/bin/time, package `time`; see run_child), its wall time is measured here, and its own metrics come from the last line of its stdout that starts
-with `RESULT ` (key=value pairs). Reported per contender: the median and min-max of the spec's
-metric, the ratio to the baseline contender's median (> 1: the baseline is faster / smaller),
-the median peak RSS and its ratio, and the medians of the spec's extra keys. `checks` in the
+(/usr/bin/time, package `time`; see run_child), its wall time is measured here, the 1-minute
+load average is sampled after it, and its own metrics come from the last line of its stdout
+that starts with `RESULT ` (key=value pairs). Reported per case and contender: the median,
+min-max and spread ((max - min) / median, flagged above SPREAD_LIMIT) of the spec's metric,
+the ratio to the baseline contender's median (> 1: the baseline is faster), the median peak
+RSS and its ratio to the RSS base, and the medians of the spec's extra keys. `checks` in the
 spec (for example gc_collections >= 1) are verified on every run; a failed check or a failed
 run makes the exit status 1.
 
-Outputs, per spec: OUT_DIR/<name>.md (also printed), <name>.json (every run), <name>.png
-(python3-matplotlib if importable, else gnuplot, else no plot). Standard library only.
+Outputs, per spec: OUT_DIR/<name>.md (also printed), <name>.json (the spec and every run, which
+report.py reads), and unless --no-plot <name>.png (each contender ÷ the baseline, drawn by
+report.py/figures.py; needs python3-matplotlib, else no plot). The harness itself uses the
+standard library only.
 """
 
 import argparse
@@ -355,10 +366,10 @@ def plot(spec, record, path):
     """Draws each contender's metric and peak RSS ÷ the baseline's, per case (figures.py);
     False if python3-matplotlib is missing."""
     try:
-        import figures  # this directory; imports matplotlib
-    except ImportError:
+        import report  # this directory
+        return report.draw_spec(spec, record, path)
+    except ImportError:  # matplotlib
         return False
-    return figures.draw_spec(spec, record, path)
 
 
 def main(argv):
