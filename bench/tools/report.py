@@ -341,7 +341,7 @@ class Sections:
                       None)
         if target:
             y = target.get("min", target.get("max"))
-            lines.append({"y": y, "style": "dashed", "color": "#d62728",
+            lines.append({"y": y, "style": "dashed", "color": "#000000",
                           "label": f"target {fmt_value(y, rd.UNITS[target['measure']])}"})
         return {"title": fig["title"], "ylabel": fig["ylabel"], "log": log, "lines": lines,
                 "panels": panels}

@@ -292,6 +292,7 @@ class Report:
             if not items:
                 rows.append({"target": target["text"], "measured": "not measured in this run",
                              "met": None, "margin": "", "note": ""})
+                continue
             for label, group in groups.items():
                 rows.append(self.verdict(target, label, group, excluded))
         return rows
