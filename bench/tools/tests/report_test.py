@@ -220,8 +220,8 @@ class ReportTest(unittest.TestCase):
         with open(os.path.join(FIXTURE, "run.json")) as f:
             run = json.load(f)
         loads = [s[1] for s in run["load_samples"]]
-        self.assertIn(f"min {min(loads):.1f}, median {statistics.median(loads):.1f}, max "
-                      f"{max(loads):.1f}", context)
+        self.assertIn(f"{len(loads)} samples): min {min(loads):.1f}, median "
+                      f"{statistics.median(loads):.1f}, max {max(loads):.1f}", context)
         self.assertIn(f"commit `{run['commit']}", self.summary.splitlines()[2])
 
     def test_readme_block_is_replaced_and_nothing_else(self):
