@@ -1,6 +1,6 @@
 """The report's data: the run's results loaded, per-case statistics, measures and verdicts.
 
-report.py renders what this module computes. Report(results_dir, config) loads every
+report.py renders what this module computes. Report.load(results_dir, config) reads every
 sidebyside.py record (Program, Case: one case's per-contender statistics, contenders found by
 their canonical identity), the Google Benchmark files (format_micro.load_all) and run.json;
 its measures return a Value (median-based value, min-max range, worst spread, the rival it was
@@ -381,8 +381,3 @@ def table(head, rows):
 
 def median_cell(row, unit):
     return f"{sbs.fmt(row['median'])} {unit}" if row else "—"
-
-
-def median(values):
-    values = [v for v in values if v is not None]
-    return statistics.median(values) if values else None
