@@ -131,7 +131,7 @@ def load(path):
     for b in data.get("benchmarks", []):
         if b.get("error_occurred"):
             continue
-        run_name = b.get("run_name", b["name"])
+        run_name = b.get("run_name") or b["name"]
         key = split_name(run_name)
         objects = float(b.get("objects", 1.0)) or 1.0
         # Wall clock (or manual time) where the benchmark asked for it, else the thread's CPU

@@ -5,8 +5,8 @@ Usage: make_fixture.py RESULTS_DIR OUT_DIR [--runs 3] [--micro REGEX] [--samples
 
 Keeps run.json (its load samples thinned to --samples), every sidebyside.py record with the
 first --runs runs of each contender (command lines dropped), and from micro*.json the
-benchmarks whose run_name matches --micro (medians, CVs and every repetition). The numbers are
-the run's own; nothing is edited. This is how tools/tests/fixture/ was made (see its
+benchmarks whose run_name matches --micro (medians, CVs and every repetition, only the fields
+format_micro.py reads). The numbers are the run's own; nothing is edited. This is how tools/tests/fixture/ was made (see its
 README.md for the run it came from).
 """
 
@@ -17,9 +17,11 @@ import os
 import re
 import sys
 
-MICRO_DEFAULT = (r"^(alloc_free/size:(16|64|mixed)/|bulk_free/n:(1000|1000000)/|handoff/|"
+MICRO_DEFAULT = (r"^(alloc_free/size:(16|mixed)/|bulk_free/n:(1000|1000000)/|handoff/|"
                  r"region_create/|tiny_region/|actor_free_recycled/)")
-DROP_MICRO_KEYS = {"family_index", "per_family_instance_index", "items_per_second"}
+# What format_micro.load reads of a benchmark entry (plus the *_per_region counters).
+MICRO_KEYS = {"run_name", "run_type", "aggregate_name", "real_time", "cpu_time", "time_unit",
+              "objects", "error_occurred"}
 
 
 def write(path, data):
@@ -54,7 +56,7 @@ def main(argv):
                         for r in runs[:args.runs]]
         elif "benchmarks" in data:
             data["benchmarks"] = [
-                {k: v for k, v in b.items() if k not in DROP_MICRO_KEYS}
+                {k: v for k, v in b.items() if k in MICRO_KEYS or k.endswith("_per_region")}
                 for b in data["benchmarks"]
                 if keep.search(b.get("run_name", b["name"]))
                 and b.get("aggregate_name") in (None, "median", "cv")]
