@@ -58,6 +58,9 @@ class Sections:
             out += [(c.short, c, entry.get("paper")) for c in cases]
         return out
 
+    def all_rows(self):
+        return self.headline_rows("rows") + self.headline_rows("also")
+
     def runs_phrase(self, specs):
         programs = [self.rep.programs[s] for s in specs if s in self.rep.programs]
         if not programs:
@@ -83,8 +86,8 @@ class Sections:
                 body.append([label, paper_cell, "not run", "", "", "", ""])
                 continue
             v = self.rep.reduction(case, "boehm_gc")
-            _, b = case.find("broom", 1, self.rep.kinds)
-            _, g = case.find("boehm_gc", 1, self.rep.kinds)
+            _, b = case.find("broom")
+            _, g = case.find("boehm_gc")
             gc = median_cell(g, case.program.unit)
             if g and g.get("gc_collections") is not None:
                 gc += f" ({g['gc_collections']:.0f} GCs)"
@@ -100,13 +103,13 @@ class Sections:
                "The same operator code on the plain heap (free of each object) with the malloc "
                "that was fastest on each workload in this run.", ""]
         body = []
-        for label, case, _ in self.headline_rows("rows") + self.headline_rows("also"):
+        for label, case, _ in self.all_rows():
             if case is None:
                 body.append([label, "not run", "", "", "", "", ""])
                 continue
             v = self.rep.reduction(case, "fastest_malloc")
-            _, b = case.find("broom", 1, self.rep.kinds)
-            _, m = case.find("fastest_malloc", 1, self.rep.kinds)
+            _, b = case.find("broom")
+            _, m = case.find("fastest_malloc")
             body.append([label, self.rep.label(v.rival) if v else "—",
                          f"**{fmt_value(v.v, '%')}**" if v else "—", range_cell(v, "%"),
                          median_cell(b, case.program.unit), median_cell(m, case.program.unit),
@@ -119,11 +122,11 @@ class Sections:
                "Peak RSS of each process (GNU time), medians; ÷ 1 means the same memory as "
                "that contender.", ""]
         body = []
-        for label, case, _ in self.headline_rows("rows") + self.headline_rows("also"):
+        for label, case, _ in self.all_rows():
             if case is None:
                 body.append([label, "not run", "", "", "", "", ""])
                 continue
-            _, b = case.find("broom", 1, self.rep.kinds)
+            _, b = case.find("broom")
             je = self.rep.rss_ratio(case, "jemalloc")
             gc = self.rep.rss_ratio(case, "boehm_gc")
             ok = [(n, r) for n, r in case.rows.items()
@@ -185,7 +188,7 @@ class Sections:
                 if not cases:
                     body.append([f"{row['spec']} (not run)"] + [""] * (len(versus) + 3))
                 for case in cases:
-                    _, b = case.find("broom", 1, self.rep.kinds)
+                    _, b = case.find("broom")
                     cells, flags = [case.short, median_cell(b, case.program.unit)], []
                     for vs in versus:
                         v = self.rep.reduction(case, vs)
@@ -383,8 +386,8 @@ class Sections:
 
     def fig_time(self, fig):
         def measure(case, who):
-            _, b = case.find("broom", 1, self.rep.kinds)
-            _, r = case.find(who, 1, self.rep.kinds)
+            _, b = case.find("broom")
+            _, r = case.find(who)
             if not b or not r or not b["median"]:
                 return None
             return rd.Value(r["median"] / b["median"], r["min"] / b["median"],
@@ -394,9 +397,8 @@ class Sections:
 
     def fig_rss(self, fig):
         def measure(case, who):
-            _, base = case.find(case.program.spec.get("report", {}).get("rss_base", "jemalloc"),
-                                1, self.rep.kinds)
-            _, r = case.find(who, 1, self.rep.kinds)
+            _, base = case.find(case.program.spec.get("report", {}).get("rss_base", "jemalloc"))
+            _, r = case.find(who)
             if not base or not r or not base["rss"]:
                 return None
             return rd.Value(r["rss"] / base["rss"], r["rss_min"] / base["rss"],

@@ -69,10 +69,10 @@ class Case:
         self.rows = sbs.case_stats(program.spec, case)
         self.load = sbs.case_load(case)
 
-    def find(self, who, threads=1, kinds=None):
+    def find(self, who, threads=1):
         """(contender, row) for a canonical contender; 'fastest_malloc' is the contender of
-        kind malloc with the lowest median. (None, None) if absent or failed."""
-        spec = self.program.spec
+        kind malloc (report.json) with the lowest median. (None, None) if absent or failed."""
+        spec, kinds = self.program.spec, self.program.kinds
         candidates = [(n, r) for n, r in self.rows.items()
                       if r is not None and sbs.threads_of(spec, n) == threads]
         if who == "fastest_malloc":
@@ -84,8 +84,10 @@ class Case:
 
 
 class Program:
+    """One sidebyside record; `kinds` (canonical contender -> kind) is set by Report."""
+
     def __init__(self, record, spec):
-        self.record, self.spec, self.name = record, spec, spec["name"]
+        self.record, self.spec, self.name, self.kinds = record, spec, spec["name"], {}
         self.unit = spec.get("metric_label", spec["metric"])
         self.cases = [Case(self, c) for c in record["cases"]]
 
@@ -98,6 +100,8 @@ class Report:
         self.micro, self.micro_contexts = micro or {}, micro_contexts or {}
         self.contenders = config.get("contenders", {})
         self.kinds = {k: v.get("kind") for k, v in self.contenders.items()}
+        for program in programs.values():
+            program.kinds = self.kinds
 
     @classmethod
     def load(cls, results, config):
@@ -188,8 +192,8 @@ class Report:
         return [c for c in program.cases if matches(c.params, where)] if program else []
 
     def reduction(self, case, vs, threads=1):
-        _, b = case.find("broom", threads, self.kinds)
-        name, r = case.find(vs, threads, self.kinds)
+        _, b = case.find("broom", threads)
+        name, r = case.find(vs, threads)
         if not b or not r or r["median"] <= 0:
             return None
         return Value(100 * (1 - b["median"] / r["median"]), 100 * (1 - b["max"] / r["min"]),
@@ -197,8 +201,8 @@ class Report:
                      sbs.canonical(case.program.spec, name))
 
     def rss_ratio(self, case, vs, who="broom"):
-        _, b = case.find(who, 1, self.kinds)
-        name, r = case.find(vs, 1, self.kinds)
+        _, b = case.find(who)
+        name, r = case.find(vs, 1)
         if not b or not r or not r["rss"]:
             return None
         return Value(b["rss"] / r["rss"], b["rss_min"] / r["rss_max"],
@@ -206,15 +210,15 @@ class Report:
                      sbs.canonical(case.program.spec, name))
 
     def speedup(self, case, who):
-        _, one = case.find(who, 1, self.kinds)
-        _, two = case.find(who, 2, self.kinds)
+        _, one = case.find(who)
+        _, two = case.find(who, 2)
         if not one or not two or not two["median"]:
             return None
         return Value(one["median"] / two["median"], one["min"] / two["max"],
                      one["max"] / two["min"], worst(sbs.spread(one), sbs.spread(two)))
 
     def extra(self, case, key, who):
-        _, row = case.find(who, 1, self.kinds)
+        _, row = case.find(who)
         return Value(row[key]) if row and row.get(key) is not None else None
 
     # ---- micro measures ----

@@ -6,8 +6,8 @@ Usage: make_fixture.py RESULTS_DIR OUT_DIR [--runs 3] [--micro REGEX] [--samples
 Keeps run.json (its load samples thinned to --samples), every sidebyside.py record with the
 first --runs runs of each contender (command lines dropped), and from micro*.json the
 benchmarks whose run_name matches --micro (medians, CVs and every repetition, only the fields
-format_micro.py reads). The numbers are the run's own; nothing is edited. This is how tools/tests/fixture/ was made (see its
-README.md for the run it came from).
+format_micro.py reads). The numbers are the run's own; nothing is edited. This is how
+tools/tests/fixture/ was made (see its README.md for the run it came from).
 """
 
 import argparse
