@@ -8,8 +8,8 @@ pkgs=(build-essential cmake pkg-config libjemalloc-dev libabsl-dev libgtest-dev 
       libcaf-dev
       # rivals measured side by side (bench/), also preloaded by the preload tests
       libmimalloc-dev libgoogle-perftools-dev libgc-dev libprotobuf-dev protobuf-compiler
-      # programs the preload tests run under LD_PRELOAD, and result formatting
-      python3 perl git coreutils
+      # programs the preload tests run under LD_PRELOAD, and result formatting and figures
+      python3 perl git coreutils python3-matplotlib
       "$@")
 missing=()
 for p in "${pkgs[@]}"; do

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# The main job: install dependencies, build Release, run Broom side by side with its rivals and
-# print the results tables (bench/README.md explains every row).
+# The main job: install dependencies, build Release, run Broom side by side with its rivals,
+# write the report and its figures, and print the report's headline tables (the paper's result
+# reproduced, the fastest malloc, peak RSS, scaling, micro summary, verdicts).
+# bench/README.md explains the method; its results block is regenerated from this run.
 #
 # Usage: scripts/run-main-job.sh [--full]          (from any directory)
 #   default   micro-benchmarks (5 repetitions) + lists-of-lists and churn at a reduced scale,
@@ -12,11 +14,13 @@
 #        default: all), BENCH_RUNS (whole-program runs per contender, default 5),
 #        BENCH_SKIP_MICRO=1 / BENCH_SKIP_PROGRAMS=1 to run only one half, BENCH_BUILD_DIR
 #        (default build/release).
-# Output (bench/results/):
+# Output (bench/results/, emptied first so that it holds one run only):
+#   run.json          commit, machine, Broom's build (CMakeCache), library versions, load samples
 #   micro.json, micro_malloc_<alloc>.json, micro_mimalloc_heap.json   Google Benchmark JSON
-#   micro.md          side-by-side micro tables with ratios and the target check
-#   lists_of_lists.{md,json,png}, churn.{md,json,png}   whole programs (bench/tools/sidebyside.py)
-#   summary.md        machine, load, command, and all the tables above
+#   micro.md          the micro tables (bench/tools/format_micro.py)
+#   <spec>.{md,json}  each whole-program spec (bench/tools/sidebyside.py)
+#   summary.md, fig_*.png, figures.json   the report (bench/tools/report.py); also updates the
+#                     generated block of bench/README.md
 set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -31,10 +35,10 @@ for arg in "$@"; do
   esac
 done
 
-# The rivals: mimalloc, tcmalloc (gperftools), Boehm GC, protobuf; the plots (matplotlib, with
-# gnuplot as a fallback); GNU time for each child's peak RSS.
+# The rivals: mimalloc, tcmalloc (gperftools), Boehm GC, protobuf; the figures (matplotlib);
+# GNU time for each child's peak RSS.
 scripts/install-deps.sh python3 libmimalloc-dev libgoogle-perftools-dev libgc-dev \
-  libprotobuf-dev protobuf-compiler python3-matplotlib gnuplot-nox time
+  libprotobuf-dev protobuf-compiler python3-matplotlib time
 
 build="${BENCH_BUILD_DIR:-build/release}"
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release
@@ -46,18 +50,21 @@ py=python3
 
 results=bench/results
 mkdir -p "$results"
+rm -f "$results"/*.json "$results"/*.md "$results"/*.png "$results"/load.tsv
 libdir=/usr/lib/x86_64-linux-gnu
-started="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
-load_start="$(cut -d' ' -f1-3 /proc/loadavg)"
-cpu="$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
-echo "run-main-job: $(nproc) CPUs, $cpu, load average $load_start, scale $scale"
+"$py" bench/tools/run_context.py start --out "$results/run.json" --build "$build" \
+  --command "scripts/run-main-job.sh${*:+ $*}" --scale "$scale"
+# The machine's load during the run, every 5 s, into run.json at the end.
+"$py" bench/tools/run_context.py sample --out "$results/load.tsv" --interval 5 &
+sampler=$!
+trap 'kill "$sampler" 2>/dev/null || true' EXIT
+echo "run-main-job: $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg), scale $scale"
 
-micro_md="" ; programs_md=()
 if [[ -z "${BENCH_SKIP_MICRO:-}" ]]; then
   bench_args=(
     --benchmark_repetitions="${BENCH_REPETITIONS:-5}"
     --benchmark_enable_random_interleaving=true
-    --benchmark_report_aggregates_only=true
+    --benchmark_display_aggregates_only=true
     --benchmark_min_time="${BENCH_MIN_TIME:-$min_time_default}"
     --benchmark_out_format=json
   )
@@ -87,31 +94,27 @@ if [[ -z "${BENCH_SKIP_MICRO:-}" ]]; then
       --benchmark_out="$results/micro_mimalloc_heap.json"
     jsons+=("$results/micro_mimalloc_heap.json")
   fi
-  echo
-  "$py" bench/tools/format_micro.py "${jsons[@]}" -o "$results/micro.md"
-  micro_md="$results/micro.md"
+  "$py" bench/tools/format_micro.py "${jsons[@]}" -o "$results/micro.md" > /dev/null
 fi
 
+programs_status=0
 if [[ -z "${BENCH_SKIP_PROGRAMS:-}" ]]; then
   echo
   # To add a program (e.g. a dataflow job), add a spec to bench/tools/specs/ and list it here.
   specs=(bench/tools/specs/dataflow_jobs.json bench/tools/specs/dataflow_scaling.json
          bench/tools/specs/lists_of_lists.json bench/tools/specs/churn.json)
   "$py" bench/tools/sidebyside.py "${specs[@]}" --scale "$scale" --runs "${BENCH_RUNS:-5}" \
-    --warmup 1 --build "$build" --out-dir "$results"
-  for s in "${specs[@]}"; do programs_md+=("$results/$(basename "$s" .json).md"); done
+    --warmup 1 --build "$build" --out-dir "$results" --no-plot > /dev/null || programs_status=$?
 fi
 
-load_end="$(cut -d' ' -f1-3 /proc/loadavg)"
-{
-  echo "# Broom main job: results"
-  echo
-  echo "Command: \`scripts/run-main-job.sh $*\` (scale $scale), commit $(git rev-parse --short HEAD 2>/dev/null || echo '?'),"
-  echo "$started to $(date -u +%Y-%m-%dT%H:%M:%SZ). Machine: $(nproc) CPUs, $cpu,"
-  echo "$(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), Linux $(uname -r)."
-  echo "Load average (1, 5, 15 min) at start: $load_start; at end: $load_end."
-  echo
-  for f in $micro_md "${programs_md[@]}"; do cat "$f"; echo; done
-} > "$results/summary.md"
+kill "$sampler" 2>/dev/null || true
+wait "$sampler" 2>/dev/null || true
+"$py" bench/tools/run_context.py end --out "$results/run.json" --samples "$results/load.tsv"
+rm -f "$results/load.tsv"
 echo
-echo "run-main-job: wrote $results/summary.md (and micro.md, *.json, *.png)"
+"$py" bench/tools/report.py --results "$results" --readme bench/README.md --print
+echo
+echo "run-main-job: wrote $results/summary.md (the whole report), fig_*.png, the per-benchmark"
+echo "  .md/.json files, and the results block of bench/README.md"
+# A failed run or check (listed in the report) fails the job, after the report is written.
+exit "$programs_status"

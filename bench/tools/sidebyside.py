@@ -3,29 +3,40 @@
 
 Usage: sidebyside.py SPEC.json [SPEC.json ...] [--scale default|full|smoke] [--runs 5]
                      [--warmup 1] [--build DIR] [--out-dir bench/results] [--only a,b]
+                     [--no-plot]
 
 A spec (bench/tools/specs/*.json) names a benchmark, its cases per scale, and its contenders.
 A contender is a command line, optionally with an LD_PRELOAD library and extra environment:
 
   {"name": "jemalloc", "cmd": ["{build}/bench/micro/churn_malloc", "--ops={ops}"],
-   "preload": "{libdir}/libjemalloc.so.2", "policy": "malloc_jemalloc"}
+   "preload": "{libdir}/libjemalloc.so.2", "policy": "malloc_jemalloc",
+   "as": "jemalloc", "threads": 1}
 
 `{build}`, `{libdir}` and the case's keys are substituted in cmd, preload and env values. A
 contender whose preload library does not exist is skipped (and said so). If `policy` is given,
 the program's RESULT line must report that policy (so a preload that did not take is caught).
+`as` says who the contender is across specs (broom, jemalloc, boehm_gc, ...: the ids of
+report.json, which give each its colour and short label; default: its name) and `threads` how
+many worker threads it runs (default 1). The spec's `report` block gives a case's short name
+(`short`, a template over the case's keys, values renamed through `names`) and the contender
+peak RSS is compared with (`rss_base`, default jemalloc).
 
 Method: for each case, every contender runs `--warmup` times (discarded), then `--runs`
 rounds of A B C ... in the same order (interleaved, so load changes hit all contenders alike).
 Each run is one child process; its peak RSS is its ru_maxrss as reported by GNU time
-(/usr/bin/time, package `time`; see run_child), its wall time is measured here, and its own metrics come from the last line of its stdout that starts
-with `RESULT ` (key=value pairs). Reported per contender: the median and min-max of the spec's
-metric, the ratio to the baseline contender's median (> 1: the baseline is faster / smaller),
-the median peak RSS and its ratio, and the medians of the spec's extra keys. `checks` in the
+(/usr/bin/time, package `time`; see run_child), its wall time is measured here, the 1-minute
+load average is sampled after it, and its own metrics come from the last line of its stdout
+that starts with `RESULT ` (key=value pairs). Reported per case and contender: the median,
+min-max and spread ((max - min) / median, flagged above SPREAD_LIMIT) of the spec's metric,
+the ratio to the baseline contender's median (> 1: the baseline is faster), the median peak
+RSS and its ratio to the RSS base, and the medians of the spec's extra keys. `checks` in the
 spec (for example gc_collections >= 1) are verified on every run; a failed check or a failed
 run makes the exit status 1.
 
-Outputs, per spec: OUT_DIR/<name>.md (also printed), <name>.json (every run), <name>.png
-(python3-matplotlib if importable, else gnuplot, else no plot). Standard library only.
+Outputs, per spec: OUT_DIR/<name>.md (also printed), <name>.json (the spec and every run, which
+report.py reads), and unless --no-plot <name>.png (each contender ÷ the baseline, drawn by
+report.py/figures.py; needs python3-matplotlib, else no plot). The harness itself uses the
+standard library only.
 """
 
 import argparse
@@ -33,7 +44,6 @@ import datetime
 import json
 import os
 import platform
-import shutil
 import statistics
 import subprocess
 import sys
@@ -148,7 +158,7 @@ def run_spec(spec, args):
             continue
         contenders.append(c)
     cases = spec["scales"][args.scale]
-    record = {"spec": spec["name"], "scale": args.scale, "runs": args.runs,
+    record = {"spec": spec["name"], "spec_def": spec, "scale": args.scale, "runs": args.runs,
               "warmup": args.warmup, "machine": machine_info(),
               "start": datetime.datetime.now().isoformat(timespec="seconds"),
               "loadavg_start": os.getloadavg(), "skipped": skipped, "cases": []}
@@ -168,6 +178,7 @@ def run_spec(spec, args):
                 else:
                     env.pop("LD_PRELOAD", None)
                 status, wall, rss, out, err = run_child(cmd, env)
+                load1 = os.getloadavg()[0]
                 result = parse_result(out)
                 problems = []
                 if status != 0:
@@ -187,7 +198,7 @@ def run_spec(spec, args):
                 if not warm:
                     runs[c["name"]].append({"wall": wall, "peak_rss_kib": rss, "status": status,
                                             "result": result, "cmd": cmd,
-                                            "preload": preload})
+                                            "preload": preload, "load1": load1})
         record["cases"].append({"label": label, "params": case, "runs": runs})
     record["loadavg_end"] = os.getloadavg()
     record["end"] = datetime.datetime.now().isoformat(timespec="seconds")
@@ -201,25 +212,73 @@ def metric_of(spec, run):
     return run["result"].get(spec["metric"], run["wall"])
 
 
+# A row whose (max - min) / median exceeds this is flagged as too noisy to trust.
+SPREAD_LIMIT = 0.25
+
+
+def spread(row):
+    """(max - min) / median of a summary row's metric, or None."""
+    if not row or not row["median"]:
+        return None
+    return (row["max"] - row["min"]) / row["median"]
+
+
+def case_stats(spec, case):
+    """{contender: {median, min, max, rss, rss_min, rss_max, n, extras...} or None if every
+    run failed} for one recorded case."""
+    rows = {}
+    for name, runs in case["runs"].items():
+        ok = [r for r in runs if r["status"] == 0 and r["result"]]
+        if not ok:
+            rows[name] = None
+            continue
+        values = [metric_of(spec, r) for r in ok]
+        rss = [r["peak_rss_kib"] for r in ok]
+        row = {"median": statistics.median(values), "min": min(values), "max": max(values),
+               "rss": statistics.median(rss), "rss_min": min(rss), "rss_max": max(rss),
+               "n": len(ok)}
+        for key in spec.get("extra", []):
+            vals = [r["result"][key] for r in ok if isinstance(r["result"].get(key), float)]
+            row[key] = statistics.median(vals) if vals else None
+        rows[name] = row
+    return rows
+
+
+def case_load(case):
+    """(min, max) of the 1-minute load average sampled after each run of a case, or None."""
+    loads = [r["load1"] for runs in case["runs"].values() for r in runs if "load1" in r]
+    return (min(loads), max(loads)) if loads else None
+
+
 def summarize(spec, record):
-    """{case label: {contender: {median, min, max, rss, extras...}}}"""
-    table = {}
-    for case in record["cases"]:
-        rows = {}
-        for name, runs in case["runs"].items():
-            ok = [r for r in runs if r["status"] == 0 and r["result"]]
-            if not ok:
-                rows[name] = None
-                continue
-            values = [metric_of(spec, r) for r in ok]
-            row = {"median": statistics.median(values), "min": min(values), "max": max(values),
-                   "rss": statistics.median(r["peak_rss_kib"] for r in ok), "n": len(ok)}
-            for key in spec.get("extra", []):
-                vals = [r["result"][key] for r in ok if isinstance(r["result"].get(key), float)]
-                row[key] = statistics.median(vals) if vals else None
-            rows[name] = row
-        table[case["label"]] = rows
-    return table
+    """{case label: {contender: row}} (rows as case_stats returns them)."""
+    return {case["label"]: case_stats(spec, case) for case in record["cases"]}
+
+
+def short_label(spec, params):
+    """The case's short name for tables and plots: the spec's report.short template over the
+    case's parameters, each value first renamed through report.names (e.g. wjoin ->
+    windowed JOIN); the full case label if the spec has no template."""
+    report = spec.get("report", {})
+    names = report.get("names", {})
+    values = {k: names.get(str(v), str(v)) for k, v in params.items()}
+    template = report.get("short", spec.get("case_label"))
+    if template is None:
+        return " ".join(f"{k}={v}" for k, v in params.items())
+    return template.format(**values)
+
+
+def contender_spec(spec, name):
+    return next((c for c in spec["contenders"] if c["name"] == name), {})
+
+
+def canonical(spec, name):
+    """Who a contender is across specs (its `as`, default its name): broom, jemalloc, ..."""
+    return contender_spec(spec, name).get("as", name)
+
+
+def threads_of(spec, name):
+    return contender_spec(spec, name).get("threads", 1)
 
 
 def fmt(v, digits=3):
@@ -230,107 +289,87 @@ def fmt(v, digits=3):
     return f"{v:.{digits}g}"
 
 
-def render_markdown(spec, record, table):
-    base = spec.get("baseline")
+def fmt_spread(s, limit=SPREAD_LIMIT):
+    if s is None:
+        return "—"
+    return f"**{s * 100:.0f}% ⚠**" if s > limit else f"{s * 100:.0f}%"
+
+
+def rss_base(spec):
+    """The contender peak RSS is compared with: the one whose canonical name is the spec's
+    report.rss_base (default: jemalloc), else the baseline."""
+    want = spec.get("report", {}).get("rss_base", "jemalloc")
+    for c in spec["contenders"]:
+        if c.get("as", c["name"]) == want and c.get("threads", 1) == 1:
+            return c["name"]
+    return spec.get("baseline")
+
+
+def render_markdown(spec, record, table, heading="###"):
+    """One narrow table per case (time and peak RSS, with ratios), then one table of the
+    programs' other RESULT keys; rows whose spread exceeds SPREAD_LIMIT are flagged."""
+    base, rbase = spec.get("baseline"), rss_base(spec)
     m = record["machine"]
-    out = [f"### {spec['title']}", ""]
+    out = [f"{heading} {spec['title']}", ""]
     if spec.get("description"):
         out += [spec["description"], ""]
     out += [f"Scale `{record['scale']}`; {record['runs']} interleaved runs per contender after "
             f"{record['warmup']} warm-up; {m['cpus']} CPUs ({m['cpu_model']}); load average "
             f"{record['loadavg_start'][0]:.1f} at start, {record['loadavg_end'][0]:.1f} at end; "
-            f"{record['start']} to {record['end']}.", ""]
+            f"{record['start']} to {record['end']}. Ratios: contender ÷ `{base}` (time) and "
+            f"÷ `{rbase}` (peak RSS), medians; above 1 means that contender is slower (larger). "
+            f"Spread = (max − min) ÷ median; ⚠ above {SPREAD_LIMIT * 100:.0f}%.", ""]
     unit = spec.get("metric_label", spec["metric"])
-    extras = spec.get("extra", [])
-    head = ["case", "contender", f"median {unit}", "min–max", f"÷ {base}",
-            "peak RSS MiB", f"RSS ÷ {base}"] + extras
-    out += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    cases = {c["label"]: c for c in record["cases"]}
     for label, rows in table.items():
-        b = rows.get(base)
+        case = cases.get(label, {})
+        load = case_load(case) if case else None
+        where = f" (load {load[0]:.1f}–{load[1]:.1f})" if load else ""
+        out += [f"{heading}# {short_label(spec, case.get('params', {}))}: `{label}`{where}", "",
+                f"| contender | median {unit} | min–max | spread | ÷ {base} | peak RSS MiB "
+                f"| RSS ÷ {rbase} |", "|---|---|---|---|---|---|---|"]
+        b, rb = rows.get(base), rows.get(rbase)
         for name, row in rows.items():
+            shown = f"**{name}**" if name == base else name
             if row is None:
-                out.append(f"| {label} | {name} | failed | | | | |" + " |" * len(extras))
+                out.append(f"| {shown} | failed | | | | | |")
                 continue
             ratio = row["median"] / b["median"] if b and b["median"] > 0 else None
-            rss_ratio = row["rss"] / b["rss"] if b and b["rss"] > 0 else None
-            cells = [label, f"**{name}**" if name == base else name, fmt(row["median"]),
-                     f"{fmt(row['min'])}–{fmt(row['max'])}",
-                     f"{ratio:.2f}×" if ratio is not None else "—", f"{row['rss'] / 1024:.1f}",
-                     f"{rss_ratio:.2f}×" if rss_ratio is not None else "—"]
-            cells += [fmt(row.get(k)) for k in extras]
-            out.append("| " + " | ".join(cells) + " |")
+            rss_ratio = row["rss"] / rb["rss"] if rb and rb["rss"] > 0 else None
+            out.append(" | ".join([
+                f"| {shown}", fmt(row["median"]), f"{fmt(row['min'])}–{fmt(row['max'])}",
+                fmt_spread(spread(row)), f"{ratio:.2f}×" if ratio is not None else "—",
+                f"{row['rss'] / 1024:.1f}",
+                f"{rss_ratio:.2f}× |" if rss_ratio is not None else "— |"]))
+        out.append("")
+    extras = spec.get("extra", [])
+    several = len(table) > 1
+    lines = []
+    for label, rows in table.items():
+        for name, row in rows.items():
+            if row is None or all(row.get(k) is None for k in extras):
+                continue
+            cells = ([short_label(spec, cases[label]["params"])] if several else []) + [name]
+            lines.append("| " + " | ".join(cells + [fmt(row.get(k)) for k in extras]) + " |")
+    if extras and lines:
+        head = (["case"] if several else []) + ["contender"] + extras
+        out += [f"{heading}# Other measures (medians of each program's RESULT line)", "",
+                "| " + " | ".join(head) + " |", "|" + "---|" * len(head)] + lines + [""]
     if record["skipped"]:
-        out += ["", "Skipped: " + "; ".join(record["skipped"]) + "."]
+        out += ["Skipped: " + "; ".join(record["skipped"]) + ".", ""]
     if record["failures"]:
-        out += ["", "**Failures:**", ""] + [f"- {f}" for f in record["failures"]]
-    out += ["", f"Ratios: contender ÷ {base}, medians; > 1 means {base} is faster (or smaller).",
-            ""]
+        out += ["**Failures:**", ""] + [f"- {f}" for f in record["failures"]] + [""]
     return "\n".join(out)
 
 
-def plot(spec, table, path):
-    labels = list(table)
-    names = []
-    for rows in table.values():
-        names += [n for n in rows if n not in names]
-    med = {n: [(table[l].get(n) or {}).get("median") for l in labels] for n in names}
-    lo = {n: [(table[l].get(n) or {}).get("min") for l in labels] for n in names}
-    hi = {n: [(table[l].get(n) or {}).get("max") for l in labels] for n in names}
-    rss = {n: [((table[l].get(n) or {}).get("rss") or 0) / 1024 for l in labels] for n in names}
+def plot(spec, record, path):
+    """Draws each contender's metric and peak RSS ÷ the baseline's, per case (figures.py);
+    False if python3-matplotlib is missing."""
     try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return plot_gnuplot(spec, labels, names, med, rss, path)
-    fig, axes = plt.subplots(1, 2, figsize=(13, 4.5))
-    width = 0.8 / max(1, len(names))
-    for i, n in enumerate(names):
-        xs = [j + i * width for j in range(len(labels))]
-        ys = [v or 0 for v in med[n]]
-        err = [[(m or 0) - (l or 0) for m, l in zip(med[n], lo[n])],
-               [(h or 0) - (m or 0) for m, h in zip(med[n], hi[n])]]
-        axes[0].bar(xs, ys, width, yerr=err, capsize=2, label=n)
-        axes[1].bar(xs, rss[n], width, label=n)
-    for ax, title in ((axes[0], f"median {spec.get('metric_label', spec['metric'])} (min–max)"),
-                      (axes[1], "median peak RSS, MiB")):
-        ax.set_xticks([j + 0.4 - width / 2 for j in range(len(labels))])
-        ax.set_xticklabels(labels)
-        ax.set_title(title, fontsize=10)
-    axes[0].legend(fontsize=8)
-    fig.suptitle(spec["title"])
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return True
-
-
-def plot_gnuplot(spec, labels, names, med, rss, path):
-    if shutil.which("gnuplot") is None:
+        import report  # this directory
+        return report.draw_spec(spec, record, path)
+    except ImportError:  # matplotlib
         return False
-    with tempfile.NamedTemporaryFile("w", suffix=".dat", delete=False) as f:
-        f.write("case " + " ".join(f'"{n}"' for n in names) + " "
-                + " ".join(f'"{n} RSS"' for n in names) + "\n")
-        for j, label in enumerate(labels):
-            f.write(f'"{label}" ' + " ".join(str(med[n][j] or 0) for n in names) + " "
-                    + " ".join(str(rss[n][j]) for n in names) + "\n")
-        data = f.name
-    k = len(names)
-    script = f"""set terminal pngcairo size 1200,450 noenhanced
-set output '{path}'
-set style data histograms
-set style fill solid 0.8
-set key autotitle columnhead left top
-set multiplot layout 1,2 title '{spec["title"]}'
-set title 'median {spec.get("metric_label", spec["metric"])}'
-plot for [i=2:{k + 1}] '{data}' using i:xtic(1)
-set title 'median peak RSS, MiB'
-plot for [i={k + 2}:{2 * k + 1}] '{data}' using i:xtic(1)
-unset multiplot
-"""
-    ok = subprocess.run(["gnuplot"], input=script, text=True).returncode == 0
-    os.unlink(data)
-    return ok
 
 
 def main(argv):
@@ -360,7 +399,7 @@ def main(argv):
             f.write(text + "\n")
         with open(stem + ".json", "w") as f:
             json.dump(record, f, indent=1)
-        if not args.no_plot and plot(spec, table, stem + ".png"):
+        if not args.no_plot and plot(spec, record, stem + ".png"):
             print(f"sidebyside: wrote {stem}.md, {stem}.json, {stem}.png", file=sys.stderr)
         else:
             print(f"sidebyside: wrote {stem}.md, {stem}.json (no plot)", file=sys.stderr)
