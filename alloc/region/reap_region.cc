@@ -25,6 +25,9 @@ constexpr int kFirstBlockClass = [] {
 // classes above 4 KiB so a slab holds several objects.
 constexpr int kMaxSlabClass = 6;       // 64 KiB
 constexpr int kMaxLargeSlabClass = 8;  // 256 KiB
+// A class that holds this many slabs (over 600 KiB of objects) grows on in 256 KiB slabs: fewer
+// blocks to release in bulk, and the last slab's unused part stays a small share of the class.
+constexpr uint32_t kSlabsBeforeLargeSlabs = 16;
 // Carving a fresh slab into a free list touches at most this much at once (in address order).
 constexpr size_t kCarveBytes = 4096;
 // Empty slabs kept for any class: at most an eighth of the region's blocks, at least this much
@@ -120,11 +123,15 @@ bool ReapRegion::Refill(int c) {
       return true;
     }
     // Exhausted: every object is carved and none is free, so all are allocated.
+    BROOM_ASSERT(s.used == cur->capacity);
     cur->live_objects = cur->capacity;
     Push(full_, cur);
     s.slab = nullptr;
   }
-  if (BlockHeader* b = partial_[c]) {
+  if (((classes_used_ >> c) & 1) == 0) {
+    classes_used_ |= uint32_t{1} << c;
+    partial_[c] = nullptr;
+  } else if (BlockHeader* b = partial_[c]) {
     Unlink(partial_[c], b);
     s.slab = b;
     s.free = b->free_list;
@@ -153,7 +160,8 @@ bool ReapRegion::Refill(int c) {
 BlockHeader* ReapRegion::TakeSlab(int c) {
   const size_t csize = kReapClasses.size[c];
   const int first = FirstSlabClass(csize);
-  const int max = csize > 4096 ? kMaxLargeSlabClass : kMaxSlabClass;
+  const int max = csize > 4096 || classes_[c].slabs >= kSlabsBeforeLargeSlabs ? kMaxLargeSlabClass
+                                                                             : kMaxSlabClass;
   const int want = std::min<int>(first + static_cast<int>(classes_[c].slabs), std::max(first, max));
   if (empty_bytes_ != 0) {
     int pick = -1;
@@ -175,7 +183,8 @@ BlockHeader* ReapRegion::TakeSlab(int c) {
   // The current slab of another class that has no live object (a class that went quiet keeps
   // its current slab, so it is not on the empty lists).
   int steal = -1;
-  for (int o = 0; o < kNumClasses; ++o) {
+  for (uint32_t used = classes_used_; used != 0; used &= used - 1) {
+    const int o = __builtin_ctz(used);
     const BlockHeader* cur = classes_[o].slab;
     if (o == c || cur == nullptr || classes_[o].used != 0 || cur->block_class < first) continue;
     if (steal < 0 || cur->block_class == want) steal = o;
@@ -404,7 +413,8 @@ void ReapRegion::FreeWithCleanup(void* object, size_t align, bool run_destructor
 // Calls f(slab, live objects) for every slab holding objects (current, partial and full).
 template <class F>
 void ReapRegion::ForEachSlab(F&& f) const {
-  for (int c = 0; c < kNumClasses; ++c) {
+  for (uint32_t used = classes_used_; used != 0; used &= used - 1) {
+    const int c = __builtin_ctz(used);
     if (classes_[c].slab != nullptr) f(classes_[c].slab, classes_[c].used);
     for (BlockHeader* b = partial_[c]; b != nullptr; b = b->next) f(b, b->live_objects);
   }
@@ -453,15 +463,18 @@ void ReapRegion::Destroy(const char* op) {
   }
   RunCleanups(nullptr);
   NoteReleasing();
-  for (int c = 0; c < kNumClasses; ++c) {
+  for (uint32_t used = classes_used_; used != 0; used &= used - 1) {
+    const int c = __builtin_ctz(used);
     if (classes_[c].slab != nullptr) {
       classes_[c].slab->next = nullptr;
       internal::ReleaseBlockList(classes_[c].slab);
     }
-    internal::ReleaseBlockList(partial_[c]);
+    if (partial_[c] != nullptr) internal::ReleaseBlockList(partial_[c]);
   }
-  internal::ReleaseBlockList(full_);
-  for (BlockHeader* e : empty_) internal::ReleaseBlockList(e);
+  if (full_ != nullptr) internal::ReleaseBlockList(full_);
+  if (empty_bytes_ != 0) {
+    for (BlockHeader* e : empty_) internal::ReleaseBlockList(e);
+  }
   DestroyAndRelease(blocks_);  // large objects, then the first block
 }
 

@@ -14,7 +14,8 @@
 //     to the region's empty slabs, reusable by any class; beyond a bound it goes back to the
 //     thread's block cache. So a region's memory follows what is live.
 //   * A class's first slab is the smallest block that holds one object (1 KiB for most
-//     classes); each further slab doubles, up to 64 KiB (256 KiB for classes above 4 KiB).
+//     classes); each further slab doubles, up to 64 KiB, and a class with 16 slabs or more (or
+//     of objects above 4 KiB) takes 256 KiB slabs.
 //   * Larger objects get a block of their own, released when freed.
 //   * Free always checks its pointer: it must belong to this region, be the start of an object,
 //     and not be free already (a freed object carries a tag word; a tagged object is confirmed
@@ -114,7 +115,8 @@ class ReapRegion final : public Region {
   // INVARIANT: every slab of this region is in exactly one of: classes_[c].slab, partial_[c]
   // (0 < live_objects < capacity), full_ (live_objects == capacity), empty_[block class]
   // (object_class == kEmptySlab). Lists are doubly linked through next/prev, empty_ singly.
-  internal::BlockHeader* partial_[kNumClasses] = {};
+  uint32_t classes_used_ = 0;  // bit c: class c has had a slab (partial_[c] is initialized)
+  internal::BlockHeader* partial_[kNumClasses];  // set when the class's bit is set
   internal::BlockHeader* full_ = nullptr;
   internal::BlockHeader* empty_[internal::kNumBlockClasses] = {};
   size_t empty_bytes_ = 0;
