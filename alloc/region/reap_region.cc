@@ -451,6 +451,91 @@ void ReapRegion::ForEachLiveRange(RangeVisitor fn, void* ctx) const {
   }
 }
 
+namespace {
+[[noreturn]] void DieInvalid(const ReapRegion* r, const BlockHeader* b, const char* what) {
+  char buf[128];
+  internal::Fatal(__FILE__, __LINE__, "ReapRegion::Validate: %s: slab %p: %s",
+                  internal::Describe(r, buf, sizeof(buf)), static_cast<const void*>(b), what);
+}
+}  // namespace
+
+void ReapRegion::Validate() const {
+  size_t bytes = 0;
+  size_t blocks = 0;
+  // Checks a slab of class c and counts the objects on `free` (its own list or the class's).
+  auto slab = [&](const BlockHeader* b, int c, const void* free, size_t live) {
+    const size_t csize = kReapClasses.size[c];
+    if (b->owner.load(std::memory_order_relaxed) != this) DieInvalid(this, b, "owner");
+    if (b->object_class != c) DieInvalid(this, b, "object class");
+    if (b->capacity != Capacity(b->size, csize)) DieInvalid(this, b, "capacity");
+    const size_t carved = static_cast<size_t>(b->used_end - b->begin());
+    if (b->used_end < b->begin() || carved % csize != 0 || carved / csize > b->capacity) {
+      DieInvalid(this, b, "carved end");
+    }
+    size_t n = 0;
+    for (const void* q = free; q != nullptr; q = *static_cast<void* const*>(q)) {
+      const char* o = static_cast<const char*>(q);
+      if (o < b->begin() || o >= b->used_end || (o - b->begin()) % csize != 0 || !LooksFreed(o)) {
+        DieInvalid(this, b, "free list holds a pointer that is not a free object of the slab");
+      }
+      if (++n > b->capacity) DieInvalid(this, b, "free list cycles");
+    }
+    if (n + live != carved / csize) DieInvalid(this, b, "live count + free objects != carved");
+    bytes += b->size;
+    ++blocks;
+  };
+  auto list = [&](const BlockHeader* head, auto&& each) {
+    const BlockHeader* prev = nullptr;
+    for (const BlockHeader* b = head; b != nullptr; prev = b, b = b->next) {
+      if (b->prev != prev) DieInvalid(this, b, "back link");
+      each(b);
+    }
+  };
+  for (uint32_t used = classes_used_; used != 0; used &= used - 1) {
+    const int c = __builtin_ctz(used);
+    const ClassState& s = classes_[c];
+    if (s.slab != nullptr) slab(s.slab, c, s.free, s.used);
+    list(partial_[c], [&](const BlockHeader* b) {
+      if (b->live_objects == 0 || b->live_objects >= b->capacity) DieInvalid(this, b, "partial");
+      if (b->used_end != b->begin() + b->capacity * kReapClasses.size[c]) {
+        DieInvalid(this, b, "partial slab not fully carved");
+      }
+      slab(b, c, b->free_list, b->live_objects);
+    });
+  }
+  list(full_, [&](const BlockHeader* b) {
+    if (b->object_class >= kNumClasses || b->live_objects != b->capacity || b->free_list) {
+      DieInvalid(this, b, "full");
+    }
+    slab(b, b->object_class, nullptr, b->live_objects);
+  });
+  size_t empty = 0;
+  for (int bc = 0; bc < internal::kNumBlockClasses; ++bc) {
+    for (const BlockHeader* b = empty_[bc]; b != nullptr; b = b->next) {
+      if (b->object_class != internal::kEmptySlab || b->block_class != bc) {
+        DieInvalid(this, b, "empty slab");
+      }
+      empty += b->size;
+      bytes += b->size;
+      ++blocks;
+    }
+  }
+  if (empty != empty_bytes_) DieInvalid(this, nullptr, "empty bytes");
+  list(blocks_, [&](const BlockHeader* b) {
+    if (b->next != nullptr && (!b->dedicated || b->object_class != internal::kLargeObject)) {
+      DieInvalid(this, b, "block list holds something other than large objects");
+    }
+    bytes += b->size;
+    ++blocks;
+  });
+  if (bytes != block_bytes_ || blocks != blocks_held_) {
+    DieInvalid(this, nullptr, "block bytes or count do not add up");
+  }
+  size_t nodes = 0;
+  for (const internal::ActorCleanupNode* n = nodes_; n != nullptr; n = n->next) ++nodes;
+  if (nodes != node_count_) DieInvalid(this, nullptr, "cleanup node count");
+}
+
 void ReapRegion::Destroy(const char* op) {
   internal::CheckNotOpen(this, 0, op);
   // Objects made by New and never deleted, newest first (reverse order of construction); then

@@ -65,6 +65,11 @@ class ReapRegion final : public Region {
   RegionStats stats() const;
   void ForEachLiveRange(RangeVisitor fn, void* ctx) const;
 
+  // Walks every slab list, free list and counter and checks the invariants below (fatal, with a
+  // message, on the first violation). O(slabs + free objects): for tests, the fuzz driver and
+  // BROOM_DEBUG >= 3.
+  void Validate() const;
+
   // For broom::NewIn/Delete: an object with a cleanup node in front, so Delete can run its
   // destructor and the region can run the destructors of objects never deleted.
   void* AllocateWithCleanup(size_t size, size_t align, void (*destroy)(void*), size_t count);
