@@ -1,7 +1,6 @@
 // Copyright Broom authors.
-#include "broom/actor_region.h"
-
 #include "alloc/region/region_internal.h"
+#include "broom/actor_region.h"
 
 namespace broom {
 

@@ -66,8 +66,8 @@ RegionStats BumpRegion::stats() const {
 
 void BumpRegion::ForEachLiveRange(RangeVisitor fn, void* ctx) const {
   for (const BlockHeader* b = blocks_; b != nullptr; b = b->next) {
-    const char* begin = b->next == nullptr ? reinterpret_cast<const char*>(b) + kHeaderBytes
-                                           : b->begin();
+    const char* begin =
+        b->next == nullptr ? reinterpret_cast<const char*>(b) + kHeaderBytes : b->begin();
     const char* end = b == current_ ? cursor_ : b->used_end;
     if (b->dedicated) begin = b->object;
     if (end != nullptr && end > begin) fn(ctx, b, begin, end);

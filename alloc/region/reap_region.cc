@@ -161,7 +161,7 @@ BlockHeader* ReapRegion::TakeSlab(int c) {
   const size_t csize = kReapClasses.size[c];
   const int first = FirstSlabClass(csize);
   const int max = csize > 4096 || classes_[c].slabs >= kSlabsBeforeLargeSlabs ? kMaxLargeSlabClass
-                                                                             : kMaxSlabClass;
+                                                                              : kMaxSlabClass;
   const int want = std::min<int>(first + static_cast<int>(classes_[c].slabs), std::max(first, max));
   if (empty_bytes_ != 0) {
     int pick = -1;
@@ -272,7 +272,7 @@ void ReapRegion::FreeSlow(void* p) {
   if (BROOM_UNLIKELY(c >= kNumClasses)) {
     if (c == internal::kLargeObject) return FreeLarge(b, p);
     DieBadFree(p, c == internal::kEmptySlab ? "double free (its slab holds no live object)"
-                                             : "not an object (region metadata)");
+                                            : "not an object (region metadata)");
   }
   const size_t csize = kReapClasses.size[c];
   char* obj = static_cast<char*>(p);
@@ -374,8 +374,8 @@ void* ReapRegion::AllocateWithCleanup(size_t size, size_t align, void (*destroy)
   }
   char* raw = static_cast<char*>(Allocate(off + size, align > 16 ? align : 16));
   if (raw == nullptr) return nullptr;
-  auto* node = reinterpret_cast<internal::ActorCleanupNode*>(raw + off -
-                                                              sizeof(internal::ActorCleanupNode));
+  auto* node =
+      reinterpret_cast<internal::ActorCleanupNode*>(raw + off - sizeof(internal::ActorCleanupNode));
   node->destroy = destroy;
   node->count = count;
   node->prev = nullptr;
@@ -396,7 +396,8 @@ void ReapRegion::FreeWithCleanup(void* object, size_t align, bool run_destructor
       DieIfFreed(b, raw);
     }
   }
-  auto* node = reinterpret_cast<internal::ActorCleanupNode*>(obj - sizeof(internal::ActorCleanupNode));
+  auto* node =
+      reinterpret_cast<internal::ActorCleanupNode*>(obj - sizeof(internal::ActorCleanupNode));
   if (run_destructor) node->destroy(obj);
   if (node->prev != nullptr) {
     node->prev->next = node->next;
@@ -427,7 +428,8 @@ RegionStats ReapRegion::stats() const {
     live += used * kReapClasses.size[b->object_class];
   });
   for (const BlockHeader* b = blocks_; b != nullptr; b = b->next) {
-    if (b->dedicated) live += static_cast<size_t>(b->size - (b->object - reinterpret_cast<const char*>(b)));
+    if (b->dedicated)
+      live += static_cast<size_t>(b->size - (b->object - reinterpret_cast<const char*>(b)));
   }
   RegionStats s;
   s.bytes_requested = live + bytes_freed_;

@@ -1,8 +1,7 @@
 // Copyright Broom authors.
-#include "broom/temporary_region.h"
-
 #include "alloc/os/os.h"
 #include "alloc/region/region_internal.h"
+#include "broom/temporary_region.h"
 
 namespace broom {
 

@@ -86,10 +86,10 @@ class ReapRegion final : public Region {
 
   // The class table entry: the current slab and its free list.
   struct ClassState {
-    void* free;                  // intrusive: word 0 = next, word 1 = kFreedTag ^ address
+    void* free;                   // intrusive: word 0 = next, word 1 = kFreedTag ^ address
     internal::BlockHeader* slab;  // the current slab, or null
-    uint32_t used;               // objects of the current slab allocated and not freed
-    uint32_t slabs;              // slabs the class holds (drives slab growth)
+    uint32_t used;                // objects of the current slab allocated and not freed
+    uint32_t slabs;               // slabs the class holds (drives slab growth)
   };
   static_assert(sizeof(ClassState) == 24);
 

@@ -171,7 +171,7 @@ TEST(ReapRegionTest, PhaseShiftPeakBlockBytesStayNearThePeakOfLiveBytes) {
 
 TEST(ReapRegionTest, StatsCountClassBytesFreesAndDestructors) {
   ActorRegion a;
-  void* p = a.Allocate(40);  // class 48
+  void* p = a.Allocate(40);   // class 48
   void* q = a.Allocate(100);  // class 112
   RegionStats s = a.stats();
   EXPECT_EQ(s.bytes_requested, 48u + 112u);
