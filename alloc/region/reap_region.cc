@@ -3,6 +3,7 @@
 // ReapRegion: slabs with per-slab free lists (see the comment of reap_region.h), the slow path
 // that refills a class, Free and its checks, large objects, statistics and destruction.
 #include <algorithm>
+#include <cstdio>
 #include <new>
 
 #include "alloc/region/region_internal.h"
@@ -536,6 +537,12 @@ void ReapRegion::Validate() const {
   size_t nodes = 0;
   for (const internal::ActorCleanupNode* n = nodes_; n != nullptr; n = n->next) ++nodes;
   if (nodes != node_count_) DieInvalid(this, nullptr, "cleanup node count");
+}
+
+void ReapRegion::DestroyOwned(ReapRegion* r, const char* handle) {
+  char op[64];
+  std::snprintf(op, sizeof(op), "destruction of %s", handle);
+  r->Destroy(op);
 }
 
 void ReapRegion::Destroy(const char* op) {

@@ -25,6 +25,10 @@ const char* Describe(const Region* r, char* buf, size_t n) {
   return buf;
 }
 
+void DieMovedFrom(const char* handle) {
+  Fatal(__FILE__, __LINE__, "use of a moved-from %s", handle);
+}
+
 void CheckNotOpen(const Region* r, uint32_t scope_depth, const char* op) {
   if (BROOM_UNLIKELY(r->open_count() != 0 || scope_depth != 0)) {
     char buf[128];

@@ -27,6 +27,8 @@
 #error "include broom/region.h"
 #endif
 
+#include "broom/internal/owned_region.h"
+
 namespace broom {
 
 class ActorRegion;
@@ -83,6 +85,8 @@ class ReapRegion final : public Region {
 
  private:
   friend class ActorRegion;
+  template <class R, const char* kName>
+  friend class internal::OwnedRegion;
 
   // The class table entry: the current slab and its free list.
   struct ClassState {
@@ -95,6 +99,7 @@ class ReapRegion final : public Region {
 
   static ReapRegion* Create(const RegionOptions& options);
   void Destroy(const char* op);
+  static void DestroyOwned(ReapRegion* r, const char* handle);
 
   ReapRegion(uint64_t id, const RegionOptions& options, internal::BlockHeader* first);
   ~ReapRegion() override = default;
