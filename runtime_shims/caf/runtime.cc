@@ -17,9 +17,9 @@
 #include <mutex>
 #include <thread>
 
-#include "runtime_shims/caf/caf_runtime.h"
+#include "broom/caf/runtime.h"
 #include "runtime_shims/caf/messages.h"
-#include "runtime_shims/lifecycle/instance.h"
+#include "broom/lifecycle/instance.h"
 
 namespace broom::caf_shim {
 

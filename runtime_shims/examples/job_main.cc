@@ -21,12 +21,12 @@
 #include <string>
 
 #include "runtime_shims/examples/jobs.h"
-#include "runtime_shims/lifecycle/direct_driver.h"
+#include "broom/lifecycle/direct_driver.h"
 #ifdef BROOM_HAVE_CAF
-#include "runtime_shims/caf/caf_runtime.h"
+#include "broom/caf/runtime.h"
 #endif
 #ifdef BROOM_HAVE_GC_POLICY
-#include "runtime_shims/lifecycle/gc_policy.h"
+#include "broom/lifecycle/gc_policy.h"
 #endif
 
 namespace {

@@ -22,7 +22,7 @@
 #include <string>
 
 #include "runtime_shims/examples/records.h"
-#include "runtime_shims/lifecycle/graph.h"
+#include "broom/lifecycle/graph.h"
 
 namespace broom::examples {
 

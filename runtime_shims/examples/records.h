@@ -28,8 +28,8 @@
 #include <string>
 #include <string_view>
 
-#include "runtime_shims/lifecycle/operator.h"
-#include "runtime_shims/lifecycle/record.h"
+#include "broom/lifecycle/operator.h"
+#include "broom/lifecycle/record.h"
 
 namespace broom::examples {
 

@@ -1,11 +1,11 @@
 // Copyright Broom authors.
-#include "runtime_shims/lifecycle/direct_driver.h"
+#include "broom/lifecycle/direct_driver.h"
 
 #include <chrono>
 #include <deque>
 #include <memory>
 
-#include "runtime_shims/lifecycle/instance.h"
+#include "broom/lifecycle/instance.h"
 
 namespace broom::lifecycle {
 namespace {

@@ -1,5 +1,5 @@
 // Copyright Broom authors.
-#include "runtime_shims/lifecycle/envelope.h"
+#include "broom/lifecycle/envelope.h"
 
 #include <map>
 #include <mutex>

@@ -1,5 +1,5 @@
 // Copyright Broom authors.
-#include "runtime_shims/lifecycle/gc_policy.h"
+#include "broom/lifecycle/gc_policy.h"
 
 #define GC_THREADS 1
 #include <gc/gc.h>
@@ -7,7 +7,7 @@
 #include <memory_resource>
 #include <new>
 
-#include "runtime_shims/lifecycle/policy.h"
+#include "broom/lifecycle/policy.h"
 
 namespace broom::lifecycle {
 namespace {

@@ -1,5 +1,5 @@
 // Copyright Broom authors.
-#include "runtime_shims/lifecycle/graph.h"
+#include "broom/lifecycle/graph.h"
 
 #include <sys/resource.h>
 

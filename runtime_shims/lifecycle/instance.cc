@@ -1,5 +1,5 @@
 // Copyright Broom authors.
-#include "runtime_shims/lifecycle/instance.h"
+#include "broom/lifecycle/instance.h"
 
 #include <algorithm>
 

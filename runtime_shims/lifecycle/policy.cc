@@ -1,5 +1,5 @@
 // Copyright Broom authors.
-#include "runtime_shims/lifecycle/policy.h"
+#include "broom/lifecycle/policy.h"
 
 #include <array>
 #include <atomic>

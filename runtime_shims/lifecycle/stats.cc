@@ -1,5 +1,5 @@
 // Copyright Broom authors.
-#include "runtime_shims/lifecycle/stats.h"
+#include "broom/lifecycle/stats.h"
 
 #include <cstdio>
 

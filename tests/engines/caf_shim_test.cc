@@ -14,7 +14,7 @@
 #include "broom/memory.h"
 #include "broom/region.h"
 #include "runtime_shims/caf/batch_handle.h"
-#include "runtime_shims/caf/caf_runtime.h"
+#include "broom/caf/runtime.h"
 #include "runtime_shims/examples/jobs.h"
 
 namespace broom::caf_shim {

@@ -3,18 +3,18 @@
 // The Boehm GC memory policy ("gc"): the same operator code on a collected heap gives the
 // reference results on both engines, the collector really runs, and what the shim holds (batch
 // and state roots kept in uncollected memory) survives collections.
-#include "runtime_shims/lifecycle/gc_policy.h"
+#include "broom/lifecycle/gc_policy.h"
 
 #include <gtest/gtest.h>
 
 #include <memory>
 #include <string>
 
-#include "runtime_shims/caf/caf_runtime.h"
+#include "broom/caf/runtime.h"
 #include "runtime_shims/examples/jobs.h"
 #include "runtime_shims/examples/records.h"
-#include "runtime_shims/lifecycle/direct_driver.h"
-#include "runtime_shims/lifecycle/envelope.h"
+#include "broom/lifecycle/direct_driver.h"
+#include "broom/lifecycle/envelope.h"
 
 namespace broom::lifecycle {
 namespace {

@@ -15,8 +15,8 @@
 #include "broom/region.h"
 #include "broom/transferable_region.h"
 #include "runtime_shims/examples/jobs.h"
-#include "runtime_shims/lifecycle/direct_driver.h"
-#include "runtime_shims/lifecycle/instance.h"
+#include "broom/lifecycle/direct_driver.h"
+#include "broom/lifecycle/instance.h"
 
 namespace broom::lifecycle {
 namespace {

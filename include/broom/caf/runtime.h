@@ -23,12 +23,12 @@
 // Thread-safety: RunJob may be called from any thread, one job at a time per process (the
 // receive-side memory policy is process-wide). The job's operators and record types must be
 // registered (RegisterJob) in the driver and in the worker binary alike.
-#ifndef BROOM_RUNTIME_SHIMS_CAF_CAF_RUNTIME_H_
-#define BROOM_RUNTIME_SHIMS_CAF_CAF_RUNTIME_H_
+#ifndef BROOM_CAF_RUNTIME_H_
+#define BROOM_CAF_RUNTIME_H_
 
 #include <string>
 
-#include "runtime_shims/lifecycle/graph.h"
+#include "broom/lifecycle/graph.h"
 
 namespace broom::caf_shim {
 
@@ -39,4 +39,4 @@ int WorkerMain(int argc, char** argv);
 
 }  // namespace broom::caf_shim
 
-#endif  // BROOM_RUNTIME_SHIMS_CAF_CAF_RUNTIME_H_
+#endif  // BROOM_CAF_RUNTIME_H_

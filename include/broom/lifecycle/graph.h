@@ -16,8 +16,8 @@
 //
 // Thread-safety: a Graph is immutable once built and may be shared by the instances of a job;
 // RegisterJob/BuildJob are thread-safe.
-#ifndef BROOM_RUNTIME_SHIMS_LIFECYCLE_GRAPH_H_
-#define BROOM_RUNTIME_SHIMS_LIFECYCLE_GRAPH_H_
+#ifndef BROOM_LIFECYCLE_GRAPH_H_
+#define BROOM_LIFECYCLE_GRAPH_H_
 
 #include <cstdint>
 #include <functional>
@@ -28,8 +28,8 @@
 #include <vector>
 
 #include "broom/memory.h"
-#include "runtime_shims/lifecycle/operator.h"
-#include "runtime_shims/lifecycle/stats.h"
+#include "broom/lifecycle/operator.h"
+#include "broom/lifecycle/stats.h"
 
 namespace broom::lifecycle {
 
@@ -181,4 +181,4 @@ long PeakRssKb();
 
 }  // namespace broom::lifecycle
 
-#endif  // BROOM_RUNTIME_SHIMS_LIFECYCLE_GRAPH_H_
+#endif  // BROOM_LIFECYCLE_GRAPH_H_

@@ -21,8 +21,8 @@
 //
 // Thread-safety: owner-thread only, like broom::TransferableRegion: one thread at a time; move
 // the envelope through a synchronizing channel (an actor mailbox) to hand it over.
-#ifndef BROOM_RUNTIME_SHIMS_LIFECYCLE_ENVELOPE_H_
-#define BROOM_RUNTIME_SHIMS_LIFECYCLE_ENVELOPE_H_
+#ifndef BROOM_LIFECYCLE_ENVELOPE_H_
+#define BROOM_LIFECYCLE_ENVELOPE_H_
 
 #include <cstdint>
 #include <memory>
@@ -34,9 +34,9 @@
 #include <vector>
 
 #include "broom/internal/base.h"
-#include "runtime_shims/lifecycle/policy.h"
-#include "runtime_shims/lifecycle/record.h"
-#include "runtime_shims/lifecycle/stats.h"
+#include "broom/lifecycle/policy.h"
+#include "broom/lifecycle/record.h"
+#include "broom/lifecycle/stats.h"
 
 namespace broom::lifecycle {
 
@@ -295,4 +295,4 @@ class OwnedState {
 
 }  // namespace broom::lifecycle
 
-#endif  // BROOM_RUNTIME_SHIMS_LIFECYCLE_ENVELOPE_H_
+#endif  // BROOM_LIFECYCLE_ENVELOPE_H_

@@ -26,8 +26,8 @@
 // Thread-safety: a MemoryPolicy is immutable after construction and thread-safe; arenas it
 // creates follow the rules of what they wrap (owner-thread only for regions). ScratchSpace is
 // owner-thread only.
-#ifndef BROOM_RUNTIME_SHIMS_LIFECYCLE_POLICY_H_
-#define BROOM_RUNTIME_SHIMS_LIFECYCLE_POLICY_H_
+#ifndef BROOM_LIFECYCLE_POLICY_H_
+#define BROOM_LIFECYCLE_POLICY_H_
 
 #include <memory>
 #include <memory_resource>
@@ -137,4 +137,4 @@ void ReleaseThreadScratch();
 
 }  // namespace broom::lifecycle
 
-#endif  // BROOM_RUNTIME_SHIMS_LIFECYCLE_POLICY_H_
+#endif  // BROOM_LIFECYCLE_POLICY_H_

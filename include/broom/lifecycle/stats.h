@@ -8,8 +8,8 @@
 //
 // Thread-safety: every function is thread-safe; a snapshot taken while a job runs is a racy
 // but per-counter-consistent view.
-#ifndef BROOM_RUNTIME_SHIMS_LIFECYCLE_STATS_H_
-#define BROOM_RUNTIME_SHIMS_LIFECYCLE_STATS_H_
+#ifndef BROOM_LIFECYCLE_STATS_H_
+#define BROOM_LIFECYCLE_STATS_H_
 
 #include <atomic>
 #include <cstdint>
@@ -61,4 +61,4 @@ inline void NoteEnvelopeDestroyed() { Bump(g_shim_counters.envelopes_destroyed);
 
 }  // namespace broom::lifecycle
 
-#endif  // BROOM_RUNTIME_SHIMS_LIFECYCLE_STATS_H_
+#endif  // BROOM_LIFECYCLE_STATS_H_

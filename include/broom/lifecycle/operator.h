@@ -38,8 +38,8 @@
 // (in CAF: the scheduler thread that runs the actor for that message, which may differ from
 // one message to the next). Operators must not keep thread-local state. Context and Output are
 // owner-thread only and valid only inside callbacks.
-#ifndef BROOM_RUNTIME_SHIMS_LIFECYCLE_OPERATOR_H_
-#define BROOM_RUNTIME_SHIMS_LIFECYCLE_OPERATOR_H_
+#ifndef BROOM_LIFECYCLE_OPERATOR_H_
+#define BROOM_LIFECYCLE_OPERATOR_H_
 
 #include <cstdint>
 #include <map>
@@ -51,7 +51,7 @@
 #include <utility>
 #include <vector>
 
-#include "runtime_shims/lifecycle/envelope.h"
+#include "broom/lifecycle/envelope.h"
 
 namespace broom::lifecycle {
 
@@ -305,4 +305,4 @@ class Context {
 
 }  // namespace broom::lifecycle
 
-#endif  // BROOM_RUNTIME_SHIMS_LIFECYCLE_OPERATOR_H_
+#endif  // BROOM_LIFECYCLE_OPERATOR_H_
