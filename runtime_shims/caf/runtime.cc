@@ -16,6 +16,7 @@
 #include <memory>
 #include <mutex>
 #include <thread>
+#include <type_traits>
 
 #include "broom/caf/runtime.h"
 #include "runtime_shims/caf/messages.h"
@@ -156,20 +157,36 @@ caf::behavior InstanceActor(caf::stateful_actor<InstanceState>* self, std::strin
   };
 }
 
-// Spawned by name on a worker after a job: answers with the worker's counters, as
-// {regions created x3, regions destroyed x3, handle copies, shared takes, remote batches in,
-// remote batches out, envelopes created, envelopes destroyed, pid}.
+// Every counter of a ProcessStats, in the order the stats actor sends them.
+template <class P, class F>
+void ForEachCounter(P& p, F&& f) {
+  for (auto& c : p.broom.regions_created) f(c);
+  for (auto& c : p.broom.regions_destroyed) f(c);
+  f(p.broom.block_bytes);
+  f(p.broom.peak_block_bytes);
+  auto& s = p.shim;
+  for (auto* c : {&s.handle_copies, &s.handle_shared_takes, &s.batches_sent, &s.batches_received,
+                  &s.remote_batches_out, &s.remote_batches_in, &s.remote_bytes_out,
+                  &s.remote_bytes_in, &s.credit_stalls, &s.peak_in_flight, &s.scratch_created,
+                  &s.scratch_destroyed, &s.scratch_cleanups}) {
+    f(*c);
+  }
+  for (auto& a : s.arenas) {
+    for (auto* c : {&a.created, &a.freed, &a.peak_live, &a.peak_bytes, &a.cleanups}) f(*c);
+  }
+}
+
+// Spawned by name on a worker after a job: answers with the worker's counters (ForEachCounter
+// order), then its pid.
 caf::behavior StatsActor(caf::event_based_actor*) {
   return {
       [](stats_atom) {
-        GlobalStats g = GetGlobalStats();
-        lifecycle::ShimStats s = lifecycle::GetShimStats();
+        lifecycle::ProcessStats p;
+        p.broom = GetGlobalStats();
+        p.shim = lifecycle::GetShimStats();
         std::vector<uint64_t> v;
-        for (int k = 0; k < kNumRegionKinds; ++k) v.push_back(g.regions_created[k]);
-        for (int k = 0; k < kNumRegionKinds; ++k) v.push_back(g.regions_destroyed[k]);
-        v.insert(v.end(),
-                 {s.handle_copies, s.handle_shared_takes, s.remote_batches_in, s.remote_batches_out,
-                  s.envelopes_created, s.envelopes_destroyed, static_cast<uint64_t>(getpid())});
+        ForEachCounter(p, [&v](auto c) { v.push_back(static_cast<uint64_t>(c)); });
+        v.push_back(static_cast<uint64_t>(getpid()));
         return v;
       },
   };
@@ -195,19 +212,12 @@ bool ReadWorkerStats(caf::actor_system& system, caf::scoped_actor& self, const c
     std::vector<uint64_t> v;
     self->request(*a, std::chrono::seconds(2), stats_atom::value)
         .receive([&](std::vector<uint64_t>& r) { v = std::move(r); }, [&](caf::error&) {});
-    if (v.size() != 2 * kNumRegionKinds + 7) break;
-    for (int k = 0; k < kNumRegionKinds; ++k) {
-      out.broom.regions_created[k] = v[k];
-      out.broom.regions_destroyed[k] = v[kNumRegionKinds + k];
-    }
-    const uint64_t* s = &v[2 * kNumRegionKinds];
-    out.shim.handle_copies = s[0];
-    out.shim.handle_shared_takes = s[1];
-    out.shim.remote_batches_in = s[2];
-    out.shim.remote_batches_out = s[3];
-    out.shim.envelopes_created = s[4];
-    out.shim.envelopes_destroyed = s[5];
-    out.pid = static_cast<long>(s[6]);
+    size_t n = 0;
+    ForEachCounter(out, [&n](auto&) { ++n; });
+    if (v.size() != n + 1) break;
+    size_t i = 0;
+    ForEachCounter(out, [&](auto& c) { c = static_cast<std::remove_reference_t<decltype(c)>>(v[i++]); });
+    out.pid = static_cast<long>(v[i]);
     ok = true;
     if (out.broom.live(RegionKind::kActor) == 0 && out.broom.live(RegionKind::kTransferable) == 0) {
       break;

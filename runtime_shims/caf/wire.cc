@@ -66,7 +66,7 @@ caf::error inspect(caf::deserializer& f, BatchHandle& h) {
     env = AnyEnvelope::Create(*policy, *ops, hdr.epoch, 0);
     void* dst;
     {
-      ArenaScope open(env.resource());
+      ArenaScope open(env.arena());
       dst = ops->raw_resize(env.root(), hdr.count);
     }
     if (n > 0) {

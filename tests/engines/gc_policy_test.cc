@@ -82,7 +82,8 @@ TEST_F(GcPolicyTest, BatchesHeldOnlyThroughTheShimSurviveCollections) {
   for (int round = 0; round < 3; ++round) {
     GcCollectNow();
     // Garbage that would reuse wrongly collected memory.
-    std::pmr::memory_resource* heap = policy->ArenaResource(nullptr);
+    Arena garbage = policy->CreateArena(ArenaUse::kMessage, "garbage");
+    std::pmr::memory_resource* heap = garbage.resource();
     for (int i = 0; i < 20000; ++i) std::memset(heap->allocate(64), 0xAB, 64);
   }
   for (uint64_t b = 0; b < held->size(); ++b) {

@@ -60,7 +60,8 @@ class Context;
 class OperatorBase {
  public:
   virtual ~OperatorBase() = default;
-  // A batch arrived on input `port`. `batch` is owned by the callee for the callback.
+  // A batch arrived on input `port`. `batch` is owned by the callee for the callback (Unary and
+  // Binary move it into the typed Envelope their OnRecv sees).
   virtual void OnRecvAny(int port, AnyEnvelope& batch, Context& ctx) = 0;
   // All inputs are complete for every time <= t (after NotifyAt(t) or EpochState(t)).
   virtual void OnNotify(Epoch /*t*/, Context& /*ctx*/) {}
@@ -81,7 +82,10 @@ class Unary : public OperatorBase {
   virtual void OnRecv(Envelope<In>& batch, Context& ctx) = 0;
 
  private:
-  void OnRecvAny(int, AnyEnvelope& batch, Context& ctx) final { OnRecv(batch.As<In>(), ctx); }
+  void OnRecvAny(int, AnyEnvelope& batch, Context& ctx) final {
+    Envelope<In> typed(std::move(batch));  // fatal if the batch does not hold In records
+    OnRecv(typed, ctx);
+  }  // freed here unless forwarded or kept
 };
 
 template <class In1, class In2>
@@ -93,9 +97,11 @@ class Binary : public OperatorBase {
  private:
   void OnRecvAny(int port, AnyEnvelope& batch, Context& ctx) final {
     if (port == 0) {
-      OnRecv1(batch.As<In1>(), ctx);
+      Envelope<In1> typed(std::move(batch));
+      OnRecv1(typed, ctx);
     } else {
-      OnRecv2(batch.As<In2>(), ctx);
+      Envelope<In2> typed(std::move(batch));
+      OnRecv2(typed, ctx);
     }
   }
 };
@@ -193,7 +199,7 @@ class Output final : public OutputBase {
     if (key_ == nullptr || dests_ == 1) {
       int d = key_ == nullptr ? self_ : 0;
       FlushOne(d);  // keep order within the destination
-      emitter_.Emit(port_, d, std::move(batch));
+      emitter_.Emit(port_, d, std::move(batch).Erase());
       return;
     }
     Epoch t = batch->epoch;
@@ -226,7 +232,7 @@ class Output final : public OutputBase {
       b.Reset();
       return;
     }
-    emitter_.Emit(port_, d, std::move(b));
+    emitter_.Emit(port_, d, std::move(b).Erase());
   }
 
   KeyFn key_;
