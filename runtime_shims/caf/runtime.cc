@@ -239,6 +239,13 @@ struct Worker {
 
 // Starts `exe --broom-worker` and reads the port it prints; empty error on success.
 std::string LaunchWorker(const std::string& exe, int threads, Worker& w) {
+  if (exe.empty() || access(exe.c_str(), X_OK) != 0) {
+    return "cannot start a worker process: JobOptions::worker_exe '" + exe + "' is " +
+           (exe.empty() ? std::string("empty") : "not an executable (" +
+                                                     std::string(strerror(errno)) + ")") +
+           "; it must name a binary whose main calls broom::caf_shim::WorkerMain on "
+           "--broom-worker (the default is the running executable)";
+  }
   int in[2], out[2];
   if (pipe2(in, O_CLOEXEC) != 0 || pipe2(out, O_CLOEXEC) != 0) return "pipe failed";
   std::string threads_flag = "--threads=" + std::to_string(threads);
@@ -270,8 +277,22 @@ std::string LaunchWorker(const std::string& exe, int threads, Worker& w) {
   close(out[0]);
   unsigned port = 0;
   if (std::sscanf(line.c_str(), "BROOM_WORKER_PORT %u", &port) != 1 || port == 0) {
-    return "worker " + exe + " (pid " + std::to_string(pid) +
-           ") did not report a port within 10 s (got '" + line + "')";
+    int status = 0;
+    std::string why = "did not report a port within 10 s";
+    bool exited = false;  // after EOF on its stdout the worker is exiting: give it a second
+    for (int i = 0; i < 100 && !exited; ++i) {
+      exited = waitpid(pid, &status, WNOHANG) == pid;
+      if (!exited) usleep(10000);
+    }
+    if (exited) {
+      w.pid = -1;
+      why = WIFEXITED(status) ? "exited with status " + std::to_string(WEXITSTATUS(status))
+                              : "died of signal " + std::to_string(WTERMSIG(status));
+      why += " before reporting a port (is its main calling broom::caf_shim::WorkerMain on "
+             "--broom-worker?)";
+    }
+    return "worker " + exe + " (pid " + std::to_string(pid) + ") " + why + "; it printed '" +
+           line + "'";
   }
   w.port = static_cast<uint16_t>(port);
   return {};

@@ -283,6 +283,26 @@ TEST(CafShimTest, TwoProcessesOverLoopbackEqualOneProcess) {
   }
 }
 
+TEST(CafShimTest, AWorkerBinaryThatCannotServeGivesAClearError) {
+  examples::RegisterExampleJobs();
+  JobOptions o = Options();
+  o.processes = 2;
+  o.worker_exe = "/nonexistent/broom_worker";
+  JobResult r = RunJob("select", Params(kSmall, 2), o);
+  EXPECT_FALSE(r.ok);
+  EXPECT_NE(r.error.find("JobOptions::worker_exe '/nonexistent/broom_worker' is not an "
+                         "executable"),
+            std::string::npos)
+      << r.error;
+  o.worker_exe = "/bin/true";  // runs, but is no Broom worker
+  auto t0 = std::chrono::steady_clock::now();
+  r = RunJob("select", Params(kSmall, 2), o);
+  EXPECT_FALSE(r.ok);
+  EXPECT_NE(r.error.find("exited with status 0 before reporting a port"), std::string::npos)
+      << r.error;
+  EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), 5.0);
+}
+
 TEST(CafShimTest, KillingAWorkerProcessGivesAClearErrorWithinSeconds) {
   examples::RegisterExampleJobs();
   JobOptions o = Options();
