@@ -1,6 +1,8 @@
 // Copyright Broom authors.
 //
-// The CAF shim: instance actors, the driver, and worker processes. See caf_runtime.h.
+// The CAF shim: instance actors, the driver, and worker processes. See broom/caf/runtime.h.
+#include "broom/caf/runtime.h"
+
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -18,9 +20,8 @@
 #include <thread>
 #include <type_traits>
 
-#include "broom/caf/runtime.h"
-#include "runtime_shims/caf/messages.h"
 #include "broom/lifecycle/instance.h"
+#include "runtime_shims/caf/messages.h"
 
 namespace broom::caf_shim {
 
@@ -216,7 +217,8 @@ bool ReadWorkerStats(caf::actor_system& system, caf::scoped_actor& self, const c
     ForEachCounter(out, [&n](auto&) { ++n; });
     if (v.size() != n + 1) break;
     size_t i = 0;
-    ForEachCounter(out, [&](auto& c) { c = static_cast<std::remove_reference_t<decltype(c)>>(v[i++]); });
+    ForEachCounter(out,
+                   [&](auto& c) { c = static_cast<std::remove_reference_t<decltype(c)>>(v[i++]); });
     out.pid = static_cast<long>(v[i]);
     ok = true;
     if (out.broom.live(RegionKind::kActor) == 0 && out.broom.live(RegionKind::kTransferable) == 0) {
@@ -241,8 +243,8 @@ struct Worker {
 std::string LaunchWorker(const std::string& exe, int threads, Worker& w) {
   if (exe.empty() || access(exe.c_str(), X_OK) != 0) {
     return "cannot start a worker process: JobOptions::worker_exe '" + exe + "' is " +
-           (exe.empty() ? std::string("empty") : "not an executable (" +
-                                                     std::string(strerror(errno)) + ")") +
+           (exe.empty() ? std::string("empty")
+                        : "not an executable (" + std::string(strerror(errno)) + ")") +
            "; it must name a binary whose main calls broom::caf_shim::WorkerMain on "
            "--broom-worker (the default is the running executable)";
   }
@@ -288,11 +290,12 @@ std::string LaunchWorker(const std::string& exe, int threads, Worker& w) {
       w.pid = -1;
       why = WIFEXITED(status) ? "exited with status " + std::to_string(WEXITSTATUS(status))
                               : "died of signal " + std::to_string(WTERMSIG(status));
-      why += " before reporting a port (is its main calling broom::caf_shim::WorkerMain on "
-             "--broom-worker?)";
+      why +=
+          " before reporting a port (is its main calling broom::caf_shim::WorkerMain on "
+          "--broom-worker?)";
     }
-    return "worker " + exe + " (pid " + std::to_string(pid) + ") " + why + "; it printed '" +
-           line + "'";
+    return "worker " + exe + " (pid " + std::to_string(pid) + ") " + why + "; it printed '" + line +
+           "'";
   }
   w.port = static_cast<uint16_t>(port);
   return {};
@@ -357,7 +360,8 @@ JobResult RunJob(const std::string& job, const JobParams& params, const JobOptio
   }
   MemoryPolicy* policy = ProcessPolicy(options.policy);
   if (policy == nullptr) {
-    r.error = "unknown memory policy '" + options.policy + "' (use regions, heap, heap-glibc or gc)";
+    r.error =
+        "unknown memory policy '" + options.policy + "' (use regions, heap, heap-glibc or gc)";
     return r;
   }
   SetReceivePolicy(policy);

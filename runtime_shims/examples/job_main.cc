@@ -14,8 +14,8 @@
 #include <exception>
 #include <string>
 
-#include "runtime_shims/examples/jobs.h"
 #include "broom/lifecycle/direct_driver.h"
+#include "runtime_shims/examples/jobs.h"
 #ifdef BROOM_HAVE_CAF
 #include "broom/caf/runtime.h"
 #endif

@@ -21,8 +21,8 @@
 #include <map>
 #include <string>
 
-#include "runtime_shims/examples/records.h"
 #include "broom/lifecycle/graph.h"
+#include "runtime_shims/examples/records.h"
 
 namespace broom::examples {
 

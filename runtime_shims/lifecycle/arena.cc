@@ -28,7 +28,9 @@ Arena::Arena(ArenaUse use, TransferableRegion region)
 
 Arena::Arena(ArenaUse use, ActorRegion region) : Arena(use, Holder(std::move(region))) {}
 
-Arena Arena::OnHeap(ArenaUse use, std::pmr::memory_resource* heap) { return Arena(use, Holder(heap)); }
+Arena Arena::OnHeap(ArenaUse use, std::pmr::memory_resource* heap) {
+  return Arena(use, Holder(heap));
+}
 
 Arena Arena::WithBackend(ArenaUse use, ArenaBackend* backend) {
   return Arena(use, Holder(std::unique_ptr<ArenaBackend, internal::BackendDestroyer>(backend)));

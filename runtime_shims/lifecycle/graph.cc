@@ -149,8 +149,8 @@ unsigned long long U(uint64_t v) { return static_cast<unsigned long long>(v); }
 // What one process created and freed. `before` is zero for a worker (its whole life).
 void AppendProcess(std::ostringstream& o, const GlobalStats& before, const GlobalStats& after,
                    const ShimStats& shim, const char* scratch_fate) {
-  static constexpr const char* kWhat[kNumArenaUses] = {
-      "batches (message arenas)", "operator state", "per-timestamp state"};
+  static constexpr const char* kWhat[kNumArenaUses] = {"batches (message arenas)", "operator state",
+                                                       "per-timestamp state"};
   static constexpr const char* kWhen[kNumArenaUses] = {
       "each freed by its last owner, after its callback", "freed when its instance stopped",
       "freed after OnNotify of the last epoch that needs it"};
@@ -165,13 +165,15 @@ void AppendProcess(std::ostringstream& o, const GlobalStats& before, const Globa
     o << "\n";
   }
   if (shim.scratch_created > 0) {
-    o << Format("    %-26s created %llu, freed %llu (one per thread that ran callbacks, reused "
-                "by every callback on it)",
-                "callback scratch", U(shim.scratch_created), U(shim.scratch_destroyed));
+    o << Format(
+        "    %-26s created %llu, freed %llu (one per thread that ran callbacks, reused "
+        "by every callback on it)",
+        "callback scratch", U(shim.scratch_created), U(shim.scratch_destroyed));
     if (shim.scratch_cleanups > 0) {
       o << Format("; destructors run at callback exits: %llu", U(shim.scratch_cleanups));
     }
-    if (shim.scratch_live() > 0) o << Format("; %llu alive: %s", U(shim.scratch_live()), scratch_fate);
+    if (shim.scratch_live() > 0)
+      o << Format("; %llu alive: %s", U(shim.scratch_live()), scratch_fate);
     o << "\n";
   }
   o << "    regions";

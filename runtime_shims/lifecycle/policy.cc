@@ -3,8 +3,8 @@
 
 #include <array>
 #include <atomic>
-#include <cstdint>
 #include <cstddef>
+#include <cstdint>
 #include <mutex>
 #include <new>
 #include <vector>
@@ -87,7 +87,8 @@ namespace {
 class GlibcHeap final : public std::pmr::memory_resource {
  private:
   void* do_allocate(size_t bytes, size_t align) override {
-    void* p = align <= alignof(std::max_align_t) ? __libc_malloc(bytes) : __libc_memalign(align, bytes);
+    void* p =
+        align <= alignof(std::max_align_t) ? __libc_malloc(bytes) : __libc_memalign(align, bytes);
     if (p == nullptr) throw std::bad_alloc();
     return p;
   }

@@ -11,10 +11,10 @@
 #include <string>
 #include <thread>
 
+#include "broom/caf/runtime.h"
 #include "broom/memory.h"
 #include "broom/region.h"
 #include "runtime_shims/caf/batch_handle.h"
-#include "broom/caf/runtime.h"
 #include "runtime_shims/examples/jobs.h"
 
 namespace broom::caf_shim {

@@ -11,10 +11,10 @@
 #include <string>
 
 #include "broom/caf/runtime.h"
-#include "runtime_shims/examples/jobs.h"
-#include "runtime_shims/examples/records.h"
 #include "broom/lifecycle/direct_driver.h"
 #include "broom/lifecycle/envelope.h"
+#include "runtime_shims/examples/jobs.h"
+#include "runtime_shims/examples/records.h"
 
 namespace broom::lifecycle {
 namespace {

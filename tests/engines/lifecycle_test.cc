@@ -11,12 +11,12 @@
 #include <vector>
 
 #include "broom/check.h"
+#include "broom/lifecycle/direct_driver.h"
+#include "broom/lifecycle/instance.h"
 #include "broom/memory.h"
 #include "broom/region.h"
 #include "broom/transferable_region.h"
 #include "runtime_shims/examples/jobs.h"
-#include "broom/lifecycle/direct_driver.h"
-#include "broom/lifecycle/instance.h"
 
 namespace broom::lifecycle {
 namespace {
@@ -70,15 +70,16 @@ TEST_P(DirectJobTest, EqualsReferenceAndFreesEveryRegion) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    AllJobs, DirectJobTest,
-    ::testing::Combine(::testing::Values("select", "aggregate", "join", "wjoin", "wordcount"),
-                       ::testing::Values("regions", "heap", "heap-glibc")),
-    [](const auto& info) {
-      std::string name = std::get<0>(info.param) + "_" + std::get<1>(info.param);
-      std::replace(name.begin(), name.end(), '-', '_');
-      return name;
-    });
+INSTANTIATE_TEST_SUITE_P(AllJobs, DirectJobTest,
+                         ::testing::Combine(::testing::Values("select", "aggregate", "join",
+                                                              "wjoin", "wordcount"),
+                                            ::testing::Values("regions", "heap", "heap-glibc")),
+                         [](const auto& info) {
+                           std::string name =
+                               std::get<0>(info.param) + "_" + std::get<1>(info.param);
+                           std::replace(name.begin(), name.end(), '-', '_');
+                           return name;
+                         });
 
 // ---- the region actions of each engine event, observed from inside an operator ----------------
 
@@ -90,8 +91,8 @@ struct Probe {
   bool state_in_actor_region = false;
   bool epoch_state_in_transferable = false;
   bool stale_epoch_state_seen = false;
-  bool stale_short_state_seen = false;   // a kEpochWindow = 1 state outlived its OnNotify
-  bool short_state_missing = false;      // ... or was gone before its OnNotify
+  bool stale_short_state_seen = false;  // a kEpochWindow = 1 state outlived its OnNotify
+  bool short_state_missing = false;     // ... or was gone before its OnNotify
 };
 Probe* g_probe = nullptr;
 
@@ -229,7 +230,8 @@ class ForwardByPointer final : public Unary<Ticks> {
 class ForwardByValue final : public Unary<Ticks> {
  public:
   void OnRecv(Envelope<Ticks>& batch, Context& ctx) override {
-    for (const Ticks& t : batch.records()) ctx.output<TickCopy>(0).Give(batch->epoch, TickCopy{t.v});
+    for (const Ticks& t : batch.records())
+      ctx.output<TickCopy>(0).Give(batch->epoch, TickCopy{t.v});
   }
 };
 template <class R>

@@ -73,7 +73,8 @@ TEST(StatsTest, ProcessPeakRegionBytesCoverTheLargestArena) {
   EXPECT_EQ(r.Summary().find("region bytes peak 0,"), std::string::npos) << r.Summary();
 }
 
-// ---- destructors run by freeing, per kind ---------------------------------------------------------
+// ---- destructors run by freeing, per kind
+// ---------------------------------------------------------
 
 std::atomic<int> g_destroyed{0};
 struct Counted {

@@ -41,9 +41,9 @@
 
 #include "broom/actor_region.h"
 #include "broom/context.h"
+#include "broom/lifecycle/stats.h"
 #include "broom/region.h"
 #include "broom/transferable_region.h"
-#include "broom/lifecycle/stats.h"
 
 namespace broom::lifecycle {
 

@@ -18,9 +18,9 @@
 // Ownership and lifetime: an envelope owns its arena; destroying or Reset()ting it destroys the
 // batch and frees the arena (bulk free under "regions"). Moving hands the batch on; nothing is
 // copied, and the arena's core handle does not move (arena.h): the engine calls Transfer() when
-// the batch changes owner. Everything a batch's records own must live in the batch's arena (self-contained):
-// build records with the batch's resource, or push copies (the vector's uses-allocator
-// construction clones pmr members into the arena).
+// the batch changes owner. Everything a batch's records own must live in the batch's arena
+// (self-contained): build records with the batch's resource, or push copies (the vector's
+// uses-allocator construction clones pmr members into the arena).
 //
 // Thread-safety: owner-thread only, like broom::TransferableRegion: one thread at a time; move
 // the envelope through a synchronizing channel (an actor mailbox) to hand it over.

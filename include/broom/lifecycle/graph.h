@@ -27,9 +27,9 @@
 #include <string>
 #include <vector>
 
-#include "broom/memory.h"
 #include "broom/lifecycle/operator.h"
 #include "broom/lifecycle/stats.h"
+#include "broom/memory.h"
 
 namespace broom::lifecycle {
 
@@ -155,7 +155,7 @@ struct JobOptions {
   // (its main must call broom::caf_shim::WorkerMain then; see broom/caf/runtime.h). Default:
   // the running executable.
   std::string worker_exe = "/proc/self/exe";
-  double timeout_seconds = 300;    // driver gives up (and reports) after this long
+  double timeout_seconds = 300;  // driver gives up (and reports) after this long
   // Testing hook (multi-process): after this many seconds, SIGKILL worker 1 (0 = never).
   double kill_worker_after_seconds = 0;
 };

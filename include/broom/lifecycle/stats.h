@@ -42,9 +42,9 @@ struct ShimStats {
   uint64_t remote_batches_in = 0;    // batches rebuilt from bytes
   uint64_t remote_bytes_out = 0;
   uint64_t remote_bytes_in = 0;
-  uint64_t credit_stalls = 0;   // times an instance stopped because an edge had no credit
-  uint64_t peak_in_flight = 0;  // most batches ever outstanding on one edge (sent, not
-                                // yet credited back by the receiver)
+  uint64_t credit_stalls = 0;         // times an instance stopped because an edge had no credit
+  uint64_t peak_in_flight = 0;        // most batches ever outstanding on one edge (sent, not
+                                      // yet credited back by the receiver)
   ArenaCounts arenas[kNumArenaUses];  // indexed by ArenaUse; [kMessage] counts batches
   // Callback scratch: one per thread that ran callbacks (a temporary region under "regions"),
   // kept for that thread's later callbacks and destroyed at thread exit or by
