@@ -177,9 +177,9 @@ class Output final : public OutputBase {
   template <class Rec>
   void Give(Epoch t, Rec&& r) {
     int d = Route(r);
-    Envelope<R>& b = Open(t, d);
-    b.records().push_back(std::forward<Rec>(r));
-    if (b.records().size() >= batch_size_) FlushOne(d);
+    std::pmr::vector<R>& records = Open(t, d);
+    records.push_back(std::forward<Rec>(r));
+    if (records.size() >= batch_size_) FlushOne(d);
   }
   // Like Give(t, r), then calls fill(record) on the record where it now lives in the open batch,
   // before the batch can be flushed: members that allocate (strings) are built directly in the
@@ -188,10 +188,10 @@ class Output final : public OutputBase {
   template <class Fill>
   void Give(Epoch t, R&& r, Fill&& fill) {
     int d = Route(r);
-    Envelope<R>& b = Open(t, d);
-    b.records().push_back(std::move(r));
-    fill(b.records().back());
-    if (b.records().size() >= batch_size_) FlushOne(d);
+    std::pmr::vector<R>& records = Open(t, d);
+    records.push_back(std::move(r));
+    fill(records.back());
+    if (records.size() >= batch_size_) FlushOne(d);
   }
   // Sends a whole batch. Pipeline edge: the envelope moves as is (no copy). Exchange edge:
   // its records are partitioned into the open batches (copied), and it is freed.
@@ -219,11 +219,18 @@ class Output final : public OutputBase {
     if (key_ == nullptr) return self_;
     return static_cast<int>(MixHash(key_(r)) % static_cast<uint64_t>(dests_));
   }
-  Envelope<R>& Open(Epoch t, int d) {
+  // The records of the open batch for (t, d), opening one if needed. The fast path (a batch of
+  // epoch t is open) is a load and a compare; OpenSlow flushes and creates.
+  std::pmr::vector<R>& Open(Epoch t, int d) {
     Envelope<R>& b = open_[d];
-    if (b && b->epoch != t) FlushOne(d);
+    if (BROOM_LIKELY(b && b->epoch == t)) return b.records();
+    return OpenSlow(t, d);
+  }
+  BROOM_NOINLINE std::pmr::vector<R>& OpenSlow(Epoch t, int d) {
+    Envelope<R>& b = open_[d];
+    if (b) FlushOne(d);  // another epoch's batch
     if (!b) b = Envelope<R>::Create(policy_, t, batch_size_);
-    return b;
+    return b.records();
   }
   void FlushOne(int d) {
     Envelope<R>& b = open_[d];
