@@ -72,6 +72,19 @@ TEST(ArenaTest, MovingAnArenaMovesNoCoreHandleAndTransferMovesOne) {
   EXPECT_EQ(after.regions_destroyed[0] - before.regions_destroyed[0], 1u);
 }
 
+TEST(ArenaTest, TakingOverACoreHandleIsOneTransfer) {
+  TransferableRegion mine;
+  Region* region = &mine.region();
+  Arena a(ArenaUse::kMessage, std::move(mine));
+  EXPECT_EQ(mine.state(), TransferableRegion::State::kTransferred);
+  EXPECT_EQ(a.region(), region);
+  ActorRegion state;
+  Region* actor = &state.region();
+  Arena b(ArenaUse::kOperatorState, std::move(state));
+  EXPECT_EQ(b.region(), actor);
+  EXPECT_EQ(&b.actor()->region(), actor);
+}
+
 TEST(ArenaTest, ArenaScopeOpensTheRegionOrInstallsTheHeapAsFallback) {
   Arena region_arena = Arena::NewTransferable(ArenaUse::kMessage);
   {
