@@ -28,7 +28,7 @@ from matplotlib.colors import to_hex  # noqa: E402
 from matplotlib.ticker import FuncFormatter  # noqa: E402
 
 PANEL_WIDTH = 5.6  # inches per panel, at least
-GROUP_WIDTH = 1.0  # inches per group of bars, at least
+GROUP_WIDTH = 1.4  # inches per group of bars, at least
 LEGEND_ENTRY_WIDTH = 1.55  # inches per legend column
 LEGEND_COLUMNS = 7
 HEIGHT = 4.4

@@ -180,7 +180,7 @@ class Sections:
         `versus` (a canonical contender, fastest_malloc, or a list: the fastest of those) as
         % less (`measure` reduction, the default) or as the rival's median ÷ Broom's
         (speed_ratio); then Broom's medians of the `extras` RESULT keys; then, unless `rss` is
-        false, Broom's peak RSS ÷ jemalloc's."""
+        false, Broom's peak RSS ÷ jemalloc's; then the trust flags of the first comparison."""
         out = []
         for entry in self.cfg.get("sections", []):
             if "rows" not in entry:
@@ -197,21 +197,22 @@ class Sections:
                                 + [""] * (len(versus) + len(extras) + rss + 2))
                 for case in cases:
                     _, b = case.find("broom")
-                    cells, flags = [case.short, median_cell(b, case.program.unit)], []
+                    cells, flags = [case.short, median_cell(b, case.program.unit)], ""
                     for vs in versus:
                         v = (self.rep.speed_ratio if ratio else self.rep.reduction)(case, vs)
                         shown = fmt_value(v.v, "×" if ratio else "%") if v else "—"
                         if v and (isinstance(vs, list) or vs == "fastest_malloc"):
                             shown += f" ({self.rep.label(v.rival)})"  # which of the group
                         cells.append(shown)
-                        flags.append(note(v, 1 if ratio else 0))
+                        if vs == versus[0]:  # the note is about the first comparison
+                            flags = note(v, 1 if ratio else 0)
                     for extra in extras:
                         value = b.get(extra["key"]) if b else None
                         cells.append(fmt_value(value, extra.get("unit", "")))
                     if rss:
                         je = self.rep.rss_ratio(case, "jemalloc")
                         cells.append(fmt_value(je.v, "×") if je else "—")
-                    cells.append("; ".join(sorted({f for f in flags if f})))
+                    cells.append(flags)
                     body.append(cells)
             head = ["workload", "Broom"]
             for vs in versus:
