@@ -7,7 +7,7 @@
 # Usage: scripts/run-main-job.sh [--full]          (from any directory)
 #   default   micro-benchmarks (5 repetitions) + the dataflow jobs, lists-of-lists, churn and
 #             the actor-region (reap) programs at a reduced scale, 5 interleaved runs each
-#             after a warm-up: about 15 minutes on the 2-core VM
+#             after a warm-up: about 20 minutes on the shared 2-core VM
 #   --full    the paper's scale for the whole programs (lists-of-lists n = 500..3000, 40
 #             rounds; churn 20M operations) and 0.5 s per micro repetition: hours, not minutes
 # Env:   BENCH_REPETITIONS (default 5), BENCH_MIN_TIME seconds per repetition (default 0.1;

@@ -7,8 +7,8 @@ its measures return a Value (median-based value, min-max range, worst spread, th
 measured against): reduction (% less runtime than a rival), speed_ratio (a rival's median ÷
 Broom's), rss_ratio, speedup (1 -> 2 threads), extra (a RESULT key), and micro_values for micro
 scenarios. A rival is a canonical contender, "fastest_malloc", or a list of canonical contenders
-(the fastest of them). verdicts() evaluates the
-targets of report.json (see its _doc). Errors in the input raise ReportError.
+(the fastest of them). verdicts() evaluates the targets of report.json (see its _doc). Errors
+in the input raise ReportError.
 """
 
 import glob

@@ -15,8 +15,8 @@ A contender is a command line, optionally with an LD_PRELOAD library and extra e
 `{build}`, `{libdir}` and the case's keys are substituted in cmd, preload and env values. A
 contender whose preload library or program does not exist is skipped (and said so; never the
 baseline, whose absence fails its runs), so that a machine without, say, libmimalloc-dev runs
-the rest. If `policy` is given,
-the program's RESULT line must report that policy (so a preload that did not take is caught).
+the rest. If `policy` is given, the program's RESULT line must report that policy (so a preload
+that did not take is caught).
 `as` says who the contender is across specs (broom, jemalloc, boehm_gc, ...: the ids of
 report.json, which give each its colour and short label; default: its name) and `threads` how
 many worker threads it runs (default 1). The spec's `report` block gives a case's short name
