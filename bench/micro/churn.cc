@@ -87,6 +87,7 @@ int Main(int argc, char** argv) {
   const double seconds = MonotonicSeconds() - start;
   const double cpu_seconds = ProcessCpuSeconds() - cpu_start;
   const long rss_end = CurrentRssKiB();
+  for (auto& entry : map) heap.Free(entry.second.data, entry.second.size);  // the last window
   Result result;
   result.Add("policy", Heap::Name())
       .Add("ops", static_cast<double>(ops))
