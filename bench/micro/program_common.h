@@ -1,9 +1,8 @@
 // Copyright Broom authors.
 //
 // program_common.h: what the whole-program benchmarks (lists_of_lists.cc, churn.cc, reap_*.cc)
-// share.
-// They are plain programs, not Google Benchmark, so that bench/tools/sidebyside.py can run each
-// one as a child process (under LD_PRELOAD for the malloc rivals) and read its peak RSS.
+// share. They are plain programs, not Google Benchmark, so that bench/tools/sidebyside.py can
+// run each one as a child process (under LD_PRELOAD for the malloc rivals) and read its peak RSS.
 //
 //   Flags            --key=value command-line flags with defaults (Int, Str); a malformed,
 //                    non-numeric or unknown flag exits 2 with a message
@@ -90,7 +89,7 @@ class Flags {
     auto it = values_.find(key);
     return it == values_.end() ? default_value : it->second;
   }
-  // Exits with a message if a flag was given that no Int() call asked for.
+  // Exits with a message if a flag was given that no Int() or Str() call asked for.
   void CheckAllUsed() const {
     for (const auto& [key, value] : values_) {
       if (used_.count(key) == 0) {
