@@ -34,6 +34,8 @@ constexpr size_t kCarveBytes = 4096;
 // Empty slabs kept for any class: at most an eighth of the region's blocks, at least this much
 // (and never more than RegionOptions::retain_bytes).
 constexpr size_t kMinEmptyKeep = size_t{64} << 10;
+// The smallest quiet current slab another class may take over (see TakeSlab).
+constexpr size_t kMinStolenSlab = size_t{16} << 10;
 
 static_assert(internal::BlockClassSize(kMaxLargeSlabClass) <= internal::kChunkSize);
 static_assert(sizeof(BlockHeader) % 64 == 0, "slab objects start 64-aligned");
@@ -108,10 +110,11 @@ void* ReapRegion::AllocateSlow(size_t size, size_t align) {
   if (BROOM_UNLIKELY(c == kNumClasses)) return AllocateLarge(size, align);
   ClassState& s = classes_[c];
   if (s.free == nullptr && !Refill(c)) return nullptr;
-  auto* p = static_cast<void**>(s.free);
+  auto* p = static_cast<uintptr_t*>(s.free);
   internal::UnpoisonMemory(p, kReapClasses.size[c]);
-  s.free = p[0];
-  p[1] = nullptr;
+  if (BROOM_UNLIKELY(!LooksFreed(p))) DieLostTag(p);
+  s.free = reinterpret_cast<void*>(p[0]);
+  p[1] = 0;
   ++s.used;
   return p;
 }
@@ -120,6 +123,11 @@ bool ReapRegion::Refill(int c) {
   ClassState& s = classes_[c];
   const size_t csize = kReapClasses.size[c];
   if (BlockHeader* cur = s.slab) {
+    if (s.local_free != nullptr) {  // objects freed into the current slab since the last refill
+      s.free = s.local_free;
+      s.local_free = nullptr;
+      return true;
+    }
     if (cur->used_end < cur->begin() + cur->capacity * csize) {
       Carve(s, cur, csize);
       return true;
@@ -184,12 +192,17 @@ BlockHeader* ReapRegion::TakeSlab(int c) {
     }
   }
   // The current slab of another class that has no live object (a class that went quiet keeps
-  // its current slab, so it is not on the empty lists).
+  // its current slab, so it is not on the empty lists), if it is large enough to matter: small
+  // first slabs stay with their class, so classes that take turns with a single live object
+  // each do not steal each other's slab on every allocation.
   int steal = -1;
   for (uint32_t used = classes_used_; used != 0; used &= used - 1) {
     const int o = __builtin_ctz(used);
     const BlockHeader* cur = classes_[o].slab;
-    if (o == c || cur == nullptr || classes_[o].used != 0 || cur->block_class < first) continue;
+    if (o == c || cur == nullptr || classes_[o].used != 0 || cur->block_class < first ||
+        cur->size < kMinStolenSlab) {
+      continue;
+    }
     if (steal < 0 || cur->block_class == want) steal = o;
     if (cur->block_class == want) break;
   }
@@ -198,6 +211,7 @@ BlockHeader* ReapRegion::TakeSlab(int c) {
     BlockHeader* b = o.slab;
     o.slab = nullptr;
     o.free = nullptr;
+    o.local_free = nullptr;
     --o.slabs;
     internal::UnpoisonMemory(b->begin(), b->size - sizeof(BlockHeader));
     internal::ClearIfChecked(b->begin(), b->size - sizeof(BlockHeader));
@@ -290,9 +304,9 @@ void ReapRegion::FreeSlow(void* p) {
   bytes_freed_ += csize;
   ClassState& s = classes_[c];
   if (b == s.slab) {
-    words[0] = reinterpret_cast<uintptr_t>(s.free);
+    words[0] = reinterpret_cast<uintptr_t>(s.local_free);
     words[1] = Tag(p);
-    s.free = p;
+    s.local_free = p;
     --s.used;
   } else {
     words[0] = reinterpret_cast<uintptr_t>(b->free_list);
@@ -318,8 +332,21 @@ size_t ReapRegion::EmptyBound() const {
   return std::min(retain_bytes_, std::max(kMinEmptyKeep, block_bytes_ / 8));
 }
 
+void ReapRegion::DieLostTag(const void* p) const {
+  DieBadFree(p,
+             "double free: a free object lost its free tag before it was handed out again (it "
+             "was freed twice while its slab was not current, or written after it was freed)");
+}
+
 // `b` (in no list now) has no live object: keep it for any class, or give it back.
 void ReapRegion::SlabEmptied(BlockHeader* b, int c) {
+  // Its list must hold each of its objects once: a second free of an object of an older slab
+  // (not detected at that Free) links the list into a cycle.
+  const void* q = b->free_list;
+  for (uint32_t n = 0; n < b->capacity && q != nullptr; ++n) q = *static_cast<void* const*>(q);
+  if (BROOM_UNLIKELY(q != nullptr)) {
+    DieBadFree(b->free_list, "double free: an object is on its emptied slab's free list twice");
+  }
   BROOM_ASSERT(b->live_objects == 0 && classes_[c].slab != b && classes_[c].slabs > 0);
   --classes_[c].slabs;
   if (empty_bytes_ + b->size <= EmptyBound()) {
@@ -342,11 +369,16 @@ void ReapRegion::FreeLarge(BlockHeader* b, void* p) {
 }
 
 void ReapRegion::DieIfFreed(BlockHeader* b, const void* p) const {
-  // The tag says "probably free": confirm on the slab's free list (the class's, if current).
+  // The tag says "probably free": confirm on the slab's free list (the class's two, if current).
   const ClassState& s = classes_[b->object_class];
-  for (const void* q = b == s.slab ? s.free : b->free_list; q != nullptr;
-       q = *static_cast<void* const*>(q)) {
-    if (q == p) DieBadFree(p, "double free");
+  auto on = [p](const void* list) {
+    for (const void* q = list; q != nullptr; q = *static_cast<void* const*>(q)) {
+      if (q == p) return true;
+    }
+    return false;
+  };
+  if (b == s.slab ? on(s.free) || on(s.local_free) : on(b->free_list)) {
+    DieBadFree(p, "double free");
   }
 }
 
@@ -469,8 +501,9 @@ namespace {
 void ReapRegion::Validate() const {
   size_t bytes = 0;
   size_t blocks = 0;
-  // Checks a slab of class c and counts the objects on `free` (its own list or the class's).
-  auto slab = [&](const BlockHeader* b, int c, const void* free, size_t live) {
+  // Checks a slab of class c and counts the objects on `free` and `more` (its own list, or the
+  // class's two).
+  auto slab = [&](const BlockHeader* b, int c, const void* free, const void* more, size_t live) {
     const size_t csize = kReapClasses.size[c];
     if (b->owner.load(std::memory_order_relaxed) != this) DieInvalid(this, b, "owner");
     if (b->object_class != c) DieInvalid(this, b, "object class");
@@ -480,12 +513,15 @@ void ReapRegion::Validate() const {
       DieInvalid(this, b, "carved end");
     }
     size_t n = 0;
-    for (const void* q = free; q != nullptr; q = *static_cast<void* const*>(q)) {
-      const char* o = static_cast<const char*>(q);
-      if (o < b->begin() || o >= b->used_end || (o - b->begin()) % csize != 0 || !LooksFreed(o)) {
-        DieInvalid(this, b, "free list holds a pointer that is not a free object of the slab");
+    for (const void* list : {free, more}) {
+      for (const void* q = list; q != nullptr; q = *static_cast<void* const*>(q)) {
+        const char* o = static_cast<const char*>(q);
+        if (o < b->begin() || o >= b->used_end || (o - b->begin()) % csize != 0 ||
+            !LooksFreed(o)) {
+          DieInvalid(this, b, "free list holds a pointer that is not a free object of the slab");
+        }
+        if (++n > b->capacity) DieInvalid(this, b, "free list cycles");
       }
-      if (++n > b->capacity) DieInvalid(this, b, "free list cycles");
     }
     if (n + live != carved / csize) DieInvalid(this, b, "live count + free objects != carved");
     bytes += b->size;
@@ -501,20 +537,20 @@ void ReapRegion::Validate() const {
   for (uint32_t used = classes_used_; used != 0; used &= used - 1) {
     const int c = __builtin_ctz(used);
     const ClassState& s = classes_[c];
-    if (s.slab != nullptr) slab(s.slab, c, s.free, s.used);
+    if (s.slab != nullptr) slab(s.slab, c, s.free, s.local_free, s.used);
     list(partial_[c], [&](const BlockHeader* b) {
       if (b->live_objects == 0 || b->live_objects >= b->capacity) DieInvalid(this, b, "partial");
       if (b->used_end != b->begin() + b->capacity * kReapClasses.size[c]) {
         DieInvalid(this, b, "partial slab not fully carved");
       }
-      slab(b, c, b->free_list, b->live_objects);
+      slab(b, c, b->free_list, nullptr, b->live_objects);
     });
   }
   list(full_, [&](const BlockHeader* b) {
     if (b->object_class >= kNumClasses || b->live_objects != b->capacity || b->free_list) {
       DieInvalid(this, b, "full");
     }
-    slab(b, b->object_class, nullptr, b->live_objects);
+    slab(b, b->object_class, nullptr, nullptr, b->live_objects);
   });
   size_t empty = 0;
   for (int bc = 0; bc < internal::kNumBlockClasses; ++bc) {

@@ -7,8 +7,9 @@
 //     until that slab is exhausted, so consecutive allocations come from one block (cache- and
 //     TLB-local) and a freed object goes back to the slab it belongs to, found from its address
 //     alone (BlockOf: the chunk map and a mask).
-//   * The current slab's free list lives in the class table (ClassState), so the fast path is
-//     a table load, a pop and two stores, with no access to the slab header.
+//   * The current slab's free lists live in the class table (ClassState), so the fast path is
+//     a table load, a pop and two stores, with no access to the slab header. Objects freed into
+//     the current slab wait on a second list until the first runs out.
 //   * Other slabs of a class are full (region-wide list `full_`) or partial (the class's
 //     `partial_` list, where the slow path finds them). A slab whose last object is freed goes
 //     to the region's empty slabs, reusable by any class; beyond a bound it goes back to the
@@ -17,9 +18,11 @@
 //     classes); each further slab doubles, up to 64 KiB, and a class with 16 slabs or more (or
 //     of objects above 4 KiB) takes 256 KiB slabs.
 //   * Larger objects get a block of their own, released when freed.
-//   * Free always checks its pointer: it must belong to this region, be the start of an object,
-//     and not be free already (a freed object carries a tag word; a tagged object is confirmed
-//     on its slab's free list before it is reported as a double free).
+//   * Free always checks its pointer: it must belong to this region and be the start of an
+//     object. A freed object carries a tag word; a second free is caught at once in the current
+//     slab (a tagged object is confirmed on the free lists), and for objects of older slabs,
+//     whose memory Free does not read, when the object is handed out again (the tag must be
+//     there) or its slab empties (its free list must be exactly its objects).
 #ifndef BROOM_INTERNAL_REAP_REGION_H_
 #define BROOM_INTERNAL_REAP_REGION_H_
 
@@ -53,9 +56,13 @@ class ReapRegion final : public Region {
 
   // Frees one object for reuse; null is ignored. Fatal (always checked), naming this region and
   // the pointer's owner: `p` not owned by this region (heap, another region, freed region), not
-  // the start of an object, or already free (double free). Inline: the lookup of p's slab, the
-  // checks and the push take about 30 instructions; a slab that becomes full-to-partial or
-  // empty, a large object, checked mode and every error take one out-of-line call.
+  // the start of an object, or already free (double free). A double free is reported at the
+  // second Free when the object's slab is current for its class or has just emptied; otherwise
+  // (an older slab that still holds live objects, whose objects Free does not read) when the
+  // object would be handed out again or its slab empties, always before its memory is reused.
+  // Inline: the lookup of p's slab, the checks and the push take about 40 instructions; a slab
+  // that becomes full-to-partial or empty, a large object, checked mode and every error take
+  // one out-of-line call.
   inline void Free(void* p);
   void Deallocate(void* p, size_t /*size*/, size_t /*align*/ = kDefaultAlignment) { Free(p); }
 
@@ -88,14 +95,18 @@ class ReapRegion final : public Region {
   template <class R, const char* kName>
   friend class internal::OwnedRegion;
 
-  // The class table entry: the current slab and its free list.
+  // The class table entry: the current slab and its two free lists. Allocation pops `free`;
+  // objects freed into the current slab go to `local_free`, taken over only when `free` runs
+  // out (as mimalloc's page does), so consecutive allocations keep walking the slab in order
+  // instead of reusing what was just freed.
   struct ClassState {
-    void* free;                   // intrusive: word 0 = next, word 1 = kFreedTag ^ address
+    void* free;        // intrusive: word 0 = next, word 1 = kReapFreedTag ^ address
+    void* local_free;  // the same, for objects freed since `free` was last refilled
     internal::BlockHeader* slab;  // the current slab, or null
     uint32_t used;                // objects of the current slab allocated and not freed
     uint32_t slabs;               // slabs the class holds (drives slab growth)
   };
-  static_assert(sizeof(ClassState) == 24);
+  static_assert(sizeof(ClassState) == 32);
 
   static ReapRegion* Create(const RegionOptions& options);
   void Destroy(const char* op);
@@ -106,6 +117,7 @@ class ReapRegion final : public Region {
 
   BROOM_NOINLINE void* AllocateSlow(size_t size, size_t align);
   BROOM_NOINLINE void FreeSlow(void* p);
+  [[noreturn]] BROOM_NOINLINE void DieLostTag(const void* p) const;
   void* AllocateLarge(size_t size, size_t align);
   // Gives class `c` a non-empty current free list (carving, or the next partial, empty or new
   // slab). Returns false, with the error recorded, if no block can be had.
@@ -120,7 +132,7 @@ class ReapRegion final : public Region {
   template <class F>
   void ForEachSlab(F&& f) const;
 
-  // Hot: the class table, one entry per size class (768 bytes).
+  // Hot: the class table, one entry per size class (1 KiB).
   ClassState classes_[kNumClasses] = {};
   // INVARIANT: every slab of this region is in exactly one of: classes_[c].slab, partial_[c]
   // (0 < live_objects < capacity), full_ (live_objects == capacity), empty_[block class]
@@ -145,17 +157,18 @@ inline void* ReapRegion::Allocate(size_t size, size_t align) {
                    ((0x10116u >> align) & 1) != 0)) {
     const int c = internal::kReapClasses.class_of[(size + 15) >> 4];
     ClassState& s = classes_[c];
-    auto* p = static_cast<void**>(s.free);
+    auto* p = static_cast<uintptr_t*>(s.free);
     if (BROOM_LIKELY(p != nullptr)) {
 #if BROOM_ASAN
       internal::UnpoisonMemory(p, internal::kReapClasses.size[c]);
 #endif
-      // A free object carries its tag: anything else means the free list was overwritten
-      // (a write after free).
-      BROOM_ASSERT_FAST(reinterpret_cast<uintptr_t>(p[1]) ==
-                        (internal::kReapFreedTag ^ reinterpret_cast<uintptr_t>(p)));
-      s.free = p[0];
-      p[1] = nullptr;  // clear the freed tag
+      // A free object carries its tag (always checked: word 1 is on the line word 0 is read
+      // from). Without it the object was freed twice or written after it was freed.
+      if (BROOM_UNLIKELY(p[1] != (internal::kReapFreedTag ^ reinterpret_cast<uintptr_t>(p)))) {
+        DieLostTag(p);
+      }
+      s.free = reinterpret_cast<void*>(p[0]);
+      p[1] = 0;  // clear the freed tag
       ++s.used;
       return p;
     }
@@ -172,18 +185,22 @@ inline void ReapRegion::Free(void* p) {
     const size_t offset = static_cast<size_t>(static_cast<char*>(p) - b->begin());
     auto* words = static_cast<uintptr_t*>(p);
     const uintptr_t tag = internal::kReapFreedTag ^ reinterpret_cast<uintptr_t>(p);
-    // One compare bounds p to the carved objects (below begin() wraps around); a freed object
-    // carries its tag and takes the slow path, which confirms the double free.
+    // One compare bounds p to the carved objects (below begin() wraps around).
     if (BROOM_LIKELY(offset < static_cast<size_t>(b->used_end - b->begin()) &&
-                     internal::IsReapObjectOffset(offset, c) && words[1] != tag)) {
+                     internal::IsReapObjectOffset(offset, c))) {
       ClassState& s = classes_[c];
       const uint16_t live = b->live_objects;
       BROOM_ASSERT_FAST(live <= b->capacity);
       if (b == s.slab) {
-        words[0] = reinterpret_cast<uintptr_t>(s.free);
-        s.free = p;
+        // A freed object carries its tag: the slow path confirms the double free.
+        if (BROOM_UNLIKELY(words[1] == tag)) return FreeSlow(p);
+        words[0] = reinterpret_cast<uintptr_t>(s.local_free);
+        s.local_free = p;
         --s.used;
       } else if (BROOM_LIKELY(live > 1 && live < b->capacity)) {  // stays partial
+        // Not read here (a scattered free would miss on it): a second free of this object
+        // leaves it twice on the slab's list, caught when it is handed out again (Allocate
+        // checks the tag) or when the slab empties (SlabEmptied walks the list).
         words[0] = reinterpret_cast<uintptr_t>(b->free_list);
         b->free_list = p;
         b->live_objects = static_cast<uint16_t>(live - 1);

@@ -259,6 +259,35 @@ TEST(ReapRegionDeathTest, FreeOfAnObjectWhoseSlabIsAlreadyEmptyIsADoubleFree) {
       "double free");
 }
 
+// A second free of an object of an older (not current) slab is not read at that Free; it is
+// caught before the memory can be handed out twice: when the slab empties...
+TEST(ReapRegionDeathTest, DoubleFreeInAnOlderSlabIsCaughtWhenTheSlabEmpties) {
+  EXPECT_DEATH(
+      {
+        ActorRegion a;
+        std::vector<void*> objects;
+        for (int i = 0; i < 200; ++i) objects.push_back(a.Allocate(64));  // slabs of 15, 31, ...
+        a.Free(objects[0]);
+        a.Free(objects[0]);                                // the first slab is no longer current
+        for (int i = 1; i < 15; ++i) a.Free(objects[i]);  // ... empties it
+      },
+      "double free");
+}
+
+// ... or when the object would be handed out again.
+TEST(ReapRegionDeathTest, DoubleFreeInAnOlderSlabIsCaughtWhenItIsHandedOutAgain) {
+  EXPECT_DEATH(
+      {
+        ActorRegion a;
+        std::vector<void*> objects;
+        for (int i = 0; i < 200; ++i) objects.push_back(a.Allocate(64));
+        a.Free(objects[0]);
+        a.Free(objects[0]);
+        for (int i = 0; i < 400; ++i) a.Allocate(64);  // the slab becomes current again
+      },
+      "double free");
+}
+
 TEST(ReapRegionDeathTest, FreeOfACarvedObjectNeverHandedOutIsFatal) {
   EXPECT_DEATH(
       {
