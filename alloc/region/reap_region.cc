@@ -23,12 +23,11 @@ constexpr int kFirstBlockClass = [] {
   return c;
 }();
 // Slabs double per slab a class holds, up to 64 KiB (16 pages: TLB-friendly), or 256 KiB for
-// classes above 4 KiB so a slab holds several objects.
+// classes above 4 KiB so a slab holds several objects. Larger slabs for busy small classes would
+// mean fewer blocks to release in bulk, but a larger current slab, whose frees read the object
+// (the double-free check): measured, scattered frees of 16-256 B objects took 1.5x as long.
 constexpr int kMaxSlabClass = 6;       // 64 KiB
 constexpr int kMaxLargeSlabClass = 8;  // 256 KiB
-// A class that holds this many slabs (over 600 KiB of objects) grows on in 256 KiB slabs: fewer
-// blocks to release in bulk, and the last slab's unused part stays a small share of the class.
-constexpr uint32_t kSlabsBeforeLargeSlabs = 16;
 // Carving a fresh slab into a free list touches at most this much at once (in address order).
 constexpr size_t kCarveBytes = 4096;
 // Empty slabs kept for any class: at most an eighth of the region's blocks, at least this much
@@ -135,6 +134,7 @@ bool ReapRegion::Refill(int c) {
     // Exhausted: every object is carved and none is free, so all are allocated.
     BROOM_ASSERT(s.used == cur->capacity);
     cur->live_objects = cur->capacity;
+    cur->freed_checksum = 0;
     Push(full_, cur);
     s.slab = nullptr;
   }
@@ -171,8 +171,7 @@ bool ReapRegion::Refill(int c) {
 BlockHeader* ReapRegion::TakeSlab(int c) {
   const size_t csize = kReapClasses.size[c];
   const int first = FirstSlabClass(csize);
-  const int max = csize > 4096 || classes_[c].slabs >= kSlabsBeforeLargeSlabs ? kMaxLargeSlabClass
-                                                                              : kMaxSlabClass;
+  const int max = csize > 4096 ? kMaxLargeSlabClass : kMaxSlabClass;
   const int want = std::min<int>(first + static_cast<int>(classes_[c].slabs), std::max(first, max));
   if (empty_bytes_ != 0) {
     int pick = -1;
@@ -309,9 +308,12 @@ void ReapRegion::FreeSlow(void* p) {
     s.local_free = p;
     --s.used;
   } else {
+    uint32_t index;
+    internal::IsReapObjectOffset(static_cast<size_t>(obj - b->begin()), c, &index);
     words[0] = reinterpret_cast<uintptr_t>(b->free_list);
     words[1] = Tag(p);
     b->free_list = p;
+    b->freed_checksum += internal::ReapChecksumTerm(index);
     const uint16_t live = --b->live_objects;
     if (live + 1 == b->capacity) {  // it was full
       Unlink(full_, b);
@@ -340,12 +342,12 @@ void ReapRegion::DieLostTag(const void* p) const {
 
 // `b` (in no list now) has no live object: keep it for any class, or give it back.
 void ReapRegion::SlabEmptied(BlockHeader* b, int c) {
-  // Its list must hold each of its objects once: a second free of an object of an older slab
-  // (not detected at that Free) links the list into a cycle.
-  const void* q = b->free_list;
-  for (uint32_t n = 0; n < b->capacity && q != nullptr; ++n) q = *static_cast<void* const*>(q);
-  if (BROOM_UNLIKELY(q != nullptr)) {
-    DieBadFree(b->free_list, "double free: an object is on its emptied slab's free list twice");
+  // Its list must hold each of its objects once: a second free of an object of an older slab,
+  // not caught at that Free, leaves it twice (and a live object off the list).
+  if (BROOM_UNLIKELY(b->freed_checksum != internal::ReapFullChecksum(b->capacity))) {
+    DieBadFree(b->free_list,
+               "double free: an object was freed twice while its slab was not "
+               "current (its emptied slab's free list does not hold each object once)");
   }
   BROOM_ASSERT(b->live_objects == 0 && classes_[c].slab != b && classes_[c].slabs > 0);
   --classes_[c].slabs;
@@ -513,15 +515,19 @@ void ReapRegion::Validate() const {
       DieInvalid(this, b, "carved end");
     }
     size_t n = 0;
+    uint64_t checksum = 0;
     for (const void* list : {free, more}) {
       for (const void* q = list; q != nullptr; q = *static_cast<void* const*>(q)) {
         const char* o = static_cast<const char*>(q);
-        if (o < b->begin() || o >= b->used_end || (o - b->begin()) % csize != 0 ||
-            !LooksFreed(o)) {
+        if (o < b->begin() || o >= b->used_end || (o - b->begin()) % csize != 0 || !LooksFreed(o)) {
           DieInvalid(this, b, "free list holds a pointer that is not a free object of the slab");
         }
         if (++n > b->capacity) DieInvalid(this, b, "free list cycles");
+        checksum += internal::ReapChecksumTerm(static_cast<uint32_t>((o - b->begin()) / csize));
       }
+    }
+    if (b != classes_[c].slab && checksum != b->freed_checksum) {
+      DieInvalid(this, b, "the checksum over the free list does not match");
     }
     if (n + live != carved / csize) DieInvalid(this, b, "live count + free objects != carved");
     bytes += b->size;

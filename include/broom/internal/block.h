@@ -42,9 +42,7 @@ inline constexpr uint16_t kNoObjectClass = 0xffff;
 inline constexpr uint16_t kLargeObject = 0xfffe;
 inline constexpr uint16_t kEmptySlab = 0xfffd;
 
-inline constexpr size_t BlockClassSize(int block_class) {
-  return size_t{1024} << block_class;
-}
+inline constexpr size_t BlockClassSize(int block_class) { return size_t{1024} << block_class; }
 // The class of the 4 KiB blocks: a page, and the first block of bump regions.
 inline constexpr int kPageBlockClass = 2;
 
@@ -59,11 +57,15 @@ struct alignas(64) BlockHeader {
   uint16_t object_class;       // actor slabs: size class; kLargeObject, kEmptySlab, kNoObjectClass
   uint16_t live_objects;       // slabs not current for their class: objects allocated, not freed
   uint16_t capacity;           // slabs: objects the slab holds
-  char* object;                // dedicated blocks: address of the object
-  char* used_end;              // bump blocks that are not current and dedicated blocks: end of
-                               // the bytes handed out (for outlives scans); slabs: end of the
-                               // part carved into objects so far
-  void* free_list;             // slabs not current for their class: their freed objects
+  union {
+    char* object;             // dedicated blocks: address of the object
+    uint64_t freed_checksum;  // slabs not current for their class: over the objects freed since
+                              // the slab stopped being current (see ReapRegion::Free)
+  };
+  char* used_end;   // bump blocks that are not current and dedicated blocks: end of
+                    // the bytes handed out (for outlives scans); slabs: end of the
+                    // part carved into objects so far
+  void* free_list;  // slabs not current for their class: their freed objects
   // INVARIANT (slabs): live_objects <= capacity and begin() + capacity * class size <= end()
 
   char* begin() { return reinterpret_cast<char*>(this) + sizeof(BlockHeader); }
@@ -93,7 +95,9 @@ inline bool InSpace(const void* p) {
 inline constexpr uintptr_t kMapCarved = 1;
 inline constexpr uintptr_t kMapQuarantined = 2;
 // The map word of a chunk carved into blocks of `block_size` bytes.
-inline constexpr uintptr_t CarvedMapWord(size_t block_size) { return ~(block_size - 1) | kMapCarved; }
+inline constexpr uintptr_t CarvedMapWord(size_t block_size) {
+  return ~(block_size - 1) | kMapCarved;
+}
 
 // BlockOf for a chunk whose map word has kMapQuarantined: null if the block is quarantined.
 BlockHeader* BlockOfQuarantined(uintptr_t address, uintptr_t word);

@@ -15,8 +15,7 @@
 //     to the region's empty slabs, reusable by any class; beyond a bound it goes back to the
 //     thread's block cache. So a region's memory follows what is live.
 //   * A class's first slab is the smallest block that holds one object (1 KiB for most
-//     classes); each further slab doubles, up to 64 KiB, and a class with 16 slabs or more (or
-//     of objects above 4 KiB) takes 256 KiB slabs.
+//     classes); each further slab doubles, up to 64 KiB (256 KiB for objects above 4 KiB).
 //   * Larger objects get a block of their own, released when freed.
 //   * Free always checks its pointer: it must belong to this region and be the start of an
 //     object. A freed object carries a tag word; a second free is caught at once in the current
@@ -100,8 +99,8 @@ class ReapRegion final : public Region {
   // out (as mimalloc's page does), so consecutive allocations keep walking the slab in order
   // instead of reusing what was just freed.
   struct ClassState {
-    void* free;        // intrusive: word 0 = next, word 1 = kReapFreedTag ^ address
-    void* local_free;  // the same, for objects freed since `free` was last refilled
+    void* free;                   // intrusive: word 0 = next, word 1 = kReapFreedTag ^ address
+    void* local_free;             // the same, for objects freed since `free` was last refilled
     internal::BlockHeader* slab;  // the current slab, or null
     uint32_t used;                // objects of the current slab allocated and not freed
     uint32_t slabs;               // slabs the class holds (drives slab growth)
@@ -185,9 +184,10 @@ inline void ReapRegion::Free(void* p) {
     const size_t offset = static_cast<size_t>(static_cast<char*>(p) - b->begin());
     auto* words = static_cast<uintptr_t*>(p);
     const uintptr_t tag = internal::kReapFreedTag ^ reinterpret_cast<uintptr_t>(p);
+    uint32_t index;
     // One compare bounds p to the carved objects (below begin() wraps around).
     if (BROOM_LIKELY(offset < static_cast<size_t>(b->used_end - b->begin()) &&
-                     internal::IsReapObjectOffset(offset, c))) {
+                     internal::IsReapObjectOffset(offset, c, &index))) {
       ClassState& s = classes_[c];
       const uint16_t live = b->live_objects;
       BROOM_ASSERT_FAST(live <= b->capacity);
@@ -198,12 +198,13 @@ inline void ReapRegion::Free(void* p) {
         s.local_free = p;
         --s.used;
       } else if (BROOM_LIKELY(live > 1 && live < b->capacity)) {  // stays partial
-        // Not read here (a scattered free would miss on it): a second free of this object
-        // leaves it twice on the slab's list, caught when it is handed out again (Allocate
-        // checks the tag) or when the slab empties (SlabEmptied walks the list).
+        // The object is not read here (a scattered free would miss on it): a second free of
+        // it is caught when it is handed out again (Allocate checks the tag) or when the slab
+        // empties (the checksum over its list does not match; SlabEmptied).
         words[0] = reinterpret_cast<uintptr_t>(b->free_list);
         b->free_list = p;
         b->live_objects = static_cast<uint16_t>(live - 1);
+        b->freed_checksum += internal::ReapChecksumTerm(index);
       } else {
         return FreeSlow(p);
       }

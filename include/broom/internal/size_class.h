@@ -58,10 +58,32 @@ static_assert(ReapSizeClassSlow(kReapMaxSmall) == kReapNumClasses - 1);
 // Word 1 of a free object in an actor slab holds kReapFreedTag ^ its address.
 inline constexpr uintptr_t kReapFreedTag = 0x5bd1e9955bd1e995ull;
 
-// True if `offset` (< 2^32) is a multiple of the size of class c.
-inline bool IsReapObjectOffset(size_t offset, int c) {
+// True if `offset` (< 2^32) is a multiple of the size of class c; then *index is
+// offset / size. One multiply: the low half decides, the high half is the quotient.
+inline bool IsReapObjectOffset(size_t offset, int c, uint32_t* index) {
   const uint64_t m = kReapClasses.multiple_test[c];
-  return static_cast<uint64_t>(offset) * m < m;
+  const unsigned __int128 product = static_cast<unsigned __int128>(offset) * m;
+  *index = static_cast<uint32_t>(product >> 64);
+  return static_cast<uint64_t>(product) < m;
+}
+inline bool IsReapObjectOffset(size_t offset, int c) {
+  uint32_t index;
+  return IsReapObjectOffset(offset, c, &index);
+}
+
+// The checksum term of object `index` of a slab: (i + 1) in the low 32 bits, (i + 1)^2 in the
+// high 32 (mod 2^32). Over a slab's free list, the sum equals ReapFullChecksum(capacity) exactly
+// when the list holds each object once: a second free of one object (with another still live)
+// cannot match both the sum of indices and the sum of their squares. The low half never carries
+// into the high one (capacity <= 16383).
+inline uint64_t ReapChecksumTerm(uint32_t index) {
+  const uint64_t k = uint64_t{index} + 1;
+  return k | ((k * k) << 32);
+}
+inline uint64_t ReapFullChecksum(uint64_t capacity) {
+  const uint64_t sum = capacity * (capacity + 1) / 2;
+  const uint64_t squares = capacity * (capacity + 1) * (2 * capacity + 1) / 6;
+  return sum | (squares << 32);
 }
 
 // The class of `size`, 1 <= size <= kReapMaxSmall.

@@ -268,7 +268,7 @@ TEST(ReapRegionDeathTest, DoubleFreeInAnOlderSlabIsCaughtWhenTheSlabEmpties) {
         std::vector<void*> objects;
         for (int i = 0; i < 200; ++i) objects.push_back(a.Allocate(64));  // slabs of 15, 31, ...
         a.Free(objects[0]);
-        a.Free(objects[0]);                                // the first slab is no longer current
+        a.Free(objects[0]);                               // the first slab is no longer current
         for (int i = 1; i < 15; ++i) a.Free(objects[i]);  // ... empties it
       },
       "double free");
