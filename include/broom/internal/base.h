@@ -21,7 +21,6 @@
 #define BROOM_LIKELY(x) __builtin_expect(!!(x), 1)
 #define BROOM_UNLIKELY(x) __builtin_expect(!!(x), 0)
 #define BROOM_NOINLINE __attribute__((noinline))
-#define BROOM_ALWAYS_INLINE inline __attribute__((always_inline))
 #define BROOM_PRINTF(f, a) __attribute__((format(printf, f, a)))
 // See the file comment. Used where it lets callers' checks fold away (a fast path's result is
 // non-null); UBSan reports a violated assumption.
@@ -57,11 +56,11 @@ inline void UnpoisonMemory(const void*, size_t) {}
 
 }  // namespace broom::internal
 
-#define BROOM_CHECK(cond, ...)                                    \
-  do {                                                            \
-    if (BROOM_UNLIKELY(!(cond))) {                                \
-      ::broom::internal::Fatal(__FILE__, __LINE__, __VA_ARGS__);  \
-    }                                                             \
+#define BROOM_CHECK(cond, ...)                                   \
+  do {                                                           \
+    if (BROOM_UNLIKELY(!(cond))) {                               \
+      ::broom::internal::Fatal(__FILE__, __LINE__, __VA_ARGS__); \
+    }                                                            \
   } while (0)
 
 #if BROOM_DEBUG >= 1

@@ -42,9 +42,7 @@ inline constexpr uint16_t kNoObjectClass = 0xffff;
 inline constexpr uint16_t kLargeObject = 0xfffe;
 inline constexpr uint16_t kEmptySlab = 0xfffd;
 
-inline constexpr size_t BlockClassSize(int block_class) {
-  return size_t{1024} << block_class;
-}
+inline constexpr size_t BlockClassSize(int block_class) { return size_t{1024} << block_class; }
 // The class of the 4 KiB blocks: a page, and the first block of bump regions.
 inline constexpr int kPageBlockClass = 2;
 
@@ -72,15 +70,15 @@ struct alignas(64) BlockHeader {
 };
 static_assert(sizeof(BlockHeader) == 64, "BlockHeader must stay one cache line");
 
-// The reserved space; set once at initialization, never changed afterwards.
+// The reserved space as the inline lookups see it. Read-only to everyone (every field is const):
+// the chunk layer's space object, its only writer, replaces the whole object once, when it
+// reserves the space (std::construct_at; C++20 allows replacing an object with const members).
+// Before that every field is zero, so every lookup misses.
 struct SpaceBounds {
-  uintptr_t base;
-  uintptr_t end;
-  uintptr_t size;  // end - base
-  std::atomic<uintptr_t>* chunk_map;
-  // Quarantine mode only (check.h): one byte per 4 KiB page, nonzero while the page belongs to
-  // a quarantined (protected) block. Null until quarantine is first enabled.
-  std::atomic<std::atomic<uint8_t>*> quarantine;
+  const uintptr_t base;
+  const uintptr_t end;
+  const uintptr_t size;                           // end - base
+  const std::atomic<uintptr_t>* const chunk_map;  // one word per chunk (see above)
 };
 extern SpaceBounds g_space;
 
@@ -92,7 +90,9 @@ inline bool InSpace(const void* p) {
 inline constexpr uintptr_t kMapCarved = 1;
 inline constexpr uintptr_t kMapQuarantined = 2;
 // The map word of a chunk carved into blocks of `block_size` bytes.
-inline constexpr uintptr_t CarvedMapWord(size_t block_size) { return ~(block_size - 1) | kMapCarved; }
+inline constexpr uintptr_t CarvedMapWord(size_t block_size) {
+  return ~(block_size - 1) | kMapCarved;
+}
 
 // BlockOf for a chunk whose map word has kMapQuarantined: null if the block is quarantined.
 BlockHeader* BlockOfQuarantined(uintptr_t address, uintptr_t word);
