@@ -80,9 +80,11 @@ TEST_F(PoolTest, TheChunkThatGotABlockBackLastIsRefilledFromFirst) {
   std::vector<BlockHeader*> got = Take(k4K, 128);  // two chunks, all handed out
   ASSERT_EQ(space_.carves(), 2u);
   Give(k4K, {got[3]});   // chunk 0
-  Give(k4K, {got[70]});  // chunk 1, more recently
-  EXPECT_EQ(Take(k4K, 1).front(), got[70]);
+  Give(k4K, {got[70]});  // chunk 1
+  Give(k4K, {got[9]});   // chunk 0 again, most recently
   EXPECT_EQ(Take(k4K, 1).front(), got[3]);
+  EXPECT_EQ(Take(k4K, 1).front(), got[9]);
+  EXPECT_EQ(Take(k4K, 1).front(), got[70]);
 }
 
 TEST_F(PoolTest, ResidentBlocksAreHandedOutBeforePurgedOnes) {
