@@ -1,5 +1,5 @@
 // Tests of the options table (alloc/os/options.h). The environment is read once per process, so
-// the tests that set variables run in a child process (EXPECT_EXIT).
+// the tests that set variables run in a fresh process (EXPECT_EXIT, re-executing the binary).
 #include "alloc/os/options.h"
 
 #include <gtest/gtest.h>
@@ -43,7 +43,12 @@ TEST(OptionsTest, ValuesParseByTheirRowsRules) {
   EXPECT_FALSE(ParseOption(Option::kChecks, "3", &v));
 }
 
-TEST(OptionsTest, UnsetOptionsHaveTheirDefaults) {
+class OptionsEnvTest : public testing::Test {
+ protected:
+  void SetUp() override { GTEST_FLAG_SET(death_test_style, "threadsafe"); }
+};
+
+TEST_F(OptionsEnvTest, UnsetOptionsHaveTheirDefaults) {
   EXPECT_EXIT(
       {
         for (int i = 0; i < static_cast<int>(Option::kCount); ++i) {
@@ -58,7 +63,7 @@ TEST(OptionsTest, UnsetOptionsHaveTheirDefaults) {
       testing::ExitedWithCode(0), "");
 }
 
-TEST(OptionsTest, TheEnvironmentIsReadOnceAtTheFirstRead) {
+TEST_F(OptionsEnvTest, TheEnvironmentIsReadOnceAtTheFirstRead) {
   EXPECT_EXIT(
       {
         setenv("BROOM_DECAY_MS", "250", 1);
@@ -70,7 +75,7 @@ TEST(OptionsTest, TheEnvironmentIsReadOnceAtTheFirstRead) {
       testing::ExitedWithCode(0), "");
 }
 
-TEST(OptionsTest, ABadValueIsReportedAndTheDefaultUsed) {
+TEST_F(OptionsEnvTest, ABadValueIsReportedAndTheDefaultUsed) {
   EXPECT_EXIT(
       {
         setenv("BROOM_RESERVE_GB", "lots", 1);
