@@ -70,6 +70,7 @@ template <class Below>
 class Pool {
  public:
   static constexpr uint64_t kDecayCheckMs = 10;
+  static constexpr int kMaxBatch = 256;  // most blocks one AcquireBlocks call moves
 
   explicit Pool(Below* below);
   Pool(const Pool&) = delete;
@@ -101,8 +102,6 @@ class Pool {
   // fork(): the lock is held across fork so the child never inherits it mid-update.
   void LockForFork() ABSL_NO_THREAD_SAFETY_ANALYSIS { mu_.Lock(); }
   void UnlockAfterFork() ABSL_NO_THREAD_SAFETY_ANALYSIS { mu_.Unlock(); }
-
-  static constexpr int kMaxBatch = 256;
 
  private:
   static constexpr uint32_t kNil = 0xffffffff;

@@ -473,12 +473,13 @@ size_t Pool<Below>::PurgeChunk(uint32_t i) {
   const int unit = pool_internal::BlocksPerPurgeUnit(c);
   const uint64_t unit_mask = (uint64_t{1} << unit) - 1;
   size_t purged = 0;
+  uint64_t calls = 0;
   char* span = nullptr;
   size_t span_bytes = 0;
   auto flush = [&] {
     if (span_bytes == 0) return;
     below_->Purge(span, span_bytes);
-    ++purges_;
+    ++calls;
     span = nullptr;
     span_bytes = 0;
   };
@@ -497,6 +498,7 @@ size_t Pool<Below>::PurgeChunk(uint32_t i) {
     span_bytes += static_cast<size_t>(unit) * size;
   }
   flush();
+  purges_ += calls;
   dirty_bytes_ -= purged;
   purged_bytes_ += purged;
   return purged;
