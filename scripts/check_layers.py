@@ -4,8 +4,8 @@
 Usage: check_layers.py [REPO_ROOT]   (ctest runs it as `layering_test`)
 
 The layer table in alloc/README.md (the section "## Layers") is the rule: each row names a layer,
-the code it owns (folders under alloc/, headers under include/, or "every other header in
-`broom/`") and what it may include besides itself (other layers by name, single headers).
+the code it owns (folders under alloc/, headers or folders of headers under include/, or
+"every other header in `broom/`") and what it may include besides itself (other layers by name, single headers).
 Includes of "alloc/..." and "broom/..." (quoted or angled) are checked; others (the C and C++
 libraries, Abseil, jemalloc, ASan) are not. Exits 1 and prints each violation as
 `path:line: message`, or prints a one-line summary and exits 0.
@@ -67,8 +67,9 @@ def owner(layers, path):
         return None
     if path.startswith("include/"):
         rel = path[len("include/"):]
-        for layer in layers:
-            if rel in layer.headers:
+        for layer in layers:  # a header named exactly, or a folder of headers ("broom/caf/")
+            if rel in layer.headers or any(h.endswith("/") and rel.startswith(h)
+                                           for h in layer.headers):
                 return layer
         for layer in layers:
             if layer.catch_all and rel.startswith("broom/"):

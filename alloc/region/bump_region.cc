@@ -3,6 +3,7 @@
 // BumpRegion: the bump slow path (alignment, growth, dedicated blocks), marks and rewinding,
 // reset and bulk destruction.
 #include <algorithm>
+#include <cstdio>
 #include <new>
 
 #include "alloc/region/region_internal.h"
@@ -66,8 +67,8 @@ RegionStats BumpRegion::stats() const {
 
 void BumpRegion::ForEachLiveRange(RangeVisitor fn, void* ctx) const {
   for (const BlockHeader* b = blocks_; b != nullptr; b = b->next) {
-    const char* begin = b->next == nullptr ? reinterpret_cast<const char*>(b) + kHeaderBytes
-                                           : b->begin();
+    const char* begin =
+        b->next == nullptr ? reinterpret_cast<const char*>(b) + kHeaderBytes : b->begin();
     const char* end = b == current_ ? cursor_ : b->used_end;
     if (b->dedicated) begin = b->object;
     if (end != nullptr && end > begin) fn(ctx, b, begin, end);
@@ -217,6 +218,12 @@ void BumpRegion::Reset(const char* op) {
   char* base = reinterpret_cast<char*>(first) + kHeaderBytes;
   Rewind({first, base, base, first, nullptr, 0, 0});
   bytes_freed_ = 0;
+}
+
+void BumpRegion::DestroyOwned(BumpRegion* r, const char* handle) {
+  char op[64];
+  std::snprintf(op, sizeof(op), "destruction of %s", handle);
+  r->Destroy(op);
 }
 
 void BumpRegion::Destroy(const char* op) {

@@ -3,6 +3,7 @@
 // ReapRegion: slabs with per-slab free lists (see the comment of reap_region.h), the slow path
 // that refills a class, Free and its checks, large objects, statistics and destruction.
 #include <algorithm>
+#include <cstdio>
 #include <new>
 
 #include "alloc/region/region_internal.h"
@@ -25,6 +26,9 @@ constexpr int kFirstBlockClass = [] {
 // classes above 4 KiB so a slab holds several objects.
 constexpr int kMaxSlabClass = 6;       // 64 KiB
 constexpr int kMaxLargeSlabClass = 8;  // 256 KiB
+// A class that holds this many slabs (over 600 KiB of objects) grows on in 256 KiB slabs: fewer
+// blocks to release in bulk, and the last slab's unused part stays a small share of the class.
+constexpr uint32_t kSlabsBeforeLargeSlabs = 16;
 // Carving a fresh slab into a free list touches at most this much at once (in address order).
 constexpr size_t kCarveBytes = 4096;
 // Empty slabs kept for any class: at most an eighth of the region's blocks, at least this much
@@ -120,11 +124,15 @@ bool ReapRegion::Refill(int c) {
       return true;
     }
     // Exhausted: every object is carved and none is free, so all are allocated.
+    BROOM_ASSERT(s.used == cur->capacity);
     cur->live_objects = cur->capacity;
     Push(full_, cur);
     s.slab = nullptr;
   }
-  if (BlockHeader* b = partial_[c]) {
+  if (((classes_used_ >> c) & 1) == 0) {
+    classes_used_ |= uint32_t{1} << c;
+    partial_[c] = nullptr;
+  } else if (BlockHeader* b = partial_[c]) {
     Unlink(partial_[c], b);
     s.slab = b;
     s.free = b->free_list;
@@ -153,7 +161,8 @@ bool ReapRegion::Refill(int c) {
 BlockHeader* ReapRegion::TakeSlab(int c) {
   const size_t csize = kReapClasses.size[c];
   const int first = FirstSlabClass(csize);
-  const int max = csize > 4096 ? kMaxLargeSlabClass : kMaxSlabClass;
+  const int max = csize > 4096 || classes_[c].slabs >= kSlabsBeforeLargeSlabs ? kMaxLargeSlabClass
+                                                                              : kMaxSlabClass;
   const int want = std::min<int>(first + static_cast<int>(classes_[c].slabs), std::max(first, max));
   if (empty_bytes_ != 0) {
     int pick = -1;
@@ -175,7 +184,8 @@ BlockHeader* ReapRegion::TakeSlab(int c) {
   // The current slab of another class that has no live object (a class that went quiet keeps
   // its current slab, so it is not on the empty lists).
   int steal = -1;
-  for (int o = 0; o < kNumClasses; ++o) {
+  for (uint32_t used = classes_used_; used != 0; used &= used - 1) {
+    const int o = __builtin_ctz(used);
     const BlockHeader* cur = classes_[o].slab;
     if (o == c || cur == nullptr || classes_[o].used != 0 || cur->block_class < first) continue;
     if (steal < 0 || cur->block_class == want) steal = o;
@@ -263,7 +273,7 @@ void ReapRegion::FreeSlow(void* p) {
   if (BROOM_UNLIKELY(c >= kNumClasses)) {
     if (c == internal::kLargeObject) return FreeLarge(b, p);
     DieBadFree(p, c == internal::kEmptySlab ? "double free (its slab holds no live object)"
-                                             : "not an object (region metadata)");
+                                            : "not an object (region metadata)");
   }
   const size_t csize = kReapClasses.size[c];
   char* obj = static_cast<char*>(p);
@@ -365,8 +375,8 @@ void* ReapRegion::AllocateWithCleanup(size_t size, size_t align, void (*destroy)
   }
   char* raw = static_cast<char*>(Allocate(off + size, align > 16 ? align : 16));
   if (raw == nullptr) return nullptr;
-  auto* node = reinterpret_cast<internal::ActorCleanupNode*>(raw + off -
-                                                              sizeof(internal::ActorCleanupNode));
+  auto* node =
+      reinterpret_cast<internal::ActorCleanupNode*>(raw + off - sizeof(internal::ActorCleanupNode));
   node->destroy = destroy;
   node->count = count;
   node->prev = nullptr;
@@ -387,7 +397,8 @@ void ReapRegion::FreeWithCleanup(void* object, size_t align, bool run_destructor
       DieIfFreed(b, raw);
     }
   }
-  auto* node = reinterpret_cast<internal::ActorCleanupNode*>(obj - sizeof(internal::ActorCleanupNode));
+  auto* node =
+      reinterpret_cast<internal::ActorCleanupNode*>(obj - sizeof(internal::ActorCleanupNode));
   if (run_destructor) node->destroy(obj);
   if (node->prev != nullptr) {
     node->prev->next = node->next;
@@ -404,7 +415,8 @@ void ReapRegion::FreeWithCleanup(void* object, size_t align, bool run_destructor
 // Calls f(slab, live objects) for every slab holding objects (current, partial and full).
 template <class F>
 void ReapRegion::ForEachSlab(F&& f) const {
-  for (int c = 0; c < kNumClasses; ++c) {
+  for (uint32_t used = classes_used_; used != 0; used &= used - 1) {
+    const int c = __builtin_ctz(used);
     if (classes_[c].slab != nullptr) f(classes_[c].slab, classes_[c].used);
     for (BlockHeader* b = partial_[c]; b != nullptr; b = b->next) f(b, b->live_objects);
   }
@@ -417,7 +429,8 @@ RegionStats ReapRegion::stats() const {
     live += used * kReapClasses.size[b->object_class];
   });
   for (const BlockHeader* b = blocks_; b != nullptr; b = b->next) {
-    if (b->dedicated) live += static_cast<size_t>(b->size - (b->object - reinterpret_cast<const char*>(b)));
+    if (b->dedicated)
+      live += static_cast<size_t>(b->size - (b->object - reinterpret_cast<const char*>(b)));
   }
   RegionStats s;
   s.bytes_requested = live + bytes_freed_;
@@ -441,6 +454,97 @@ void ReapRegion::ForEachLiveRange(RangeVisitor fn, void* ctx) const {
   }
 }
 
+namespace {
+[[noreturn]] void DieInvalid(const ReapRegion* r, const BlockHeader* b, const char* what) {
+  char buf[128];
+  internal::Fatal(__FILE__, __LINE__, "ReapRegion::Validate: %s: slab %p: %s",
+                  internal::Describe(r, buf, sizeof(buf)), static_cast<const void*>(b), what);
+}
+}  // namespace
+
+void ReapRegion::Validate() const {
+  size_t bytes = 0;
+  size_t blocks = 0;
+  // Checks a slab of class c and counts the objects on `free` (its own list or the class's).
+  auto slab = [&](const BlockHeader* b, int c, const void* free, size_t live) {
+    const size_t csize = kReapClasses.size[c];
+    if (b->owner.load(std::memory_order_relaxed) != this) DieInvalid(this, b, "owner");
+    if (b->object_class != c) DieInvalid(this, b, "object class");
+    if (b->capacity != Capacity(b->size, csize)) DieInvalid(this, b, "capacity");
+    const size_t carved = static_cast<size_t>(b->used_end - b->begin());
+    if (b->used_end < b->begin() || carved % csize != 0 || carved / csize > b->capacity) {
+      DieInvalid(this, b, "carved end");
+    }
+    size_t n = 0;
+    for (const void* q = free; q != nullptr; q = *static_cast<void* const*>(q)) {
+      const char* o = static_cast<const char*>(q);
+      if (o < b->begin() || o >= b->used_end || (o - b->begin()) % csize != 0 || !LooksFreed(o)) {
+        DieInvalid(this, b, "free list holds a pointer that is not a free object of the slab");
+      }
+      if (++n > b->capacity) DieInvalid(this, b, "free list cycles");
+    }
+    if (n + live != carved / csize) DieInvalid(this, b, "live count + free objects != carved");
+    bytes += b->size;
+    ++blocks;
+  };
+  auto list = [&](const BlockHeader* head, auto&& each) {
+    const BlockHeader* prev = nullptr;
+    for (const BlockHeader* b = head; b != nullptr; prev = b, b = b->next) {
+      if (b->prev != prev) DieInvalid(this, b, "back link");
+      each(b);
+    }
+  };
+  for (uint32_t used = classes_used_; used != 0; used &= used - 1) {
+    const int c = __builtin_ctz(used);
+    const ClassState& s = classes_[c];
+    if (s.slab != nullptr) slab(s.slab, c, s.free, s.used);
+    list(partial_[c], [&](const BlockHeader* b) {
+      if (b->live_objects == 0 || b->live_objects >= b->capacity) DieInvalid(this, b, "partial");
+      if (b->used_end != b->begin() + b->capacity * kReapClasses.size[c]) {
+        DieInvalid(this, b, "partial slab not fully carved");
+      }
+      slab(b, c, b->free_list, b->live_objects);
+    });
+  }
+  list(full_, [&](const BlockHeader* b) {
+    if (b->object_class >= kNumClasses || b->live_objects != b->capacity || b->free_list) {
+      DieInvalid(this, b, "full");
+    }
+    slab(b, b->object_class, nullptr, b->live_objects);
+  });
+  size_t empty = 0;
+  for (int bc = 0; bc < internal::kNumBlockClasses; ++bc) {
+    for (const BlockHeader* b = empty_[bc]; b != nullptr; b = b->next) {
+      if (b->object_class != internal::kEmptySlab || b->block_class != bc) {
+        DieInvalid(this, b, "empty slab");
+      }
+      empty += b->size;
+      bytes += b->size;
+      ++blocks;
+    }
+  }
+  if (empty != empty_bytes_) DieInvalid(this, nullptr, "empty bytes");
+  list(blocks_, [&](const BlockHeader* b) {
+    if (b->next != nullptr && (!b->dedicated || b->object_class != internal::kLargeObject)) {
+      DieInvalid(this, b, "block list holds something other than large objects");
+    }
+    bytes += b->size;
+    ++blocks;
+  });
+  if (bytes != block_bytes_ || blocks != blocks_held_) {
+    DieInvalid(this, nullptr, "block bytes or count do not add up");
+  }
+  size_t nodes = 0;
+  for (const internal::ActorCleanupNode* n = nodes_; n != nullptr; n = n->next) ++nodes;
+  if (nodes != node_count_) DieInvalid(this, nullptr, "cleanup node count");
+}
+
+void ReapRegion::DestroyOwned(ReapRegion* r, const char* handle) {
+  char op[64];
+  std::snprintf(op, sizeof(op), "destruction of %s", handle);
+  r->Destroy(op);
+}
+
 void ReapRegion::Destroy(const char* op) {
   internal::CheckNotOpen(this, 0, op);
   // Objects made by New and never deleted, newest first (reverse order of construction); then
@@ -453,15 +557,18 @@ void ReapRegion::Destroy(const char* op) {
   }
   RunCleanups(nullptr);
   NoteReleasing();
-  for (int c = 0; c < kNumClasses; ++c) {
+  for (uint32_t used = classes_used_; used != 0; used &= used - 1) {
+    const int c = __builtin_ctz(used);
     if (classes_[c].slab != nullptr) {
       classes_[c].slab->next = nullptr;
       internal::ReleaseBlockList(classes_[c].slab);
     }
-    internal::ReleaseBlockList(partial_[c]);
+    if (partial_[c] != nullptr) internal::ReleaseBlockList(partial_[c]);
   }
-  internal::ReleaseBlockList(full_);
-  for (BlockHeader* e : empty_) internal::ReleaseBlockList(e);
+  if (full_ != nullptr) internal::ReleaseBlockList(full_);
+  if (empty_bytes_ != 0) {
+    for (BlockHeader* e : empty_) internal::ReleaseBlockList(e);
+  }
   DestroyAndRelease(blocks_);  // large objects, then the first block
 }
 

@@ -3,11 +3,12 @@
 // The common part of every region: names, errors, block accounting, cleanups, and the
 // dispatch of the kind-independent calls to BumpRegion (bump_region.cc) or ReapRegion
 // (reap_region.cc).
+#include "broom/region.h"
+
 #include <cstdio>
 #include <new>
 
 #include "alloc/region/region_internal.h"
-#include "broom/region.h"
 
 namespace broom {
 
@@ -24,6 +25,10 @@ const char* Describe(const Region* r, char* buf, size_t n) {
   return buf;
 }
 
+void DieMovedFrom(const char* handle) {
+  Fatal(__FILE__, __LINE__, "use of a moved-from %s", handle);
+}
+
 void CheckNotOpen(const Region* r, uint32_t scope_depth, const char* op) {
   if (BROOM_UNLIKELY(r->open_count() != 0 || scope_depth != 0)) {
     char buf[128];
@@ -38,21 +43,30 @@ using internal::BlockHeader;
 
 const char* KindName(RegionKind kind) {
   switch (kind) {
-    case RegionKind::kTransferable: return "transferable";
-    case RegionKind::kActor: return "actor";
-    case RegionKind::kTemporary: return "temporary";
+    case RegionKind::kTransferable:
+      return "transferable";
+    case RegionKind::kActor:
+      return "actor";
+    case RegionKind::kTemporary:
+      return "temporary";
   }
   return "?";
 }
 
 const char* ErrorName(AllocError error) {
   switch (error) {
-    case AllocError::kNone: return "none";
-    case AllocError::kBadSize: return "size overflows";
-    case AllocError::kBadAlignment: return "alignment is not a power of two";
-    case AllocError::kRegionBudget: return "region budget exceeded";
-    case AllocError::kProcessBudget: return "process budget exceeded";
-    case AllocError::kOutOfMemory: return "out of memory";
+    case AllocError::kNone:
+      return "none";
+    case AllocError::kBadSize:
+      return "size overflows";
+    case AllocError::kBadAlignment:
+      return "alignment is not a power of two";
+    case AllocError::kRegionBudget:
+      return "region budget exceeded";
+    case AllocError::kProcessBudget:
+      return "process budget exceeded";
+    case AllocError::kOutOfMemory:
+      return "out of memory";
   }
   return "?";
 }

@@ -1,35 +1,16 @@
 // Copyright Broom authors.
-#include "broom/temporary_region.h"
-
 #include "alloc/os/os.h"
 #include "alloc/region/region_internal.h"
+#include "broom/temporary_region.h"
 
 namespace broom {
 
 TemporaryRegion::TemporaryRegion(const RegionOptions& options)
     : region_(BumpRegion::Create(RegionKind::kTemporary, options)) {
-  if (region_ == nullptr) internal::ThrowBadAlloc();
-  region_->owner_tid_ = internal::os::ThreadId();
-}
-
-TemporaryRegion::~TemporaryRegion() {
-  if (region_ != nullptr) region_->Destroy("destruction of TemporaryRegion");
-}
-
-TemporaryRegion& TemporaryRegion::operator=(TemporaryRegion&& other) noexcept {
-  if (this != &other) {
-    if (region_ != nullptr) region_->Destroy("assignment to TemporaryRegion");
-    region_ = other.region_;
-    other.region_ = nullptr;
-  }
-  return *this;
+  region_.get().owner_tid_ = internal::os::ThreadId();
 }
 
 void TemporaryRegion::Reset() { region().Reset("TemporaryRegion::Reset"); }
-
-void TemporaryRegion::DieMovedFrom() {
-  internal::Fatal(__FILE__, __LINE__, "use of a moved-from TemporaryRegion");
-}
 
 BumpRegion& TemporaryRegion::CheckOwnerThread(const TemporaryRegion& t) {
   BumpRegion& r = t.region();

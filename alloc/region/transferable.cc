@@ -1,7 +1,6 @@
 // Copyright Broom authors.
-#include "broom/transferable_region.h"
-
 #include "alloc/region/region_internal.h"
+#include "broom/transferable_region.h"
 
 namespace broom {
 
@@ -9,10 +8,14 @@ using State = TransferableRegion::State;
 
 const char* StateName(State state) {
   switch (state) {
-    case State::kClosed: return "CLOSED";
-    case State::kOpen: return "OPEN";
-    case State::kFreed: return "FREED";
-    case State::kTransferred: return "TRANSFERRED";
+    case State::kClosed:
+      return "CLOSED";
+    case State::kOpen:
+      return "OPEN";
+    case State::kFreed:
+      return "FREED";
+    case State::kTransferred:
+      return "TRANSFERRED";
   }
   return "?";
 }
@@ -107,7 +110,8 @@ BumpRegion* TransferableRegion::Release() {
 
 TransferableRegion TransferableRegion::Adopt(Region* r) {
   BROOM_CHECK(r != nullptr && r->kind() == RegionKind::kTransferable,
-              "TransferableRegion::Adopt of %s", r == nullptr ? "null" : "a non-transferable region");
+              "TransferableRegion::Adopt of %s",
+              r == nullptr ? "null" : "a non-transferable region");
   return TransferableRegion(AdoptTag{}, static_cast<BumpRegion*>(r));
 }
 

@@ -94,7 +94,7 @@ class BumpFloor {
 class BroomTransferable {
  public:
   static constexpr const char* kName = "broom_transferable";
-  using Handle = Region*;
+  using Handle = BumpRegion*;
   explicit BroomTransferable(size_t) {}
   Handle Begin() {
     region_.emplace();
@@ -116,7 +116,7 @@ class BroomTransferable {
 class BroomTemporaryScope {
  public:
   static constexpr const char* kName = "broom_temporary_scope";
-  using Handle = Region*;
+  using Handle = BumpRegion*;
   explicit BroomTemporaryScope(size_t) {}
   Handle Begin() {
     scope_.emplace(temporary_);
@@ -138,7 +138,7 @@ class BroomTemporaryScope {
 class BroomActor {
  public:
   static constexpr const char* kName = "broom_actor";
-  using Handle = Region*;
+  using Handle = ReapRegion*;
   explicit BroomActor(size_t) {}
   Handle Begin() {
     region_.emplace();
@@ -160,7 +160,7 @@ class BroomActor {
 class BroomActorFreeEach {
  public:
   static constexpr const char* kName = "broom_actor_free_each";
-  using Handle = Region*;
+  using Handle = ReapRegion*;
   explicit BroomActorFreeEach(size_t) {}
   Handle Begin() {
     region_.emplace();

@@ -25,16 +25,19 @@ namespace broom {
 // Thread-safety: thread-compatible, owner only. One thread at a time may use it, but that thread
 // may change over time (actors migrate between scheduler threads); the engine's hand-over of the
 // actor between threads must synchronize (as every actor runtime's mailbox does).
+namespace internal {
+inline constexpr char kActorRegionName[] = "ActorRegion";
+}  // namespace internal
+
 class ActorRegion {
  public:
   // Creates the region (one 2 KiB block for its header; about 30 ns). Throws std::bad_alloc if
   // no block can be had (process budget, out of memory); LastAllocError() says which.
-  explicit ActorRegion(const RegionOptions& options = {});
-  ~ActorRegion();
-  ActorRegion(ActorRegion&& other) noexcept : region_(other.region_) { other.region_ = nullptr; }
-  ActorRegion& operator=(ActorRegion&& other) noexcept;
-  ActorRegion(const ActorRegion&) = delete;
-  ActorRegion& operator=(const ActorRegion&) = delete;
+  explicit ActorRegion(const RegionOptions& options = {}) : region_(ReapRegion::Create(options)) {}
+  // Moving leaves `other` empty (any use but destruction or assignment is fatal). Assignment
+  // destroys the region this handle owned first.
+  ActorRegion(ActorRegion&& other) noexcept = default;
+  ActorRegion& operator=(ActorRegion&& other) noexcept = default;
 
   // Allocates from the size class of `size`; see ReapRegion::Allocate (the inline fast path)
   // and broom/region.h for errors. Alignments up to 64 are honoured inside slabs; larger ones
@@ -48,18 +51,14 @@ class ActorRegion {
   // object, or is already free (double free).
   void Free(void* p) { region().Free(p); }
 
-  ReapRegion& region() const {
-    if (BROOM_UNLIKELY(region_ == nullptr)) DieMovedFrom();
-    return *region_;
-  }
+  ReapRegion& region() const { return region_.get(); }
   RegionStats stats() const { return region().stats(); }
 
   // Usable size of an object allocated here (its size class). REQUIRES: as Free.
   size_t UsableSize(const void* p) const { return region().UsableSize(p); }
 
  private:
-  [[noreturn]] static void DieMovedFrom();
-  ReapRegion* region_;
+  internal::OwnedRegion<ReapRegion, internal::kActorRegionName> region_;
 };
 
 }  // namespace broom

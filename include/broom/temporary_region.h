@@ -28,18 +28,19 @@ namespace broom {
 //
 // Thread-safety: owner-thread only. The region and its scopes belong to the thread that created
 // it; opening a Scope on another thread is a fatal error (checked at Scope entry, always).
+namespace internal {
+inline constexpr char kTemporaryRegionName[] = "TemporaryRegion";
+}  // namespace internal
+
 class TemporaryRegion {
  public:
   // Creates the region: takes one 4 KiB block from the thread's cache (about 30 ns).
   // Throws std::bad_alloc if no block can be had; LastAllocError() says why.
   explicit TemporaryRegion(const RegionOptions& options = {});
-  ~TemporaryRegion();
-  TemporaryRegion(TemporaryRegion&& other) noexcept : region_(other.region_) {
-    other.region_ = nullptr;
-  }
-  TemporaryRegion& operator=(TemporaryRegion&& other) noexcept;
-  TemporaryRegion(const TemporaryRegion&) = delete;
-  TemporaryRegion& operator=(const TemporaryRegion&) = delete;
+  // Moving leaves `other` empty (any use but destruction or assignment is fatal). Assignment
+  // destroys the region this handle owned first (fatal while a Scope is open on it).
+  TemporaryRegion(TemporaryRegion&& other) noexcept = default;
+  TemporaryRegion& operator=(TemporaryRegion&& other) noexcept = default;
 
   // Raw allocation; see BumpRegion::Allocate. REQUIRES: not moved-from (fatal).
   void* Allocate(size_t size, size_t align = kDefaultAlignment) {
@@ -50,10 +51,7 @@ class TemporaryRegion {
   // RegionOptions::retain_bytes of blocks for reuse. REQUIRES: no Scope open (fatal).
   void Reset();
 
-  BumpRegion& region() const {
-    if (BROOM_UNLIKELY(region_ == nullptr)) DieMovedFrom();
-    return *region_;
-  }
+  BumpRegion& region() const { return region_.get(); }
   RegionStats stats() const { return region().stats(); }
 
   // RAII mark + allocation context. Not movable. See the file comment.
@@ -71,9 +69,8 @@ class TemporaryRegion {
   };
 
  private:
-  [[noreturn]] static void DieMovedFrom();
   static BumpRegion& CheckOwnerThread(const TemporaryRegion& t);
-  BumpRegion* region_;
+  internal::OwnedRegion<BumpRegion, internal::kTemporaryRegionName> region_;
 };
 
 }  // namespace broom

@@ -19,7 +19,7 @@
 #include <string>
 #include <vector>
 
-#include "runtime_shims/lifecycle/envelope.h"
+#include "broom/lifecycle/envelope.h"
 
 namespace broom::caf_shim {
 

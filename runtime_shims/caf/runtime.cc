@@ -1,6 +1,8 @@
 // Copyright Broom authors.
 //
-// The CAF shim: instance actors, the driver, and worker processes. See caf_runtime.h.
+// The CAF shim: instance actors, the driver, and worker processes. See broom/caf/runtime.h.
+#include "broom/caf/runtime.h"
+
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -16,10 +18,10 @@
 #include <memory>
 #include <mutex>
 #include <thread>
+#include <type_traits>
 
-#include "runtime_shims/caf/caf_runtime.h"
+#include "broom/lifecycle/instance.h"
 #include "runtime_shims/caf/messages.h"
-#include "runtime_shims/lifecycle/instance.h"
 
 namespace broom::caf_shim {
 
@@ -156,20 +158,36 @@ caf::behavior InstanceActor(caf::stateful_actor<InstanceState>* self, std::strin
   };
 }
 
-// Spawned by name on a worker after a job: answers with the worker's counters, as
-// {regions created x3, regions destroyed x3, handle copies, shared takes, remote batches in,
-// remote batches out, envelopes created, envelopes destroyed, pid}.
+// Every counter of a ProcessStats, in the order the stats actor sends them.
+template <class P, class F>
+void ForEachCounter(P& p, F&& f) {
+  for (auto& c : p.broom.regions_created) f(c);
+  for (auto& c : p.broom.regions_destroyed) f(c);
+  f(p.broom.block_bytes);
+  f(p.broom.peak_block_bytes);
+  auto& s = p.shim;
+  for (auto* c : {&s.handle_copies, &s.handle_shared_takes, &s.batches_sent, &s.batches_received,
+                  &s.remote_batches_out, &s.remote_batches_in, &s.remote_bytes_out,
+                  &s.remote_bytes_in, &s.credit_stalls, &s.peak_in_flight, &s.scratch_created,
+                  &s.scratch_destroyed, &s.scratch_cleanups}) {
+    f(*c);
+  }
+  for (auto& a : s.arenas) {
+    for (auto* c : {&a.created, &a.freed, &a.peak_live, &a.peak_bytes, &a.cleanups}) f(*c);
+  }
+}
+
+// Spawned by name on a worker after a job: answers with the worker's counters (ForEachCounter
+// order), then its pid.
 caf::behavior StatsActor(caf::event_based_actor*) {
   return {
       [](stats_atom) {
-        GlobalStats g = GetGlobalStats();
-        lifecycle::ShimStats s = lifecycle::GetShimStats();
+        lifecycle::ProcessStats p;
+        p.broom = GetGlobalStats();
+        p.shim = lifecycle::GetShimStats();
         std::vector<uint64_t> v;
-        for (int k = 0; k < kNumRegionKinds; ++k) v.push_back(g.regions_created[k]);
-        for (int k = 0; k < kNumRegionKinds; ++k) v.push_back(g.regions_destroyed[k]);
-        v.insert(v.end(),
-                 {s.handle_copies, s.handle_shared_takes, s.remote_batches_in, s.remote_batches_out,
-                  s.envelopes_created, s.envelopes_destroyed, static_cast<uint64_t>(getpid())});
+        ForEachCounter(p, [&v](auto c) { v.push_back(static_cast<uint64_t>(c)); });
+        v.push_back(static_cast<uint64_t>(getpid()));
         return v;
       },
   };
@@ -195,19 +213,13 @@ bool ReadWorkerStats(caf::actor_system& system, caf::scoped_actor& self, const c
     std::vector<uint64_t> v;
     self->request(*a, std::chrono::seconds(2), stats_atom::value)
         .receive([&](std::vector<uint64_t>& r) { v = std::move(r); }, [&](caf::error&) {});
-    if (v.size() != 2 * kNumRegionKinds + 7) break;
-    for (int k = 0; k < kNumRegionKinds; ++k) {
-      out.broom.regions_created[k] = v[k];
-      out.broom.regions_destroyed[k] = v[kNumRegionKinds + k];
-    }
-    const uint64_t* s = &v[2 * kNumRegionKinds];
-    out.shim.handle_copies = s[0];
-    out.shim.handle_shared_takes = s[1];
-    out.shim.remote_batches_in = s[2];
-    out.shim.remote_batches_out = s[3];
-    out.shim.envelopes_created = s[4];
-    out.shim.envelopes_destroyed = s[5];
-    out.pid = static_cast<long>(s[6]);
+    size_t n = 0;
+    ForEachCounter(out, [&n](auto&) { ++n; });
+    if (v.size() != n + 1) break;
+    size_t i = 0;
+    ForEachCounter(out,
+                   [&](auto& c) { c = static_cast<std::remove_reference_t<decltype(c)>>(v[i++]); });
+    out.pid = static_cast<long>(v[i]);
     ok = true;
     if (out.broom.live(RegionKind::kActor) == 0 && out.broom.live(RegionKind::kTransferable) == 0) {
       break;
@@ -229,6 +241,13 @@ struct Worker {
 
 // Starts `exe --broom-worker` and reads the port it prints; empty error on success.
 std::string LaunchWorker(const std::string& exe, int threads, Worker& w) {
+  if (exe.empty() || access(exe.c_str(), X_OK) != 0) {
+    return "cannot start a worker process: JobOptions::worker_exe '" + exe + "' is " +
+           (exe.empty() ? std::string("empty")
+                        : "not an executable (" + std::string(strerror(errno)) + ")") +
+           "; it must name a binary whose main calls broom::caf_shim::WorkerMain on "
+           "--broom-worker (the default is the running executable)";
+  }
   int in[2], out[2];
   if (pipe2(in, O_CLOEXEC) != 0 || pipe2(out, O_CLOEXEC) != 0) return "pipe failed";
   std::string threads_flag = "--threads=" + std::to_string(threads);
@@ -260,8 +279,23 @@ std::string LaunchWorker(const std::string& exe, int threads, Worker& w) {
   close(out[0]);
   unsigned port = 0;
   if (std::sscanf(line.c_str(), "BROOM_WORKER_PORT %u", &port) != 1 || port == 0) {
-    return "worker " + exe + " (pid " + std::to_string(pid) +
-           ") did not report a port within 10 s (got '" + line + "')";
+    int status = 0;
+    std::string why = "did not report a port within 10 s";
+    bool exited = false;  // after EOF on its stdout the worker is exiting: give it a second
+    for (int i = 0; i < 100 && !exited; ++i) {
+      exited = waitpid(pid, &status, WNOHANG) == pid;
+      if (!exited) usleep(10000);
+    }
+    if (exited) {
+      w.pid = -1;
+      why = WIFEXITED(status) ? "exited with status " + std::to_string(WEXITSTATUS(status))
+                              : "died of signal " + std::to_string(WTERMSIG(status));
+      why +=
+          " before reporting a port (is its main calling broom::caf_shim::WorkerMain on "
+          "--broom-worker?)";
+    }
+    return "worker " + exe + " (pid " + std::to_string(pid) + ") " + why + "; it printed '" + line +
+           "'";
   }
   w.port = static_cast<uint16_t>(port);
   return {};
@@ -326,7 +360,8 @@ JobResult RunJob(const std::string& job, const JobParams& params, const JobOptio
   }
   MemoryPolicy* policy = ProcessPolicy(options.policy);
   if (policy == nullptr) {
-    r.error = "unknown memory policy '" + options.policy + "' (use regions, heap, heap-glibc or gc)";
+    r.error =
+        "unknown memory policy '" + options.policy + "' (use regions, heap, heap-glibc or gc)";
     return r;
   }
   SetReceivePolicy(policy);

@@ -66,7 +66,7 @@ caf::error inspect(caf::deserializer& f, BatchHandle& h) {
     env = AnyEnvelope::Create(*policy, *ops, hdr.epoch, 0);
     void* dst;
     {
-      ArenaScope open(env.resource());
+      ArenaScope open(env.arena());
       dst = ops->raw_resize(env.root(), hdr.count);
     }
     if (n > 0) {
@@ -83,6 +83,7 @@ caf::error inspect(caf::deserializer& f, BatchHandle& h) {
   }
   counters::Bump(counters::g_shim_counters.remote_batches_in);
   counters::Bump(counters::g_shim_counters.remote_bytes_in, n);
+  env.Transfer();  // the middleman thread hands the rebuilt batch to the receiving actor
   h = BatchHandle(std::move(env));
   return f.end_sequence();
 }

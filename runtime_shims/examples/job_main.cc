@@ -1,32 +1,26 @@
 // Copyright Broom authors.
 //
 // broom_job: runs one example job and prints its result checksum, time, peak RSS and Broom
-// statistics.
+// statistics. `broom_job --help` prints the flags (kUsage below).
 //
 //   broom_job --job=join --engine=caf --threads=4 --policy=regions --epochs=40 --docs=500000
 //   broom_job --job=aggregate --engine=direct --policy=heap --check
 //   broom_job --job=wordcount --engine=caf --processes=2         (loopback, OS-chosen ports)
 //
-// Flags: --job (select|aggregate|join|wjoin|wordcount), --engine (direct|caf), --policy
-// (regions|heap|heap-glibc|gc: Boehm GC, when built with libgc-dev), --threads (CAF scheduler
-// threads), --workers (instances per stage; default --threads or 2), --processes, --credits
-// (per edge, 0 = unlimited), --batch (records per batch), --timeout (seconds), --check (compare
-// with the reference computation; exit 1 on a mismatch), and any job parameter as --name=value
-// (epochs, docs, authors_min, authors_max, window, lines, words_per_line, vocabulary,
-// select_mod, select_keep, title_min, title_max, chunk).
 // `--broom-worker` is the worker-process mode the multi-process driver execs.
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <exception>
 #include <string>
 
+#include "broom/lifecycle/direct_driver.h"
 #include "runtime_shims/examples/jobs.h"
-#include "runtime_shims/lifecycle/direct_driver.h"
 #ifdef BROOM_HAVE_CAF
-#include "runtime_shims/caf/caf_runtime.h"
+#include "broom/caf/runtime.h"
 #endif
 #ifdef BROOM_HAVE_GC_POLICY
-#include "runtime_shims/lifecycle/gc_policy.h"
+#include "broom/lifecycle/gc_policy.h"
 #endif
 
 namespace {
@@ -35,8 +29,29 @@ using broom::lifecycle::JobOptions;
 using broom::lifecycle::JobParams;
 using broom::lifecycle::JobResult;
 
+constexpr const char* kUsage = R"(usage: broom_job [--flag=value ...]
+Runs one example job (runtime_shims/examples/jobs.h) and prints its result and statistics.
+  --job=NAME        select | aggregate | join | wjoin | wordcount        (default select)
+  --engine=NAME     direct (one thread, no engine) | caf                  (default direct)
+  --policy=NAME     regions | heap | heap-glibc | gc (Boehm GC, if built) (default regions)
+  --threads=N       CAF scheduler threads (0: CAF's default)
+  --workers=N       instances per stage (default: --threads, or 2)
+  --processes=N     CAF: run on N processes on this machine (default 1)
+  --credits=N       batches in flight per edge, 0 = unlimited             (default 16)
+  --batch=N         records per batch                                     (default 1024)
+  --timeout=S       give up after S seconds                               (default 300)
+  --check           compare with the plain-loop reference; exit 1 if different
+  --kill-worker-after=S   testing: SIGKILL worker process 1 after S seconds
+  --help            this text
+Job parameters, as --name=value: epochs, docs, authors_min, authors_max, window, lines,
+  words_per_line, vocabulary, select_mod, select_keep, title_min, title_max, chunk
+  (defaults: the paper's scale, 40 epochs of 500000 documents).
+Output: the job's totals, time, peak RSS, what each process created and freed, and one line
+  "RESULT seconds=... peak_rss_kib=... checksum=..." for bench/tools/sidebyside.py.
+)";
+
 int Usage(const char* msg) {
-  std::fprintf(stderr, "broom_job: %s\nsee the comment at the top of job_main.cc\n", msg);
+  std::fprintf(stderr, "broom_job: %s\n%s", msg, kUsage);
   return 2;
 }
 
@@ -61,36 +76,45 @@ int main(int argc, char** argv) {
   int workers = 0;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
+    if (a == "-h") a = "--help";
     if (a.rfind("--", 0) != 0) return Usage(("unexpected argument " + a).c_str());
     if (a == "--check") {
       check = true;
       continue;
     }
+    if (a == "--help") {
+      std::printf("%s", kUsage);
+      return 0;
+    }
     auto eq = a.find('=');
     if (eq == std::string::npos) return Usage(("flag needs a value: " + a).c_str());
     std::string k = a.substr(2, eq - 2), v = a.substr(eq + 1);
-    if (k == "job")
-      job = v;
-    else if (k == "engine")
-      engine = v;
-    else if (k == "policy")
-      opt.policy = v;
-    else if (k == "threads")
-      opt.threads = std::stoi(v);
-    else if (k == "workers")
-      workers = std::stoi(v);
-    else if (k == "processes")
-      opt.processes = std::stoi(v);
-    else if (k == "credits")
-      opt.credits = static_cast<uint32_t>(std::stoul(v));
-    else if (k == "batch")
-      opt.batch_size = std::stoul(v);
-    else if (k == "timeout")
-      opt.timeout_seconds = std::stod(v);
-    else if (k == "kill-worker-after")
-      opt.kill_worker_after_seconds = std::stod(v);
-    else
-      params.Set(k, v);
+    try {
+      if (k == "job")
+        job = v;
+      else if (k == "engine")
+        engine = v;
+      else if (k == "policy")
+        opt.policy = v;
+      else if (k == "threads")
+        opt.threads = std::stoi(v);
+      else if (k == "workers")
+        workers = std::stoi(v);
+      else if (k == "processes")
+        opt.processes = std::stoi(v);
+      else if (k == "credits")
+        opt.credits = static_cast<uint32_t>(std::stoul(v));
+      else if (k == "batch")
+        opt.batch_size = std::stoul(v);
+      else if (k == "timeout")
+        opt.timeout_seconds = std::stod(v);
+      else if (k == "kill-worker-after")
+        opt.kill_worker_after_seconds = std::stod(v);
+      else
+        params.Set(k, v);
+    } catch (const std::exception&) {
+      return Usage(("bad value in " + a).c_str());
+    }
   }
 #ifdef BROOM_HAVE_GC_POLICY
   // Only when asked for: initializing the collector costs the other policies RSS.
@@ -98,7 +122,6 @@ int main(int argc, char** argv) {
 #endif
   if (workers == 0) workers = opt.threads > 0 ? opt.threads : 2;
   params.Set("workers", static_cast<uint64_t>(workers));
-  opt.worker_exe = "/proc/self/exe";
 
   std::printf("job=%s engine=%s policy=%s threads=%d processes=%d credits=%u batch=%zu params=%s\n",
               job.c_str(), engine.c_str(), opt.policy.c_str(), opt.threads, opt.processes,

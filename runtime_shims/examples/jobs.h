@@ -21,8 +21,8 @@
 #include <map>
 #include <string>
 
+#include "broom/lifecycle/graph.h"
 #include "runtime_shims/examples/records.h"
-#include "runtime_shims/lifecycle/graph.h"
 
 namespace broom::examples {
 

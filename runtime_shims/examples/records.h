@@ -28,8 +28,8 @@
 #include <string>
 #include <string_view>
 
-#include "runtime_shims/lifecycle/operator.h"
-#include "runtime_shims/lifecycle/record.h"
+#include "broom/lifecycle/operator.h"
+#include "broom/lifecycle/record.h"
 
 namespace broom::examples {
 
@@ -63,7 +63,11 @@ struct Document {
   Document(const Document& o, const allocator_type& al)
       : id(o.id), author(o.author), length(o.length), epoch(o.epoch), title(o.title, al) {}
   Document(Document&& o, const allocator_type& al)
-      : id(o.id), author(o.author), length(o.length), epoch(o.epoch), title(std::move(o.title), al) {}
+      : id(o.id),
+        author(o.author),
+        length(o.length),
+        epoch(o.epoch),
+        title(std::move(o.title), al) {}
   Document(const Document&) = default;
   Document(Document&&) = default;
   Document& operator=(const Document&) = default;
@@ -105,10 +109,18 @@ struct JoinedDoc {
             const allocator_type& al = {})
       : doc(d), author(a), name_hash(nh), length(len), epoch(e), title(al) {}
   JoinedDoc(const JoinedDoc& o, const allocator_type& al)
-      : doc(o.doc), author(o.author), name_hash(o.name_hash), length(o.length), epoch(o.epoch),
+      : doc(o.doc),
+        author(o.author),
+        name_hash(o.name_hash),
+        length(o.length),
+        epoch(o.epoch),
         title(o.title, al) {}
   JoinedDoc(JoinedDoc&& o, const allocator_type& al)
-      : doc(o.doc), author(o.author), name_hash(o.name_hash), length(o.length), epoch(o.epoch),
+      : doc(o.doc),
+        author(o.author),
+        name_hash(o.name_hash),
+        length(o.length),
+        epoch(o.epoch),
         title(std::move(o.title), al) {}
   JoinedDoc(const JoinedDoc&) = default;
   JoinedDoc(JoinedDoc&&) = default;

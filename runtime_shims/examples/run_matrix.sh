@@ -1,7 +1,7 @@
 #!/bin/sh
 # Runs every example job under both memory policies on the direct driver and on CAF, and prints
 # one line per run: job engine policy seconds peak_rss_kib checksum.
-#   runtime_shims/examples/run_matrix.sh build/rel/runtime_shims/examples/broom_job [extra flags]
+#   runtime_shims/examples/run_matrix.sh build/release/runtime_shims/examples/broom_job [extra flags]
 # Paper scale is the default (40 epochs x 500k documents); pass e.g. --epochs=4 to shrink it.
 set -eu
 bin=${1:?usage: run_matrix.sh path/to/broom_job [flags]}

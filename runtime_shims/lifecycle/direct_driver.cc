@@ -1,11 +1,11 @@
 // Copyright Broom authors.
-#include "runtime_shims/lifecycle/direct_driver.h"
+#include "broom/lifecycle/direct_driver.h"
 
 #include <chrono>
 #include <deque>
 #include <memory>
 
-#include "runtime_shims/lifecycle/instance.h"
+#include "broom/lifecycle/instance.h"
 
 namespace broom::lifecycle {
 namespace {
@@ -115,7 +115,8 @@ JobResult RunDirect(const Graph& graph, const JobOptions& options) {
   JobResult r;
   std::unique_ptr<MemoryPolicy> policy = MakePolicy(options.policy);
   if (policy == nullptr) {
-    r.error = "unknown memory policy '" + options.policy + "' (use regions, heap, heap-glibc or gc)";
+    r.error =
+        "unknown memory policy '" + options.policy + "' (use regions, heap, heap-glibc or gc)";
     return r;
   }
   ResetShimStats();  // counters describe this job (one job at a time per process)

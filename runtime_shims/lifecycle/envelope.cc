@@ -1,5 +1,5 @@
 // Copyright Broom authors.
-#include "runtime_shims/lifecycle/envelope.h"
+#include "broom/lifecycle/envelope.h"
 
 #include <map>
 #include <mutex>
@@ -34,20 +34,14 @@ const BatchOps* FindBatchOps(std::string_view name) {
 AnyEnvelope AnyEnvelope::Create(MemoryPolicy& policy, const BatchOps& ops, Epoch epoch,
                                 size_t capacity) {
   AnyEnvelope e;
-  void* arena = policy.CreateArena(ArenaUse::kMessage, "batch");
-  try {
-    std::pmr::memory_resource* res = policy.ArenaResource(arena);
-    ArenaScope open(res);
-    e.root_ = ops.construct(res, epoch, capacity);
-    policy.AttachRoot(arena, e.root_);
-  } catch (...) {
-    policy.DestroyArena(arena);
-    throw;
+  e.arena_ = policy.CreateArena(ArenaUse::kMessage, "batch");
+  {
+    ArenaScope open(e.arena_);
+    e.root_ = ops.construct(e.arena_.resource(), epoch, capacity);  // on throw, e frees the arena
   }
+  e.arena_.AttachRoot(e.root_);
   e.policy_ = &policy;
-  e.arena_ = arena;
   e.ops_ = &ops;
-  internal::NoteEnvelopeCreated();
   return e;
 }
 
@@ -57,7 +51,7 @@ AnyEnvelope AnyEnvelope::Decode(MemoryPolicy& policy, const BatchOps& ops, Epoch
   AnyEnvelope e = Create(policy, ops, epoch, 0);
   bool ok;
   {
-    ArenaScope open(e.resource());
+    ArenaScope open(e.arena_);
     ok = ops.decode(in, count, e.root_);
   }
   if (!ok) e.Reset();
@@ -65,13 +59,9 @@ AnyEnvelope AnyEnvelope::Decode(MemoryPolicy& policy, const BatchOps& ops, Epoch
 }
 
 void AnyEnvelope::Reset() {
-  if (root_ == nullptr) return;
-  std::pmr::memory_resource* res = policy_->ArenaResource(arena_);
-  ops_->destroy(root_, res);
-  policy_->DestroyArena(arena_);
+  if (root_ != nullptr) ops_->destroy(root_, arena_.resource());
   root_ = nullptr;
-  arena_ = nullptr;
-  internal::NoteEnvelopeDestroyed();
+  arena_.Reset();
 }
 
 const void* AnyEnvelope::raw_data() const {
@@ -87,11 +77,9 @@ void AnyEnvelope::DieWrongType(const char* wanted) const {
 }
 
 void OwnedState::Reset() {
-  if (object_ == nullptr) return;
-  destroy_(object_, policy_->ArenaResource(arena_));
-  policy_->DestroyArena(arena_);
+  if (object_ != nullptr) destroy_(object_, arena_.resource());
   object_ = nullptr;
-  arena_ = nullptr;
+  arena_.Reset();
 }
 
 }  // namespace broom::lifecycle

@@ -1,5 +1,5 @@
 // Copyright Broom authors.
-#include "runtime_shims/lifecycle/gc_policy.h"
+#include "broom/lifecycle/gc_policy.h"
 
 #define GC_THREADS 1
 #include <gc/gc.h>
@@ -7,7 +7,8 @@
 #include <memory_resource>
 #include <new>
 
-#include "runtime_shims/lifecycle/policy.h"
+#include "broom/lifecycle/arena.h"
+#include "broom/lifecycle/policy.h"
 
 namespace broom::lifecycle {
 namespace {
@@ -50,28 +51,36 @@ GcResource& Resource() {
   return *r;
 }
 
-// The arena handle: an uncollectable (scanned, never collected) cell holding the root.
-struct Anchor {
-  void* root;
+// An arena: an uncollectable (scanned, never collected) cell holding the root, so a batch or
+// state object that only the shim references (from memory the collector does not scan) stays
+// alive until its arena is freed; then its objects are garbage.
+class GcAnchor final : public ArenaBackend {
+ public:
+  static GcAnchor* Create() {
+    void* cell = GC_MALLOC_UNCOLLECTABLE(sizeof(GcAnchor));
+    if (cell == nullptr) throw std::bad_alloc();
+    return ::new (cell) GcAnchor();
+  }
+  std::pmr::memory_resource* resource() override { return &Resource(); }
+  void AttachRoot(void* root) override { root_ = root; }
+  void Destroy() override {
+    root_ = nullptr;
+    this->~GcAnchor();
+    GC_FREE(this);
+  }
+
+ private:
+  GcAnchor() = default;
+  void* root_ = nullptr;
 };
 
 class GcPolicy final : public MemoryPolicy {
  public:
   std::string_view name() const override { return "gc"; }
-  void* CreateArena(ArenaUse, const char*) override {
+  Arena CreateArena(ArenaUse use, const char*) override {
     t_registration.Ensure();
-    void* anchor = GC_MALLOC_UNCOLLECTABLE(sizeof(Anchor));
-    if (anchor == nullptr) throw std::bad_alloc();
-    static_cast<Anchor*>(anchor)->root = nullptr;
-    return anchor;
+    return Arena::WithBackend(use, GcAnchor::Create());
   }
-  std::pmr::memory_resource* ArenaResource(void*) override { return &Resource(); }
-  void AttachRoot(void* arena, void* root) override { static_cast<Anchor*>(arena)->root = root; }
-  void DestroyArena(void* arena) override {
-    static_cast<Anchor*>(arena)->root = nullptr;
-    GC_FREE(arena);
-  }
-  size_t ArenaBytes(void*) const override { return 0; }
   std::unique_ptr<ScratchSpace> CreateScratch() override {
     t_registration.Ensure();  // every thread that runs callbacks comes here first
     return MakeFallbackScratch(&Resource());

@@ -1,9 +1,12 @@
 // Copyright Broom authors.
-#include "runtime_shims/lifecycle/graph.h"
+#include "broom/lifecycle/graph.h"
 
 #include <sys/resource.h>
 
+#include <cerrno>
+#include <cstdarg>
 #include <cstdio>
+#include <cstdlib>
 #include <mutex>
 #include <sstream>
 
@@ -75,7 +78,14 @@ std::string JobParams::ToString() const {
 
 uint64_t JobParams::Get(const std::string& k, uint64_t def) const {
   auto it = kv_.find(k);
-  return it == kv_.end() ? def : std::stoull(it->second);
+  if (it == kv_.end()) return def;
+  const std::string& v = it->second;
+  char* end = nullptr;
+  errno = 0;
+  unsigned long long n = std::strtoull(v.c_str(), &end, 10);
+  BROOM_CHECK(!v.empty() && v[0] != '-' && *end == '\0' && errno == 0,
+              "job parameter %s=%s is not a non-negative integer", k.c_str(), v.c_str());
+  return n;
 }
 
 std::string JobParams::GetString(const std::string& k, const std::string& def) const {
@@ -122,34 +132,79 @@ long PeakRssKb() {
   return ru.ru_maxrss;
 }
 
+namespace {
+
+std::string Format(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
+std::string Format(const char* fmt, ...) {
+  char buf[512];
+  va_list ap;
+  va_start(ap, fmt);
+  std::vsnprintf(buf, sizeof(buf), fmt, ap);
+  va_end(ap);
+  return buf;
+}
+
+unsigned long long U(uint64_t v) { return static_cast<unsigned long long>(v); }
+
+// What one process created and freed. `before` is zero for a worker (its whole life).
+void AppendProcess(std::ostringstream& o, const GlobalStats& before, const GlobalStats& after,
+                   const ShimStats& shim, const char* scratch_fate) {
+  static constexpr const char* kWhat[kNumArenaUses] = {"batches (message arenas)", "operator state",
+                                                       "per-timestamp state"};
+  static constexpr const char* kWhen[kNumArenaUses] = {
+      "each freed by its last owner, after its callback", "freed when its instance stopped",
+      "freed after OnNotify of the last epoch that needs it"};
+  for (int u = 0; u < kNumArenaUses; ++u) {
+    const ArenaCounts& a = shim.arenas[u];
+    if (a.created == 0) continue;
+    o << Format("    %-26s created %llu, freed %llu (%s); at most %llu alive", kWhat[u],
+                U(a.created), U(a.freed), kWhen[u], U(a.peak_live));
+    if (a.peak_bytes > 0) o << Format("; largest %llu B", U(a.peak_bytes));
+    if (a.cleanups > 0) o << Format("; destructors run by freeing: %llu", U(a.cleanups));
+    if (a.live() > 0) o << Format("; %llu STILL ALIVE", U(a.live()));
+    o << "\n";
+  }
+  if (shim.scratch_created > 0) {
+    o << Format(
+        "    %-26s created %llu, freed %llu (one per thread that ran callbacks, reused "
+        "by every callback on it)",
+        "callback scratch", U(shim.scratch_created), U(shim.scratch_destroyed));
+    if (shim.scratch_cleanups > 0) {
+      o << Format("; destructors run at callback exits: %llu", U(shim.scratch_cleanups));
+    }
+    if (shim.scratch_live() > 0)
+      o << Format("; %llu alive: %s", U(shim.scratch_live()), scratch_fate);
+    o << "\n";
+  }
+  o << "    regions";
+  for (int k = 0; k < kNumRegionKinds; ++k) {
+    uint64_t created = after.regions_created[k] - before.regions_created[k];
+    uint64_t freed = after.regions_destroyed[k] - before.regions_destroyed[k];
+    o << Format("%s %s created %llu freed %llu", k == 0 ? "" : ",",
+                KindName(static_cast<RegionKind>(k)), U(created), U(freed));
+    if (after.live(static_cast<RegionKind>(k)) > 0) {
+      o << Format(" (%llu live)", U(after.live(static_cast<RegionKind>(k))));
+    }
+  }
+  o << Format("; region bytes peak %llu, held now %llu\n", U(after.peak_block_bytes),
+              U(after.block_bytes));
+}
+
+}  // namespace
+
 std::string JobResult::Summary() const {
   std::ostringstream o;
   o << (ok ? "ok" : "FAILED: " + error) << "\n";
   for (const auto& [k, v] : totals) o << "  " << k << " = " << v << "\n";
-  char buf[256];
-  std::snprintf(buf, sizeof(buf), "  time = %.3f s, peak RSS = %ld KiB\n", seconds, peak_rss_kb);
-  o << buf;
-  for (int k = 0; k < kNumRegionKinds; ++k) {
-    std::snprintf(
-        buf, sizeof(buf), "  regions %-12s created %llu freed %llu (live after: %llu)\n",
-        KindName(static_cast<RegionKind>(k)),
-        (unsigned long long)(broom_after.regions_created[k] - broom_before.regions_created[k]),
-        (unsigned long long)(broom_after.regions_destroyed[k] - broom_before.regions_destroyed[k]),
-        (unsigned long long)broom_after.live(static_cast<RegionKind>(k)));
-    o << buf;
-  }
-  std::snprintf(buf, sizeof(buf), "  region bytes: peak %zu, held after %zu\n",
-                broom_after.peak_block_bytes, broom_after.block_bytes);
-  o << buf;
+  o << Format("  time = %.3f s, peak RSS = %ld KiB\n", seconds, peak_rss_kb);
+  o << (workers.empty() ? "  this process:\n" : "  driver process (this one):\n");
+  AppendProcess(o, broom_before, broom_after, shim, "threads still running");
   o << "  shim: " << shim.ToString() << "\n";
   for (const ProcessStats& w : workers) {
-    o << "  worker pid " << w.pid << ":";
-    for (int k = 0; k < kNumRegionKinds; ++k) {
-      o << " " << KindName(static_cast<RegionKind>(k)) << " created " << w.broom.regions_created[k]
-        << " freed " << w.broom.regions_destroyed[k] << ";";
-    }
-    o << " handle_copies " << w.shim.handle_copies << ", remote batches in "
-      << w.shim.remote_batches_in << " out " << w.shim.remote_batches_out << "\n";
+    o << "  worker process pid " << w.pid << " (read after its instances stopped):\n";
+    AppendProcess(o, GlobalStats{}, w.broom, w.shim,
+                  "its scheduler threads are still running; freed when the worker exits");
+    o << "  shim: " << w.shim.ToString() << "\n";
   }
   return o.str();
 }

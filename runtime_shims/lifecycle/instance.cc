@@ -1,5 +1,5 @@
 // Copyright Broom authors.
-#include "runtime_shims/lifecycle/instance.h"
+#include "broom/lifecycle/instance.h"
 
 #include <algorithm>
 
@@ -243,7 +243,7 @@ void Instance::Drain(int port, int dest) {
         internal::RaiseTo(internal::g_shim_counters.peak_in_flight, c.outstanding);
       }
       internal::Bump(internal::g_shim_counters.batches_sent);
-      if (MemoryPolicy* policy = o.batch.policy()) policy->BeforeTransfer(o.batch.arena());
+      o.batch.Transfer();  // the one core transfer of this handoff (typestate, checked mode)
       transport_.SendBatch(to, out_dest_port_[port], std::move(o.batch));
     } else {
       transport_.SendPunctuation(to, out_dest_port_[port], o.epoch);

@@ -1,32 +1,18 @@
 // Copyright Broom authors.
-#include "runtime_shims/lifecycle/policy.h"
+#include "broom/lifecycle/policy.h"
 
 #include <array>
 #include <atomic>
-#include <cstdint>
 #include <cstddef>
+#include <cstdint>
 #include <mutex>
 #include <new>
 #include <vector>
 
 #include "broom/actor_region.h"
-#include "broom/check.h"
 #include "broom/temporary_region.h"
-#include "broom/transferable_region.h"
 
 namespace broom::lifecycle {
-
-const char* ArenaUseName(ArenaUse use) {
-  switch (use) {
-    case ArenaUse::kMessage:
-      return "message";
-    case ArenaUse::kOperatorState:
-      return "operator-state";
-    case ArenaUse::kEpochState:
-      return "epoch-state";
-  }
-  return "?";
-}
 
 namespace {
 std::atomic<uint64_t> g_next_policy_id{1};
@@ -38,67 +24,43 @@ namespace {
 
 // ---- regions ----------------------------------------------------------------------------------
 
-// Arena handles: a transferable region is its Region* (released from its TransferableRegion,
-// re-adopted to free it); an actor region is a heap-allocated ActorRegion*, tagged with bit 0.
-constexpr uintptr_t kActorTag = 1;
-
 class RegionScratch final : public ScratchSpace {
  public:
   RegionScratch() : temporary_(RegionOptions{.name = "callback-scratch"}) {}
   void Enter() override {
     BROOM_CHECK(depth_ < scopes_.size(), "callback scratch nested deeper than %zu", scopes_.size());
+    cleanups_at_enter_[depth_] = temporary_.region().stats().cleanups;
     scopes_[depth_++].emplace(temporary_);
   }
   void Exit() override {
     BROOM_CHECK(depth_ > 0, "callback scratch exited more often than entered");
-    scopes_[--depth_].reset();
+    --depth_;
+    // Destructors registered since Enter run at the scope's exit below.
+    size_t cleanups = temporary_.region().stats().cleanups - cleanups_at_enter_[depth_];
+    scopes_[depth_].reset();
+    if (cleanups != 0) internal::Bump(internal::g_shim_counters.scratch_cleanups, cleanups);
   }
 
  private:
+  static constexpr size_t kMaxDepth = 8;
   TemporaryRegion temporary_;  // declared first: outlives the scopes
-  std::array<std::optional<TemporaryRegion::Scope>, 8> scopes_;
+  std::array<std::optional<TemporaryRegion::Scope>, kMaxDepth> scopes_;
+  std::array<size_t, kMaxDepth> cleanups_at_enter_{};
   size_t depth_ = 0;
 };
 
 class RegionPolicy final : public MemoryPolicy {
  public:
   std::string_view name() const override { return "regions"; }
-
-  void* CreateArena(ArenaUse use, const char* name) override {
+  Arena CreateArena(ArenaUse use, const char* name) override {
     RegionOptions options;
     options.name = name;
-    if (use == ArenaUse::kOperatorState) {
-      auto* actor = new ActorRegion(options);
-      return reinterpret_cast<void*>(reinterpret_cast<uintptr_t>(actor) | kActorTag);
-    }
+    if (use == ArenaUse::kOperatorState) return Arena(use, ActorRegion(options));
     // Messages and per-timestamp state are transferable: they may change owner.
-    return TransferableRegion(options).Release();
-  }
-  std::pmr::memory_resource* ArenaResource(void* arena) override { return &RegionOfArena(arena); }
-  void DestroyArena(void* arena) override {
-    auto bits = reinterpret_cast<uintptr_t>(arena);
-    if (bits & kActorTag) {
-      delete reinterpret_cast<ActorRegion*>(bits & ~kActorTag);
-    } else {
-      TransferableRegion::Adopt(static_cast<Region*>(arena)).Free();
-    }
-  }
-  size_t ArenaBytes(void* arena) const override { return RegionOfArena(arena).stats().block_bytes; }
-  void BeforeTransfer(void* arena) override {
-    // Adopt and release again: a core transfer (typestate checked; scanned in checked mode).
-    if (GetCheckMode() != CheckMode::kOff && arena != nullptr) {
-      (void)TransferableRegion::Adopt(static_cast<Region*>(arena)).Release();
-    }
+    return Arena::NewTransferable(use, options);
   }
   std::unique_ptr<ScratchSpace> CreateScratch() override {
     return std::make_unique<RegionScratch>();
-  }
-
- private:
-  static Region& RegionOfArena(void* arena) {
-    auto bits = reinterpret_cast<uintptr_t>(arena);
-    if (bits & kActorTag) return reinterpret_cast<ActorRegion*>(bits & ~kActorTag)->region();
-    return *static_cast<Region*>(arena);
   }
 };
 
@@ -125,7 +87,8 @@ namespace {
 class GlibcHeap final : public std::pmr::memory_resource {
  private:
   void* do_allocate(size_t bytes, size_t align) override {
-    void* p = align <= alignof(std::max_align_t) ? __libc_malloc(bytes) : __libc_memalign(align, bytes);
+    void* p =
+        align <= alignof(std::max_align_t) ? __libc_malloc(bytes) : __libc_memalign(align, bytes);
     if (p == nullptr) throw std::bad_alloc();
     return p;
   }
@@ -159,10 +122,7 @@ class HeapPolicy final : public MemoryPolicy {
  public:
   HeapPolicy(std::string_view name, std::pmr::memory_resource* heap) : name_(name), heap_(heap) {}
   std::string_view name() const override { return name_; }
-  void* CreateArena(ArenaUse, const char*) override { return nullptr; }
-  std::pmr::memory_resource* ArenaResource(void*) override { return heap_; }
-  void DestroyArena(void*) override {}
-  size_t ArenaBytes(void*) const override { return 0; }
+  Arena CreateArena(ArenaUse use, const char*) override { return Arena::OnHeap(use, heap_); }
   std::unique_ptr<ScratchSpace> CreateScratch() override { return MakeFallbackScratch(heap_); }
 
  private:
@@ -170,7 +130,16 @@ class HeapPolicy final : public MemoryPolicy {
   std::pmr::memory_resource* heap_;
 };
 
+// The calling thread's scratch, counted in ShimStats (created here, destroyed when replaced,
+// released or at thread exit).
 struct ThreadScratchSlot {
+  ~ThreadScratchSlot() { Reset(); }
+  void Reset() {
+    if (scratch == nullptr) return;
+    scratch.reset();
+    policy_id = 0;
+    internal::Bump(internal::g_shim_counters.scratch_destroyed);
+  }
   uint64_t policy_id = 0;
   std::unique_ptr<ScratchSpace> scratch;
 };
@@ -219,16 +188,14 @@ std::unique_ptr<MemoryPolicy> MakePolicy(std::string_view name) {
 ScratchSpace& ThreadScratch(MemoryPolicy& policy) {
   ThreadScratchSlot& slot = t_scratch;
   if (slot.policy_id != policy.id()) {
-    slot.scratch.reset();
+    slot.Reset();
     slot.scratch = policy.CreateScratch();
     slot.policy_id = policy.id();
+    internal::Bump(internal::g_shim_counters.scratch_created);
   }
   return *slot.scratch;
 }
 
-void ReleaseThreadScratch() {
-  t_scratch.scratch.reset();
-  t_scratch.policy_id = 0;
-}
+void ReleaseThreadScratch() { t_scratch.Reset(); }
 
 }  // namespace broom::lifecycle

@@ -3,18 +3,18 @@
 // The Boehm GC memory policy ("gc"): the same operator code on a collected heap gives the
 // reference results on both engines, the collector really runs, and what the shim holds (batch
 // and state roots kept in uncollected memory) survives collections.
-#include "runtime_shims/lifecycle/gc_policy.h"
+#include "broom/lifecycle/gc_policy.h"
 
 #include <gtest/gtest.h>
 
 #include <memory>
 #include <string>
 
-#include "runtime_shims/caf/caf_runtime.h"
+#include "broom/caf/runtime.h"
+#include "broom/lifecycle/direct_driver.h"
+#include "broom/lifecycle/envelope.h"
 #include "runtime_shims/examples/jobs.h"
 #include "runtime_shims/examples/records.h"
-#include "runtime_shims/lifecycle/direct_driver.h"
-#include "runtime_shims/lifecycle/envelope.h"
 
 namespace broom::lifecycle {
 namespace {
@@ -82,7 +82,8 @@ TEST_F(GcPolicyTest, BatchesHeldOnlyThroughTheShimSurviveCollections) {
   for (int round = 0; round < 3; ++round) {
     GcCollectNow();
     // Garbage that would reuse wrongly collected memory.
-    std::pmr::memory_resource* heap = policy->ArenaResource(nullptr);
+    Arena garbage = policy->CreateArena(ArenaUse::kMessage, "garbage");
+    std::pmr::memory_resource* heap = garbage.resource();
     for (int i = 0; i < 20000; ++i) std::memset(heap->allocate(64), 0xAB, 64);
   }
   for (uint64_t b = 0; b < held->size(); ++b) {

@@ -11,12 +11,12 @@
 #include <vector>
 
 #include "broom/check.h"
+#include "broom/lifecycle/direct_driver.h"
+#include "broom/lifecycle/instance.h"
 #include "broom/memory.h"
 #include "broom/region.h"
 #include "broom/transferable_region.h"
 #include "runtime_shims/examples/jobs.h"
-#include "runtime_shims/lifecycle/direct_driver.h"
-#include "runtime_shims/lifecycle/instance.h"
 
 namespace broom::lifecycle {
 namespace {
@@ -61,7 +61,7 @@ TEST_P(DirectJobTest, EqualsReferenceAndFreesEveryRegion) {
   if (policy == "regions") {
     // Every stage instance has an actor region; every batch a transferable one.
     EXPECT_EQ(Created(r, RegionKind::kActor), static_cast<uint64_t>(graph->total_instances()));
-    EXPECT_GE(Created(r, RegionKind::kTransferable), r.shim.envelopes_created);
+    EXPECT_GE(Created(r, RegionKind::kTransferable), r.shim.messages().created);
     EXPECT_EQ(Created(r, RegionKind::kTemporary), 1u);  // one scratch region for the thread
   } else {
     EXPECT_EQ(Created(r, RegionKind::kTransferable) + Created(r, RegionKind::kActor) +
@@ -70,15 +70,16 @@ TEST_P(DirectJobTest, EqualsReferenceAndFreesEveryRegion) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    AllJobs, DirectJobTest,
-    ::testing::Combine(::testing::Values("select", "aggregate", "join", "wjoin", "wordcount"),
-                       ::testing::Values("regions", "heap", "heap-glibc")),
-    [](const auto& info) {
-      std::string name = std::get<0>(info.param) + "_" + std::get<1>(info.param);
-      std::replace(name.begin(), name.end(), '-', '_');
-      return name;
-    });
+INSTANTIATE_TEST_SUITE_P(AllJobs, DirectJobTest,
+                         ::testing::Combine(::testing::Values("select", "aggregate", "join",
+                                                              "wjoin", "wordcount"),
+                                            ::testing::Values("regions", "heap", "heap-glibc")),
+                         [](const auto& info) {
+                           std::string name =
+                               std::get<0>(info.param) + "_" + std::get<1>(info.param);
+                           std::replace(name.begin(), name.end(), '-', '_');
+                           return name;
+                         });
 
 // ---- the region actions of each engine event, observed from inside an operator ----------------
 
@@ -90,8 +91,8 @@ struct Probe {
   bool state_in_actor_region = false;
   bool epoch_state_in_transferable = false;
   bool stale_epoch_state_seen = false;
-  bool stale_short_state_seen = false;   // a kEpochWindow = 1 state outlived its OnNotify
-  bool short_state_missing = false;      // ... or was gone before its OnNotify
+  bool stale_short_state_seen = false;  // a kEpochWindow = 1 state outlived its OnNotify
+  bool short_state_missing = false;     // ... or was gone before its OnNotify
 };
 Probe* g_probe = nullptr;
 
@@ -229,7 +230,8 @@ class ForwardByPointer final : public Unary<Ticks> {
 class ForwardByValue final : public Unary<Ticks> {
  public:
   void OnRecv(Envelope<Ticks>& batch, Context& ctx) override {
-    for (const Ticks& t : batch.records()) ctx.output<TickCopy>(0).Give(batch->epoch, TickCopy{t.v});
+    for (const Ticks& t : batch.records())
+      ctx.output<TickCopy>(0).Give(batch->epoch, TickCopy{t.v});
   }
 };
 template <class R>
@@ -327,10 +329,7 @@ class CountingPolicy final : public MemoryPolicy {
  public:
   explicit CountingPolicy(CountingResource& r) : r_(r) {}
   std::string_view name() const override { return "counting"; }
-  void* CreateArena(ArenaUse, const char*) override { return nullptr; }
-  std::pmr::memory_resource* ArenaResource(void*) override { return &r_; }
-  void DestroyArena(void*) override {}
-  size_t ArenaBytes(void*) const override { return 0; }
+  Arena CreateArena(ArenaUse use, const char*) override { return Arena::OnHeap(use, &r_); }
   std::unique_ptr<ScratchSpace> CreateScratch() override {
     struct Scratch final : ScratchSpace {
       explicit Scratch(CountingResource& r) : r(r) {}
@@ -368,13 +367,13 @@ TEST(LifecycleTest, AnotherPolicyRedirectsOperatorAllocationsWithoutCodeChanges)
     Instance tok(*graph, 1, 0, policy, transport, InstanceOptions{0, 16});
     auto lines = Envelope<examples::Line>::Create(policy, 0, 4);
     {
-      ArenaScope open(lines.resource());
+      ArenaScope open(lines.arena());
       lines.records().emplace_back("alpha beta gamma");
       lines.records().emplace_back("delta epsilon");
     }
     size_t before = counting.allocations;
     tok.Start();
-    tok.OnBatch(0, 0, std::move(lines));
+    tok.OnBatch(0, 0, std::move(lines).Erase());
     tok.OnPunctuation(0, 0, kEndOfStream);
     EXPECT_GT(counting.allocations, before);  // scratch and output batches came from the policy
     EXPECT_GE(transport.batches, 1);
@@ -406,16 +405,16 @@ TEST(LifecycleTest, RawAndCodedRecordsRoundTripThroughFlatBytes) {
   auto policy = MakePolicy("regions");
   auto words = Envelope<examples::WordCount>::Create(*policy, 7, 2);
   {
-    ArenaScope open(words.resource());
+    ArenaScope open(words.arena());
     words.records().emplace_back("a-rather-long-word-that-is-not-inline", 3, 7);
     words.records().emplace_back("b", 1, 7);
   }
   std::vector<char> bytes;
-  words.EncodeRecords(bytes);
+  words.any().EncodeRecords(bytes);
   ByteReader in(bytes.data(), bytes.size());
-  AnyEnvelope back = AnyEnvelope::Decode(*policy, *words.ops(), 7, 2, in);
-  ASSERT_TRUE(back);
-  auto& b = back.As<examples::WordCount>();
+  const BatchOps& ops = BatchOpsFor<examples::WordCount>();
+  Envelope<examples::WordCount> b(AnyEnvelope::Decode(*policy, ops, 7, 2, in));
+  ASSERT_TRUE(b);
   ASSERT_EQ(b.records().size(), 2u);
   EXPECT_EQ(b.records()[0].word, "a-rather-long-word-that-is-not-inline");
   EXPECT_EQ(b.records()[1].count, 1u);
@@ -423,7 +422,7 @@ TEST(LifecycleTest, RawAndCodedRecordsRoundTripThroughFlatBytes) {
   EXPECT_EQ(RegionOf(b.records()[0].word.data()), RegionOf(&b.records()[0]));
   // Truncated input is rejected, not half-built.
   ByteReader cut(bytes.data(), bytes.size() - 3);
-  EXPECT_FALSE(AnyEnvelope::Decode(*policy, *words.ops(), 7, 2, cut));
+  EXPECT_FALSE(AnyEnvelope::Decode(*policy, ops, 7, 2, cut));
 }
 
 }  // namespace

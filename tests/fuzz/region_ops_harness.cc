@@ -11,6 +11,7 @@
 #include <iterator>
 #include <memory_resource>
 #include <new>
+#include <set>
 
 #include "broom/memory.h"
 #include "tests/fuzz/region_ops_model.h"
@@ -317,6 +318,60 @@ void Harness::FreeOne(int s) {
                 *slot.tracked_live, slot.TrackedInModel());
 }
 
+// Many objects of one size: exhausts slabs (actor regions) and blocks (bump regions).
+void Harness::Burst(int s) {
+  Slot& slot = slots_[s];
+  const size_t size = 1 + in_.U16() % 1024;
+  const size_t count = 1 + in_.U16() % 600;
+  if (slot.kind == Kind::kEmpty) return;
+  for (size_t i = 0; i < count && live_bytes_ + size <= options_.max_live_bytes; ++i) {
+    size_t before = slot.region->stats().block_bytes;
+    void* p = slot.region->Allocate(size);
+    if (p == nullptr) {
+      ++g_counters.allocs_failed;
+      CheckFailure(slot, size, false, false, before);
+      return;
+    }
+    ++g_counters.allocs_ok;
+    HARNESS_CHECK(RegionOf(p) == slot.region, "Burst: %p not in the region", p);
+    Record(slot, static_cast<char*>(p), size, false);
+  }
+}
+
+// Frees a random share of an actor region's objects in random order: slabs go from full to
+// partial to empty and are reused by other classes.
+void Harness::FreeMany(int s) {
+  Slot& slot = slots_[s];
+  const uint8_t share = in_.U8();
+  const uint32_t seed = in_.U32();
+  if (slot.kind != Kind::kActor || slot.allocs.empty()) return;
+  std::vector<Alloc> order = slot.allocs;
+  uint32_t x = seed | 1;
+  for (size_t i = order.size(); i > 1; --i) {  // xorshift Fisher-Yates: deterministic per input
+    x ^= x << 13;
+    x ^= x >> 17;
+    x ^= x << 5;
+    std::swap(order[i - 1], order[x % i]);
+  }
+  order.resize(order.size() * (share % 5 + 1) / 5);
+  std::set<uint64_t> freed;
+  for (const Alloc& a : order) {
+    VerifyAlloc(a, slot.region, slot.tracked_live.get());
+    ++g_counters.frees;
+    Forget(a);
+    freed.insert(a.id);
+    if (a.tracked) {
+      Delete(reinterpret_cast<Tracked*>(a.p));
+    } else {
+      slot.a->Free(a.p);
+    }
+  }
+  std::erase_if(slot.allocs, [&](const Alloc& a) { return freed.count(a.id) != 0; });
+  HARNESS_CHECK(*slot.tracked_live == slot.TrackedInModel(), "Tracked count %d != model %d",
+                *slot.tracked_live, slot.TrackedInModel());
+  Check(s);
+}
+
 void Harness::OpenScope(int s) {
   Slot& slot = slots_[s];
   if (slot.kind == Kind::kEmpty || scopes_.size() >= 60) return;
@@ -476,14 +531,29 @@ void Harness::Check(int s) {
                                                 : TransferableRegion::State::kClosed),
                   "state %s with %d open scopes", StateName(slot.t->state()), slot.open);
   }
+  if (slot.kind == Kind::kActor) {
+    // Every slab list, free list and counter (fatal with a message if broken), then the byte
+    // accounting against the model: live bytes are the size classes of the live objects.
+    slot.a->region().Validate();
+    size_t live = 0;
+    for (const Alloc& a : slot.allocs) {
+      live += a.tracked ? TrackedClassBytes() : slot.a->UsableSize(a.p);
+    }
+    HARNESS_CHECK(st.bytes_requested - st.bytes_freed == live,
+                  "actor region accounts %zu live bytes, the model %zu",
+                  st.bytes_requested - st.bytes_freed, live);
+    HARNESS_CHECK(st.cleanups == static_cast<size_t>(slot.TrackedInModel()),
+                  "actor region counts %zu cleanups, the model %d Tracked objects", st.cleanups,
+                  slot.TrackedInModel());
+  }
 }
 
 void Harness::Run() {
   GlobalStats start = GetGlobalStats();
   for (g_op_index = 0; g_op_index < options_.max_ops && !in_.done(); ++g_op_index) {
     uint8_t op = in_.U8();
-    if (options_.verbose) std::fprintf(stderr, "op %d: %u\n", g_op_index, op % 25);
-    switch (op % 25) {
+    if (options_.verbose) std::fprintf(stderr, "op %d: %u\n", g_op_index, op % 27);
+    switch (op % 27) {
       case 0: case 1: case 2: case 3: case 4: case 5: case 6: Allocate(PickSlot()); break;
       case 7: case 8: FreeOne(PickSlot()); break;
       case 9: case 10: Create(); break;
@@ -498,6 +568,8 @@ void Harness::Run() {
       case 21: if (in_.U8() % 4 == 0) SetProcessBudgetOp(); break;
       case 22: ShareAndDrop(PickSlot()); break;
       case 23: CheckOutlivesOp(PickSlot()); break;
+      case 25: Burst(PickSlot()); break;
+      case 26: FreeMany(PickSlot()); break;
       default: Check(PickSlot()); break;
     }
   }

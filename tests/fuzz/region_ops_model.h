@@ -94,6 +94,13 @@ struct Alloc {
 
 enum class Kind : uint8_t { kEmpty, kTransferable, kActor, kTemporary };
 
+// Bytes an actor region accounts for one Tracked object made by NewIn: its size class, with the
+// cleanup node in front.
+inline size_t TrackedClassBytes() {
+  return ::broom::internal::kReapClasses
+      .size[::broom::internal::ReapSizeClass(sizeof(::broom::internal::ActorCleanupNode) + sizeof(Tracked))];
+}
+
 // A new region holds one block: 4 KiB for bump regions, 2 KiB (its header) for actor regions.
 inline size_t FirstBlockBytes(Kind kind) { return kind == Kind::kActor ? 2048 : 4096; }
 
@@ -158,6 +165,8 @@ class Harness {
   void Destroy(int s);
   void Check(int s);
   void CheckOutlivesOp(int s);
+  void Burst(int s);
+  void FreeMany(int s);
 
   // Model bookkeeping.
   void Record(Slot& slot, char* p, size_t size, bool tracked);

@@ -12,6 +12,8 @@
 #error "include broom/region.h"
 #endif
 
+#include "broom/internal/owned_region.h"
+
 namespace broom {
 
 class TransferableRegion;
@@ -63,10 +65,11 @@ class BumpRegion final : public Region {
   }
 
  private:
-  friend class Region;
   friend class TransferableRegion;
   friend class TemporaryRegion;
   friend class SharedRegion;
+  template <class R, const char* kName>
+  friend class internal::OwnedRegion;
 
   // Creates a region of `kind` (transferable or temporary) in a fresh 4 KiB block; returns null
   // (LastAllocError() says why) if no block can be had.
@@ -74,6 +77,8 @@ class BumpRegion final : public Region {
   // Runs outstanding destructors and releases every block. `op` names the operation for the
   // fatal message if the region is open.
   void Destroy(const char* op);
+  // Destroy for OwnedRegion: "destruction of <handle>".
+  static void DestroyOwned(BumpRegion* r, const char* handle);
   // Frees all objects, keeping up to retain_bytes of blocks. Fatal if open.
   void Reset(const char* op);
   internal::RegionMark Mark() const;

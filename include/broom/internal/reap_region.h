@@ -14,7 +14,8 @@
 //     to the region's empty slabs, reusable by any class; beyond a bound it goes back to the
 //     thread's block cache. So a region's memory follows what is live.
 //   * A class's first slab is the smallest block that holds one object (1 KiB for most
-//     classes); each further slab doubles, up to 64 KiB (256 KiB for classes above 4 KiB).
+//     classes); each further slab doubles, up to 64 KiB, and a class with 16 slabs or more (or
+//     of objects above 4 KiB) takes 256 KiB slabs.
 //   * Larger objects get a block of their own, released when freed.
 //   * Free always checks its pointer: it must belong to this region, be the start of an object,
 //     and not be free already (a freed object carries a tag word; a tagged object is confirmed
@@ -25,6 +26,8 @@
 #ifndef BROOM_REGION_H_
 #error "include broom/region.h"
 #endif
+
+#include "broom/internal/owned_region.h"
 
 namespace broom {
 
@@ -64,6 +67,11 @@ class ReapRegion final : public Region {
   RegionStats stats() const;
   void ForEachLiveRange(RangeVisitor fn, void* ctx) const;
 
+  // Walks every slab list, free list and counter and checks the invariants below (fatal, with a
+  // message, on the first violation). O(slabs + free objects): for tests, the fuzz driver and
+  // BROOM_DEBUG >= 3.
+  void Validate() const;
+
   // For broom::NewIn/Delete: an object with a cleanup node in front, so Delete can run its
   // destructor and the region can run the destructors of objects never deleted.
   void* AllocateWithCleanup(size_t size, size_t align, void (*destroy)(void*), size_t count);
@@ -77,18 +85,21 @@ class ReapRegion final : public Region {
 
  private:
   friend class ActorRegion;
+  template <class R, const char* kName>
+  friend class internal::OwnedRegion;
 
   // The class table entry: the current slab and its free list.
   struct ClassState {
-    void* free;                  // intrusive: word 0 = next, word 1 = kFreedTag ^ address
+    void* free;                   // intrusive: word 0 = next, word 1 = kFreedTag ^ address
     internal::BlockHeader* slab;  // the current slab, or null
-    uint32_t used;               // objects of the current slab allocated and not freed
-    uint32_t slabs;              // slabs the class holds (drives slab growth)
+    uint32_t used;                // objects of the current slab allocated and not freed
+    uint32_t slabs;               // slabs the class holds (drives slab growth)
   };
   static_assert(sizeof(ClassState) == 24);
 
   static ReapRegion* Create(const RegionOptions& options);
   void Destroy(const char* op);
+  static void DestroyOwned(ReapRegion* r, const char* handle);
 
   ReapRegion(uint64_t id, const RegionOptions& options, internal::BlockHeader* first);
   ~ReapRegion() override = default;
@@ -114,7 +125,8 @@ class ReapRegion final : public Region {
   // INVARIANT: every slab of this region is in exactly one of: classes_[c].slab, partial_[c]
   // (0 < live_objects < capacity), full_ (live_objects == capacity), empty_[block class]
   // (object_class == kEmptySlab). Lists are doubly linked through next/prev, empty_ singly.
-  internal::BlockHeader* partial_[kNumClasses] = {};
+  uint32_t classes_used_ = 0;  // bit c: class c has had a slab (partial_[c] is initialized)
+  internal::BlockHeader* partial_[kNumClasses];  // set when the class's bit is set
   internal::BlockHeader* full_ = nullptr;
   internal::BlockHeader* empty_[internal::kNumBlockClasses] = {};
   size_t empty_bytes_ = 0;

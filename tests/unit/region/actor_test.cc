@@ -141,60 +141,9 @@ TEST(ActorRegionTest, OwnerMayChangeThreadsOverTime) {
   for (void* p : kept) EXPECT_EQ(RegionOf(p), &a.region());
 }
 
-using ActorRegionDeathTest = ::testing::Test;
-
-TEST(ActorRegionDeathTest, FreeOfAHeapPointerIsFatal) {
-  EXPECT_DEATH(
-      {
-        ActorRegion a;
-        int x = 0;
-        a.Free(&x);
-      },
-      "ActorRegion::Free\\(0x[0-9a-f]+\\) on region #[0-9]+ \\(actor\\): pointer not owned "
-      "by this region; the pointer belongs to no region");
-}
-
-TEST(ActorRegionDeathTest, FreeOfAnotherRegionsPointerNamesBothRegions) {
-  EXPECT_DEATH(
-      {
-        ActorRegion a(RegionOptions{.name = "join-state"});
-        TransferableRegion t(RegionOptions{.name = "batch"});
-        a.Free(t.Allocate(16));
-      },
-      "region #[0-9]+ 'join-state' \\(actor\\): pointer not owned by this region; the pointer "
-      "belongs to region #[0-9]+ 'batch' \\(transferable\\)");
-}
-
-TEST(ActorRegionDeathTest, DoubleFreeIsFatal) {
-  EXPECT_DEATH(
-      {
-        ActorRegion a;
-        void* p = a.Allocate(64);
-        a.Free(p);
-        a.Free(p);
-      },
-      "double free");
-}
-
-TEST(ActorRegionDeathTest, InteriorPointerIsFatal) {
-  EXPECT_DEATH(
-      {
-        ActorRegion a;
-        char* p = static_cast<char*>(a.Allocate(64));
-        a.Free(p + 16);
-      },
-      "not the start of an object");
-}
-
-TEST(ActorRegionDeathTest, UseOfMovedFromHandleIsFatal) {
-  EXPECT_DEATH(
-      {
-        ActorRegion a;
-        ActorRegion b = std::move(a);
-        a.Allocate(8);
-      },
-      "use of a moved-from ActorRegion");
-}
+// Misuse of actor regions (foreign, interior and double frees, moved-from handles) is tested
+// with its fatal messages in tests/reliability/misuse_death_test.cc, slab states in
+// reap_region_test.cc.
 
 }  // namespace
 }  // namespace broom

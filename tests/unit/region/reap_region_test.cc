@@ -109,9 +109,9 @@ TEST(ReapRegionTest, EmptySlabsBeyondTheBoundGoBackToTheThreadCache) {
   ASSERT_GT(full.block_bytes, size_t{6} << 20);
   for (void* p : objects) a.Free(p);
   const RegionStats empty = a.stats();
-  // Kept: the first block, the class's current slab (64 KiB at most) and empty slabs up to the
+  // Kept: the first block, the class's current slab (256 KiB at most) and empty slabs up to the
   // bound (at most an eighth of the blocks, at least 64 KiB, at most retain_bytes = 1 MiB).
-  EXPECT_LE(empty.block_bytes, 2048 + (64 << 10) + (size_t{1} << 20)) << empty.block_bytes;
+  EXPECT_LE(empty.block_bytes, 2048 + (256 << 10) + (size_t{1} << 20)) << empty.block_bytes;
   EXPECT_EQ(empty.bytes_freed, full.bytes_requested);
 }
 
@@ -120,7 +120,7 @@ TEST(ReapRegionTest, RetainBytesZeroGivesBackEveryEmptySlab) {
   std::vector<void*> objects;
   for (int i = 0; i < 20000; ++i) objects.push_back(a.Allocate(100));
   for (void* p : objects) a.Free(p);
-  EXPECT_LE(a.stats().block_bytes, 2048u + (64 << 10));  // the header and the current slab
+  EXPECT_LE(a.stats().block_bytes, 2048u + (256 << 10));  // the header and the current slab
 }
 
 // Issue 11's footprint target: a small operator state costs little.
@@ -171,7 +171,7 @@ TEST(ReapRegionTest, PhaseShiftPeakBlockBytesStayNearThePeakOfLiveBytes) {
 
 TEST(ReapRegionTest, StatsCountClassBytesFreesAndDestructors) {
   ActorRegion a;
-  void* p = a.Allocate(40);  // class 48
+  void* p = a.Allocate(40);   // class 48
   void* q = a.Allocate(100);  // class 112
   RegionStats s = a.stats();
   EXPECT_EQ(s.bytes_requested, 48u + 112u);

@@ -76,17 +76,8 @@ TEST(TemporaryRegionTest, ResetKeepsAtMostRetainBytes) {
   EXPECT_LE(scratch.stats().block_bytes, (64u << 10) + 4096);
 }
 
+// A Scope opened on another thread is tested in tests/reliability/misuse_death_test.cc.
 using TemporaryRegionDeathTest = ::testing::Test;
-
-TEST(TemporaryRegionDeathTest, ScopeOnAnotherThreadIsFatal) {
-  EXPECT_DEATH(
-      {
-        TemporaryRegion scratch;
-        std::thread([&] { TemporaryRegion::Scope s(scratch); }).join();
-      },
-      "TemporaryRegion::Scope on region #[0-9]+ \\(temporary\\) from thread [0-9]+; it belongs "
-      "to thread [0-9]+");
-}
 
 TEST(TemporaryRegionDeathTest, ResetInsideAScopeIsFatal) {
   EXPECT_DEATH(

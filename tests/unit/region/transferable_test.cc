@@ -280,57 +280,9 @@ TEST(MessageTest, ReleaseAndAdoptCarryTheRegionThroughRawPointers) {
   EXPECT_EQ(back->values[0], 3);
 }
 
+// The typestate's fatal misuse (free, transfer or open in the wrong state, use after move or
+// free, empty messages) is tested in tests/reliability/misuse_death_test.cc.
 using TransferableRegionDeathTest = ::testing::Test;
-
-TEST(TransferableRegionDeathTest, FreeWhileOpenIsFatal) {
-  EXPECT_DEATH(
-      {
-        TransferableRegion t;
-        auto s = t.Open();
-        t.Free();
-      },
-      "Free on region #[0-9]+ \\(transferable\\) while it is OPEN");
-}
-
-TEST(TransferableRegionDeathTest, TransferWhileOpenIsFatal) {
-  EXPECT_DEATH(
-      {
-        TransferableRegion t;
-        auto s = t.Open();
-        TransferableRegion u = t.Transfer();
-      },
-      "Transfer on region .* while it is OPEN");
-}
-
-TEST(TransferableRegionDeathTest, OpenAfterFreeIsFatal) {
-  EXPECT_DEATH(
-      {
-        TransferableRegion t;
-        t.Free();
-        auto s = t.Open();
-      },
-      "Open on transferable region #[0-9]+ after Free \\(typestate FREED\\)");
-}
-
-TEST(TransferableRegionDeathTest, OpenAfterTransferIsFatal) {
-  EXPECT_DEATH(
-      {
-        TransferableRegion t;
-        TransferableRegion u = std::move(t);
-        auto s = t.Open();
-      },
-      "Open on transferable region #[0-9]+ after Transfer \\(typestate TRANSFERRED\\)");
-}
-
-TEST(TransferableRegionDeathTest, AllocateThroughMovedFromHandleIsFatal) {
-  EXPECT_DEATH(
-      {
-        TransferableRegion t;
-        TransferableRegion u = t.Transfer();
-        t.Allocate(8);
-      },
-      "Allocate on transferable region #[0-9]+ after Transfer");
-}
 
 TEST(TransferableRegionDeathTest, DestroyingAnOpenRegionIsFatal) {
   EXPECT_DEATH(
@@ -340,15 +292,6 @@ TEST(TransferableRegionDeathTest, DestroyingAnOpenRegionIsFatal) {
         delete t;
       },
       "destruction of TransferableRegion of region .* while it is open");
-}
-
-TEST(MessageDeathTest, DereferencingAnEmptyMessageIsFatal) {
-  EXPECT_DEATH(
-      {
-        Message<Batch> m;
-        (void)m->values.size();
-      },
-      "use of an empty, moved-from or freed broom::Message");
 }
 
 }  // namespace

@@ -2,15 +2,16 @@
 //
 // policy.h: the memory policy of a dataflow job, chosen at run time.
 //
-//   MemoryPolicy        the interface: where an operator's state, each message, each
-//                       timestamp's state and each callback's scratch memory come from.
-//   ArenaUse            what an arena is for (message, operator state, per-timestamp state).
+//   MemoryPolicy        the interface: hands out the arenas (arena.h) that an operator's
+//                       state, each message and each timestamp's state live in, and the
+//                       per-thread scratch every callback enters and leaves.
 //   ScratchSpace        per-thread scratch that every callback enters and leaves.
-//   ArenaScope          RAII: makes an arena's memory the allocation context (CurrentResource()).
+//   ScratchScope        RAII for ScratchSpace::Enter/Exit.
 //   MakePolicy(name)    "regions" (Broom), "heap" (the process malloc, per-object free),
 //                       "heap-glibc" (glibc's malloc through __libc_malloc, whatever the
 //                       process malloc is), or a policy added with RegisterPolicy (the Boehm
 //                       GC policy "gc", gc_policy.h).
+//   ThreadScratch / ReleaseThreadScratch   the calling thread's scratch for a policy.
 //
 // Operators never name a policy: they allocate through broom::CurrentResource(),
 // broom::Allocator<T> or std::pmr containers built with the resources the Context hands out.
@@ -18,29 +19,23 @@
 // or "gc" changes no operator code.
 //
 // Arena model: an arena holds one root object and everything it owns. The shim constructs the
-// root with the arena open (ArenaScope), destroys it explicitly, then calls DestroyArena. Under
-// "regions" an arena is a broom region: messages and per-timestamp state are transferable
-// regions, operator state an actor region, and freeing the arena frees its contents in bulk.
-// Under "heap" an arena is the general heap, and the root's destructor frees each object.
+// root with the arena open (ArenaScope), destroys it explicitly, then frees the arena. Under
+// "regions" messages and per-timestamp state are broom::TransferableRegions, operator state a
+// broom::ActorRegion, and freeing the arena frees its contents in bulk. Under "heap" an arena is
+// the general heap, and the root's destructor frees each object.
 //
-// Thread-safety: a MemoryPolicy is immutable after construction and thread-safe; arenas it
-// creates follow the rules of what they wrap (owner-thread only for regions). ScratchSpace is
-// owner-thread only.
-#ifndef BROOM_RUNTIME_SHIMS_LIFECYCLE_POLICY_H_
-#define BROOM_RUNTIME_SHIMS_LIFECYCLE_POLICY_H_
+// Thread-safety: a MemoryPolicy is immutable after construction and thread-safe; the arenas it
+// creates are owner-thread only. ScratchSpace is owner-thread only.
+#ifndef BROOM_LIFECYCLE_POLICY_H_
+#define BROOM_LIFECYCLE_POLICY_H_
 
 #include <memory>
 #include <memory_resource>
-#include <optional>
 #include <string_view>
 
-#include "broom/context.h"
-#include "broom/region.h"
+#include "broom/lifecycle/arena.h"
 
 namespace broom::lifecycle {
-
-enum class ArenaUse : uint8_t { kMessage, kOperatorState, kEpochState };
-const char* ArenaUseName(ArenaUse use);
 
 // Per-thread scratch memory entered around each callback (a TemporaryRegion scope under
 // "regions"). Enter/Exit nest in LIFO order on the creating thread.
@@ -63,23 +58,10 @@ class MemoryPolicy {
   // Unique over the process lifetime (never reused, unlike the object's address).
   uint64_t id() const { return id_; }
 
-  // Creates an arena for `use`; `name` (a string literal or null) labels it in diagnostics.
-  // Returns an opaque handle (may be null for policies without per-arena state). Throws
-  // std::bad_alloc on failure. Called on the thread that will own the arena.
-  virtual void* CreateArena(ArenaUse use, const char* name) = 0;
-  // The memory resource of an arena. Valid until DestroyArena.
-  virtual std::pmr::memory_resource* ArenaResource(void* arena) = 0;
-  // Frees the arena. REQUIRES: its root object has been destroyed; no ArenaScope open on it.
-  virtual void DestroyArena(void* arena) = 0;
-  // Bytes held by the arena (its footprint) if known, else 0. Cheap.
-  virtual size_t ArenaBytes(void* arena) const = 0;
-  // Called by the engine just before a message arena changes owner (a batch is sent). The
-  // regions policy performs a core transfer here, so Broom's checked mode (BROOM_CHECKS,
-  // broom::SetCheckMode) scans the batch for pointers out of it before it leaves.
-  virtual void BeforeTransfer(void* /*arena*/) {}
-  // Called once the arena's root object is constructed (the shim keeps the root pointer where a
-  // collector cannot see it; a tracing policy makes `root` reachable until DestroyArena).
-  virtual void AttachRoot(void* /*arena*/, void* /*root*/) {}
+  // Creates an arena for `use` (see arena.h for what each policy hands out); `name` (a string
+  // literal or null) labels it in diagnostics. Throws std::bad_alloc on failure. Called on the
+  // thread that will own the arena.
+  virtual Arena CreateArena(ArenaUse use, const char* name) = 0;
 
   // Creates scratch space for the calling thread.
   virtual std::unique_ptr<ScratchSpace> CreateScratch() = 0;
@@ -94,25 +76,6 @@ std::unique_ptr<MemoryPolicy> MakePolicy(std::string_view name);
 // name. Thread-safe.
 using PolicyFactory = std::unique_ptr<MemoryPolicy> (*)();
 void RegisterPolicy(const char* name, PolicyFactory factory);
-
-// Makes `resource` the calling thread's allocation context until the scope ends: a broom
-// region is pushed on the context stack; any other resource becomes the fallback resource.
-class ArenaScope {
- public:
-  explicit ArenaScope(std::pmr::memory_resource* resource) {
-    if (auto* region = dynamic_cast<Region*>(resource)) {
-      region_.emplace(*region);
-    } else {
-      fallback_.emplace(resource);
-    }
-  }
-  ArenaScope(const ArenaScope&) = delete;
-  ArenaScope& operator=(const ArenaScope&) = delete;
-
- private:
-  std::optional<FallbackResourceScope> fallback_;
-  std::optional<ContextScope> region_;
-};
 
 // RAII for ScratchSpace::Enter/Exit.
 class ScratchScope {
@@ -137,4 +100,4 @@ void ReleaseThreadScratch();
 
 }  // namespace broom::lifecycle
 
-#endif  // BROOM_RUNTIME_SHIMS_LIFECYCLE_POLICY_H_
+#endif  // BROOM_LIFECYCLE_POLICY_H_

@@ -17,8 +17,8 @@
 //   WireRecord<R>             either of the two: what a Batch<R> needs to travel.
 //
 // Thread-safety: ByteWriter/ByteReader are thread-compatible values.
-#ifndef BROOM_RUNTIME_SHIMS_LIFECYCLE_RECORD_H_
-#define BROOM_RUNTIME_SHIMS_LIFECYCLE_RECORD_H_
+#ifndef BROOM_LIFECYCLE_RECORD_H_
+#define BROOM_LIFECYCLE_RECORD_H_
 
 #include <concepts>
 #include <cstdint>
@@ -103,4 +103,4 @@ concept WireRecord = RawRecord<R> || CodedRecord<R>;
 
 }  // namespace broom::lifecycle
 
-#endif  // BROOM_RUNTIME_SHIMS_LIFECYCLE_RECORD_H_
+#endif  // BROOM_LIFECYCLE_RECORD_H_

@@ -38,8 +38,8 @@
 // (in CAF: the scheduler thread that runs the actor for that message, which may differ from
 // one message to the next). Operators must not keep thread-local state. Context and Output are
 // owner-thread only and valid only inside callbacks.
-#ifndef BROOM_RUNTIME_SHIMS_LIFECYCLE_OPERATOR_H_
-#define BROOM_RUNTIME_SHIMS_LIFECYCLE_OPERATOR_H_
+#ifndef BROOM_LIFECYCLE_OPERATOR_H_
+#define BROOM_LIFECYCLE_OPERATOR_H_
 
 #include <cstdint>
 #include <map>
@@ -51,7 +51,7 @@
 #include <utility>
 #include <vector>
 
-#include "runtime_shims/lifecycle/envelope.h"
+#include "broom/lifecycle/envelope.h"
 
 namespace broom::lifecycle {
 
@@ -60,7 +60,8 @@ class Context;
 class OperatorBase {
  public:
   virtual ~OperatorBase() = default;
-  // A batch arrived on input `port`. `batch` is owned by the callee for the callback.
+  // A batch arrived on input `port`. `batch` is owned by the callee for the callback (Unary and
+  // Binary move it into the typed Envelope their OnRecv sees).
   virtual void OnRecvAny(int port, AnyEnvelope& batch, Context& ctx) = 0;
   // All inputs are complete for every time <= t (after NotifyAt(t) or EpochState(t)).
   virtual void OnNotify(Epoch /*t*/, Context& /*ctx*/) {}
@@ -81,7 +82,10 @@ class Unary : public OperatorBase {
   virtual void OnRecv(Envelope<In>& batch, Context& ctx) = 0;
 
  private:
-  void OnRecvAny(int, AnyEnvelope& batch, Context& ctx) final { OnRecv(batch.As<In>(), ctx); }
+  void OnRecvAny(int, AnyEnvelope& batch, Context& ctx) final {
+    Envelope<In> typed(std::move(batch));  // fatal if the batch does not hold In records
+    OnRecv(typed, ctx);
+  }  // freed here unless forwarded or kept
 };
 
 template <class In1, class In2>
@@ -93,9 +97,11 @@ class Binary : public OperatorBase {
  private:
   void OnRecvAny(int port, AnyEnvelope& batch, Context& ctx) final {
     if (port == 0) {
-      OnRecv1(batch.As<In1>(), ctx);
+      Envelope<In1> typed(std::move(batch));
+      OnRecv1(typed, ctx);
     } else {
-      OnRecv2(batch.As<In2>(), ctx);
+      Envelope<In2> typed(std::move(batch));
+      OnRecv2(typed, ctx);
     }
   }
 };
@@ -171,9 +177,9 @@ class Output final : public OutputBase {
   template <class Rec>
   void Give(Epoch t, Rec&& r) {
     int d = Route(r);
-    Envelope<R>& b = Open(t, d);
-    b.records().push_back(std::forward<Rec>(r));
-    if (b.records().size() >= batch_size_) FlushOne(d);
+    std::pmr::vector<R>& records = Open(t, d);
+    records.push_back(std::forward<Rec>(r));
+    if (records.size() >= batch_size_) FlushOne(d);
   }
   // Like Give(t, r), then calls fill(record) on the record where it now lives in the open batch,
   // before the batch can be flushed: members that allocate (strings) are built directly in the
@@ -182,10 +188,10 @@ class Output final : public OutputBase {
   template <class Fill>
   void Give(Epoch t, R&& r, Fill&& fill) {
     int d = Route(r);
-    Envelope<R>& b = Open(t, d);
-    b.records().push_back(std::move(r));
-    fill(b.records().back());
-    if (b.records().size() >= batch_size_) FlushOne(d);
+    std::pmr::vector<R>& records = Open(t, d);
+    records.push_back(std::move(r));
+    fill(records.back());
+    if (records.size() >= batch_size_) FlushOne(d);
   }
   // Sends a whole batch. Pipeline edge: the envelope moves as is (no copy). Exchange edge:
   // its records are partitioned into the open batches (copied), and it is freed.
@@ -193,7 +199,7 @@ class Output final : public OutputBase {
     if (key_ == nullptr || dests_ == 1) {
       int d = key_ == nullptr ? self_ : 0;
       FlushOne(d);  // keep order within the destination
-      emitter_.Emit(port_, d, std::move(batch));
+      emitter_.Emit(port_, d, std::move(batch).Erase());
       return;
     }
     Epoch t = batch->epoch;
@@ -213,11 +219,18 @@ class Output final : public OutputBase {
     if (key_ == nullptr) return self_;
     return static_cast<int>(MixHash(key_(r)) % static_cast<uint64_t>(dests_));
   }
-  Envelope<R>& Open(Epoch t, int d) {
+  // The records of the open batch for (t, d), opening one if needed. The fast path (a batch of
+  // epoch t is open) is a load and a compare; OpenSlow flushes and creates.
+  std::pmr::vector<R>& Open(Epoch t, int d) {
     Envelope<R>& b = open_[d];
-    if (b && b->epoch != t) FlushOne(d);
+    if (BROOM_LIKELY(b && b->epoch == t)) return b.records();
+    return OpenSlow(t, d);
+  }
+  BROOM_NOINLINE std::pmr::vector<R>& OpenSlow(Epoch t, int d) {
+    Envelope<R>& b = open_[d];
+    if (b) FlushOne(d);  // another epoch's batch
     if (!b) b = Envelope<R>::Create(policy_, t, batch_size_);
-    return b;
+    return b.records();
   }
   void FlushOne(int d) {
     Envelope<R>& b = open_[d];
@@ -226,7 +239,7 @@ class Output final : public OutputBase {
       b.Reset();
       return;
     }
-    emitter_.Emit(port_, d, std::move(b));
+    emitter_.Emit(port_, d, std::move(b).Erase());
   }
 
   KeyFn key_;
@@ -305,4 +318,4 @@ class Context {
 
 }  // namespace broom::lifecycle
 
-#endif  // BROOM_RUNTIME_SHIMS_LIFECYCLE_OPERATOR_H_
+#endif  // BROOM_LIFECYCLE_OPERATOR_H_

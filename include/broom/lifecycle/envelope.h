@@ -4,25 +4,28 @@
 //
 //   Batch<R>          up to N records sharing one timestamp (Naiad's message); its vector
 //                     allocates from the arena it was built in.
-//   AnyEnvelope       owning, move-only handle of one batch: the arena it lives in (under
-//                     "regions" a transferable region, i.e. a broom::Message in released form)
-//                     plus the root Batch, type-erased through BatchOps.
-//   Envelope<R>       the typed view operators see (no extra state; AnyEnvelope::As<R>()).
+//   AnyEnvelope       owning, move-only handle of one batch: the Arena it lives in (under
+//                     "regions" a broom::TransferableRegion) plus the root Batch, type-erased
+//                     through BatchOps. What engines move around.
+//   Envelope<R>       owning, move-only handle of a batch of R records: what operators see.
+//                     Converts from an AnyEnvelope that holds R records (fatal otherwise) and
+//                     back, by moving; both hold the same three pointers.
 //   BatchOps          per record type: construct, destroy, size, encode/decode to flat bytes.
 //                     Registered by name on first use, so a receiving process finds it.
 //   OwnedState        owning handle of one state object in its own arena (operator state,
 //                     per-timestamp state).
 //
 // Ownership and lifetime: an envelope owns its arena; destroying or Reset()ting it destroys the
-// batch and frees the arena (bulk free under "regions"). Moving transfers ownership; nothing is
-// copied. Everything a batch's records own must live in the batch's arena (self-contained):
-// build records with the batch's resource, or push copies (the vector's uses-allocator
-// construction clones pmr members into the arena).
+// batch and frees the arena (bulk free under "regions"). Moving hands the batch on; nothing is
+// copied, and the arena's core handle does not move (arena.h): the engine calls Transfer() when
+// the batch changes owner. Everything a batch's records own must live in the batch's arena
+// (self-contained): build records with the batch's resource, or push copies (the vector's
+// uses-allocator construction clones pmr members into the arena).
 //
 // Thread-safety: owner-thread only, like broom::TransferableRegion: one thread at a time; move
 // the envelope through a synchronizing channel (an actor mailbox) to hand it over.
-#ifndef BROOM_RUNTIME_SHIMS_LIFECYCLE_ENVELOPE_H_
-#define BROOM_RUNTIME_SHIMS_LIFECYCLE_ENVELOPE_H_
+#ifndef BROOM_LIFECYCLE_ENVELOPE_H_
+#define BROOM_LIFECYCLE_ENVELOPE_H_
 
 #include <cstdint>
 #include <memory>
@@ -34,9 +37,10 @@
 #include <vector>
 
 #include "broom/internal/base.h"
-#include "runtime_shims/lifecycle/policy.h"
-#include "runtime_shims/lifecycle/record.h"
-#include "runtime_shims/lifecycle/stats.h"
+#include "broom/lifecycle/arena.h"
+#include "broom/lifecycle/policy.h"
+#include "broom/lifecycle/record.h"
+#include "broom/lifecycle/stats.h"
 
 namespace broom::lifecycle {
 
@@ -144,22 +148,19 @@ const BatchOps& BatchOpsFor() {
 // The ops registered under `name`, or null.
 const BatchOps* FindBatchOps(std::string_view name);
 
-template <class R>
-class Envelope;
-
 class AnyEnvelope {
  public:
   AnyEnvelope() = default;
   AnyEnvelope(AnyEnvelope&& o) noexcept
       : policy_(std::exchange(o.policy_, nullptr)),
-        arena_(std::exchange(o.arena_, nullptr)),
+        arena_(std::move(o.arena_)),
         root_(std::exchange(o.root_, nullptr)),
         ops_(std::exchange(o.ops_, nullptr)) {}
   AnyEnvelope& operator=(AnyEnvelope&& o) noexcept {
     if (this != &o) {
       Reset();
       policy_ = std::exchange(o.policy_, nullptr);
-      arena_ = std::exchange(o.arena_, nullptr);
+      arena_ = std::move(o.arena_);
       root_ = std::exchange(o.root_, nullptr);
       ops_ = std::exchange(o.ops_, nullptr);
     }
@@ -177,54 +178,80 @@ class AnyEnvelope {
 
   // Destroys the batch and frees its arena (bulk under "regions"). No-op when empty.
   void Reset();
+  // The batch changes owner (the engine sends it): Arena::Transfer(), one core transfer under
+  // "regions". REQUIRES: non-empty, no ArenaScope open on it.
+  void Transfer() { arena_.Transfer(); }
 
   explicit operator bool() const { return root_ != nullptr; }
   const BatchOps* ops() const { return ops_; }
   MemoryPolicy* policy() const { return policy_; }
   Epoch epoch() const { return ops_->epoch(root_); }
   size_t size() const { return ops_->size(root_); }
-  std::pmr::memory_resource* resource() const { return policy_->ArenaResource(arena_); }
-  size_t arena_bytes() const { return policy_->ArenaBytes(arena_); }
+  const Arena& arena() const { return arena_; }
+  std::pmr::memory_resource* resource() const { return arena_.resource(); }
+  // True if the batch holds R records.
+  template <class R>
+  bool Holds() const {
+    return ops_ == &BatchOpsFor<R>();
+  }
   // Appends the records' flat-byte form. REQUIRES: non-empty, ops()->encode != null.
   void EncodeRecords(std::vector<char>& out) const { ops_->encode(root_, out); }
   // RawRecord batches: the records' bytes (size() * ops()->record_size of them).
   const void* raw_data() const;
   // The root, for transports that fill a batch in place (see BatchOps::raw_resize).
   void* root() const { return root_; }
-  // The policy's arena handle (for MemoryPolicy::BeforeTransfer).
-  void* arena() const { return arena_; }
 
-  // The typed view; fatal if the batch does not hold R.
+ private:
   template <class R>
-  Envelope<R>& As() {
-    if (BROOM_UNLIKELY(ops_ != &BatchOpsFor<R>())) DieWrongType(BatchOpsFor<R>().name);
-    return static_cast<Envelope<R>&>(*this);
-  }
-
- protected:
+  friend class Envelope;
   [[noreturn]] void DieWrongType(const char* wanted) const;
 
   MemoryPolicy* policy_ = nullptr;
-  void* arena_ = nullptr;
-  void* root_ = nullptr;
+  Arena arena_;
+  void* root_ = nullptr;  // the Batch, of the type ops_ describes
   const BatchOps* ops_ = nullptr;
 };
 
-// A batch of R records; see the file comment. Adds no state to AnyEnvelope.
+// A batch of R records; see the file comment. Owner-thread only.
 template <class R>
-class Envelope : public AnyEnvelope {
+class Envelope {
  public:
   Envelope() = default;
-  static Envelope Create(MemoryPolicy& policy, Epoch epoch, size_t capacity) {
-    Envelope e;
-    static_cast<AnyEnvelope&>(e) = AnyEnvelope::Create(policy, BatchOpsFor<R>(), epoch, capacity);
-    return e;
+  // Takes the batch out of `any`, which is left empty. Fatal if `any` holds records of another
+  // type; an empty `any` gives an empty Envelope.
+  explicit Envelope(AnyEnvelope&& any) : any_(std::move(any)) {
+    if (BROOM_UNLIKELY(any_ && !any_.Holds<R>())) any_.DieWrongType(BatchOpsFor<R>().name);
   }
-  Batch<R>& operator*() const { return *static_cast<Batch<R>*>(root_); }
-  Batch<R>* operator->() const { return static_cast<Batch<R>*>(root_); }
-  std::pmr::vector<R>& records() const { return (*this)->records; }
+  Envelope(Envelope&&) noexcept = default;
+  Envelope& operator=(Envelope&&) noexcept = default;
+
+  // A fresh, empty batch in a new message arena of `policy`. Throws std::bad_alloc.
+  static Envelope Create(MemoryPolicy& policy, Epoch epoch, size_t capacity) {
+    return Envelope(AnyEnvelope::Create(policy, BatchOpsFor<R>(), epoch, capacity));
+  }
+
+  explicit operator bool() const { return static_cast<bool>(any_); }
+  // The batch. REQUIRES: non-empty.
+  Batch<R>& operator*() const { return *get(); }
+  Batch<R>* operator->() const { return get(); }
+  std::pmr::vector<R>& records() const { return get()->records; }
+  Epoch epoch() const { return get()->epoch; }
+  size_t size() const { return get()->records.size(); }
+  // The batch's arena and its resource: allocate there (or open it with ArenaScope) to build
+  // records in place.
+  const Arena& arena() const { return any_.arena(); }
+  std::pmr::memory_resource* resource() const { return any_.resource(); }
+
+  void Reset() { any_.Reset(); }
+  // The type-erased handle, read-only (its wire form: EncodeRecords).
+  const AnyEnvelope& any() const { return any_; }
+  // The type-erased handle, for engines. This envelope is left empty.
+  AnyEnvelope Erase() && { return std::move(any_); }
+
+ private:
+  Batch<R>* get() const { return static_cast<Batch<R>*>(any_.root()); }
+  AnyEnvelope any_;
 };
-static_assert(sizeof(Envelope<int>) == sizeof(AnyEnvelope));
 
 // One state object in its own arena. Move-only; destroying it destroys the object, then frees
 // the arena. Owner-thread only.
@@ -232,15 +259,13 @@ class OwnedState {
  public:
   OwnedState() = default;
   OwnedState(OwnedState&& o) noexcept
-      : policy_(std::exchange(o.policy_, nullptr)),
-        arena_(std::exchange(o.arena_, nullptr)),
+      : arena_(std::move(o.arena_)),
         object_(std::exchange(o.object_, nullptr)),
         destroy_(o.destroy_) {}
   OwnedState& operator=(OwnedState&& o) noexcept {
     if (this != &o) {
       Reset();
-      policy_ = std::exchange(o.policy_, nullptr);
-      arena_ = std::exchange(o.arena_, nullptr);
+      arena_ = std::move(o.arena_);
       object_ = std::exchange(o.object_, nullptr);
       destroy_ = o.destroy_;
     }
@@ -254,25 +279,25 @@ class OwnedState {
   template <class T, class... Args>
   static OwnedState Make(MemoryPolicy& policy, ArenaUse use, const char* name, Args&&... args) {
     OwnedState s;
-    s.policy_ = &policy;
     s.arena_ = policy.CreateArena(use, name);
-    std::pmr::memory_resource* res = policy.ArenaResource(s.arena_);
-    try {
-      ArenaScope open(res);
+    std::pmr::memory_resource* res = s.arena_.resource();
+    {
+      ArenaScope open(s.arena_);
       void* p = res->allocate(sizeof(T), alignof(T));
-      if constexpr (std::uses_allocator_v<T, std::pmr::polymorphic_allocator<std::byte>>) {
-        s.object_ = std::uninitialized_construct_using_allocator(
-            static_cast<T*>(p), std::pmr::polymorphic_allocator<std::byte>(res),
-            std::forward<Args>(args)...);
-      } else {
-        s.object_ = ::new (p) T(std::forward<Args>(args)...);
+      try {
+        if constexpr (std::uses_allocator_v<T, std::pmr::polymorphic_allocator<std::byte>>) {
+          s.object_ = std::uninitialized_construct_using_allocator(
+              static_cast<T*>(p), std::pmr::polymorphic_allocator<std::byte>(res),
+              std::forward<Args>(args)...);
+        } else {
+          s.object_ = ::new (p) T(std::forward<Args>(args)...);
+        }
+      } catch (...) {
+        res->deallocate(p, sizeof(T), alignof(T));
+        throw;  // the arena is freed with `s`, after the scope closes
       }
-      policy.AttachRoot(s.arena_, s.object_);
-    } catch (...) {
-      policy.DestroyArena(s.arena_);
-      s.policy_ = nullptr;
-      throw;
     }
+    s.arena_.AttachRoot(s.object_);
     s.destroy_ = [](void* obj, std::pmr::memory_resource* r) {
       static_cast<T*>(obj)->~T();
       r->deallocate(obj, sizeof(T), alignof(T));
@@ -283,16 +308,15 @@ class OwnedState {
   void Reset();
   explicit operator bool() const { return object_ != nullptr; }
   void* get() const { return object_; }
-  std::pmr::memory_resource* resource() const { return policy_->ArenaResource(arena_); }
-  size_t arena_bytes() const { return policy_->ArenaBytes(arena_); }
+  const Arena& arena() const { return arena_; }
+  std::pmr::memory_resource* resource() const { return arena_.resource(); }
 
  private:
-  MemoryPolicy* policy_ = nullptr;
-  void* arena_ = nullptr;
-  void* object_ = nullptr;
+  Arena arena_;
+  void* object_ = nullptr;  // the state object, of the type destroy_ was made for
   void (*destroy_)(void*, std::pmr::memory_resource*) = nullptr;
 };
 
 }  // namespace broom::lifecycle
 
-#endif  // BROOM_RUNTIME_SHIMS_LIFECYCLE_ENVELOPE_H_
+#endif  // BROOM_LIFECYCLE_ENVELOPE_H_

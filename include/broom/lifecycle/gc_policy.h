@@ -24,8 +24,8 @@
 //
 // Not available under sanitizers (the collector scans memory the sanitizers consider
 // uninitialized or poisoned); the build leaves the policy out there.
-#ifndef BROOM_RUNTIME_SHIMS_LIFECYCLE_GC_POLICY_H_
-#define BROOM_RUNTIME_SHIMS_LIFECYCLE_GC_POLICY_H_
+#ifndef BROOM_LIFECYCLE_GC_POLICY_H_
+#define BROOM_LIFECYCLE_GC_POLICY_H_
 
 #include <cstddef>
 #include <cstdint>
@@ -39,4 +39,4 @@ void GcCollectNow();
 
 }  // namespace broom::lifecycle
 
-#endif  // BROOM_RUNTIME_SHIMS_LIFECYCLE_GC_POLICY_H_
+#endif  // BROOM_LIFECYCLE_GC_POLICY_H_

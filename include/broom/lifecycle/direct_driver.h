@@ -11,10 +11,10 @@
 // The same Instance logic (scratch per callback, per-timestamp state, credits) runs as under
 // CAF, so results must match. Thread-safety: uses only the calling thread; the Graph must not
 // change during the run. options.threads/processes are ignored.
-#ifndef BROOM_RUNTIME_SHIMS_LIFECYCLE_DIRECT_DRIVER_H_
-#define BROOM_RUNTIME_SHIMS_LIFECYCLE_DIRECT_DRIVER_H_
+#ifndef BROOM_LIFECYCLE_DIRECT_DRIVER_H_
+#define BROOM_LIFECYCLE_DIRECT_DRIVER_H_
 
-#include "runtime_shims/lifecycle/graph.h"
+#include "broom/lifecycle/graph.h"
 
 namespace broom::lifecycle {
 
@@ -22,4 +22,4 @@ JobResult RunDirect(const Graph& graph, const JobOptions& options);
 
 }  // namespace broom::lifecycle
 
-#endif  // BROOM_RUNTIME_SHIMS_LIFECYCLE_DIRECT_DRIVER_H_
+#endif  // BROOM_LIFECYCLE_DIRECT_DRIVER_H_

@@ -24,8 +24,8 @@
 // destroyed last. Thread-safety: owner-thread only; the engine calls its methods from one
 // thread at a time (the thread running the actor), and Transport methods are called back on
 // that same thread.
-#ifndef BROOM_RUNTIME_SHIMS_LIFECYCLE_INSTANCE_H_
-#define BROOM_RUNTIME_SHIMS_LIFECYCLE_INSTANCE_H_
+#ifndef BROOM_LIFECYCLE_INSTANCE_H_
+#define BROOM_LIFECYCLE_INSTANCE_H_
 
 #include <cstdint>
 #include <deque>
@@ -33,8 +33,8 @@
 #include <string>
 #include <vector>
 
-#include "runtime_shims/lifecycle/graph.h"
-#include "runtime_shims/lifecycle/operator.h"
+#include "broom/lifecycle/graph.h"
+#include "broom/lifecycle/operator.h"
 
 namespace broom::lifecycle {
 
@@ -142,4 +142,4 @@ class Instance final : public Context, private Emitter {
 
 }  // namespace broom::lifecycle
 
-#endif  // BROOM_RUNTIME_SHIMS_LIFECYCLE_INSTANCE_H_
+#endif  // BROOM_LIFECYCLE_INSTANCE_H_

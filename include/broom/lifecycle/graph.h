@@ -16,8 +16,8 @@
 //
 // Thread-safety: a Graph is immutable once built and may be shared by the instances of a job;
 // RegisterJob/BuildJob are thread-safe.
-#ifndef BROOM_RUNTIME_SHIMS_LIFECYCLE_GRAPH_H_
-#define BROOM_RUNTIME_SHIMS_LIFECYCLE_GRAPH_H_
+#ifndef BROOM_LIFECYCLE_GRAPH_H_
+#define BROOM_LIFECYCLE_GRAPH_H_
 
 #include <cstdint>
 #include <functional>
@@ -27,9 +27,9 @@
 #include <string>
 #include <vector>
 
+#include "broom/lifecycle/operator.h"
+#include "broom/lifecycle/stats.h"
 #include "broom/memory.h"
-#include "runtime_shims/lifecycle/operator.h"
-#include "runtime_shims/lifecycle/stats.h"
 
 namespace broom::lifecycle {
 
@@ -130,6 +130,8 @@ class JobParams {
   std::string ToString() const;
   void Set(const std::string& k, const std::string& v) { kv_[k] = v; }
   void Set(const std::string& k, uint64_t v) { kv_[k] = std::to_string(v); }
+  // The value of `k` as a number, or `def` if absent. Fatal if the value is not a
+  // non-negative decimal integer.
   uint64_t Get(const std::string& k, uint64_t def) const;
   std::string GetString(const std::string& k, const std::string& def) const;
 
@@ -149,8 +151,11 @@ struct JobOptions {
   uint32_t credits = 16;           // batches in flight per edge; 0 = unlimited
   size_t batch_size = 1024;        // records per batch
   int processes = 1;               // CAF: processes on this machine (1 = single process)
-  std::string worker_exe;          // CAF multi-process: binary to exec with --broom-worker
-  double timeout_seconds = 300;    // driver gives up (and reports) after this long
+  // CAF multi-process: the binary each worker process runs as `<worker_exe> --broom-worker`
+  // (its main must call broom::caf_shim::WorkerMain then; see broom/caf/runtime.h). Default:
+  // the running executable.
+  std::string worker_exe = "/proc/self/exe";
+  double timeout_seconds = 300;  // driver gives up (and reports) after this long
   // Testing hook (multi-process): after this many seconds, SIGKILL worker 1 (0 = never).
   double kill_worker_after_seconds = 0;
 };
@@ -159,7 +164,7 @@ struct JobOptions {
 struct ProcessStats {
   long pid = 0;
   GlobalStats broom;  // region counters of that process (its whole life; workers run one job)
-  ShimStats shim;
+  ShimStats shim;     // its shim counters (its whole life)
 };
 
 struct JobResult {
@@ -171,9 +176,12 @@ struct JobResult {
   ShimStats shim;            // driver process counters (drivers reset them at job start)
   GlobalStats broom_before;  // broom::GetGlobalStats() before and after the job (driver)
   GlobalStats broom_after;
-  // CAF multi-process: one entry per worker process (their scheduler threads' scratch regions
-  // are still alive when this is read: they are freed when the worker exits).
+  // CAF multi-process: one entry per worker process, read after its instances stopped (its
+  // scheduler threads' callback scratch is still alive then: it is freed when the worker exits).
   std::vector<ProcessStats> workers;
+  // A report for people: the totals, time and peak RSS, then for each process what was created
+  // and freed there (batches, operator state, per-timestamp state, callback scratch, regions by
+  // kind, region bytes), with what is still alive and why.
   std::string Summary() const;
 };
 
@@ -181,4 +189,4 @@ long PeakRssKb();
 
 }  // namespace broom::lifecycle
 
-#endif  // BROOM_RUNTIME_SHIMS_LIFECYCLE_GRAPH_H_
+#endif  // BROOM_LIFECYCLE_GRAPH_H_

@@ -1,7 +1,7 @@
 // Copyright Broom authors.
 //
-// caf_runtime.h: runs a lifecycle job on the C++ Actor Framework 0.17 (one stateful actor per
-// operator instance), in one process or over several on this machine. No CAF include here:
+// broom/caf/runtime.h: runs a lifecycle job on the C++ Actor Framework 0.17 (one stateful actor
+// per operator instance), in one process or over several on this machine. No CAF include here:
 // CAF headers cost seconds per translation unit, so only the shim's .cc files include them.
 //
 //   RunJob(job, params, options)   the driver. Builds the graph of registered job `job`, spawns
@@ -16,6 +16,20 @@
 //                                  driver spawns by name ("broom.instance"), and exits when its
 //                                  stdin closes (the driver holds the other end).
 //
+// Several processes: the driver starts options.processes - 1 workers by executing
+// options.worker_exe (default: the running executable) with --broom-worker, so a program that
+// runs jobs on several processes calls WorkerMain from its main when it sees that flag:
+//
+//   int main(int argc, char** argv) {
+//     broom::lifecycle::RegisterJob("my-job", &MyJob);  // in the driver and the workers
+//     for (int i = 1; i < argc; ++i) {
+//       if (std::strcmp(argv[i], "--broom-worker") == 0) {
+//         return broom::caf_shim::WorkerMain(argc, argv);
+//       }
+//     }
+//     ... broom::caf_shim::RunJob("my-job", params, options) ...
+//   }
+//
 // Engine threads: each instance's callbacks run on whichever CAF scheduler thread runs its actor
 // for that message (max-threads = options.threads). Batches arriving from another process are
 // deserialized on a middleman thread, into a fresh message arena, before delivery.
@@ -23,12 +37,12 @@
 // Thread-safety: RunJob may be called from any thread, one job at a time per process (the
 // receive-side memory policy is process-wide). The job's operators and record types must be
 // registered (RegisterJob) in the driver and in the worker binary alike.
-#ifndef BROOM_RUNTIME_SHIMS_CAF_CAF_RUNTIME_H_
-#define BROOM_RUNTIME_SHIMS_CAF_CAF_RUNTIME_H_
+#ifndef BROOM_CAF_RUNTIME_H_
+#define BROOM_CAF_RUNTIME_H_
 
 #include <string>
 
-#include "runtime_shims/lifecycle/graph.h"
+#include "broom/lifecycle/graph.h"
 
 namespace broom::caf_shim {
 
@@ -39,4 +53,4 @@ int WorkerMain(int argc, char** argv);
 
 }  // namespace broom::caf_shim
 
-#endif  // BROOM_RUNTIME_SHIMS_CAF_CAF_RUNTIME_H_
+#endif  // BROOM_CAF_RUNTIME_H_
