@@ -7,7 +7,6 @@
 
 #include <pthread.h>
 
-#include <algorithm>
 #include <new>
 
 #include "absl/base/thread_annotations.h"
@@ -40,7 +39,7 @@ struct ThreadState {
   std::atomic<uint64_t> destroyed[kNumRegionKinds] = {};
   uint64_t next_id = 0;
   uint64_t id_limit = 0;
-  ThreadState* next = nullptr;  // the registry's list (Chunks::mu)
+  ThreadState* next = nullptr;  // the registry's list (Chunks::mu_)
   ThreadState* prev = nullptr;
 };
 
@@ -50,6 +49,8 @@ void ForkParent();
 void ForkChild();
 
 // The pieces, wired bottom up, and the registry of thread states.
+// Ownership: one per process, created at the first block operation, never destroyed (threads
+// release blocks during and after static destruction). Thread-safety: thread-safe.
 class Chunks {
  public:
   Chunks();

@@ -1,5 +1,6 @@
-// Copyright Broom authors. Layer 1 (chunk): the member definitions of Pool<Below> (pool.h).
-// Included by the process wiring (chunk_space.cc) and by tests that build a pool on a fake.
+// Copyright Broom authors. Layer 1 (chunk): the member definitions of Pool<Below> (pool.h): a .cc
+// in all but name (a template's definitions), included only by the process wiring
+// (chunk_space.cc) and by tests that build a pool on a fake.
 #ifndef BROOM_ALLOC_CHUNK_POOL_IMPL_H_
 #define BROOM_ALLOC_CHUNK_POOL_IMPL_H_
 

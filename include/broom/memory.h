@@ -71,8 +71,9 @@ void SetProcessBudget(size_t bytes);
 size_t ProcessBudget();
 
 // Moves this thread's cache to the pool, then returns the pool's free memory above the retention
-// target to the OS now (ignoring decay); with `all` = true, every free byte in the pool. Returns
-// the bytes returned. Other threads' caches are not touched.
+// target to the OS now (ignoring decay); with `all` = true, every free byte in the pool that can
+// be (1 and 2 KiB blocks sharing a page with a block in use stay). Returns the bytes returned.
+// Other threads' caches are not touched.
 size_t ReleaseFreeMemory(bool all = false);
 
 // Moves this thread's cached free blocks to the global pool (also done at thread exit).
