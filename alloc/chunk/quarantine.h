@@ -43,8 +43,10 @@ void QuarantineStart(Space* space, const QuarantinePolicy& policy);
 void QuarantineStop();
 
 // Takes `block` (owner cleared, uncharged) into quarantine and returns true, or returns false
-// (the caller frees it) if quarantine is off, the block is smaller than a page, or the ring is
-// full. Blocks whose time is up leave first, accessible again: written to expired[0..*n).
+// (the caller frees it) if quarantine is off, the block is smaller than a page, or no room can
+// be made for it (the ring is full, or it is larger than max_bytes). Blocks whose time is up, or
+// the oldest while the bytes would exceed max_bytes, leave first, accessible again: written to
+// expired[0..*n), at most kMaxExpired.
 bool QuarantineAdmit(BlockHeader* block, BlockHeader** expired, int* n);
 // The oldest quarantined block, made accessible again, or null if none is left.
 BlockHeader* QuarantineTakeOldest();
