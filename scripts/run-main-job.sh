@@ -5,8 +5,9 @@
 # bench/README.md explains the method; its results block is regenerated from this run.
 #
 # Usage: scripts/run-main-job.sh [--full]          (from any directory)
-#   default   micro-benchmarks (5 repetitions) + lists-of-lists and churn at a reduced scale,
-#             5 interleaved runs each after a warm-up: a few minutes on the 2-core VM
+#   default   micro-benchmarks (5 repetitions) + the dataflow jobs, lists-of-lists, churn and
+#             the actor-region (reap) programs at a reduced scale, 5 interleaved runs each
+#             after a warm-up: about 20 minutes on the shared 2-core VM
 #   --full    the paper's scale for the whole programs (lists-of-lists n = 500..3000, 40
 #             rounds; churn 20M operations) and 0.5 s per micro repetition: hours, not minutes
 # Env:   BENCH_REPETITIONS (default 5), BENCH_MIN_TIME seconds per repetition (default 0.1;
@@ -102,7 +103,9 @@ if [[ -z "${BENCH_SKIP_PROGRAMS:-}" ]]; then
   echo
   # To add a program (e.g. a dataflow job), add a spec to bench/tools/specs/ and list it here.
   specs=(bench/tools/specs/dataflow_jobs.json bench/tools/specs/dataflow_scaling.json
-         bench/tools/specs/lists_of_lists.json bench/tools/specs/churn.json)
+         bench/tools/specs/lists_of_lists.json bench/tools/specs/churn.json
+         bench/tools/specs/reap_batch.json bench/tools/specs/reap_pairs.json
+         bench/tools/specs/reap_pmr.json bench/tools/specs/reap_footprint.json)
   "$py" bench/tools/sidebyside.py "${specs[@]}" --scale "$scale" --runs "${BENCH_RUNS:-5}" \
     --warmup 1 --build "$build" --out-dir "$results" --no-plot > /dev/null || programs_status=$?
 fi

@@ -46,7 +46,10 @@ BumpRegion::BumpRegion(RegionKind kind, uint64_t id, const RegionOptions& option
       current_(first),
       current_base_(cursor_),
       retain_bytes_(options.retain_bytes),
-      growth_class_(static_cast<uint8_t>(first->block_class)) {}
+      growth_class_(static_cast<uint8_t>(first->block_class)),
+      checked_(internal::ChecksEnabled()) {
+  OpenWindow();
+}
 
 char* BumpRegion::FirstObjectByte() const {
   BlockHeader* first = blocks_;
@@ -76,6 +79,7 @@ void BumpRegion::ForEachLiveRange(RangeVisitor fn, void* ctx) const {
 }
 
 void* BumpRegion::AllocateSlow(size_t size, size_t align) {
+  CheckThread("Allocate");
   if (size == 0) size = 1;  // unique pointers for zero-size requests
   if (align == 0 || (align & (align - 1)) != 0) {
     SetError(AllocError::kBadAlignment);
@@ -125,10 +129,10 @@ void* BumpRegion::AllocateSlow(size_t size, size_t align) {
   LinkBlock(b);
   current_->used_end = cursor_;
   bytes_requested_ += static_cast<size_t>(cursor_ - current_base_);
+  BROOM_ASSERT(b->next != nullptr && b->size >= needed && b->owner.load() == this);
   current_ = b;
   current_base_ = b->begin();
   cursor_ = b->begin();
-  limit_ = b->end();
   // Fits: the block has at least size + align bytes (align > 16) or size bytes, a multiple of
   // 16 at least BumpSize(size), after its header; padding is at most align - 16.
   return BumpAligned(size, align);
@@ -136,11 +140,12 @@ void* BumpRegion::AllocateSlow(size_t size, size_t align) {
 
 void* BumpRegion::BumpAligned(size_t size, size_t align) {
   const size_t pad = (0 - reinterpret_cast<uintptr_t>(cursor_)) & (align - 1);
-  const size_t left = static_cast<size_t>(limit_ - cursor_);
+  const size_t left = static_cast<size_t>(current_->end() - cursor_);
   const size_t bump = BumpSize(size);
   if (pad > left || bump > left - pad) return nullptr;
   char* p = cursor_ + pad;
   cursor_ = p + bump;
+  OpenWindow();
   internal::UnpoisonMemory(p, size);
   return p;
 }
@@ -151,7 +156,9 @@ void BumpRegion::Deallocate(void* p, size_t size, size_t /*align*/) {
   char* c = static_cast<char*>(p);
   if (c >= current_base_ && c < cursor_ && size <= (SIZE_MAX >> 2) &&
       BumpSize(size == 0 ? 1 : size) == static_cast<size_t>(cursor_ - c)) {
+    BROOM_OWNER_CHECK_FAST(this, "Deallocate");
     cursor_ = c;
+    OpenWindow();
   } else if (size >= kDedicatedThreshold / 2 && kind_ == RegionKind::kTransferable) {
     // (A cheap filter: dedicated objects are over kDedicatedThreshold minus a header.)
     // A large object in its own block goes back at once (the old buffer of a growing vector).
@@ -175,6 +182,51 @@ void* BumpRegion::do_allocate(size_t bytes, size_t alignment) {
   void* p = Allocate(bytes, alignment);
   if (BROOM_UNLIKELY(p == nullptr)) internal::ThrowBadAlloc();
   return p;
+}
+
+void BumpRegion::Validate() const {
+  auto die = [this](const char* what) {
+    char buf[128];
+    internal::Fatal(__FILE__, __LINE__, "BumpRegion::Validate: %s: %s",
+                    internal::Describe(this, buf, sizeof(buf)), what);
+  };
+  size_t bytes = 0;
+  size_t blocks = 0;
+  bool current_found = false;
+  const BlockHeader* prev = nullptr;
+  for (const BlockHeader* b = blocks_; b != nullptr; prev = b, b = b->next) {
+    if (b->owner.load(std::memory_order_relaxed) != this) die("a block has another owner");
+    if (b->prev != prev) die("block list back link");
+    if (b->size != (b->block_class == internal::kRunClass
+                        ? b->size
+                        : internal::BlockClassSize(b->block_class))) {
+      die("block size does not match its class");
+    }
+    if (b == current_) current_found = true;
+    if (b != current_ && !b->dedicated && b->next != nullptr &&
+        (b->used_end < b->begin() || b->used_end > b->end())) {
+      die("used end outside its block");
+    }
+    bytes += b->size;
+    ++blocks;
+  }
+  if (!current_found) die("the current block is not in the block list");
+  if (current_base_ < current_->begin() || cursor_ < current_base_ || cursor_ > current_->end() ||
+      limit_ < cursor_ || limit_ > current_->end() ||
+      reinterpret_cast<uintptr_t>(cursor_) % kDefaultAlignment != 0) {
+    die("bump cursor outside the current block");
+  }
+  size_t spare = 0;
+  for (const BlockHeader* b = spare_; b != nullptr; b = b->next) {
+    spare += b->size;
+    bytes += b->size;
+    ++blocks;
+  }
+  if (spare != spare_bytes_ || spare_bytes_ > retain_bytes_) die("spare bytes");
+  if (bytes != block_bytes_ || blocks != blocks_held_) die("block bytes or count do not add up");
+  size_t cleanups = 0;
+  for (const internal::Cleanup* c = cleanups_; c != nullptr; c = c->next) ++cleanups;
+  if (cleanups != cleanup_count_) die("cleanup count");
 }
 
 internal::RegionMark BumpRegion::Mark() const {
@@ -204,13 +256,16 @@ void BumpRegion::Rewind(const internal::RegionMark& m) {
   current_ = m.current;
   cursor_ = m.cursor;
   current_base_ = m.current_base;
-  limit_ = m.current->end();
+  OpenWindow();
   bytes_requested_ = m.bytes_requested;
-  internal::ClearIfChecked(cursor_, static_cast<size_t>(limit_ - cursor_));
-  internal::PoisonMemory(cursor_, static_cast<size_t>(limit_ - cursor_));
+  const size_t rest = static_cast<size_t>(current_->end() - cursor_);
+  internal::ClearIfChecked(cursor_, rest);
+  internal::PoisonMemory(cursor_, rest);
+  BROOM_VALIDATE(Validate());
 }
 
 void BumpRegion::Reset(const char* op) {
+  CheckThread(op);
   internal::CheckNotOpen(this, scope_depth_, op);
   // The first block (which holds the region object) is the last in the list.
   BlockHeader* first = blocks_;
@@ -227,7 +282,11 @@ void BumpRegion::DestroyOwned(BumpRegion* r, const char* handle) {
 }
 
 void BumpRegion::Destroy(const char* op) {
+  // A closed region may be destroyed on any thread (a temporary region of an exited thread
+  // too); one open on another thread names both threads.
+  if (open_count_ != 0) CheckThread(op);
   internal::CheckNotOpen(this, scope_depth_, op);
+  BROOM_VALIDATE(Validate());
   RunCleanups(nullptr);
   NoteReleasing();
   internal::ReleaseBlockList(spare_);

@@ -19,6 +19,10 @@ void PushContext(Region* r) {
     Fatal(__FILE__, __LINE__, "allocation context overflow: opening %s at depth %d",
           Describe(r, buf, sizeof(buf)), kMaxContextDepth);
   }
+  const uint32_t me = CurrentThreadId();
+  const uint32_t owner = r->owner_tid_.load(std::memory_order_relaxed);
+  if (BROOM_UNLIKELY(owner != 0 && owner != me)) r->DieWrongThread("open");
+  r->owner_tid_.store(me, std::memory_order_relaxed);
   s.regions[s.depth++] = r;
   ++r->open_count_;
 }
@@ -33,7 +37,9 @@ void PopContext(Region* r) {
           Describe(r, buf, sizeof(buf)), s.depth == 0 ? "empty" : "another region");
   }
   --s.depth;
-  --r->open_count_;
+  if (--r->open_count_ == 0 && r->kind_ != RegionKind::kTemporary) {
+    r->owner_tid_.store(0, std::memory_order_relaxed);  // closed: no thread owns it now
+  }
 }
 
 void ThrowBadAlloc() { throw std::bad_alloc(); }

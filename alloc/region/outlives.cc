@@ -25,7 +25,8 @@ std::atomic<TransferHook> g_transfer_hook{nullptr};
 
 namespace {
 
-std::atomic<uint8_t> g_mode{static_cast<uint8_t>(BROOM_CHECKED ? CheckMode::kFatal : CheckMode::kOff)};
+std::atomic<uint8_t> g_mode{
+    static_cast<uint8_t>(BROOM_CHECKED ? CheckMode::kFatal : CheckMode::kOff)};
 
 // The rule a pointer from a `source` region into a `target` region breaks, if any.
 bool Breaks(RegionKind source, RegionKind target, Rule* rule) {
@@ -136,11 +137,16 @@ void InitCheckModeOnce() {
 
 const char* RuleName(Rule rule) {
   switch (rule) {
-    case Rule::kSelfContained: return "self-contained (a transferable region points only into itself)";
-    case Rule::kActorToTransferable: return "actor state holds handles of transferable regions, never pointers into them";
-    case Rule::kActorToTemporary: return "actor state never points into a temporary region";
-    case Rule::kOutlives: return "outlives (the target region must outlive the source)";
-    case Rule::kDangling: return "no dangling pointers (the target region has been freed)";
+    case Rule::kSelfContained:
+      return "self-contained (a transferable region points only into itself)";
+    case Rule::kActorToTransferable:
+      return "actor state holds handles of transferable regions, never pointers into them";
+    case Rule::kActorToTemporary:
+      return "actor state never points into a temporary region";
+    case Rule::kOutlives:
+      return "outlives (the target region must outlive the source)";
+    case Rule::kDangling:
+      return "no dangling pointers (the target region has been freed)";
   }
   return "?";
 }
@@ -171,8 +177,8 @@ std::string OutlivesReport::ToString(size_t max_lines) const {
     const Violation& v = violations[i];
     std::snprintf(line, sizeof(line),
                   "  %s region #%" PRIu64 "%s%s%s +0x%zx points to %p in %s: breaks %s\n",
-                  KindName(v.source_kind), v.source_id, v.source_name[0] ? " '" : "",
-                  v.source_name, v.source_name[0] ? "'" : "", v.source_offset, v.target_address,
+                  KindName(v.source_kind), v.source_id, v.source_name[0] ? " '" : "", v.source_name,
+                  v.source_name[0] ? "'" : "", v.source_offset, v.target_address,
                   Target(v, target, sizeof(target)), RuleName(v.rule));
     out += line;
   }
@@ -185,8 +191,9 @@ std::string OutlivesReport::ToString(size_t max_lines) const {
 
 void SetCheckMode(CheckMode mode) {
   internal::g_mode.store(static_cast<uint8_t>(mode), std::memory_order_relaxed);
-  internal::g_transfer_hook.store(mode == CheckMode::kOff ? nullptr : &internal::CheckBeforeTransfer,
-                                  std::memory_order_release);
+  internal::g_transfer_hook.store(
+      mode == CheckMode::kOff ? nullptr : &internal::CheckBeforeTransfer,
+      std::memory_order_release);
 }
 
 CheckMode GetCheckMode() {

@@ -98,6 +98,7 @@ ReapRegion::ReapRegion(uint64_t id, const RegionOptions& options, BlockHeader* f
 // ---- allocation ----------------------------------------------------------------------------
 
 void* ReapRegion::AllocateSlow(size_t size, size_t align) {
+  CheckThread("Allocate");
   if (size == 0) size = 1;  // a unique, freeable object
   if (BROOM_UNLIKELY(align == 0 || (align & (align - 1)) != 0)) {
     SetError(AllocError::kBadAlignment);
@@ -142,6 +143,7 @@ bool ReapRegion::Refill(int c) {
   }
   BlockHeader* b = TakeSlab(c);
   if (b == nullptr) return false;
+  BROOM_ASSERT(b->owner.load(std::memory_order_relaxed) == this && !b->dedicated);
   b->object_class = static_cast<uint16_t>(c);
   b->capacity = Capacity(b->size, csize);
   b->live_objects = 0;
@@ -265,6 +267,7 @@ void ReapRegion::DieBadFree(const void* p, const char* why) const {
 // that change list (full to partial, partial or full to empty). Checks from scratch.
 void ReapRegion::FreeSlow(void* p) {
   if (p == nullptr) return;
+  CheckThread("ActorRegion::Free");
   BlockHeader* b = internal::BlockOf(p);
   if (BROOM_UNLIKELY(b == nullptr || b->owner.load(std::memory_order_relaxed) != this)) {
     DieBadFree(p, "pointer not owned by this region");
@@ -317,6 +320,7 @@ size_t ReapRegion::EmptyBound() const {
 
 // `b` (in no list now) has no live object: keep it for any class, or give it back.
 void ReapRegion::SlabEmptied(BlockHeader* b, int c) {
+  BROOM_ASSERT(b->live_objects == 0 && classes_[c].slab != b && classes_[c].slabs > 0);
   --classes_[c].slabs;
   if (empty_bytes_ + b->size <= EmptyBound()) {
     b->object_class = internal::kEmptySlab;
@@ -546,7 +550,9 @@ void ReapRegion::DestroyOwned(ReapRegion* r, const char* handle) {
 }
 
 void ReapRegion::Destroy(const char* op) {
+  if (open_count_ != 0) CheckThread(op);  // open on another thread: name both threads
   internal::CheckNotOpen(this, 0, op);
+  BROOM_VALIDATE(Validate());
   // Objects made by New and never deleted, newest first (reverse order of construction); then
   // the AddCleanup records.
   while (nodes_ != nullptr) {

@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <new>
 
+#include "alloc/os/os.h"
 #include "alloc/region/region_internal.h"
 
 namespace broom {
@@ -16,6 +17,13 @@ namespace internal {
 namespace {
 thread_local constinit AllocError t_last_error = AllocError::kNone;
 }  // namespace
+
+thread_local constinit uint32_t t_thread_id = 0;
+
+uint32_t InitThreadId() {
+  t_thread_id = os::ThreadId();
+  return t_thread_id;
+}
 
 void SetLastError(AllocError e) { t_last_error = e; }
 
@@ -117,6 +125,17 @@ ReapRegion& Region::AsReap() {
 }
 
 bool Region::Contains(const void* p) const { return RegionOf(p) == this; }
+
+void Region::DieWrongThread(const char* op) const {
+  char buf[128];
+  const uint32_t owner = owner_thread();
+  internal::Fatal(__FILE__, __LINE__, "%s on %s from thread %u; %s thread %u (%s)", op,
+                  internal::Describe(this, buf, sizeof(buf)), internal::CurrentThreadId(),
+                  kind_ == RegionKind::kTemporary ? "it belongs to" : "it is open on", owner,
+                  kind_ == RegionKind::kTemporary
+                      ? "temporary regions are owner-thread only"
+                      : "a region is used only by the thread that has it open");
+}
 
 void Region::SetError(AllocError e) {
   last_error_ = e;

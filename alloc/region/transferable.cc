@@ -68,6 +68,7 @@ void TransferableRegion::DieUnusable(const char* op) const {
 
 void TransferableRegion::CheckClosed(const char* op) const {
   Region& r = region(op);
+  r.CheckThread(op);  // open on another thread: name both threads
   if (BROOM_UNLIKELY(r.open_count() > 0)) {
     char buf[128];
     internal::Fatal(__FILE__, __LINE__,

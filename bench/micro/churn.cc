@@ -8,41 +8,34 @@
 // window), so `--live` entries are alive at any time after the first `--live` operations, and
 // payload sizes keep changing under the allocator. `--ops` operations in all.
 //
-// The operator code is the same for every policy; only the map's allocator and the payload
-// allocation differ:
-//   broom    an ActorRegion owns the map (std::unordered_map with broom::ActorAllocator bound to the
-//            region) and the payloads (ActorRegion::Allocate / Free): the region is the actor's
-//            state, freed per object and released at once when the actor ends.
-//   malloc   std::allocator and malloc/free (the malloc under LD_PRELOAD).
-//   gc       Boehm GC: map nodes and buckets from GC_MALLOC, payloads from GC_MALLOC_ATOMIC;
-//            erasing drops the reference and the collector reclaims it (deallocate does nothing;
-//            GC_FREE is never called). Exit 1 if no collection happened.
+// The operator code is the same for every policy; only the heap differs (heaps.h): the map's
+// allocator is Heap::Alloc and the payloads come from Heap::Allocate / Heap::Free:
+//   broom          an ActorRegion owns the map (std::unordered_map with broom::ActorAllocator
+//                  bound to its ReapRegion) and the payloads (the reap's inline Allocate/Free):
+//                  the region is the actor's state, freed per object and released at once when
+//                  the actor ends.
+//   malloc         std::allocator and malloc/free (the malloc under LD_PRELOAD).
+//   pmr_pool       std::pmr::unsynchronized_pool_resource (polymorphic_allocator; payloads with
+//                  allocate/deallocate), upstream glibc's malloc.
+//   mimalloc_heap  one mi_heap_new heap: an STL allocator over mi_heap_mallocn/mi_free, payloads
+//                  mi_heap_malloc/mi_free.
+//   gc             Boehm GC: map nodes and buckets from GC_MALLOC, payloads from GC_MALLOC_ATOMIC;
+//                  erasing drops the reference and the collector reclaims it (deallocate does
+//                  nothing; GC_FREE is never called). Exit 1 if no collection happened.
 //
 // Memory is sampled after the warm-up (the first 10% of operations, at least `--live`) and at
-// the end. Output: `RESULT seconds=<wall> cpu_seconds=<process CPU> ns_per_op=<CPU ns> rss_warm_kib=... rss_end_kib=...
-// rss_growth=<end/warm> peak_rss_kib=...`, plus peak_block_bytes and end_block_bytes (broom:
-// the region's own footprint) or gc_collections (gc). Bounded means rss_growth stays near 1.
+// the end. Output: `RESULT seconds=<wall> cpu_seconds=<process CPU> ns_per_op=<CPU ns>
+// rss_warm_kib=... rss_end_kib=... rss_growth=<end/warm> peak_rss_kib=...`, plus
+// peak_block_bytes and end_block_bytes (broom: the region's own footprint), peak_upstream_bytes
+// (pmr_pool) or gc_collections (gc). Bounded means rss_growth stays near 1.
 #include <algorithm>
 #include <cstdint>
-#include <cstdlib>
 #include <functional>
-#include <memory>
-#include <new>
 #include <string>
 #include <unordered_map>
 
+#include "bench/micro/heaps.h"
 #include "bench/micro/program_common.h"
-
-#if BROOM_BENCH_POLICY == BROOM_BENCH_POLICY_BROOM
-#include "broom/actor_region.h"
-#include "broom/context.h"
-#elif BROOM_BENCH_POLICY == BROOM_BENCH_POLICY_MALLOC
-#include "bench/baselines/malloc_identity.h"
-#elif BROOM_BENCH_POLICY == BROOM_BENCH_POLICY_GC
-#include <gc/gc.h>
-#else
-#error "BROOM_BENCH_POLICY must be 1 (broom), 2 (malloc) or 3 (gc)"
-#endif
 
 namespace broom::bench {
 namespace {
@@ -51,80 +44,6 @@ struct Payload {
   char* data;
   uint32_t size;
 };
-
-#if BROOM_BENCH_POLICY == BROOM_BENCH_POLICY_BROOM
-class Policy {
- public:
-  static std::string Name() { return "broom"; }
-  template <class T>
-  using Alloc = broom::ActorAllocator<T>;
-  template <class T>
-  Alloc<T> MakeAllocator() {
-    return Alloc<T>(actor_.region());
-  }
-  char* AllocPayload(size_t size) { return static_cast<char*>(actor_.Allocate(size)); }
-  void FreePayload(char* p) { actor_.Free(p); }
-  void Report(Result& r) const {
-    const RegionStats s = actor_.stats();
-    r.Add("peak_block_bytes", static_cast<double>(s.peak_block_bytes));
-    r.Add("end_block_bytes", static_cast<double>(s.block_bytes));
-  }
-
- private:
-  ActorRegion actor_;
-};
-#elif BROOM_BENCH_POLICY == BROOM_BENCH_POLICY_MALLOC
-class Policy {
- public:
-  static std::string Name() { return "malloc_" + MallocName(); }
-  template <class T>
-  using Alloc = std::allocator<T>;
-  template <class T>
-  Alloc<T> MakeAllocator() {
-    return Alloc<T>();
-  }
-  char* AllocPayload(size_t size) { return static_cast<char*>(std::malloc(size)); }
-  void FreePayload(char* p) { std::free(p); }
-  void Report(Result&) const {}
-};
-#else
-// An STL allocator over the collected heap. deallocate does nothing: the collector decides.
-template <class T>
-struct GcAllocator {
-  using value_type = T;
-  GcAllocator() = default;
-  template <class U>
-  GcAllocator(const GcAllocator<U>&) {}
-  T* allocate(size_t n) {
-    void* p = GC_MALLOC(n * sizeof(T));
-    if (p == nullptr) throw std::bad_alloc();
-    return static_cast<T*>(p);
-  }
-  void deallocate(T*, size_t) {}
-  template <class U>
-  bool operator==(const GcAllocator<U>&) const {
-    return true;
-  }
-};
-
-class Policy {
- public:
-  Policy() { GC_INIT(); }
-  static std::string Name() { return "boehm_gc"; }
-  template <class T>
-  using Alloc = GcAllocator<T>;
-  template <class T>
-  Alloc<T> MakeAllocator() {
-    return Alloc<T>();
-  }
-  char* AllocPayload(size_t size) { return static_cast<char*>(GC_MALLOC_ATOMIC(size)); }
-  void FreePayload(char*) {}
-  void Report(Result& r) const {
-    r.Add("gc_collections", static_cast<double>(GC_get_gc_no()));
-    r.Add("gc_heap_bytes", static_cast<double>(GC_get_heap_size()));
-  }
-};
-#endif
 
 // Payload size of operation t: 16..1024 bytes, skewed small (3 in 4 are <= 256 bytes).
 size_t PayloadSize(uint64_t t) {
@@ -136,32 +55,31 @@ size_t PayloadSize(uint64_t t) {
 
 int Main(int argc, char** argv) {
   Flags flags(argc, argv);
-  const uint64_t ops = static_cast<uint64_t>(flags.Int("ops", 4000000));
-  const uint64_t live = static_cast<uint64_t>(flags.Int("live", 100000));
+  const uint64_t ops = static_cast<uint64_t>(flags.Int("ops", 4000000, 1));
+  const uint64_t live = static_cast<uint64_t>(flags.Int("live", 100000, 1));
   flags.CheckAllUsed();
   const uint64_t warm_at = std::max<uint64_t>(live, ops / 10);
 
-  Policy policy;
+  Heap heap;
   using Value = std::pair<const uint64_t, Payload>;
   using Map = std::unordered_map<uint64_t, Payload, std::hash<uint64_t>, std::equal_to<uint64_t>,
-                                 typename Policy::template Alloc<Value>>;
-  // The map object itself is on the stack (a GC root); its nodes and buckets use the policy.
-  Map map(16, std::hash<uint64_t>(), std::equal_to<uint64_t>(),
-          policy.template MakeAllocator<Value>());
+                                 Heap::Alloc<Value>>;
+  // The map object itself is on the stack (a GC root); its nodes and buckets use the heap.
+  Map map(16, std::hash<uint64_t>(), std::equal_to<uint64_t>(), heap.MakeAllocator<Value>());
   uint64_t checksum = 0;
   long rss_warm = 0;
   const double start = MonotonicSeconds();
   const double cpu_start = ProcessCpuSeconds();
   for (uint64_t t = 0; t < ops; ++t) {
     const size_t size = PayloadSize(t);
-    char* data = policy.AllocPayload(size);
+    char* data = static_cast<char*>(heap.Allocate(size));
     data[0] = static_cast<char>(t);
     data[size - 1] = static_cast<char>(t >> 8);
     map.emplace(t, Payload{data, static_cast<uint32_t>(size)});
     if (t >= live) {
       auto it = map.find(t - live);
       checksum += static_cast<unsigned char>(it->second.data[0]) + it->second.size;
-      policy.FreePayload(it->second.data);
+      heap.Free(it->second.data, it->second.size);
       map.erase(it);
     }
     if (t + 1 == warm_at) rss_warm = CurrentRssKiB();
@@ -169,8 +87,9 @@ int Main(int argc, char** argv) {
   const double seconds = MonotonicSeconds() - start;
   const double cpu_seconds = ProcessCpuSeconds() - cpu_start;
   const long rss_end = CurrentRssKiB();
+  for (auto& entry : map) heap.Free(entry.second.data, entry.second.size);  // the last window
   Result result;
-  result.Add("policy", Policy::Name())
+  result.Add("policy", Heap::Name())
       .Add("ops", static_cast<double>(ops))
       .Add("live", static_cast<double>(live))
       .Add("seconds", seconds)
@@ -181,7 +100,7 @@ int Main(int argc, char** argv) {
       .Add("rss_end_kib", static_cast<double>(rss_end))
       .Add("rss_growth", rss_warm > 0 ? static_cast<double>(rss_end) / rss_warm : 0.0)
       .Add("peak_rss_kib", static_cast<double>(PeakRssKiB()));
-  return FinishRun("churn", policy, result);
+  return FinishRun("churn", heap, result);
 }
 
 }  // namespace

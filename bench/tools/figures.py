@@ -27,7 +27,8 @@ from matplotlib.collections import LineCollection  # noqa: E402
 from matplotlib.colors import to_hex  # noqa: E402
 from matplotlib.ticker import FuncFormatter  # noqa: E402
 
-PANEL_WIDTH = 5.6  # inches per panel
+PANEL_WIDTH = 5.6  # inches per panel, at least
+GROUP_WIDTH = 1.4  # inches per group of bars, at least
 LEGEND_ENTRY_WIDTH = 1.55  # inches per legend column
 LEGEND_COLUMNS = 7
 HEIGHT = 4.4
@@ -73,8 +74,11 @@ def draw(description, path):
     panels = description["panels"]
     entries = len({s["label"] for p in panels for s in p["series"]}) + len(
         [line for line in description.get("lines", []) if line.get("label")])
-    width = max(PANEL_WIDTH * len(panels) + 0.6, LEGEND_ENTRY_WIDTH * min(LEGEND_COLUMNS, entries))
-    fig, axes = plt.subplots(1, len(panels), figsize=(width, HEIGHT), squeeze=False)
+    # A panel of many groups gets GROUP_WIDTH per group, so its tick labels do not collide.
+    widths = [max(PANEL_WIDTH, GROUP_WIDTH * len(p["groups"])) for p in panels]
+    width = max(sum(widths) + 0.6, LEGEND_ENTRY_WIDTH * min(LEGEND_COLUMNS, entries))
+    fig, axes = plt.subplots(1, len(panels), figsize=(width, HEIGHT), squeeze=False,
+                             gridspec_kw={"width_ratios": widths})
     axes = axes[0]
     for ax, panel in zip(axes, panels):
         _bars(ax, panel, description.get("log", False))

@@ -176,33 +176,50 @@ class Sections:
         return sorted(names, key=lambda n: (order.index(n) if n in order else len(order), n))
 
     def s_extra_sections(self, h):
+        """report.json's `sections`: per listed spec case, Broom's median against each of
+        `versus` (a canonical contender, fastest_malloc, or a list: the fastest of those) as
+        % less (`measure` reduction, the default) or as the rival's median ÷ Broom's
+        (speed_ratio); then Broom's medians of the `extras` RESULT keys; then, unless `rss` is
+        false, Broom's peak RSS ÷ jemalloc's; then the trust flags of the first comparison."""
         out = []
         for entry in self.cfg.get("sections", []):
             if "rows" not in entry:
                 continue
             versus = entry.get("versus", ["fastest_malloc", "boehm_gc"])
+            ratio = entry.get("measure", "reduction") == "speed_ratio"
+            extras, rss = entry.get("extras", []), entry.get("rss", True)
             out += [f"{h} {entry['title']}", ""] + ([entry["text"], ""] if "text" in entry else [])
             body = []
             for row in entry["rows"]:
                 cases = self.rep.cases(row["spec"], row.get("where"))
                 if not cases:
-                    body.append([f"{row['spec']} (not run)"] + [""] * (len(versus) + 3))
+                    body.append([f"{row['spec']} (not run)"]
+                                + [""] * (len(versus) + len(extras) + rss + 2))
                 for case in cases:
                     _, b = case.find("broom")
-                    cells, flags = [case.short, median_cell(b, case.program.unit)], []
+                    cells, flags = [case.short, median_cell(b, case.program.unit)], ""
                     for vs in versus:
-                        v = self.rep.reduction(case, vs)
-                        cells.append(f"{fmt_value(v.v, '%')} ({self.rep.label(v.rival)})"
-                                     if v else "—")
-                        flags.append(note(v, 0))
-                    je = self.rep.rss_ratio(case, "jemalloc")
-                    cells += [fmt_value(je.v, "×") if je else "—",
-                              "; ".join(sorted({f for f in flags if f}))]
+                        v = (self.rep.speed_ratio if ratio else self.rep.reduction)(case, vs)
+                        shown = fmt_value(v.v, "×" if ratio else "%") if v else "—"
+                        if v and (isinstance(vs, list) or vs == "fastest_malloc"):
+                            shown += f" ({self.rep.label(v.rival)})"  # which of the group
+                        cells.append(shown)
+                        if vs == versus[0]:  # the note is about the first comparison
+                            flags = note(v, 1 if ratio else 0)
+                    for extra in extras:
+                        value = b.get(extra["key"]) if b else None
+                        cells.append(fmt_value(value, extra.get("unit", "")))
+                    if rss:
+                        je = self.rep.rss_ratio(case, "jemalloc")
+                        cells.append(fmt_value(je.v, "×") if je else "—")
+                    cells.append(flags)
                     body.append(cells)
-            head = ["workload", "Broom"] + [f"less than {self.rep.label(v)}" if v !=
-                                            "fastest_malloc" else "less than fastest malloc"
-                                            for v in versus]
-            out += table(head + ["RSS ÷ jemalloc", "note"], body)
+            head = ["workload", "Broom"]
+            for vs in versus:
+                who = "fastest malloc" if vs == "fastest_malloc" else self.rep.label(vs)
+                head.append(f"{who} ÷ Broom" if ratio else f"less than {who}")
+            head += [extra["label"] for extra in extras] + (["RSS ÷ jemalloc"] if rss else [])
+            out += table(head + ["note"], body)
         return out
 
     def s_micro(self, h):
@@ -374,7 +391,10 @@ class Sections:
     def contender_panels(self, fig, measure):
         panels = []
         for p in fig["panels"]:
-            cases = [c for s in p["specs"] for c in self.rep.cases(s)]
+            # A panel's specs: names, or {"spec": name, "where": {...}} for some of its cases.
+            cases = [c for s in p["specs"] for c in
+                     (self.rep.cases(s) if isinstance(s, str) else
+                      self.rep.cases(s["spec"], s.get("where")))]
             if not cases:
                 continue
             who = self.ordered({sbs.canonical(c.program.spec, n) for c in cases for n in c.rows

@@ -4,9 +4,11 @@ report.py renders what this module computes. Report.load(results_dir, config) re
 sidebyside.py record (Program, Case: one case's per-contender statistics, contenders found by
 their canonical identity), the Google Benchmark files (format_micro.load_all) and run.json;
 its measures return a Value (median-based value, min-max range, worst spread, the rival it was
-measured against): reduction (% less runtime than a rival), rss_ratio, speedup (1 -> 2
-threads), extra (a RESULT key), and micro_values for micro scenarios. verdicts() evaluates the
-targets of report.json (see its _doc). Errors in the input raise ReportError.
+measured against): reduction (% less runtime than a rival), speed_ratio (a rival's median ÷
+Broom's), rss_ratio, speedup (1 -> 2 threads), extra (a RESULT key), and micro_values for micro
+scenarios. A rival is a canonical contender, "fastest_malloc", or a list of canonical contenders
+(the fastest of them). verdicts() evaluates the targets of report.json (see its _doc). Errors
+in the input raise ReportError.
 """
 
 import glob
@@ -20,8 +22,8 @@ import format_micro as fm  # noqa: E402
 import sidebyside as sbs  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-UNITS = {"reduction": "%", "ratio": "×", "rss_ratio": "×", "speedup": "×", "ns": "ns",
-         "counter": "", "extra": ""}
+UNITS = {"reduction": "%", "ratio": "×", "speed_ratio": "×", "rss_ratio": "×", "speedup": "×",
+         "ns": "ns", "counter": "", "extra": ""}
 # 1-minute load per CPU up to which a run is called quiet / busy; above: overloaded.
 LOAD_QUIET, LOAD_BUSY = 1.0, 2.0
 LOAD_WORDS = {"quiet": "quiet: the benchmarks had the CPUs to themselves",
@@ -71,14 +73,16 @@ class Case:
 
     def find(self, who, threads=1):
         """(contender, row) for a canonical contender; 'fastest_malloc' is the contender of
-        kind malloc (report.json) with the lowest median. (None, None) if absent or failed."""
+        kind malloc (report.json) with the lowest median, a list of canonical contenders the
+        one of them with the lowest median. (None, None) if absent or failed."""
         spec, kinds = self.program.spec, self.program.kinds
         candidates = [(n, r) for n, r in self.rows.items()
                       if r is not None and sbs.threads_of(spec, n) == threads]
-        if who == "fastest_malloc":
-            mallocs = [(n, r) for n, r in candidates
-                       if kinds.get(sbs.canonical(spec, n)) == "malloc"]
-            return min(mallocs, key=lambda nr: nr[1]["median"]) if mallocs else (None, None)
+        if who == "fastest_malloc" or isinstance(who, list):
+            pool = [(n, r) for n, r in candidates
+                    if (sbs.canonical(spec, n) in who if isinstance(who, list)
+                        else kinds.get(sbs.canonical(spec, n)) == "malloc")]
+            return min(pool, key=lambda nr: nr[1]["median"]) if pool else (None, None)
         return next(((n, r) for n, r in candidates if sbs.canonical(spec, n) == who),
                     (None, None))
 
@@ -162,6 +166,8 @@ class Report:
 
     # ---- naming ----
     def label(self, who):
+        if isinstance(who, list):
+            return "fastest of " + "/".join(self.label(w) for w in who)
         return self.contenders.get(who, {}).get("label", who)
 
     def color(self, who):
@@ -199,6 +205,15 @@ class Report:
         return Value(100 * (1 - b["median"] / r["median"]), 100 * (1 - b["max"] / r["min"]),
                      100 * (1 - b["min"] / r["max"]), worst(sbs.spread(b), sbs.spread(r)),
                      sbs.canonical(case.program.spec, name))
+
+    def speed_ratio(self, case, vs):
+        """The rival's median ÷ Broom's (above 1: Broom takes less of the spec's metric)."""
+        _, b = case.find("broom")
+        name, r = case.find(vs)
+        if not b or not r or b["median"] <= 0 or b["min"] <= 0:
+            return None
+        return Value(r["median"] / b["median"], r["min"] / b["max"], r["max"] / b["min"],
+                     worst(sbs.spread(b), sbs.spread(r)), sbs.canonical(case.program.spec, name))
 
     def rss_ratio(self, case, vs, who="broom"):
         _, b = case.find(who)
@@ -261,9 +276,12 @@ class Report:
         items, excluded = [], []
         measure = target["measure"]
         if "spec" in target:
-            for case in self.cases(target["spec"], target.get("where")):
+            specs = target["spec"] if isinstance(target["spec"], list) else [target["spec"]]
+            for case in (c for s in specs for c in self.cases(s, target.get("where"))):
                 if measure == "reduction":
                     v = self.reduction(case, target["vs"])
+                elif measure == "speed_ratio":
+                    v = self.speed_ratio(case, target["vs"])
                 elif measure == "rss_ratio":
                     v = self.rss_ratio(case, target["vs"])
                 elif measure == "speedup":
@@ -311,7 +329,7 @@ class Report:
             where, who, value = max(items, key=lambda i: i[2].v)
         met = passes(value.v)
         alternatives = target.get("vs") == "fastest_malloc" or "num_fastest" in target or any(
-            isinstance(target.get(k), list) for k in ("of", "num", "den"))
+            isinstance(target.get(k), list) for k in ("of", "num", "den", "vs"))
         context = "; ".join(x for x in [where if len(items) > 1 and not label else "",
                                         who if alternatives else ""] if x)
         shown = fmt_value(value.v, unit)
@@ -351,6 +369,7 @@ def fmt_value(v, unit):
 def margin(v, target, unit):
     """By how much a target is met or missed: points for percentages, else relative."""
     def amount(d):
+        d = abs(d)  # never "-0"
         return f"{d:.0f}" if d >= 1 or d == 0 else f"{d:.1g}"
 
     if unit == "%":

@@ -13,8 +13,10 @@ A contender is a command line, optionally with an LD_PRELOAD library and extra e
    "as": "jemalloc", "threads": 1}
 
 `{build}`, `{libdir}` and the case's keys are substituted in cmd, preload and env values. A
-contender whose preload library does not exist is skipped (and said so). If `policy` is given,
-the program's RESULT line must report that policy (so a preload that did not take is caught).
+contender whose preload library or program does not exist is skipped (and said so; never the
+baseline, whose absence fails its runs), so that a machine without, say, libmimalloc-dev runs
+the rest. If `policy` is given, the program's RESULT line must report that policy (so a preload
+that did not take is caught).
 `as` says who the contender is across specs (broom, jemalloc, boehm_gc, ...: the ids of
 report.json, which give each its colour and short label; default: its name) and `threads` how
 many worker threads it runs (default 1). The spec's `report` block gives a case's short name
@@ -155,6 +157,10 @@ def run_spec(spec, args):
         preload = subst(c.get("preload", ""), variables)
         if preload and not os.path.exists(preload):
             skipped.append(f"{c['name']} (no {preload})")
+            continue
+        program = subst(c["cmd"][0], variables)
+        if c["name"] != spec.get("baseline") and not os.path.exists(program):
+            skipped.append(f"{c['name']} (no {program}: not built here)")
             continue
         contenders.append(c)
     cases = spec["scales"][args.scale]

@@ -92,7 +92,24 @@ struct Cleanup;
 struct ActorCleanupNode;
 void PushContext(Region* r);
 void PopContext(Region* r);
+
+// The calling thread's id (gettid), cached per thread.
+extern thread_local constinit uint32_t t_thread_id;
+uint32_t InitThreadId();
+inline uint32_t CurrentThreadId() {
+  const uint32_t t = t_thread_id;
+  return BROOM_LIKELY(t != 0) ? t : InitThreadId();
+}
 }  // namespace internal
+
+// Owner-thread checks on allocation fast paths: compiled into debug (BROOM_DEBUG >= 2) and
+// checked (-DBROOM_CHECKED=ON) builds only. Slow paths and every other region operation check
+// always (see Region::owner_thread()).
+#if BROOM_DEBUG >= 2 || (defined(BROOM_CHECKED) && BROOM_CHECKED)
+#define BROOM_OWNER_CHECK_FAST(region, op) (region)->CheckThread(op)
+#else
+#define BROOM_OWNER_CHECK_FAST(region, op) BROOM_INTERNAL_DISABLED((region)->CheckThread(op))
+#endif
 
 // The common part of every region. See the file comment.
 //
@@ -141,6 +158,23 @@ class Region : public std::pmr::memory_resource {
   // Times the region is open on an allocation context now (typestate OPEN while > 0).
   uint32_t open_count() const { return open_count_; }
 
+  // The thread that owns the region now, or 0 if none does: a temporary region belongs to the
+  // thread that created it, for good; any other region is owned by the thread that has it open
+  // on its allocation context, while it is open (an engine opens an operator's regions for each
+  // callback, so an actor that migrates between threads takes its regions along). Opening,
+  // allocating on a slow path, freeing an actor object on a slow path, Reset, Free, Transfer and
+  // Share from another thread are fatal, naming both threads, as is destroying a region open on
+  // another thread (a closed one may be destroyed anywhere). Allocation fast paths check it in
+  // debug and checked builds (BROOM_OWNER_CHECK_FAST), and in checked mode (check.h) a bump
+  // region sends every allocation through its slow path and an actor region every free.
+  uint32_t owner_thread() const { return owner_tid_.load(std::memory_order_relaxed); }
+
+  // Fatal unless owner_thread() is 0 or the calling thread. `op` names the operation.
+  void CheckThread(const char* op) const {
+    const uint32_t owner = owner_tid_.load(std::memory_order_relaxed);
+    if (BROOM_UNLIKELY(owner != 0 && owner != internal::CurrentThreadId())) DieWrongThread(op);
+  }
+
   // The typed allocator behind this region; fatal if the kind does not match.
   BumpRegion& AsBump();
   ReapRegion& AsReap();
@@ -169,6 +203,7 @@ class Region : public std::pmr::memory_resource {
   void LinkBlock(internal::BlockHeader* b);
   void UnlinkBlock(internal::BlockHeader* b);
   void SetError(AllocError e);
+  [[noreturn]] BROOM_NOINLINE void DieWrongThread(const char* op) const;
   // Runs the AddCleanup records registered after `until` (newest first); each may allocate.
   void RunCleanups(internal::Cleanup* until);
   // Names this region as the one whose blocks the thread is about to release (quarantine).
@@ -182,7 +217,9 @@ class Region : public std::pmr::memory_resource {
   RegionKind kind_;
   AllocError last_error_ = AllocError::kNone;
   uint16_t open_count_ = 0;  // times pushed on an allocation-context stack
-  uint32_t owner_tid_ = 0;   // temporary regions: the creating thread
+  // See owner_thread(). Atomic so that the misuse it catches (another thread's access) is a
+  // report, not a data race; relaxed loads and stores, as cheap as plain ones.
+  std::atomic<uint32_t> owner_tid_{0};
   uint64_t id_;
   const char* name_;
   size_t budget_;

@@ -4,8 +4,9 @@
 Runs report.py as the main job does (--readme, --print) on a copy of fixture/ (a real run cut
 down by make_fixture.py) and checks the report against numbers this test computes itself from
 the fixture's raw runs: the headline tables' rows and values (less runtime than Boehm GC beside
-the paper's 13/20/36/59%, the fastest malloc, peak RSS, 1 -> 2 thread speed-up), the order of
-the sections, the verdicts, the context (Broom's build type, Google Benchmark's labelled as
+the paper's 13/20/36/59%, the fastest malloc, peak RSS, 1 -> 2 thread speed-up), the actor-region
+(reap) sections (each rival's median ÷ Broom's, the fastest of mimalloc/jemalloc/tcmalloc named,
+the footprint columns and their targets), the order of the sections, the verdicts, the context (Broom's build type, Google Benchmark's labelled as
 Debian's, the load), the spread flags, and every figure as drawn (figures.json, read back from
 the matplotlib objects): its panels, tick and legend labels under a length limit, no
 overlapping tick labels, min-max whiskers, one colour per contender across figures. Bad input
@@ -253,6 +254,55 @@ class ReportTest(unittest.TestCase):
             rows = table_rows(section(f.read(), 1))
         self.assertIn("⚠ spread", rows[short(data, case)][-1])
 
+    def reap_section(self, title):
+        """{workload: {column: cell}} of the report's section `## <title>`."""
+        m = re.search(rf"^## {re.escape(title)}\n.*?(?=^## )", self.summary, re.S | re.M)
+        self.assertTrue(m, f"no section {title}")
+        lines = [line for line in m.group(0).splitlines() if line.startswith("| ")]
+        head = [c.strip() for c in lines[0].strip("|").split("|")]
+        rows = {}
+        for line in lines[1:]:
+            cells = [c.strip() for c in line.strip("|").split("|")]
+            rows[cells[0]] = dict(zip(head, cells))
+        return rows
+
+    def test_reap_section_gives_each_rival_over_broom(self):
+        rows = self.reap_section("Actor regions (reap): per-object free against the mallocs")
+        group = "fastest of mimalloc/jemalloc/tcmalloc ÷ Broom"
+        for name in ("reap_batch", "reap_pairs", "reap_pmr"):
+            record = load_fixture(name)
+            for case in record["cases"]:
+                b = contender(record, case, "broom")
+                fastest = min(("mimalloc", "jemalloc", "tcmalloc"),
+                              key=lambda w: contender(record, case, w)["median"])
+                r = contender(record, case, fastest)
+                cells = rows[short(record, case)]
+                self.assertEqual(cells[group], f"{r['median'] / b['median']:.2f}× ({fastest})")
+                pool = contender(record, case, "pmr_pool")
+                self.assertEqual(cells["pmr pool ÷ Broom"], f"{pool['median'] / b['median']:.2f}×")
+                wide = r["min"] / b["max"] < 1 < r["max"] / b["min"]
+                self.assertEqual("ranges overlap" in cells["note"], wide, cells)
+
+    def test_reap_footprint_and_its_targets(self):
+        record = load_fixture("reap_footprint")
+        case = record["cases"][0]
+        runs = [r["result"] for r in case["runs"]["broom"] if r["status"] == 0]
+        tiny = statistics.median(r["tiny_bytes"] for r in runs)
+        over = statistics.median(r["heap_over_live"] for r in runs)
+        rows = self.reap_section("Actor regions (reap): footprint")
+        cells = rows[short(record, case)]
+        self.assertEqual(cells["9 objects: block bytes"], f"{tiny:,.0f} B")
+        self.assertEqual(cells["peak blocks ÷ peak live"], f"{over:.2f}×")
+        self.assertNotIn("RSS ÷ jemalloc", cells)
+        verdicts = table_rows(section(self.summary, 6))
+        tiny_row = verdicts["reap footprint: 9 objects of 9 size classes in ≤ 16 KiB of blocks"]
+        self.assertEqual(tiny_row[2], "met" if tiny <= 16384 else "missed")
+        shift = verdicts["reap footprint, shifting size mix: peak block bytes ≤ 1.25× peak live "
+                         "bytes"]
+        self.assertEqual(shift[2], "met" if over <= 1.25 else "missed")
+        aim = next(v for k, v in verdicts.items() if k.startswith("reap, every row above"))
+        self.assertRegex(aim[1], r"; \d+ of \d+ met")
+
     def test_missing_micro_results_say_not_run(self):
         results = os.path.join(self.tmp, "no_micro")
         shutil.copytree(FIXTURE, results)
@@ -296,7 +346,8 @@ class ReportTest(unittest.TestCase):
 
 @unittest.skipUnless(HAVE_MATPLOTLIB, "python3-matplotlib is missing")
 class FiguresTest(unittest.TestCase):
-    PANELS = {"fig_paper": 1, "fig_time": 2, "fig_rss": 2, "fig_scaling": 1, "fig_micro": 2}
+    PANELS = {"fig_paper": 1, "fig_time": 2, "fig_rss": 2, "fig_scaling": 1, "fig_micro": 2,
+              "fig_reap": 2}
 
     @classmethod
     def setUpClass(cls):

@@ -5,8 +5,20 @@
 //
 // BROOM_CHECK(cond, fmt, ...)  always on; on failure prints "broom: fatal: <message>" to stderr
 //                              (formatted into a stack buffer, never through malloc) and aborts.
-// BROOM_ASSERT(cond)           on when BROOM_DEBUG >= 1; in release it still compiles `cond`
-//                              without evaluating it, so asserted expressions cannot rot.
+// Debug levels (BROOM_DEBUG, a CMake option), in the manner of mimalloc's MI_DEBUG:
+//   0  release: only BROOM_CHECK (misuse that is cheap to catch: foreign and double frees,
+//      typestate, owner checks off the fast paths)
+//   1  + BROOM_ASSERT: cheap assertions on slow paths (refills, new blocks, list moves)
+//   2  + BROOM_ASSERT_FAST: assertions on fast paths (cursor bounds, free-list objects carry
+//      their tag, slab counters) and owner-thread checks on every allocation
+//   3  + BROOM_VALIDATE: whole-structure walks (every block header, every free list, every byte
+//      counter) when a region is destroyed or reset
+// An assertion that is off still compiles its expression without evaluating it, so asserted
+// expressions cannot rot.
+//
+// BROOM_ASSERT(cond), BROOM_ASSERT_FAST(cond)   fatal "assertion failed: <cond>" when on.
+// BROOM_VALIDATE(expr)         evaluates `expr` (a validity walk, itself fatal on a violation)
+//                              at level 3; compiled but not evaluated below.
 // BROOM_ASSUME(cond)           an optimizer hint: `cond` holds (undefined behaviour if not).
 #ifndef BROOM_INTERNAL_BASE_H_
 #define BROOM_INTERNAL_BASE_H_
@@ -63,15 +75,32 @@ inline void UnpoisonMemory(const void*, size_t) {}
     }                                                            \
   } while (0)
 
+#define BROOM_INTERNAL_DISABLED(expr) \
+  do {                                \
+    if (false) {                      \
+      (void)(expr);                   \
+    }                                 \
+  } while (0)
+
 #if BROOM_DEBUG >= 1
 #define BROOM_ASSERT(cond) BROOM_CHECK(cond, "assertion failed: %s", #cond)
 #else
-#define BROOM_ASSERT(cond) \
-  do {                     \
-    if (false) {           \
-      (void)(cond);        \
-    }                      \
+#define BROOM_ASSERT(cond) BROOM_INTERNAL_DISABLED(cond)
+#endif
+
+#if BROOM_DEBUG >= 2
+#define BROOM_ASSERT_FAST(cond) BROOM_CHECK(cond, "assertion failed: %s", #cond)
+#else
+#define BROOM_ASSERT_FAST(cond) BROOM_INTERNAL_DISABLED(cond)
+#endif
+
+#if BROOM_DEBUG >= 3
+#define BROOM_VALIDATE(expr) \
+  do {                       \
+    (expr);                  \
   } while (0)
+#else
+#define BROOM_VALIDATE(expr) BROOM_INTERNAL_DISABLED(expr)
 #endif
 
 #endif  // BROOM_INTERNAL_BASE_H_

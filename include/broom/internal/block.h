@@ -66,6 +66,7 @@ struct alignas(64) BlockHeader {
 
   char* begin() { return reinterpret_cast<char*>(this) + sizeof(BlockHeader); }
   char* end() { return reinterpret_cast<char*>(this) + size; }
+  const char* end() const { return reinterpret_cast<const char*>(this) + size; }
   const char* begin() const { return reinterpret_cast<const char*>(this) + sizeof(BlockHeader); }
 };
 static_assert(sizeof(BlockHeader) == 64, "BlockHeader must stay one cache line");

@@ -98,9 +98,15 @@ class BumpRegion final : public Region {
   // the current block cannot hold them. REQUIRES: 0 < size <= SIZE_MAX / 4.
   void* BumpAligned(size_t size, size_t align);
   char* FirstObjectByte() const;
+  // Sets limit_ for the current block (see its invariant).
+  void OpenWindow() { limit_ = checked_ ? cursor_ : current_->end(); }
+  // Level 3 (BROOM_VALIDATE): every block, the bump state, the spare list and the counters.
+  void Validate() const;
 
   // Hot fields first.
-  // INVARIANT: current_->begin() <= current_base_ <= cursor_ <= limit_ == current_->end()
+  // INVARIANT: current_->begin() <= current_base_ <= cursor_ <= limit_ <= current_->end(), and
+  // limit_ == current_->end() unless checked_ (then limit_ == cursor_: the fast path always
+  // misses, so every allocation takes the slow path and its owner-thread check)
   // INVARIANT: cursor_ % kDefaultAlignment == 0 && limit_ % kDefaultAlignment == 0
   char* cursor_;
   char* limit_;
@@ -114,6 +120,7 @@ class BumpRegion final : public Region {
   size_t retain_bytes_;
   uint32_t scope_depth_ = 0;  // temporary regions: open Scopes
   uint8_t growth_class_;      // class of the last block taken for growth (not for one object)
+  bool checked_;              // created in checked mode (check.h): see limit_
   std::atomic<uint32_t> shared_refs_{0};  // SharedRegion reference count
 };
 
@@ -125,10 +132,13 @@ inline void* BumpRegion::Allocate(size_t size, size_t align) {
   // the rest: size 0 wraps and takes the slow path (which hands out a unique granule), and
   // sizes too large to round cannot be below `left`. The alignment test folds away for a
   // compile-time `align`.
+  BROOM_OWNER_CHECK_FAST(this, "Allocate");
   const size_t left = static_cast<size_t>(limit_ - cursor_);
   if (BROOM_LIKELY(size - 1 < left && align - 1 < kDefaultAlignment &&
                    (align & (align - 1)) == 0)) {
     char* p = cursor_;
+    BROOM_ASSERT_FAST(p + BumpSize(size) <= current_->end() &&
+                      reinterpret_cast<uintptr_t>(p) % kDefaultAlignment == 0);
     BROOM_ASSUME(p != nullptr);  // cursor_ points into a block: callers' null checks fold away
     cursor_ = p + BumpSize(size);
 #if BROOM_ASAN

@@ -139,6 +139,7 @@ class ReapRegion final : public Region {
 // ---- inline fast path ----------------------------------------------------------------------
 
 inline void* ReapRegion::Allocate(size_t size, size_t align) {
+  BROOM_OWNER_CHECK_FAST(this, "Allocate");
   // align in {1, 2, 4, 8, 16}: one shift of a mask of those bits; size 0 wraps to the slow path.
   if (BROOM_LIKELY(size - 1 < internal::kReapTableMax && align <= kDefaultAlignment &&
                    ((0x10116u >> align) & 1) != 0)) {
@@ -149,6 +150,10 @@ inline void* ReapRegion::Allocate(size_t size, size_t align) {
 #if BROOM_ASAN
       internal::UnpoisonMemory(p, internal::kReapClasses.size[c]);
 #endif
+      // A free object carries its tag: anything else means the free list was overwritten
+      // (a write after free).
+      BROOM_ASSERT_FAST(reinterpret_cast<uintptr_t>(p[1]) ==
+                        (internal::kReapFreedTag ^ reinterpret_cast<uintptr_t>(p)));
       s.free = p[0];
       p[1] = nullptr;  // clear the freed tag
       ++s.used;
@@ -159,6 +164,7 @@ inline void* ReapRegion::Allocate(size_t size, size_t align) {
 }
 
 inline void ReapRegion::Free(void* p) {
+  BROOM_OWNER_CHECK_FAST(this, "Free");
   internal::BlockHeader* b = internal::BlockOfOrNull(p);  // null for null, heap pointers...
   if (BROOM_LIKELY(b != nullptr && b->owner.load(std::memory_order_relaxed) == this &&
                    b->object_class < kNumClasses && !clear_freed_)) {
@@ -172,6 +178,7 @@ inline void ReapRegion::Free(void* p) {
                      internal::IsReapObjectOffset(offset, c) && words[1] != tag)) {
       ClassState& s = classes_[c];
       const uint16_t live = b->live_objects;
+      BROOM_ASSERT_FAST(live <= b->capacity);
       if (b == s.slab) {
         words[0] = reinterpret_cast<uintptr_t>(s.free);
         s.free = p;
