@@ -9,7 +9,6 @@
 #include <cstdio>
 #include <cstdlib>
 
-#include "alloc/chunk/chunk_space.h"
 #include "alloc/os/mutex.h"
 #include "alloc/os/os.h"
 #include "broom/check.h"
@@ -24,7 +23,7 @@ struct Entry {
   uint64_t time_ms;
   uint64_t region_id;
   const char* region_name;
-  RegionKind kind;
+  const char* kind_name;
 };
 
 constexpr size_t kRing = 16384;
@@ -35,41 +34,45 @@ Mutex g_mu;
 size_t g_head ABSL_GUARDED_BY(g_mu) = 0;  // oldest
 size_t g_count ABSL_GUARDED_BY(g_mu) = 0;
 size_t g_bytes ABSL_GUARDED_BY(g_mu) = 0;
-std::atomic<bool> g_active{false};
 std::atomic<uint32_t> g_duration_ms{1000};
 std::atomic<size_t> g_max_bytes{size_t{64} << 20};
 struct sigaction g_previous_action;
+// Set once by QuarantineStart; read by BlockOfQuarantined and the fault handler.
+std::atomic<Space*> g_space_object{nullptr};
+std::atomic<std::atomic<uint8_t>*> g_page_map{nullptr};  // one byte per page of the space
 
 thread_local constinit uint64_t t_releasing_id = 0;
 thread_local constinit const char* t_releasing_name = nullptr;
-thread_local constinit RegionKind t_releasing_kind = RegionKind::kTransferable;
+thread_local constinit const char* t_releasing_kind = "?";
 
 void MarkPages(BlockHeader* b, size_t size, uint8_t value) {
-  std::atomic<uint8_t>* map = g_space.quarantine.load(std::memory_order_relaxed);
-  size_t first = (reinterpret_cast<uintptr_t>(b) - g_space.base) / kPageSize;
-  for (size_t i = 0; i < size / kPageSize; ++i) map[first + i].store(value, std::memory_order_relaxed);
+  std::atomic<uint8_t>* map = g_page_map.load(std::memory_order_relaxed);
+  Space* space = g_space_object.load(std::memory_order_relaxed);
+  const size_t first = static_cast<size_t>(reinterpret_cast<char*>(b) - space->base()) / kPageSize;
+  for (size_t i = 0; i < size / kPageSize; ++i)
+    map[first + i].store(value, std::memory_order_relaxed);
   if (value != 0) {
     // Send lookups in these chunks through the page map (BlockOfQuarantined). A run's words are
-    // rewritten when it is released again; a carved chunk keeps the mark.
-    const uintptr_t begin = reinterpret_cast<uintptr_t>(b) - g_space.base;
-    for (uintptr_t c = begin >> kChunkShift; c <= (begin + size - 1) >> kChunkShift; ++c) {
-      g_space.chunk_map[c].fetch_or(kMapQuarantined, std::memory_order_release);
+    // rewritten when it is released again; a carved chunk keeps the mark until it is merged.
+    for (size_t off = 0; off < size; off += kChunkSize) {
+      space->OrMap(reinterpret_cast<char*>(b) + off, kMapQuarantined);
     }
   }
 }
 
-// Leaves quarantine: accessible again, then freed for reuse. Called without g_mu held.
-void Reuse(BlockHeader* b, size_t size) {
+// Leaves quarantine: accessible again. Called without g_mu held.
+BlockHeader* Leave(BlockHeader* b, size_t size) {
   os::Protect(b, size, /*accessible=*/true);
   MarkPages(b, size, 0);
-  ReturnFreeBlock(b);
+  return b;
 }
 
 void OnFault(int sig, siginfo_t* info, void* context) {
   const void* addr = info->si_addr;
-  std::atomic<uint8_t>* map = g_space.quarantine.load(std::memory_order_relaxed);
+  std::atomic<uint8_t>* map = g_page_map.load(std::memory_order_acquire);
   if (map != nullptr && InSpace(addr) &&
-      map[(reinterpret_cast<uintptr_t>(addr) - g_space.base) / kPageSize].load(std::memory_order_relaxed)) {
+      map[(reinterpret_cast<uintptr_t>(addr) - g_space.base) / kPageSize].load(
+          std::memory_order_relaxed)) {
     const Entry* found = nullptr;
     for (const Entry& e : g_ring) {
       const char* begin = reinterpret_cast<const char*>(e.block);
@@ -80,11 +83,12 @@ void OnFault(int sig, siginfo_t* info, void* context) {
     if (found != nullptr) {
       n = std::snprintf(buf, sizeof(buf),
                         "broom: fatal: access to freed region memory at %p: %s region #%" PRIu64
-                        "%s%s%s was freed %" PRIu64 " ms ago (quarantine mode keeps freed blocks "
+                        "%s%s%s was freed %" PRIu64
+                        " ms ago (quarantine mode keeps freed blocks "
                         "inaccessible)\n",
-                        addr, KindName(found->kind), found->region_id,
-                        found->region_name ? " '" : "", found->region_name ? found->region_name : "",
-                        found->region_name ? "'" : "", os::NowMs() - found->time_ms);
+                        addr, found->kind_name, found->region_id, found->region_name ? " '" : "",
+                        found->region_name ? found->region_name : "", found->region_name ? "'" : "",
+                        os::NowMs() - found->time_ms);
     } else {
       n = std::snprintf(buf, sizeof(buf),
                         "broom: fatal: access to freed region memory at %p (quarantine)\n", addr);
@@ -106,13 +110,13 @@ void OnFault(int sig, siginfo_t* info, void* context) {
   signal(sig, SIG_DFL);  // returning re-executes the access, which now kills the process
 }
 
-void InstallOnce() {
-  static bool installed = [] {
-    EnsureSpace();
-    size_t pages = (g_space.end - g_space.base) / kPageSize;
+void InstallOnce(Space* space) {
+  static bool installed = [space] {
+    const size_t pages = space->size() / kPageSize;
     auto* map = static_cast<std::atomic<uint8_t>*>(os::MapLazyZeroed(pages));
     BROOM_CHECK(map != nullptr, "cannot map the quarantine page map (%zu bytes)", pages);
-    g_space.quarantine.store(map, std::memory_order_release);
+    g_space_object.store(space, std::memory_order_relaxed);
+    g_page_map.store(map, std::memory_order_release);
     struct sigaction sa = {};
     sa.sa_sigaction = &OnFault;
     sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
@@ -128,10 +132,14 @@ void InstallOnce() {
 
 }  // namespace
 
+namespace quarantine_internal {
+std::atomic<bool> g_active{false};
+}  // namespace quarantine_internal
+
 BlockHeader* BlockOfQuarantined(uintptr_t address, uintptr_t word) {
   word &= ~kMapQuarantined;
   const uintptr_t header = (word & kMapCarved) != 0 ? address & (word - 1) : word;
-  std::atomic<uint8_t>* map = g_space.quarantine.load(std::memory_order_relaxed);
+  std::atomic<uint8_t>* map = g_page_map.load(std::memory_order_acquire);
   if (header != 0 && map != nullptr &&
       map[(header - g_space.base) / kPageSize].load(std::memory_order_relaxed) != 0) {
     return nullptr;  // freed and protected: its header must not be read
@@ -139,26 +147,37 @@ BlockHeader* BlockOfQuarantined(uintptr_t address, uintptr_t word) {
   return reinterpret_cast<BlockHeader*>(header);
 }
 
-void SetReleasingRegion(uint64_t id, const char* name, RegionKind kind) {
+void SetReleasingRegion(uint64_t id, const char* name, const char* kind_name) {
   t_releasing_id = id;
   t_releasing_name = name;
-  t_releasing_kind = kind;
+  t_releasing_kind = kind_name;
 }
 
-bool QuarantineAdmit(BlockHeader* b) {
-  if (!g_active.load(std::memory_order_relaxed)) return false;
-  size_t size = b->size;
+void QuarantineStart(Space* space, const QuarantinePolicy& policy) {
+  InstallOnce(space);
+  g_duration_ms.store(policy.duration_ms, std::memory_order_relaxed);
+  g_max_bytes.store(policy.max_bytes, std::memory_order_relaxed);
+  quarantine_internal::g_active.store(true, std::memory_order_release);
+}
+
+void QuarantineStop() { quarantine_internal::g_active.store(false, std::memory_order_release); }
+
+bool QuarantineAdmit(BlockHeader* b, BlockHeader** expired, int* n) {
+  *n = 0;
+  if (!QuarantineActive()) return false;
+  const size_t size = b->size;
   if (size < kPageSize) return false;  // mprotect works on whole pages: freed normally
-  uint64_t now = os::NowMs();
-  BlockHeader* expired[64];
-  size_t expired_size[64];
+  const uint64_t now = os::NowMs();
+  size_t expired_size[kMaxExpired];
   int n_expired = 0;
+  bool admitted = false;
   {
     MutexLock lock(&g_mu);
-    uint32_t duration = g_duration_ms.load(std::memory_order_relaxed);
-    size_t max_bytes = g_max_bytes.load(std::memory_order_relaxed);
-    while (g_count > 0 && n_expired < 64 &&
-           (g_count == kRing || g_bytes + size > max_bytes || now - g_ring[g_head].time_ms >= duration)) {
+    const uint32_t duration = g_duration_ms.load(std::memory_order_relaxed);
+    const size_t max_bytes = g_max_bytes.load(std::memory_order_relaxed);
+    while (g_count > 0 && n_expired < kMaxExpired &&
+           (g_count == kRing || g_bytes + size > max_bytes ||
+            now - g_ring[g_head].time_ms >= duration)) {
       Entry& e = g_ring[g_head];
       expired[n_expired] = e.block;
       expired_size[n_expired++] = e.size;
@@ -167,49 +186,36 @@ bool QuarantineAdmit(BlockHeader* b) {
       g_head = (g_head + 1) % kRing;
       --g_count;
     }
-    if (g_count == kRing) return false;  // still full: free normally
-    MarkPages(b, size, 1);
-    g_ring[(g_head + g_count) % kRing] = {b, size, now, t_releasing_id, t_releasing_name,
-                                          t_releasing_kind};
-    ++g_count;
-    g_bytes += size;
+    if (g_count < kRing && g_bytes + size <= max_bytes) {
+      MarkPages(b, size, 1);
+      g_ring[(g_head + g_count) % kRing] = {
+          b, size, now, t_releasing_id, t_releasing_name, t_releasing_kind};
+      ++g_count;
+      g_bytes += size;
+      admitted = true;
+    }
   }
-  os::Protect(b, size, /*accessible=*/false);
-  for (int i = 0; i < n_expired; ++i) Reuse(expired[i], expired_size[i]);
-  return true;
+  if (admitted) os::Protect(b, size, /*accessible=*/false);
+  for (int i = 0; i < n_expired; ++i) Leave(expired[i], expired_size[i]);
+  *n = n_expired;
+  return admitted;
+}
+
+BlockHeader* QuarantineTakeOldest() {
+  BlockHeader* b;
+  size_t size;
+  {
+    MutexLock lock(&g_mu);
+    if (g_count == 0) return nullptr;
+    Entry& e = g_ring[g_head];
+    b = e.block;
+    size = e.size;
+    e.block = nullptr;
+    g_bytes -= size;
+    g_head = (g_head + 1) % kRing;
+    --g_count;
+  }
+  return Leave(b, size);
 }
 
 }  // namespace broom::internal
-
-namespace broom {
-
-void EnableQuarantine(const QuarantinePolicy& policy) {
-  internal::InstallOnce();
-  internal::g_duration_ms.store(policy.duration_ms, std::memory_order_relaxed);
-  internal::g_max_bytes.store(policy.max_bytes, std::memory_order_relaxed);
-  internal::g_active.store(true, std::memory_order_release);
-}
-
-void DisableQuarantine() {
-  internal::g_active.store(false, std::memory_order_release);
-  for (;;) {
-    internal::BlockHeader* b;
-    size_t size;
-    {
-      internal::MutexLock lock(&internal::g_mu);
-      if (internal::g_count == 0) return;
-      internal::Entry& e = internal::g_ring[internal::g_head];
-      b = e.block;
-      size = e.size;
-      e.block = nullptr;
-      internal::g_bytes -= size;
-      internal::g_head = (internal::g_head + 1) % internal::kRing;
-      --internal::g_count;
-    }
-    internal::Reuse(b, size);
-  }
-}
-
-bool QuarantineEnabled() { return internal::g_active.load(std::memory_order_relaxed); }
-
-}  // namespace broom

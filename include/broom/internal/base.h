@@ -33,7 +33,6 @@
 #define BROOM_LIKELY(x) __builtin_expect(!!(x), 1)
 #define BROOM_UNLIKELY(x) __builtin_expect(!!(x), 0)
 #define BROOM_NOINLINE __attribute__((noinline))
-#define BROOM_ALWAYS_INLINE inline __attribute__((always_inline))
 #define BROOM_PRINTF(f, a) __attribute__((format(printf, f, a)))
 // See the file comment. Used where it lets callers' checks fold away (a fast path's result is
 // non-null); UBSan reports a violated assumption.

@@ -75,15 +75,15 @@ struct alignas(64) BlockHeader {
 };
 static_assert(sizeof(BlockHeader) == 64, "BlockHeader must stay one cache line");
 
-// The reserved space; set once at initialization, never changed afterwards.
+// The reserved space as the inline lookups see it. Read-only to everyone (every field is const):
+// the chunk layer's space object, its only writer, replaces the whole object once, when it
+// reserves the space (std::construct_at; C++20 allows replacing an object with const members).
+// Before that every field is zero, so every lookup misses.
 struct SpaceBounds {
-  uintptr_t base;
-  uintptr_t end;
-  uintptr_t size;  // end - base
-  std::atomic<uintptr_t>* chunk_map;
-  // Quarantine mode only (check.h): one byte per 4 KiB page, nonzero while the page belongs to
-  // a quarantined (protected) block. Null until quarantine is first enabled.
-  std::atomic<std::atomic<uint8_t>*> quarantine;
+  const uintptr_t base;
+  const uintptr_t end;
+  const uintptr_t size;                           // end - base
+  const std::atomic<uintptr_t>* const chunk_map;  // one word per chunk (see above)
 };
 extern SpaceBounds g_space;
 

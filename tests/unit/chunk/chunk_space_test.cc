@@ -1,5 +1,8 @@
-// Tests of the memory underneath regions: lookup, reuse, retention and decay.
+// Tests of the chunk layer as the process wires it (alloc/chunk/chunk_space.cc), through the
+// public API: lookup, reuse, retention and decay, thread exit, the global counters. The pieces
+// have their own tests on fakes (space_test, pool_test, thread_cache_test, stats_test).
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <thread>
 #include <vector>
@@ -56,7 +59,10 @@ TEST(ChunkSpaceTest, MemoryAboveTheRetainedCapReturnsToTheOsAfterDecay) {
   }
   // Decay is checked on pool operations at most every 10 ms; trigger one after that.
   std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  { TransferableRegion t; t.Allocate(1 << 20); }
+  {
+    TransferableRegion t;
+    t.Allocate(1 << 20);
+  }
   FlushThreadCache();
   GlobalStats s = GetGlobalStats();
   EXPECT_GT(s.purges, purges_before);
@@ -81,14 +87,66 @@ TEST(ChunkSpaceTest, MemoryUnderTheCapStaysWarm) {
 }
 
 TEST(ChunkSpaceTest, ThreadExitReturnsItsCacheToThePool) {
-  std::thread([] {
+  const GlobalStats before = GetGlobalStats();
+  size_t cached_by_thread = 0;
+  std::thread([&] {
     for (int i = 0; i < 10; ++i) {
       TransferableRegion t;
       t.Allocate(100000);
     }
+    const GlobalStats during = GetGlobalStats();
+    EXPECT_EQ(during.threads, before.threads + 1);
+    cached_by_thread = during.thread_cache_bytes - before.thread_cache_bytes;
   }).join();
-  GlobalStats s = GetGlobalStats();
-  EXPECT_GT(s.cached_bytes + s.purged_bytes, 0u);
+  ASSERT_GT(cached_by_thread, 0u);  // the thread's blocks were in its own cache
+  const GlobalStats after = GetGlobalStats();
+  EXPECT_EQ(after.threads, before.threads) << "the exited thread's state is still registered";
+  EXPECT_EQ(after.thread_cache_bytes, before.thread_cache_bytes);
+  // Not lost: in the pool now, warm (or purged if above the retention target).
+  EXPECT_GE(after.cached_bytes + after.purged_bytes, before.cached_bytes + cached_by_thread);
+}
+
+// Runs `body` in a fresh process (a re-executed test binary, not a fork of this one, whose
+// counters and pool earlier tests have filled); it exits 0 on success.
+template <class Body>
+void InAFreshProcess(Body body) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(body(), testing::ExitedWithCode(0), "");
+}
+
+TEST(ChunkSpaceTest, PeakBlockBytesIsRightForASmallProgram) {
+  // Nothing is folded into the global counters yet (each thread folds per MiB).
+  InAFreshProcess([] {
+    {
+      TransferableRegion t;
+      t.Allocate(200000);
+    }
+    const GlobalStats s = GetGlobalStats();
+    _exit(s.peak_block_bytes >= 200000 && s.block_bytes == 0 ? 0 : 1);
+  });
+  InAFreshProcess([] {
+    std::thread([] {
+      TransferableRegion t;
+      t.Allocate(200000);
+    }).join();
+    _exit(GetGlobalStats().peak_block_bytes >= 200000 ? 0 : 1);
+  });
+}
+
+TEST(ChunkSpaceTest, TheSpaceGrowsByThePeakNotTheSumWhenALargeObjectKeepsGrowing) {
+  // A vector doubling in its own region each time: each freed run is extended (or merged with
+  // its free neighbours) for the next, so carving follows the largest (64 MiB), not the sum
+  // (124 MiB).
+  InAFreshProcess([] {
+    for (int round = 0; round < 2; ++round) {
+      for (size_t mib = 4; mib <= 64; mib *= 2) {
+        TransferableRegion t;
+        if (t.Allocate(mib << 20) == nullptr) _exit(2);
+      }
+    }
+    const GlobalStats s = GetGlobalStats();
+    _exit(s.block_bytes + s.cached_bytes + s.purged_bytes <= (size_t{66} << 20) ? 0 : 1);
+  });
 }
 
 TEST(ChunkSpaceTest, CountsRegionsByKind) {

@@ -1,6 +1,8 @@
 // Tests of quarantine mode: freed region memory faults with a report naming the region.
 #include <gtest/gtest.h>
 
+#include <map>
+
 #include "broom/check.h"
 #include "broom/memory.h"
 #include "broom/transferable_region.h"
@@ -26,16 +28,40 @@ TEST(QuarantineTest, QuarantinedMemoryIsNotARegionAndIsReusedAfterDisable) {
   EXPECT_NE(u.Allocate(100), nullptr);
 }
 
-TEST(QuarantineTest, BoundedByMaxBytes) {
-  EnableQuarantine({.duration_ms = 60000, .max_bytes = 1 << 20});
-  for (int i = 0; i < 2000; ++i) {
+// Whether `p`'s block is quarantined now: its chunk carries the quarantine mark and the lookup
+// refuses the block (BlockOfQuarantined: its page is protected).
+bool Quarantined(const void* p) {
+  if (!internal::InSpace(p)) return false;
+  const uintptr_t offset = reinterpret_cast<uintptr_t>(p) - internal::g_space.base;
+  const uintptr_t word = internal::g_space.chunk_map[offset >> internal::kChunkShift].load();
+  return (word & internal::kMapQuarantined) != 0 && internal::BlockOf(p) == nullptr;
+}
+
+TEST(QuarantineTest, QuarantinedBytesNeverExceedMaxBytes) {
+  constexpr size_t kMax = size_t{1} << 20;
+  EnableQuarantine({.duration_ms = 60000, .max_bytes = kMax});
+  // Blocks of freed regions, by header address (evicted blocks are reused by later regions).
+  std::map<const void*, size_t> freed;
+  const void* newest = nullptr;
+  for (int i = 0; i < 64; ++i) {  // 64 regions of 4 KiB + 64 KiB blocks: 4.25 MiB freed
     TransferableRegion t;
-    t.Allocate(1000);
+    for (const void* p :
+         {static_cast<const void*>(t.Allocate(60000)), static_cast<const void*>(&t.region())}) {
+      internal::BlockHeader* b = internal::BlockOf(p);
+      freed[b] = b->size;
+      newest = b;
+    }
   }
-  // Each release evicts the oldest once the cap is reached: the program keeps running in
-  // bounded memory.
-  EXPECT_LT(GetGlobalStats().committed_bytes, size_t{1} << 30);
+  size_t quarantined = 0;
+  for (auto [block, bytes] : freed) {
+    if (Quarantined(block)) quarantined += bytes;
+  }
+  // The newest stay, up to the bound; older ones were released as it was reached.
+  EXPECT_LE(quarantined, kMax);
+  EXPECT_GE(quarantined, kMax / 2);
+  EXPECT_TRUE(Quarantined(newest));
   DisableQuarantine();
+  for (auto [block, bytes] : freed) EXPECT_FALSE(Quarantined(block));
 }
 
 TEST(QuarantineDeathTest, StaleReadNamesTheFreedRegion) {

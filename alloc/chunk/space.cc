@@ -1,0 +1,78 @@
+// Copyright Broom authors.
+#include "alloc/chunk/space.h"
+
+#include <algorithm>
+#include <memory>
+
+#include "broom/internal/base.h"
+
+namespace broom::internal {
+
+constinit SpaceBounds g_space = {0, 0, 0, nullptr};
+
+Space::Space(size_t bytes) {
+  const size_t floor = std::max(std::min(bytes, kMinReserve) & ~(kChunkSize - 1), kChunkSize);
+  size_t size = std::max(bytes & ~(kChunkSize - 1), floor);
+  void* base = nullptr;
+  for (; size >= floor; size = (size / 2) & ~(kChunkSize - 1)) {
+    base = os::Reserve(size, kChunkSize);
+    if (base != nullptr) break;
+  }
+  BROOM_CHECK(base != nullptr, "cannot reserve address space for regions (even %zu MiB)",
+              floor >> 20);
+  const size_t map_bytes = (size >> kChunkShift) * sizeof(std::atomic<uintptr_t>);
+  void* map = os::MapLazyZeroed(map_bytes);
+  BROOM_CHECK(map != nullptr, "cannot map the chunk map (%zu bytes)", map_bytes);
+  base_ = static_cast<char*>(base);
+  size_ = size;
+  map_ = static_cast<std::atomic<uintptr_t>*>(map);
+  frontier_.store(base_, std::memory_order_relaxed);
+  committed_end_.store(base_, std::memory_order_relaxed);
+}
+
+Space::~Space() {
+  os::Unmap(map_, chunks() * sizeof(std::atomic<uintptr_t>));
+  os::Unmap(base_, size_);
+}
+
+void Space::Publish() const {
+  const uintptr_t base = reinterpret_cast<uintptr_t>(base_);
+  std::construct_at(&g_space, SpaceBounds{base, base + size_, size_, map_});
+}
+
+char* Space::Carve(size_t chunks, AllocError* error) {
+  const size_t bytes = chunks * kChunkSize;
+  char* const p = frontier();
+  char* committed_end = committed_end_.load(std::memory_order_relaxed);
+  if (chunks > this->chunks() || static_cast<size_t>(base_ + size_ - p) < bytes) {
+    *error = AllocError::kOutOfMemory;
+    return nullptr;
+  }
+  if (p + bytes > committed_end) {
+    const size_t need = static_cast<size_t>(p + bytes - committed_end);
+    size_t step = (need + kCommitStep - 1) / kCommitStep * kCommitStep;
+    step = std::min(step, static_cast<size_t>(base_ + size_ - committed_end));
+    if (!os::Commit(committed_end, step)) {
+      *error = AllocError::kOutOfMemory;
+      return nullptr;
+    }
+    committed_end_.store(committed_end + step, std::memory_order_relaxed);
+  }
+  frontier_.store(p + bytes, std::memory_order_relaxed);
+  return p;
+}
+
+void Space::SetMap(char* chunk, size_t chunks, uintptr_t word) {
+  const size_t first = static_cast<size_t>(chunk - base_) >> kChunkShift;
+  for (size_t i = 0; i < chunks; ++i) map_[first + i].store(word, std::memory_order_release);
+}
+
+void Space::OrMap(const void* p, uintptr_t bits) {
+  const size_t i =
+      (reinterpret_cast<uintptr_t>(p) - reinterpret_cast<uintptr_t>(base_)) >> kChunkShift;
+  map_[i].fetch_or(bits, std::memory_order_release);
+}
+
+void* Space::MapZeroed(size_t bytes) { return os::MapLazyZeroed(bytes); }
+
+}  // namespace broom::internal
