@@ -39,7 +39,7 @@ class DirectTransport final : public Transport {
 class DirectJob {
  public:
   DirectJob(const Graph& graph, MemoryPolicy& policy, const JobOptions& options) : graph_(graph) {
-    InstanceOptions io{options.credits, options.batch_size};
+    InstanceOptions io{options.credits, options.batch_size, ResolveStateChecks(options.state_checks)};
     for (int s = 0; s < static_cast<int>(graph.stages().size()); ++s) {
       int n = graph.stages()[s].instances;
       base_.push_back(static_cast<int>(instances_.size()));
@@ -117,6 +117,12 @@ JobResult RunDirect(const Graph& graph, const JobOptions& options) {
   if (policy == nullptr) {
     r.error =
         "unknown memory policy '" + options.policy + "' (use regions, heap, heap-glibc or gc)";
+    return r;
+  }
+  std::string error;
+  ResolveStateChecks(options.state_checks, &error);
+  if (!error.empty()) {
+    r.error = error;
     return r;
   }
   ResetShimStats();  // counters describe this job (one job at a time per process)
