@@ -173,11 +173,11 @@ void ForEachCounter(P& p, F&& f) {
   f(p.broom.block_bytes);
   f(p.broom.peak_block_bytes);
   auto& s = p.shim;
-  for (auto* c : {&s.handle_copies, &s.handle_shared_takes, &s.batches_sent, &s.batches_received,
-                  &s.remote_batches_out, &s.remote_batches_in, &s.remote_bytes_out,
-                  &s.remote_bytes_in, &s.credit_stalls, &s.peak_in_flight, &s.state_checks,
-                  &s.state_bytes_scanned, &s.scratch_created,
-                  &s.scratch_destroyed, &s.scratch_cleanups}) {
+  for (auto* c :
+       {&s.handle_copies, &s.handle_shared_takes, &s.batches_sent, &s.batches_received,
+        &s.remote_batches_out, &s.remote_batches_in, &s.remote_bytes_out, &s.remote_bytes_in,
+        &s.credit_stalls, &s.peak_in_flight, &s.state_checks, &s.state_bytes_scanned,
+        &s.scratch_created, &s.scratch_destroyed, &s.scratch_cleanups}) {
     f(*c);
   }
   for (auto& a : s.arenas) {
@@ -373,7 +373,8 @@ JobResult RunJob(const std::string& job, const JobParams& params, const JobOptio
     return r;
   }
   std::string error;
-  auto state_checks = static_cast<int32_t>(lifecycle::ResolveStateChecks(options.state_checks, &error));
+  auto state_checks =
+      static_cast<int32_t>(lifecycle::ResolveStateChecks(options.state_checks, &error));
   if (!error.empty()) {
     r.error = error;
     return r;

@@ -116,8 +116,7 @@ int main(int argc, char** argv) {
         if (!broom::lifecycle::ParseStateChecks(v, &opt.state_checks)) {
           return Usage(("bad value in " + a + " (use off, notify or callback)").c_str());
         }
-      }
-      else
+      } else
         params.Set(k, v);
     } catch (const std::exception&) {
       return Usage(("bad value in " + a).c_str());

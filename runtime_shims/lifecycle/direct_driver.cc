@@ -39,7 +39,8 @@ class DirectTransport final : public Transport {
 class DirectJob {
  public:
   DirectJob(const Graph& graph, MemoryPolicy& policy, const JobOptions& options) : graph_(graph) {
-    InstanceOptions io{options.credits, options.batch_size, ResolveStateChecks(options.state_checks)};
+    InstanceOptions io{options.credits, options.batch_size,
+                       ResolveStateChecks(options.state_checks)};
     for (int s = 0; s < static_cast<int>(graph.stages().size()); ++s) {
       int n = graph.stages()[s].instances;
       base_.push_back(static_cast<int>(instances_.size()));

@@ -129,8 +129,9 @@ void Instance::CheckState(const char* callback, int port, Epoch t, const AnyEnve
   } else if (t != kEndOfStream) {
     where += Printf("(%llu)", static_cast<unsigned long long>(t));
   }
-  std::string text = Printf("%s: the operator's state breaks the points-to rules (%zu violations)\n",
-                            where.c_str(), violations);
+  std::string text =
+      Printf("%s: the operator's state breaks the points-to rules (%zu violations)\n",
+             where.c_str(), violations);
   const Region* in = input != nullptr ? input->arena().region() : nullptr;
   bool into_input = false, into_scratch = false, stale = false;
   for (const Scanned& s : scanned) {
@@ -166,7 +167,8 @@ void Instance::CheckState(const char* callback, int port, Epoch t, const AnyEnve
     return;
   }
   std::fprintf(stderr, "broom: check: %s", text.c_str());
-  broom::internal::Fatal(__FILE__, __LINE__, "%s: %zu points-to violations in the operator's state (listed above)",
+  broom::internal::Fatal(__FILE__, __LINE__,
+                         "%s: %zu points-to violations in the operator's state (listed above)",
                          where.c_str(), violations);
 }
 

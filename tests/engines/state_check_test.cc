@@ -81,8 +81,9 @@ void Record(const void* word_address, const void* value) {
   if (g_stored.state_region != 0) return;
   g_stored.state_region = RegionOf(word_address)->id();
   g_stored.input_region = RegionOf(value)->id();
-  g_stored.offset = static_cast<size_t>(static_cast<const char*>(word_address) -
-                                        reinterpret_cast<const char*>(broom::internal::BlockOf(word_address)));
+  g_stored.offset =
+      static_cast<size_t>(static_cast<const char*>(word_address) -
+                          reinterpret_cast<const char*>(broom::internal::BlockOf(word_address)));
   g_stored.value = value;
 }
 
@@ -194,8 +195,8 @@ TEST(StateCheckTest, ReportNamesTheStateRegionTheMessageRegionAndTheOffset) {
   g_stored = {};
   CheckModeScope mode(CheckMode::kLog);
   testing::internal::CaptureStderr();
-  JobResult r =
-      RunDirect(OneOperator<KeepRecordPointer, Tick, Ticks>(&TickKey), Options(StateChecks::kEveryCallback));
+  JobResult r = RunDirect(OneOperator<KeepRecordPointer, Tick, Ticks>(&TickKey),
+                          Options(StateChecks::kEveryCallback));
   std::string log = testing::internal::GetCapturedStderr();
   ASSERT_TRUE(r.ok) << r.error;
   ASSERT_NE(g_stored.state_region, 0u);
