@@ -4,8 +4,6 @@
 // region and its open per-timestamp states with broom::CheckOutlives and reports what the
 // points-to rules forbid (see StateChecks in broom/lifecycle/graph.h), and the StateChecks knob
 // (JobOptions::state_checks, BROOM_STATE_CHECKS).
-#include <cinttypes>
-#include <cstdarg>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -20,26 +18,17 @@ namespace {
 
 constexpr const char* kStateChecksEnv = "BROOM_STATE_CHECKS";
 
-std::string Printf(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
-std::string Printf(const char* fmt, ...) {
-  char buf[512];
-  va_list ap;
-  va_start(ap, fmt);
-  std::vsnprintf(buf, sizeof(buf), fmt, ap);
-  va_end(ap);
-  return buf;
+std::string RegionName(const Region& r) {
+  std::string name = std::string(KindName(r.kind())) + " region #" + std::to_string(r.id());
+  if (r.name()[0] != '\0') name += std::string(" '") + r.name() + "'";
+  return name;
 }
 
-std::string RegionName(RegionKind kind, uint64_t id, const char* name) {
-  return Printf("%s region #%" PRIu64 "%s%s%s", KindName(kind), id, name[0] ? " '" : "", name,
-                name[0] ? "'" : "");
-}
-std::string RegionName(const Region& r) { return RegionName(r.kind(), r.id(), r.name()); }
-
-// One scanned region and what it is to the operator.
+// One scanned region: the operator-state region (epoch == kEndOfStream) or the state of
+// `epoch`.
 struct Scanned {
   const Region* region;
-  std::string what;  // "operator state" or "state of epoch 3"
+  Epoch epoch;
   OutlivesReport report;
 };
 
@@ -56,6 +45,47 @@ void AllowPointersIntoOperatorState(OutlivesReport& report, const Region* state)
   }
   report.violation_count -= report.violations.size() - kept;
   report.violations.resize(kept);
+}
+
+// The report: `headline`, then the lines of each region with violations (OutlivesReport's
+// format) under a heading, then one hint per kind of mistake found. `input` is OnRecv's batch
+// (or null); `every_callback` says whether the check runs after every OnRecv.
+std::string Describe(const std::string& headline, const std::vector<Scanned>& scanned,
+                     const Region* input, bool every_callback) {
+  std::string text = headline + "\n";
+  bool into_input = false, into_scratch = false, stale = false;
+  for (const Scanned& s : scanned) {
+    if (s.report.ok()) continue;
+    text += s.epoch == kEndOfStream ? "  operator state, "
+                                    : "  state of epoch " + std::to_string(s.epoch) + ", ";
+    text += RegionName(*s.region) + ":\n" + s.report.ToString(8);
+    for (const Violation& v : s.report.violations) {
+      into_input |= input != nullptr && v.rule != Rule::kDangling && v.target_id == input->id();
+      into_scratch |= v.rule == Rule::kActorToTemporary;
+      // Freed, or perhaps reused by a later message.
+      stale |= v.rule == Rule::kDangling || v.target_kind == RegionKind::kTransferable;
+    }
+  }
+  if (into_input) {
+    text += "  " + RegionName(*input) +
+            " is the message this OnRecv received; it is freed when the callback returns: copy "
+            "what the state keeps into the state (a pmr container in the state copies into its "
+            "arena), or keep the whole Envelope\n";
+  }
+  if (into_scratch) {
+    text +=
+        "  a temporary region is callback scratch, rewound when the callback returns: build what "
+        "the state keeps with the state's resource (ctx.state_resource())\n";
+  }
+  if (stale && !every_callback) {
+    text += std::string(
+                "  a pointer kept from a message freed earlier points to freed memory or to "
+                "whatever reuses it now; with ") +
+            kStateChecksEnv +
+            "=callback (JobOptions::state_checks) the state is also checked after every OnRecv, "
+            "before its message is freed, naming that message\n";
+  }
+  return text;
 }
 
 }  // namespace
@@ -103,14 +133,12 @@ StateChecks ResolveStateChecks(StateChecks checks, std::string* error) {
 void Instance::CheckState(const char* callback, int port, Epoch t, const AnyEnvelope* input) {
   std::vector<Scanned> scanned;
   const Region* state = op_.state.arena().region();
-  if (state != nullptr) scanned.push_back({state, "operator state", CheckOutlives(*state)});
+  if (state != nullptr) scanned.push_back({state, kEndOfStream, CheckOutlives(*state)});
   for (const auto& [key, slot] : epoch_states_) {
     const Region* r = slot.state.arena().region();
     if (r == nullptr) continue;
-    OutlivesReport report = CheckOutlives(*r);
-    AllowPointersIntoOperatorState(report, state);
-    scanned.push_back(
-        {r, Printf("state of epoch %llu", static_cast<unsigned long long>(key.first)), report});
+    scanned.push_back({r, key.first, CheckOutlives(*r)});
+    AllowPointersIntoOperatorState(scanned.back().report, state);
   }
   if (scanned.empty()) return;  // not a region policy: nothing to scan
   size_t violations = 0, bytes = 0;
@@ -122,51 +150,21 @@ void Instance::CheckState(const char* callback, int port, Epoch t, const AnyEnve
   internal::Bump(internal::g_shim_counters.state_bytes_scanned, bytes);
   if (violations == 0) return;
 
-  std::string where = Printf("state check of operator '%s' (instance %d of %d) after %s",
-                             stage_name().c_str(), instance_, instances_, callback);
+  char args[64] = "";  // the callback's arguments
   if (port >= 0 && t != kEndOfStream) {
-    where += Printf("(port %d, epoch %llu)", port, static_cast<unsigned long long>(t));
+    std::snprintf(args, sizeof(args), "(port %d, epoch %llu)", port, (unsigned long long)t);
   } else if (t != kEndOfStream) {
-    where += Printf("(%llu)", static_cast<unsigned long long>(t));
+    std::snprintf(args, sizeof(args), "(%llu)", (unsigned long long)t);
   }
-  std::string text =
-      Printf("%s: the operator's state breaks the points-to rules (%zu violations)\n",
-             where.c_str(), violations);
-  const Region* in = input != nullptr ? input->arena().region() : nullptr;
-  bool into_input = false, into_scratch = false, stale = false;
-  for (const Scanned& s : scanned) {
-    if (s.report.ok()) continue;
-    text += "  " + s.what + ", " + RegionName(*s.region) + ":\n" + s.report.ToString(8);
-    for (const Violation& v : s.report.violations) {
-      into_input |= in != nullptr && v.rule != Rule::kDangling && v.target_id == in->id();
-      into_scratch |= v.rule == Rule::kActorToTemporary;
-      // Freed, or perhaps reused by a later message.
-      stale |= v.rule == Rule::kDangling || v.target_kind == RegionKind::kTransferable;
-    }
-  }
-  if (into_input) {
-    text += "  " + RegionName(*in) +
-            " is the message this OnRecv received; it is freed when the callback returns: copy "
-            "what the state keeps into the state (a pmr container in the state copies into its "
-            "arena), or keep the whole Envelope\n";
-  }
-  if (into_scratch) {
-    text +=
-        "  a temporary region is callback scratch, rewound when the callback returns: build what "
-        "the state keeps with the state's resource (ctx.state_resource())\n";
-  }
-  if (stale && options_.state_checks < StateChecks::kEveryCallback) {
-    text += Printf(
-        "  a pointer kept from a message freed earlier points to freed memory or to whatever "
-        "reuses it now; with %s=callback (JobOptions::state_checks) the state is also checked "
-        "after every OnRecv, before its message is freed, naming that message\n",
-        kStateChecksEnv);
-  }
-  if (GetCheckMode() == CheckMode::kLog) {
-    std::fprintf(stderr, "broom: check: %s", text.c_str());
-    return;
-  }
+  std::string where = "state check of operator '" + stage_name() + "' (instance " +
+                      std::to_string(instance_) + " of " + std::to_string(instances_) + ") after " +
+                      callback + args;
+  std::string text = Describe(where + ": the operator's state breaks the points-to rules (" +
+                                  std::to_string(violations) + " violations)",
+                              scanned, input != nullptr ? input->arena().region() : nullptr,
+                              options_.state_checks >= StateChecks::kEveryCallback);
   std::fprintf(stderr, "broom: check: %s", text.c_str());
+  if (GetCheckMode() == CheckMode::kLog) return;
   broom::internal::Fatal(__FILE__, __LINE__,
                          "%s: %zu points-to violations in the operator's state (listed above)",
                          where.c_str(), violations);
