@@ -155,7 +155,7 @@ std::vector<std::string> RegisteredJobs();
 // anywhere but itself and its operator's state. A violation stops the job (kFatal) or is logged
 // (kLog), naming the operator, the callback, the regions and the offset. Only the "regions"
 // policy has regions to scan; with the check mode kOff nothing is scanned whatever this says.
-// Cost: each scan reads the whole state (docs/lifecycle.md, "Checked mode", has measurements).
+// Cost: each scan reads the whole state (docs/lifecycle.md, "Checked mode: operator state").
 enum class StateChecks : uint8_t {
   kOff = 0,       // never (messages are still scanned when sent)
   kAtNotify = 1,  // after each OnNotify(t), before the states it ends are freed; after a source
