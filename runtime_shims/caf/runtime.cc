@@ -130,7 +130,8 @@ struct InstanceState {
 
 caf::behavior InstanceActor(caf::stateful_actor<InstanceState>* self, std::string job,
                             std::string params, std::string policy_name, int32_t stage,
-                            int32_t index, uint32_t credits, uint64_t batch_size) {
+                            int32_t index, uint32_t credits, uint64_t batch_size,
+                            int32_t state_checks, int32_t check_mode) {
   auto& st = self->state;
   st.graph = CachedGraph(job, params);
   MemoryPolicy* policy = ProcessPolicy(policy_name);
@@ -141,9 +142,15 @@ caf::behavior InstanceActor(caf::stateful_actor<InstanceState>* self, std::strin
     return {};
   }
   SetReceivePolicy(policy);
+  // A worker process checks as its driver does (a no-op in the driver's own process).
+  if (GetCheckMode() != static_cast<CheckMode>(check_mode)) {
+    SetCheckMode(static_cast<CheckMode>(check_mode));
+  }
   st.transport = std::make_unique<CafTransport>(self, *st.graph, stage, index);
-  st.instance = std::make_unique<Instance>(*st.graph, stage, index, *policy, *st.transport,
-                                           lifecycle::InstanceOptions{credits, batch_size});
+  st.instance = std::make_unique<Instance>(
+      *st.graph, stage, index, *policy, *st.transport,
+      lifecycle::InstanceOptions{credits, batch_size,
+                                 static_cast<lifecycle::StateChecks>(state_checks)});
   // Every handler keeps CAF's exact parameter types; the Instance opens the callback's
   // allocation context (scratch) on whatever thread runs this message.
   return {
@@ -166,10 +173,11 @@ void ForEachCounter(P& p, F&& f) {
   f(p.broom.block_bytes);
   f(p.broom.peak_block_bytes);
   auto& s = p.shim;
-  for (auto* c : {&s.handle_copies, &s.handle_shared_takes, &s.batches_sent, &s.batches_received,
-                  &s.remote_batches_out, &s.remote_batches_in, &s.remote_bytes_out,
-                  &s.remote_bytes_in, &s.credit_stalls, &s.peak_in_flight, &s.scratch_created,
-                  &s.scratch_destroyed, &s.scratch_cleanups}) {
+  for (auto* c :
+       {&s.handle_copies, &s.handle_shared_takes, &s.batches_sent, &s.batches_received,
+        &s.remote_batches_out, &s.remote_batches_in, &s.remote_bytes_out, &s.remote_bytes_in,
+        &s.credit_stalls, &s.peak_in_flight, &s.state_checks, &s.state_bytes_scanned,
+        &s.scratch_created, &s.scratch_destroyed, &s.scratch_cleanups}) {
     f(*c);
   }
   for (auto& a : s.arenas) {
@@ -364,6 +372,14 @@ JobResult RunJob(const std::string& job, const JobParams& params, const JobOptio
         "unknown memory policy '" + options.policy + "' (use regions, heap, heap-glibc or gc)";
     return r;
   }
+  std::string error;
+  auto state_checks =
+      static_cast<int32_t>(lifecycle::ResolveStateChecks(options.state_checks, &error));
+  if (!error.empty()) {
+    r.error = error;
+    return r;
+  }
+  auto check_mode = static_cast<int32_t>(GetCheckMode());
   SetReceivePolicy(policy);
   signal(SIGPIPE, SIG_IGN);
   int procs = std::max(1, options.processes);
@@ -396,12 +412,13 @@ JobResult RunJob(const std::string& job, const JobParams& params, const JobOptio
         caf::actor a;
         if (p == 0) {
           a = system.spawn(InstanceActor, job, params_s, options.policy, s, i, options.credits,
-                           static_cast<uint64_t>(options.batch_size));
+                           static_cast<uint64_t>(options.batch_size), state_checks, check_mode);
         } else {
           auto res = system.middleman().remote_spawn<caf::actor>(
               workers[p - 1].node, kInstanceActorName,
               caf::make_message(job, params_s, options.policy, int32_t{s}, int32_t{i},
-                                options.credits, static_cast<uint64_t>(options.batch_size)),
+                                options.credits, static_cast<uint64_t>(options.batch_size),
+                                state_checks, check_mode),
               std::chrono::seconds(10));
           if (!res) {
             r.error = "remote_spawn on worker " + std::to_string(p) +

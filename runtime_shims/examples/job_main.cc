@@ -41,6 +41,8 @@ Runs one example job (runtime_shims/examples/jobs.h) and prints its result and s
   --batch=N         records per batch                                     (default 1024)
   --timeout=S       give up after S seconds                               (default 300)
   --check           compare with the plain-loop reference; exit 1 if different
+  --state-checks=W  checked mode (BROOM_CHECKS=1 or log): scan operator state
+                    off | notify | callback      (default: BROOM_STATE_CHECKS, else notify)
   --kill-worker-after=S   testing: SIGKILL worker process 1 after S seconds
   --help            this text
 Job parameters, as --name=value: epochs, docs, authors_min, authors_max, window, lines,
@@ -110,7 +112,11 @@ int main(int argc, char** argv) {
         opt.timeout_seconds = std::stod(v);
       else if (k == "kill-worker-after")
         opt.kill_worker_after_seconds = std::stod(v);
-      else
+      else if (k == "state-checks") {
+        if (!broom::lifecycle::ParseStateChecks(v, &opt.state_checks)) {
+          return Usage(("bad value in " + a + " (use off, notify or callback)").c_str());
+        }
+      } else
         params.Set(k, v);
     } catch (const std::exception&) {
       return Usage(("bad value in " + a).c_str());

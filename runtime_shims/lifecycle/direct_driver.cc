@@ -38,8 +38,10 @@ class DirectTransport final : public Transport {
 
 class DirectJob {
  public:
-  DirectJob(const Graph& graph, MemoryPolicy& policy, const JobOptions& options) : graph_(graph) {
-    InstanceOptions io{options.credits, options.batch_size};
+  // `checks`: options.state_checks, resolved.
+  DirectJob(const Graph& graph, MemoryPolicy& policy, const JobOptions& options, StateChecks checks)
+      : graph_(graph) {
+    InstanceOptions io{options.credits, options.batch_size, checks};
     for (int s = 0; s < static_cast<int>(graph.stages().size()); ++s) {
       int n = graph.stages()[s].instances;
       base_.push_back(static_cast<int>(instances_.size()));
@@ -119,11 +121,17 @@ JobResult RunDirect(const Graph& graph, const JobOptions& options) {
         "unknown memory policy '" + options.policy + "' (use regions, heap, heap-glibc or gc)";
     return r;
   }
+  std::string error;
+  StateChecks checks = ResolveStateChecks(options.state_checks, &error);
+  if (!error.empty()) {
+    r.error = error;
+    return r;
+  }
   ResetShimStats();  // counters describe this job (one job at a time per process)
   r.broom_before = GetGlobalStats();
   auto t0 = std::chrono::steady_clock::now();
   {
-    DirectJob job(graph, *policy, options);
+    DirectJob job(graph, *policy, options, checks);
     r.ok = job.Run();
     if (!r.ok) r.error = "the job stalled: some instance never finished (a bug in the graph?)";
     r.totals = std::move(job.totals());

@@ -37,9 +37,10 @@ AnyEnvelope AnyEnvelope::Create(MemoryPolicy& policy, const BatchOps& ops, Epoch
   e.arena_ = policy.CreateArena(ArenaUse::kMessage, "batch");
   {
     ArenaScope open(e.arena_);
-    e.root_ = ops.construct(e.arena_.resource(), epoch, capacity);  // on throw, e frees the arena
+    // On throw, e frees the arena.
+    e.root_ = internal::HiddenPointer(ops.construct(e.arena_.resource(), epoch, capacity));
   }
-  e.arena_.AttachRoot(e.root_);
+  e.arena_.AttachRoot(e.root());
   e.policy_ = &policy;
   e.ops_ = &ops;
   return e;
@@ -52,15 +53,15 @@ AnyEnvelope AnyEnvelope::Decode(MemoryPolicy& policy, const BatchOps& ops, Epoch
   bool ok;
   {
     ArenaScope open(e.arena_);
-    ok = ops.decode(in, count, e.root_);
+    ok = ops.decode(in, count, e.root());
   }
   if (!ok) e.Reset();
   return e;
 }
 
 void AnyEnvelope::Reset() {
-  if (root_ != nullptr) ops_->destroy(root_, arena_.resource());
-  root_ = nullptr;
+  if (void* root = root_.get()) ops_->destroy(root, arena_.resource());
+  root_ = {};
   arena_.Reset();
 }
 
@@ -68,7 +69,7 @@ const void* AnyEnvelope::raw_data() const {
   BROOM_CHECK(ops_ != nullptr && ops_->raw_resize != nullptr, "raw_data of a non-raw batch");
   // Batch<R> layout is {epoch, records}; records.data() is what raw_resize(root, size()) returns
   // without changing the size.
-  return ops_->raw_resize(root_, size());
+  return ops_->raw_resize(root(), size());
 }
 
 void AnyEnvelope::DieWrongType(const char* wanted) const {

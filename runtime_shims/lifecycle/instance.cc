@@ -2,6 +2,7 @@
 #include "broom/lifecycle/instance.h"
 
 #include <algorithm>
+#include <string>
 
 namespace broom::lifecycle {
 
@@ -42,6 +43,11 @@ Instance::Instance(const Graph& graph, int stage, int index, MemoryPolicy& polic
     op_ = s.make(policy);
   }
   state_resource_ = op_.state.resource();
+  if (options_.state_checks == StateChecks::kDefault) {
+    std::string error;
+    options_.state_checks = ResolveStateChecks(StateChecks::kDefault, &error);
+    BROOM_CHECK(error.empty(), "%s", error.c_str());
+  }
   for (int p = 0; p < s.num_inputs; ++p) {
     const Graph::Edge& e = graph.edges()[s.in_edges[p]];
     InPort in;
@@ -121,6 +127,10 @@ void Instance::Produce() {
   {
     ScratchScope scratch(ThreadScratch(*policy_));
     epoch_done = op_.op->ProduceAny(next_epoch_, *this);
+    // A source's epoch completing stands for OnNotify; its last epoch, for shutdown.
+    if (ChecksState(epoch_done ? StateChecks::kAtNotify : StateChecks::kEveryCallback)) {
+      CheckState("Produce", -1, next_epoch_, nullptr);
+    }
   }
   if (epoch_done) {
     Epoch t = next_epoch_++;
@@ -154,7 +164,12 @@ void Instance::Pump() {
 void Instance::ProcessBatch(Pending& p) {
   {
     ScratchScope scratch(ThreadScratch(*policy_));
+    Epoch t = ChecksState(StateChecks::kEveryCallback) ? p.batch.epoch() : 0;
     op_.op->OnRecvAny(p.port, p.batch, *this);
+    // Before the batch is freed, so a pointer kept into it names it.
+    if (ChecksState(StateChecks::kEveryCallback)) {
+      CheckState("OnRecv", p.port, t, p.batch ? &p.batch : nullptr);
+    }
     p.batch.Reset();  // not forwarded or kept: freed in bulk now
   }
   FlushOutputs();
@@ -181,6 +196,7 @@ void Instance::AdvanceTo(Epoch f) {
     {
       ScratchScope scratch(ThreadScratch(*policy_));
       op_.op->OnNotify(t, *this);
+      if (ChecksState(StateChecks::kAtNotify)) CheckState("OnNotify", -1, t, nullptr);
     }
     FreeEpochStatesBefore(std::min(f, t + 1));
   }
@@ -189,6 +205,7 @@ void Instance::AdvanceTo(Epoch f) {
   if (f == kEndOfStream) {
     ScratchScope scratch(ThreadScratch(*policy_));
     op_.op->OnFinish(*this);
+    if (ChecksState(StateChecks::kAtNotify)) CheckState("OnFinish", -1, kEndOfStream, nullptr);
   }
   FlushOutputs();
   CloseOutputs(f == kEndOfStream ? kEndOfStream : f - 1);

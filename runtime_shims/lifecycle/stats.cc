@@ -39,6 +39,8 @@ ShimStats GetShimStats() {
   s.remote_bytes_in = Get(c.remote_bytes_in);
   s.credit_stalls = Get(c.credit_stalls);
   s.peak_in_flight = Get(c.peak_in_flight);
+  s.state_checks = Get(c.state_checks);
+  s.state_bytes_scanned = Get(c.state_bytes_scanned);
   for (int u = 0; u < kNumArenaUses; ++u) {
     const internal::ArenaCounters& a = c.arenas[u];
     s.arenas[u] = ArenaCounts{Get(a.created), Get(a.freed), Get(a.peak_live), Get(a.peak_bytes),
@@ -54,7 +56,8 @@ void ResetShimStats() {
   auto& c = internal::g_shim_counters;
   for (auto* a : {&c.handle_copies, &c.handle_shared_takes, &c.batches_sent, &c.batches_received,
                   &c.remote_batches_out, &c.remote_batches_in, &c.remote_bytes_out,
-                  &c.remote_bytes_in, &c.credit_stalls, &c.peak_in_flight, &c.scratch_cleanups}) {
+                  &c.remote_bytes_in, &c.credit_stalls, &c.peak_in_flight, &c.state_checks,
+                  &c.state_bytes_scanned, &c.scratch_cleanups}) {
     a->store(0, std::memory_order_relaxed);
   }
   for (internal::ArenaCounters& a : c.arenas) {
@@ -73,18 +76,23 @@ void ResetShimStats() {
 }
 
 std::string ShimStats::ToString() const {
-  char buf[512];
-  std::snprintf(buf, sizeof(buf),
-                "handle_copies=%llu shared_takes=%llu batches_sent=%llu batches_received=%llu "
-                "peak_live_batches=%llu remote_batches_out=%llu remote_batches_in=%llu "
-                "remote_bytes_out=%llu remote_bytes_in=%llu credit_stalls=%llu "
-                "peak_in_flight=%llu",
-                (unsigned long long)handle_copies, (unsigned long long)handle_shared_takes,
-                (unsigned long long)batches_sent, (unsigned long long)batches_received,
-                (unsigned long long)messages().peak_live, (unsigned long long)remote_batches_out,
-                (unsigned long long)remote_batches_in, (unsigned long long)remote_bytes_out,
-                (unsigned long long)remote_bytes_in, (unsigned long long)credit_stalls,
-                (unsigned long long)peak_in_flight);
+  char buf[640];
+  int n = std::snprintf(
+      buf, sizeof(buf),
+      "handle_copies=%llu shared_takes=%llu batches_sent=%llu batches_received=%llu "
+      "peak_live_batches=%llu remote_batches_out=%llu remote_batches_in=%llu "
+      "remote_bytes_out=%llu remote_bytes_in=%llu credit_stalls=%llu peak_in_flight=%llu",
+      (unsigned long long)handle_copies, (unsigned long long)handle_shared_takes,
+      (unsigned long long)batches_sent, (unsigned long long)batches_received,
+      (unsigned long long)messages().peak_live, (unsigned long long)remote_batches_out,
+      (unsigned long long)remote_batches_in, (unsigned long long)remote_bytes_out,
+      (unsigned long long)remote_bytes_in, (unsigned long long)credit_stalls,
+      (unsigned long long)peak_in_flight);
+  if (state_checks > 0 && n > 0 && static_cast<size_t>(n) < sizeof(buf)) {
+    std::snprintf(buf + n, sizeof(buf) - static_cast<size_t>(n),
+                  " state_checks=%llu state_bytes_scanned=%llu", (unsigned long long)state_checks,
+                  (unsigned long long)state_bytes_scanned);
+  }
   return buf;
 }
 

@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "broom/caf/runtime.h"
+#include "broom/check.h"
 #include "broom/memory.h"
 #include "broom/region.h"
 #include "runtime_shims/caf/batch_handle.h"
@@ -84,6 +85,35 @@ INSTANTIATE_TEST_SUITE_P(
     ::testing::Combine(::testing::Values("select", "aggregate", "join", "wjoin", "wordcount"),
                        ::testing::Values("regions", "heap")),
     [](const auto& info) { return std::get<0>(info.param) + "_" + std::get<1>(info.param); });
+
+// Zero false positives on CAF: every example job in checked mode (fatal), with operator state
+// scanned after every callback, on 2 scheduler threads and on 2 processes (the worker checks
+// as its driver does: its counters show the scans).
+class CafCheckedJobTest : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(CafCheckedJobTest, PassesEveryStateCheckOnThreadsAndProcesses) {
+  examples::RegisterExampleJobs();
+  CheckMode old = GetCheckMode();
+  SetCheckMode(CheckMode::kFatal);
+  JobParams params = Params("epochs=3,docs=2000,lines=300,vocabulary=300", 2);
+  for (int processes : {1, 2}) {
+    JobOptions o = Options();
+    o.processes = processes;
+    o.state_checks = lifecycle::StateChecks::kEveryCallback;
+    JobResult r = RunJob(GetParam(), params, o);
+    ASSERT_TRUE(r.ok) << processes << " processes: " << r.error;
+    EXPECT_EQ(r.totals, examples::ReferenceTotals(GetParam(), params)) << processes;
+    EXPECT_GT(r.shim.state_checks, 0u) << processes;
+    if (processes == 2) {
+      ASSERT_EQ(r.workers.size(), 1u);
+      EXPECT_GT(r.workers[0].shim.state_checks, 0u) << r.Summary();
+    }
+  }
+  SetCheckMode(old);
+}
+
+INSTANTIATE_TEST_SUITE_P(AllJobs, CafCheckedJobTest,
+                         ::testing::Values("select", "aggregate", "join", "wjoin", "wordcount"));
 
 TEST(CafShimTest, LinearPipelineMovesBatchesWithoutCopyingHandles) {
   examples::RegisterExampleJobs();

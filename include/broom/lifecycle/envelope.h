@@ -77,6 +77,19 @@ struct BatchOps {
 namespace internal {
 void RegisterBatchOps(const BatchOps* ops);
 
+// A pointer stored complemented, so that a conservative scan (broom::CheckOutlives) does not
+// take it for one: the complement of a user-space address is never region memory. A read costs
+// one `not`.
+class HiddenPointer {
+ public:
+  HiddenPointer() = default;
+  explicit HiddenPointer(void* p) : bits_(~reinterpret_cast<uintptr_t>(p)) {}
+  void* get() const { return reinterpret_cast<void*>(~bits_); }
+
+ private:
+  uintptr_t bits_ = ~uintptr_t{0};  // null
+};
+
 template <class R>
 struct BatchOpsImpl {
   using B = Batch<R>;
@@ -154,14 +167,14 @@ class AnyEnvelope {
   AnyEnvelope(AnyEnvelope&& o) noexcept
       : policy_(std::exchange(o.policy_, nullptr)),
         arena_(std::move(o.arena_)),
-        root_(std::exchange(o.root_, nullptr)),
+        root_(std::exchange(o.root_, {})),
         ops_(std::exchange(o.ops_, nullptr)) {}
   AnyEnvelope& operator=(AnyEnvelope&& o) noexcept {
     if (this != &o) {
       Reset();
       policy_ = std::exchange(o.policy_, nullptr);
       arena_ = std::move(o.arena_);
-      root_ = std::exchange(o.root_, nullptr);
+      root_ = std::exchange(o.root_, {});
       ops_ = std::exchange(o.ops_, nullptr);
     }
     return *this;
@@ -182,11 +195,11 @@ class AnyEnvelope {
   // "regions". REQUIRES: non-empty, no ArenaScope open on it.
   void Transfer() { arena_.Transfer(); }
 
-  explicit operator bool() const { return root_ != nullptr; }
+  explicit operator bool() const { return root() != nullptr; }
   const BatchOps* ops() const { return ops_; }
   MemoryPolicy* policy() const { return policy_; }
-  Epoch epoch() const { return ops_->epoch(root_); }
-  size_t size() const { return ops_->size(root_); }
+  Epoch epoch() const { return ops_->epoch(root()); }
+  size_t size() const { return ops_->size(root()); }
   const Arena& arena() const { return arena_; }
   std::pmr::memory_resource* resource() const { return arena_.resource(); }
   // True if the batch holds R records.
@@ -195,11 +208,11 @@ class AnyEnvelope {
     return ops_ == &BatchOpsFor<R>();
   }
   // Appends the records' flat-byte form. REQUIRES: non-empty, ops()->encode != null.
-  void EncodeRecords(std::vector<char>& out) const { ops_->encode(root_, out); }
+  void EncodeRecords(std::vector<char>& out) const { ops_->encode(root(), out); }
   // RawRecord batches: the records' bytes (size() * ops()->record_size of them).
   const void* raw_data() const;
   // The root, for transports that fill a batch in place (see BatchOps::raw_resize).
-  void* root() const { return root_; }
+  void* root() const { return root_.get(); }
 
  private:
   template <class R>
@@ -208,7 +221,11 @@ class AnyEnvelope {
 
   MemoryPolicy* policy_ = nullptr;
   Arena arena_;
-  void* root_ = nullptr;  // the Batch, of the type ops_ describes
+  // The Batch, of the type ops_ describes. Hidden: an envelope kept in operator state is a
+  // handle of its arena, which the points-to rules allow, and the arena's own region handle is
+  // in a heap slot (arena.h); a plain pointer to the root there would read, to checked mode's
+  // scan of that state, as a pointer into a transferable region.
+  internal::HiddenPointer root_;
   const BatchOps* ops_ = nullptr;
 };
 

@@ -13,6 +13,8 @@
 //                   (and find its operators by stage index) from the job's name and params.
 //   JobOptions / JobResult   what every driver (direct, CAF, CAF multi-process) takes and
 //                   returns.
+//   StateChecks     when checked mode scans each operator's state (JobOptions::state_checks,
+//                   or the environment variable BROOM_STATE_CHECKS).
 //
 // Thread-safety: a Graph is immutable once built and may be shared by the instances of a job;
 // RegisterJob/BuildJob are thread-safe.
@@ -25,6 +27,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "broom/lifecycle/operator.h"
@@ -145,6 +148,29 @@ void RegisterJob(const std::string& name, JobBuilder builder);
 std::optional<Graph> BuildJob(const std::string& name, const JobParams& params);
 std::vector<std::string> RegisteredJobs();
 
+// When checked mode (broom::GetCheckMode() != kOff: BROOM_CHECKS=1 or log, or
+// broom::SetCheckMode) scans an operator's state, that is its operator-state arena and its open
+// per-timestamp states, for pointers the points-to rules forbid (broom/check.h): into messages,
+// scratch, other operators' state, freed region memory, and (for a per-timestamp state)
+// anywhere but itself and its operator's state. A violation stops the job (kFatal) or is logged
+// (kLog), naming the operator, the callback, the regions and the offset. Only the "regions"
+// policy has regions to scan; with the check mode kOff nothing is scanned whatever this says.
+// Cost: each scan reads the whole state (docs/lifecycle.md, "Checked mode: operator state").
+enum class StateChecks : uint8_t {
+  kOff = 0,       // never (messages are still scanned when sent)
+  kAtNotify = 1,  // after each OnNotify(t), before the states it ends are freed; after a source
+                  // completes an epoch; at shutdown (after OnFinish, or a source's last Produce)
+  kEveryCallback = 2,  // also after every OnRecv, before its input batch is freed (so a pointer
+                       // kept into the input is reported naming that message), and every Produce
+  kDefault = 3,        // BROOM_STATE_CHECKS if set (off | notify | callback), else kAtNotify
+};
+// "off" | "notify" | "callback" | "default"; false (and *out unchanged) for anything else.
+bool ParseStateChecks(std::string_view name, StateChecks* out);
+const char* StateChecksName(StateChecks checks);
+// `checks`, or for kDefault the value of BROOM_STATE_CHECKS (read at each call), else kAtNotify.
+// A value ParseStateChecks rejects gives kAtNotify and, if `error` is not null, a message.
+StateChecks ResolveStateChecks(StateChecks checks, std::string* error = nullptr);
+
 struct JobOptions {
   std::string policy = "regions";  // MakePolicy name
   int threads = 0;                 // engine worker threads; 0 = engine default
@@ -158,6 +184,10 @@ struct JobOptions {
   double timeout_seconds = 300;  // driver gives up (and reports) after this long
   // Testing hook (multi-process): after this many seconds, SIGKILL worker 1 (0 = never).
   double kill_worker_after_seconds = 0;
+  // When checked mode scans operator state (see StateChecks). Drivers reject a bad
+  // BROOM_STATE_CHECKS with JobResult::error. Worker processes use the driver's value and the
+  // driver's check mode.
+  StateChecks state_checks = StateChecks::kDefault;
 };
 
 // Counters of one worker process of a multi-process job, read after the job.

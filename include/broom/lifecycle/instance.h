@@ -7,8 +7,9 @@
 //               instance, schedule a Produce step, report completion.
 //   Instance    runs an operator: owns its state arena and the operator, opens scratch around
 //               each callback, tracks progress (epoch punctuation per upstream instance), fires
-//               OnNotify, frees per-timestamp state, partitions outputs, and enforces credit
-//               flow control per edge.
+//               OnNotify, frees per-timestamp state, partitions outputs, enforces credit
+//               flow control per edge, and in checked mode scans the operator's state after
+//               its callbacks (InstanceOptions::state_checks; see StateChecks in graph.h).
 //
 // Protocol (engine messages, FIFO per pair of instances, as actor mailboxes are):
 //   batch(to_port, from_instance, envelope)   consumes one credit of edge (from -> to)
@@ -33,6 +34,7 @@
 #include <string>
 #include <vector>
 
+#include "broom/check.h"
 #include "broom/lifecycle/graph.h"
 #include "broom/lifecycle/operator.h"
 
@@ -58,6 +60,9 @@ class Transport {
 struct InstanceOptions {
   uint32_t credits = 16;  // per edge; 0 = unlimited
   size_t batch_size = 1024;
+  // kDefault is resolved (ResolveStateChecks) when the instance is built; fatal if
+  // BROOM_STATE_CHECKS is malformed then (drivers reject it earlier, as a JobResult::error).
+  StateChecks state_checks = StateChecks::kDefault;
 };
 
 class Instance final : public Context, private Emitter {
@@ -118,6 +123,15 @@ class Instance final : public Context, private Emitter {
   void FreeEpochStatesBefore(Epoch frontier);
   void MaybeFinish();
   void ScheduleProduceOnce();
+  // True if checked mode is on and state checks are at least `level`.
+  bool ChecksState(StateChecks level) const {
+    return options_.state_checks >= level && GetCheckMode() != CheckMode::kOff;
+  }
+  // Scans the operator's state (its state arena and open per-timestamp states) and reports
+  // what the points-to rules forbid, fatal or logged by the check mode (state_check.cc).
+  // `callback` names the callback that just returned; `port` is its input port (or -1) and `t`
+  // its epoch (kEndOfStream: none); `input` is OnRecv's batch if it is still alive, else null.
+  void CheckState(const char* callback, int port, Epoch t, const AnyEnvelope* input);
 
   BuiltOperator op_;  // first: the operator-state arena outlives everything below
   const Graph& graph_;

@@ -61,7 +61,9 @@ class OperatorBase {
  public:
   virtual ~OperatorBase() = default;
   // A batch arrived on input `port`. `batch` is owned by the callee for the callback (Unary and
-  // Binary move it into the typed Envelope their OnRecv sees).
+  // Binary move it into the typed Envelope their OnRecv sees, and back if OnRecv neither
+  // forwarded nor kept it); whatever is left in `batch` when this returns the engine frees,
+  // after the state check of checked mode.
   virtual void OnRecvAny(int port, AnyEnvelope& batch, Context& ctx) = 0;
   // All inputs are complete for every time <= t (after NotifyAt(t) or EpochState(t)).
   virtual void OnNotify(Epoch /*t*/, Context& /*ctx*/) {}
@@ -85,7 +87,8 @@ class Unary : public OperatorBase {
   void OnRecvAny(int, AnyEnvelope& batch, Context& ctx) final {
     Envelope<In> typed(std::move(batch));  // fatal if the batch does not hold In records
     OnRecv(typed, ctx);
-  }  // freed here unless forwarded or kept
+    if (typed) batch = std::move(typed).Erase();  // not forwarded or kept: the engine frees it
+  }
 };
 
 template <class In1, class In2>
@@ -99,9 +102,11 @@ class Binary : public OperatorBase {
     if (port == 0) {
       Envelope<In1> typed(std::move(batch));
       OnRecv1(typed, ctx);
+      if (typed) batch = std::move(typed).Erase();
     } else {
       Envelope<In2> typed(std::move(batch));
       OnRecv2(typed, ctx);
+      if (typed) batch = std::move(typed).Erase();
     }
   }
 };

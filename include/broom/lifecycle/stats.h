@@ -45,6 +45,8 @@ struct ShimStats {
   uint64_t credit_stalls = 0;         // times an instance stopped because an edge had no credit
   uint64_t peak_in_flight = 0;        // most batches ever outstanding on one edge (sent, not
                                       // yet credited back by the receiver)
+  uint64_t state_checks = 0;          // checked mode: scans of operator state (StateChecks)
+  uint64_t state_bytes_scanned = 0;   // bytes those scans read
   ArenaCounts arenas[kNumArenaUses];  // indexed by ArenaUse; [kMessage] counts batches
   // Callback scratch: one per thread that ran callbacks (a temporary region under "regions"),
   // kept for that thread's later callbacks and destroyed at thread exit or by
@@ -68,7 +70,8 @@ struct ArenaCounters {
 struct ShimCounters {
   std::atomic<uint64_t> handle_copies{0}, handle_shared_takes{0}, batches_sent{0},
       batches_received{0}, remote_batches_out{0}, remote_batches_in{0}, remote_bytes_out{0},
-      remote_bytes_in{0}, credit_stalls{0}, peak_in_flight{0};
+      remote_bytes_in{0}, credit_stalls{0}, peak_in_flight{0}, state_checks{0},
+      state_bytes_scanned{0};
   ArenaCounters arenas[kNumArenaUses];
   std::atomic<uint64_t> scratch_created{0}, scratch_destroyed{0}, scratch_cleanups{0};
 };
