@@ -23,7 +23,6 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <type_traits>
 
 #include "alloc/chunk/quarantine.h"
 #include "broom/internal/block.h"
@@ -51,13 +50,6 @@ BlockHeader* AcquireBlock(size_t bytes, Region* owner, AllocError* error);
 // number of bytes released.
 size_t ReleaseBlock(BlockHeader* block);
 size_t ReleaseBlockList(BlockHeader* head);
-
-// TRANSITIONAL: the region layer's current call, SetReleasingRegion(id, name, kind). Remove when
-// Region::NoteReleasing passes KindName(kind_) itself (then the chunk layer never names kinds).
-template <class Kind, class = std::enable_if_t<std::is_enum_v<Kind>>>
-void SetReleasingRegion(uint64_t id, const char* name, Kind kind) {
-  SetReleasingRegion(id, name, KindName(kind));
-}
 
 // Per-thread counters for region creation/destruction (no shared cache line written).
 void NoteRegionCreated(RegionKind kind);

@@ -93,7 +93,7 @@ void* BumpRegion::AllocateSlow(size_t size, size_t align) {
   if (void* p = BumpAligned(size, align)) return p;
   const size_t needed = size + (align > 16 ? align : 0) + sizeof(BlockHeader);
   if (needed > kDedicatedThreshold) {
-    BlockHeader* b = TakeBlock(needed);
+    BlockHeader* b = AcquireBlock(needed);
     if (b == nullptr) return nullptr;
     LinkBlock(b);
     b->dedicated = 1;
@@ -123,7 +123,7 @@ void* BumpRegion::AllocateSlow(size_t size, size_t align) {
       growth_class_ = static_cast<uint8_t>(c);
     }
     while (budget_ != 0 && c > min_c && block_bytes_ + internal::BlockClassSize(c) > budget_) --c;
-    b = TakeBlock(internal::BlockClassSize(c));
+    b = AcquireBlock(internal::BlockClassSize(c));
     if (b == nullptr) return nullptr;
   }
   LinkBlock(b);
@@ -175,7 +175,7 @@ void BumpRegion::FreeDedicated(void* p) {
   }
   UnlinkBlock(b);
   bytes_freed_ += static_cast<size_t>(b->used_end - b->object);
-  GiveBackBlock(b);
+  ReleaseBlock(b);
 }
 
 void* BumpRegion::do_allocate(size_t bytes, size_t alignment) {

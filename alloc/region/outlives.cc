@@ -4,9 +4,9 @@
 // and the per-process check mode that scans transferable regions before they change owner.
 #include <cinttypes>
 #include <cstdio>
-#include <cstdlib>
 #include <cstring>
 
+#include "alloc/os/options.h"
 #include "alloc/region/region_internal.h"
 #include "broom/check.h"
 
@@ -109,27 +109,16 @@ void CheckBeforeTransfer(const Region* r, const char* op) {
 
 }  // namespace
 
-void InitCheckModeFromEnv() {
-  if (const char* q = std::getenv("BROOM_QUARANTINE_MS")) {
-    long ms = std::strtol(q, nullptr, 10);
-    if (ms > 0) EnableQuarantine(QuarantinePolicy{.duration_ms = static_cast<uint32_t>(ms)});
-  }
-  const char* env = std::getenv("BROOM_CHECKS");
-  if (env == nullptr) {
-    SetCheckMode(static_cast<CheckMode>(g_mode.load(std::memory_order_relaxed)));
-    return;
-  }
-  if (std::strcmp(env, "0") == 0 || std::strcmp(env, "off") == 0) {
-    SetCheckMode(CheckMode::kOff);
-  } else if (std::strcmp(env, "log") == 0) {
-    SetCheckMode(CheckMode::kLog);
-  } else {
-    SetCheckMode(CheckMode::kFatal);
-  }
-}
-
+// BROOM_CHECKS (alloc/os/options.h), read once at the first region; unset keeps the built-in
+// default (kFatal with -DBROOM_CHECKED=ON, else kOff). Quarantine (BROOM_QUARANTINE_MS) is
+// started by the chunk layer when the space is created.
 void InitCheckModeOnce() {
-  static const bool initialized = (InitCheckModeFromEnv(), true);
+  static const bool initialized = [] {
+    const int64_t v = GetOption(Option::kChecks);
+    SetCheckMode(v < 0 ? static_cast<CheckMode>(g_mode.load(std::memory_order_relaxed))
+                       : static_cast<CheckMode>(v));
+    return true;
+  }();
   (void)initialized;
 }
 

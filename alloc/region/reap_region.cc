@@ -216,9 +216,9 @@ BlockHeader* ReapRegion::TakeSlab(int c) {
     internal::ClearIfChecked(b->begin(), b->size - sizeof(BlockHeader));
     return b;
   }
-  BlockHeader* b = TakeBlock(internal::BlockClassSize(want));
+  BlockHeader* b = AcquireBlock(internal::BlockClassSize(want));
   if (b == nullptr && want > first && last_error() == AllocError::kRegionBudget) {
-    b = TakeBlock(internal::BlockClassSize(first));
+    b = AcquireBlock(internal::BlockClassSize(first));
   }
   return b;
 }
@@ -249,7 +249,7 @@ void* ReapRegion::AllocateLarge(size_t size, size_t align) {
     return nullptr;
   }
   const size_t pad = align > sizeof(BlockHeader) ? align - sizeof(BlockHeader) : 0;
-  BlockHeader* b = TakeBlock(sizeof(BlockHeader) + pad + size);
+  BlockHeader* b = AcquireBlock(sizeof(BlockHeader) + pad + size);
   if (b == nullptr) return nullptr;
   b->dedicated = 1;
   b->object_class = internal::kLargeObject;
@@ -359,7 +359,7 @@ void ReapRegion::SlabEmptied(BlockHeader* b, int c) {
     empty_bytes_ += b->size;
     internal::PoisonMemory(b->begin(), b->size - sizeof(BlockHeader));
   } else {
-    GiveBackBlock(b);
+    ReleaseBlock(b);
   }
 }
 
@@ -367,7 +367,7 @@ void ReapRegion::FreeLarge(BlockHeader* b, void* p) {
   if (BROOM_UNLIKELY(p != b->object)) DieBadFree(p, "not the start of an object");
   UnlinkBlock(b);
   bytes_freed_ += static_cast<size_t>(b->end() - b->object);
-  GiveBackBlock(b);
+  ReleaseBlock(b);
 }
 
 void ReapRegion::DieIfFreed(BlockHeader* b, const void* p) const {

@@ -142,7 +142,7 @@ void Region::SetError(AllocError e) {
   internal::SetLastError(e);
 }
 
-BlockHeader* Region::TakeBlock(size_t bytes) {
+BlockHeader* Region::AcquireBlock(size_t bytes) {
   const int c = internal::BlockClassFor(bytes);
   const size_t size = c >= 0 ? internal::BlockClassSize(c)
                              : (bytes + internal::kChunkSize - 1) & ~(internal::kChunkSize - 1);
@@ -163,7 +163,7 @@ BlockHeader* Region::TakeBlock(size_t bytes) {
   return b;
 }
 
-void Region::GiveBackBlock(BlockHeader* b) {
+void Region::ReleaseBlock(BlockHeader* b) {
   NoteReleasing();
   block_bytes_ -= b->size;
   --blocks_held_;
@@ -193,7 +193,9 @@ void Region::DestroyAndRelease(BlockHeader* blocks) {
   internal::NoteRegionDestroyed(kind);
 }
 
-void Region::NoteReleasing() const { internal::SetReleasingRegion(id_, name_, kind_); }
+void Region::NoteReleasing() const {
+  internal::SetReleasingRegion(id_, name_, KindName(kind_));
+}
 
 bool Region::AddCleanup(void (*fn)(void*), void* obj) {
   auto* node = static_cast<internal::Cleanup*>(

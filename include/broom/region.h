@@ -196,9 +196,9 @@ class Region : public std::pmr::memory_resource {
 
   // Takes a block of at least `bytes` (header included) charged to the budget, or returns null
   // with the error recorded. The block is not linked into any list.
-  internal::BlockHeader* TakeBlock(size_t bytes);
+  internal::BlockHeader* AcquireBlock(size_t bytes);
   // Gives a block that is in no list back to the thread's cache, uncharging it.
-  void GiveBackBlock(internal::BlockHeader* b);
+  void ReleaseBlock(internal::BlockHeader* b);
   // blocks_ is doubly linked through next/prev.
   void LinkBlock(internal::BlockHeader* b);
   void UnlinkBlock(internal::BlockHeader* b);
