@@ -18,7 +18,7 @@ cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBROOM_WITH_J
 cmake --build "$build" -j "$(nproc)"
 
 # The binaries behind the `unit` label, from ctest's own list.
-mapfile -t binaries < <(ctest --test-dir "$build" -N -L unit --show-only=json-v1 |
+mapfile -t binaries < <(ctest --test-dir "$build" -N -L 'unit|reliability|fuzz' --show-only=json-v1 |
   python3 -c 'import json,sys
 seen=[]
 for t in json.load(sys.stdin)["tests"]:
