@@ -11,7 +11,9 @@ namespace broom::preload {
 
 namespace {
 
-int AlignFlags(size_t align) { return align > 16 ? MALLOCX_ALIGN(align) : 0; }
+// jemalloc aligns every allocation to 8 but only those of 16 bytes or more to 16, so 16 is
+// passed on (mallocx(1, MALLOCX_ALIGN(16)) is a 16-byte object). Frees pass the same flags.
+int AlignFlags(size_t align) { return align > 8 ? MALLOCX_ALIGN(align) : 0; }
 
 void* BootMalloc(size_t n) {
   void* p = mallocx(n == 0 ? 1 : n, 0);

@@ -175,14 +175,12 @@ void FreeRegionObject(Region* r, void* p) {
 
 size_t HeapUsable(const void* p) { return JeUsableSize(p); }
 
+// `align` 0 (or up to 8, which every jemalloc allocation has) takes jemalloc's malloc, which
+// aligns requests under 16 bytes to 8 only; any larger alignment goes through mallocx with
+// MALLOCX_ALIGN, also for 16 (posix_memalign(&p, 16, 0) must be 16-aligned).
 void* HeapAllocate(size_t size, size_t align, bool zero) {
-  void* p;
-  if (align <= 16) {
-    p = zero ? g_je.calloc(1, size) : g_je.malloc(size);
-  } else {
-    p = JeAllocAligned(size, align, zero);
-  }
-  return p;
+  if (align <= 8) return zero ? g_je.calloc(1, size) : g_je.malloc(size);
+  return JeAllocAligned(size, align, zero);
 }
 
 }  // namespace
@@ -305,10 +303,10 @@ void StoreCheckedEntries() {
 void BindPassThrough() {
   auto fn = [](auto f) { return reinterpret_cast<void*>(f); };
   const BindTarget targets[] = {
-      {"malloc", fn(g_je.malloc)},         {"free", fn(g_je.free)},
-      {"calloc", fn(g_je.calloc)},         {"_Znwm", fn(g_je.op_new)},
-      {"_Znam", fn(g_je.op_new)},          {"_ZdlPv", fn(g_je.free)},
-      {"_ZdaPv", fn(g_je.free)},           {"_ZdlPvm", fn(g_je.sized_delete)},
+      {"malloc", fn(g_je.malloc)},        {"free", fn(g_je.free)},
+      {"calloc", fn(g_je.calloc)},        {"_Znwm", fn(g_je.op_new)},
+      {"_Znam", fn(g_je.op_new)},         {"_ZdlPv", fn(g_je.free)},
+      {"_ZdaPv", fn(g_je.free)},          {"_ZdlPvm", fn(g_je.sized_delete)},
       {"_ZdaPvm", fn(g_je.sized_delete)},
   };
   BindDirect(targets, static_cast<int>(sizeof(targets) / sizeof(targets[0])));
@@ -497,13 +495,18 @@ void* Reallocate(void* p, size_t size, void* site) {
     return q;
   }
   if (cur == nullptr) {  // heap to heap
-    if (g_mode == 0 || t_internal) return g_je.realloc(p, size);
+    if (g_mode == 0 || t_internal) {
+      void* q = g_je.realloc(p, size);
+      if (q == nullptr) errno = ENOMEM;  // jemalloc's realloc leaves errno alone
+      return q;
+    }
     profiler::Record rec;
     bool had = (g_mode & kModeProfile) && profiler::Take(p, &rec);
     size_t old_usable = (g_mode & kModeStats) ? HeapUsable(p) : 0;
     void* q = g_je.realloc(p, size);
     if (q == nullptr) {
       if (had) profiler::Put(p, rec);
+      errno = ENOMEM;
       return nullptr;
     }
     if (g_mode & kModeStats) {

@@ -166,7 +166,8 @@ inline void* TryRegionMalloc(size_t size) {
 // constructor does), or in tests with no outstanding allocations.
 void Configure(const Config& config);
 
-// ---- slow paths (`align` 0 means the default 16; otherwise a power of two) ------------------
+// ---- slow paths (`align` 0 means malloc's alignment: 8 under 16 bytes on the heap, 16 in a
+// region; otherwise a power of two, honoured for every size) ---------------------------------
 void* Allocate(size_t size, size_t align, bool zero, void* site);
 void* AllocateIn(Region* r, size_t size, size_t align);  // region object with header; no errno
 void Free(void* p);

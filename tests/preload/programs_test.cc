@@ -179,6 +179,22 @@ TEST(PreloadProgramsTest, ForkFromSeveralThreads) {
   EXPECT_EQ(pre.out, plain.out);
 }
 
+// Alignment at every size and errno on every failure (programs/conformance.cc), plain (glibc) and
+// under the preload: pass-through (direct binding), bind:0, stats (the slow paths), and with a
+// region of each kind pushed.
+TEST(PreloadProgramsTest, AlignmentAndErrnoConformance) {
+  Result plain = RunShell(BROOM_TEST_CONFORMANCE);
+  EXPECT_EQ(plain.status, 0) << plain.out;
+  for (const char* conf : {"", "bind:0", "stats:1"}) {
+    Result pre = RunShell(BROOM_TEST_CONFORMANCE, Preload(conf));
+    EXPECT_EQ(pre.status, 0) << conf << "\n" << pre.out << pre.err;
+    EXPECT_EQ(pre.out, "conformance: 0 failures\n") << conf;
+  }
+  Result regions = RunShell(std::string(BROOM_TEST_CONFORMANCE) + " regions", Preload());
+  EXPECT_EQ(regions.status, 0) << regions.out << regions.err;
+  EXPECT_EQ(regions.out, "conformance: 0 failures\n");
+}
+
 TEST(PreloadProgramsTest, CProgramUsingTheRegionApiThroughWeakSymbols) {
   Result plain = RunShell(BROOM_TEST_C_API_DEMO);
   ASSERT_EQ(plain.status, 0) << plain.err;
@@ -219,7 +235,7 @@ TEST(PreloadProgramsTest, NoDirectBindingWhenTurnedOffOrWithAMode) {
       "before malloc=libbroom_preload.so calloc=libbroom_preload.so free=libbroom_preload.so\n"
       "after malloc=libbroom_preload.so calloc=libbroom_preload.so free=libbroom_preload.so\n"
       "routed 1\n";
-  for (const char* conf : {"bind:0", "stats:1", "profile:" }) {
+  for (const char* conf : {"bind:0", "stats:1", "profile:"}) {
     std::string c = conf;
     if (c == "profile:") c += TempDir() + "/bind_probe_profile.json";
     Result pre = RunShell(BROOM_TEST_BIND_PROBE_NOW, Preload(c));
