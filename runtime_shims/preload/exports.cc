@@ -22,6 +22,7 @@
 
 #include "broom/internal/block.h"
 #include "runtime_shims/preload/backend.h"
+#include "runtime_shims/preload/fork.h"
 #include "runtime_shims/preload/shim.h"
 
 using broom::preload::FastPath;
@@ -161,3 +162,6 @@ BROOM_PRELOAD_EXPORT void* BROOM_PRELOAD_NAME(pvalloc)(size_t size) {
 BROOM_PRELOAD_EXPORT size_t BROOM_PRELOAD_NAME(malloc_usable_size)(void* p) {
   return broom::preload::UsableSize(p);
 }
+
+// fork.h: the stdio/allocator lock order, nested forks from signal handlers, the lazy space.
+BROOM_PRELOAD_EXPORT pid_t BROOM_PRELOAD_NAME(fork)(void) { return broom::preload::Fork(); }
