@@ -42,9 +42,21 @@ constexpr int kMaxTargets = 16;
 
 struct Resolved {
   const char* name;
+  uint32_t prefix;  // Prefix(name)
   void* export_fn;  // Broom's definition, as the loader binds it
   void* target;
 };
+
+// The first three bytes of `name` (fewer if it is shorter) as one integer: a relocation whose
+// name differs there from every target's needs no strcmp, and nearly all do.
+uint32_t Prefix(const char* name) {
+  uint32_t v = static_cast<unsigned char>(name[0]);
+  if (name[0] != '\0') {
+    v |= static_cast<uint32_t>(static_cast<unsigned char>(name[1])) << 8;
+    if (name[1] != '\0') v |= static_cast<uint32_t>(static_cast<unsigned char>(name[2])) << 16;
+  }
+  return v;
+}
 
 struct Walk {
   const Resolved* targets;
@@ -278,9 +290,10 @@ const Loaded* LoadedAt(uintptr_t addr) {
     const ElfW(Rela)& r = d.jmprel[i];
     if (ELF64_R_TYPE(r.r_info) != R_X86_64_JUMP_SLOT) continue;
     const char* name = d.strtab + d.symtab[ELF64_R_SYM(r.r_info)].st_name;
+    const uint32_t prefix = Prefix(name);
     for (int k = 0; k < w.count; ++k) {
       const Resolved& t = w.targets[k];
-      if (std::strcmp(name, t.name) != 0) continue;
+      if (prefix != t.prefix || std::strcmp(name, t.name) != 0) continue;
       auto** slot = reinterpret_cast<void**>(info->dlpi_addr + r.r_offset);
       void* now = __atomic_load_n(slot, __ATOMIC_RELAXED);
       // Bound to Broom, or not bound yet: a lazily bound slot points back into the object's own
@@ -387,7 +400,7 @@ int BindDirect(const BindTarget* targets, int count) {
       if (own == nullptr || !IsCanonicalPltStub(targets[i].name, export_fn)) continue;
       export_fn = own;
     }
-    resolved[n++] = {targets[i].name, export_fn, targets[i].target};
+    resolved[n++] = {targets[i].name, Prefix(targets[i].name), export_fn, targets[i].target};
     je = targets[i].target;
   }
   if (n == 0) return 0;
