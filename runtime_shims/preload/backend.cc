@@ -11,7 +11,9 @@ namespace broom::preload {
 
 namespace {
 
-int AlignFlags(size_t align) { return align > 16 ? MALLOCX_ALIGN(align) : 0; }
+// jemalloc aligns every allocation to 8 but only those of 16 bytes or more to 16, so 16 is
+// passed on (mallocx(1, MALLOCX_ALIGN(16)) is a 16-byte object). Frees pass the same flags.
+int AlignFlags(size_t align) { return align > 8 ? MALLOCX_ALIGN(align) : 0; }
 
 void* BootMalloc(size_t n) {
   void* p = mallocx(n == 0 ? 1 : n, 0);
@@ -40,6 +42,13 @@ void* BootRealloc(void* p, size_t n) {
 
 bool g_resolved = false;
 
+// True if code address `fn` lies in the object whose link map is `object`.
+bool In(const void* fn, const void* object) {
+  dl_find_object found;
+  return fn != nullptr && _dl_find_object(const_cast<void*>(fn), &found) == 0 &&
+         found.dlfo_link_map == object;
+}
+
 }  // namespace
 
 Backend g_je = {&BootMalloc, &BootFree, &BootCalloc, &BootRealloc, nullptr, nullptr};
@@ -50,6 +59,8 @@ void ResolveBackend() {
   sdallocx(mallocx(1, 0), 1, 0);
   void* h = dlopen("libjemalloc.so.2", RTLD_NOW | RTLD_NOLOAD);
   if (h == nullptr) return;
+  dl_find_object je;
+  if (_dl_find_object(reinterpret_cast<void*>(&mallocx), &je) != 0) return;
   auto m = reinterpret_cast<void* (*)(size_t)>(dlsym(h, "malloc"));
   auto f = reinterpret_cast<void (*)(void*) noexcept>(dlsym(h, "free"));
   auto c = reinterpret_cast<void* (*)(size_t, size_t)>(dlsym(h, "calloc"));
@@ -57,27 +68,17 @@ void ResolveBackend() {
   auto n = reinterpret_cast<void* (*)(size_t)>(dlsym(h, "_Znwm"));
   auto d = reinterpret_cast<void (*)(void*, size_t) noexcept>(dlsym(h, "_ZdlPvm"));
   // dlsym on the jemalloc handle searches jemalloc first; accept only jemalloc's own functions.
-  if (m == nullptr || f == nullptr || c == nullptr || r == nullptr) return;
-  Dl_info found;
-  Dl_info je;
-  if (dladdr(reinterpret_cast<void*>(m), &found) == 0 ||
-      dladdr(reinterpret_cast<void*>(&mallocx), &je) == 0 || found.dli_fbase != je.dli_fbase) {
-    return;
-  }
+  // (_dl_find_object: a lock-free lookup of the containing object; dladdr would also scan the
+  // object's symbol table.)
+  const void* obj = je.dlfo_link_map;
+  auto fp = [](auto fn) { return reinterpret_cast<const void*>(fn); };
+  if (!In(fp(m), obj) || !In(fp(f), obj) || !In(fp(c), obj) || !In(fp(r), obj)) return;
   g_je.malloc = m;
   g_je.free = f;
   g_je.calloc = c;
   g_je.realloc = r;
-  Dl_info found_new;
-  if (n != nullptr && dladdr(reinterpret_cast<void*>(n), &found_new) != 0 &&
-      found_new.dli_fbase == je.dli_fbase) {
-    g_je.op_new = n;
-  }
-  Dl_info found_delete;
-  if (d != nullptr && dladdr(reinterpret_cast<void*>(d), &found_delete) != 0 &&
-      found_delete.dli_fbase == je.dli_fbase) {
-    g_je.sized_delete = d;
-  }
+  if (In(fp(n), obj)) g_je.op_new = n;
+  if (In(fp(d), obj)) g_je.sized_delete = d;
   g_resolved = true;
 }
 

@@ -44,7 +44,9 @@ void ResolveBackend();
 // True once ResolveBackend() found jemalloc's own entry points.
 bool BackendResolved();
 
-// jemalloc's extended API. Sizes are in bytes; `align` is 0 (16) or a power of two.
+// jemalloc's extended API. Sizes are in bytes; `align` is 0 (jemalloc's natural alignment: 8
+// for requests under 16 bytes, else 16) or a power of two, honoured for every size. A free
+// passes the size and alignment of its allocation.
 void* JeAllocAligned(size_t size, size_t align, bool zero);  // null on failure, errno untouched
 void JeFreeSized(void* p, size_t size, size_t align);        // p from JeAllocAligned or malloc
 void JeFreeAligned(void* p, size_t align);

@@ -28,6 +28,7 @@ struct Slot {
 struct Object {
   const char* name;  // dlpi_name; "" for the executable
   int first, end;
+  bool pin;  // not loaded with the executable: could be unloaded (Pin)
 };
 constexpr int kMaxObjects = 256;
 
@@ -41,9 +42,21 @@ constexpr int kMaxTargets = 16;
 
 struct Resolved {
   const char* name;
+  uint32_t prefix;  // Prefix(name)
   void* export_fn;  // Broom's definition, as the loader binds it
   void* target;
 };
+
+// The first three bytes of `name` (fewer if it is shorter) as one integer: a relocation whose
+// name differs there from every target's needs no strcmp, and nearly all do.
+uint32_t Prefix(const char* name) {
+  uint32_t v = static_cast<unsigned char>(name[0]);
+  if (name[0] != '\0') {
+    v |= static_cast<uint32_t>(static_cast<unsigned char>(name[1])) << 8;
+    if (name[1] != '\0') v |= static_cast<uint32_t>(static_cast<unsigned char>(name[2])) << 16;
+  }
+  return v;
+}
 
 struct Walk {
   const Resolved* targets;
@@ -55,10 +68,12 @@ struct Walk {
 // most objects (not for the vDSO, whose dynamic section is read-only); `base` is added to an
 // address below it.
 struct Dynamic {
-  const ElfW(Rela)* jmprel = nullptr;
+  const ElfW(Rela) * jmprel = nullptr;
   size_t jmprel_bytes = 0;
-  const ElfW(Sym)* symtab = nullptr;
+  const ElfW(Sym) * symtab = nullptr;
   const char* strtab = nullptr;
+  const ElfW(Dyn) * dyn = nullptr;  // the whole section, for DT_NEEDED (see NeededNames)
+  const char* soname = nullptr;
   bool rela = false;
   bool symbolic = false;
 };
@@ -77,6 +92,9 @@ bool ReadDynamic(const dl_phdr_info* info, Dynamic* d) {
   }
   if (dyn == nullptr) return false;
   uintptr_t base = info->dlpi_addr;
+  d->dyn = dyn;
+  uintptr_t soname = 0;
+  bool has_soname = false;
   for (; dyn->d_tag != DT_NULL; ++dyn) {
     switch (dyn->d_tag) {
       case DT_JMPREL:
@@ -100,10 +118,15 @@ bool ReadDynamic(const dl_phdr_info* info, Dynamic* d) {
       case DT_FLAGS:
         if (dyn->d_un.d_val & DF_SYMBOLIC) d->symbolic = true;
         break;
+      case DT_SONAME:
+        soname = dyn->d_un.d_val;
+        has_soname = true;
+        break;
       default:
         break;
     }
   }
+  if (has_soname && d->strtab != nullptr) d->soname = d->strtab + soname;
   return d->jmprel != nullptr && d->symtab != nullptr && d->strtab != nullptr && d->rela &&
          !d->symbolic;
 }
@@ -151,16 +174,114 @@ bool Store(void** slot, void* value, bool relro) {
   return true;
 }
 
+// ---- which objects to bind -------------------------------------------------------------------
+// Broom and jemalloc pull in libstdc++, libm and libgcc_s, which a C program such as /bin/true
+// never calls; libstdc++ alone has about 1000 PLT relocations, and reading their (cold) symbol
+// names was most of the binding's start-up cost. So only objects the program itself needs are
+// bound: those reachable through DT_NEEDED from a root (an object no other object needs: the
+// executable, another LD_PRELOAD library, a plugin dlopen()ed before Broom's constructor) other
+// than Broom. libstdc++ is bound when the program (or one of its libraries) is C++. An object
+// reachable from the executable was loaded with it and can never be unloaded; the others are
+// pinned (Pin).
+
+struct Loaded {
+  uintptr_t addr;         // dlpi_addr: identifies the object across the two walks
+  const char* soname;     // DT_SONAME, else the file name; what DT_NEEDED entries name
+  const ElfW(Dyn) * dyn;  // for DT_NEEDED
+  const char* strtab;
+  bool skip;      // Broom, jemalloc, the vDSO, or no usable dynamic section
+  bool needed;    // some other object lists it in DT_NEEDED
+  bool bind;      // reachable from a root other than Broom
+  bool from_exe;  // reachable from the executable
+};
+Loaded g_loaded[kMaxObjects];
+int g_num_loaded = 0;
+
+const char* BaseName(const char* path) {
+  const char* slash = std::strrchr(path, '/');
+  return slash != nullptr ? slash + 1 : path;
+}
+
+bool IsVdso(const dl_phdr_info* info) {
+  return info->dlpi_name != nullptr && std::strstr(info->dlpi_name, "linux-vdso") != nullptr;
+}
+
+[[maybe_unused]] int ListObject(dl_phdr_info* info, size_t, void* arg) {
+  const Walk& w = *static_cast<const Walk*>(arg);
+  if (g_num_loaded == kMaxObjects) return 1;
+  Loaded& o = g_loaded[g_num_loaded++];
+  Dynamic d;
+  bool usable = ReadDynamic(info, &d);
+  const char* name = info->dlpi_name != nullptr ? info->dlpi_name : "";
+  o = {info->dlpi_addr, d.soname != nullptr ? d.soname : BaseName(name),
+       d.dyn,           d.strtab,
+       false,           false,
+       false,           false};
+  o.skip = !usable || IsVdso(info) || InSegment(info, w.skip[0], PT_LOAD) ||
+           InSegment(info, w.skip[1], PT_LOAD);
+  return 0;
+}
+
+int FindLoaded(const char* soname) {
+  for (int i = 0; i < g_num_loaded; ++i) {
+    if (std::strcmp(g_loaded[i].soname, soname) == 0) return i;
+  }
+  return -1;
+}
+
+// Marks `i` and everything it needs. `self` (Broom's object) is never entered: what only Broom
+// needs stays unmarked.
+void Mark(int i, int self, bool Loaded::*flag) {
+  if (i < 0 || i == self || g_loaded[i].*flag) return;
+  g_loaded[i].*flag = true;
+  if (g_loaded[i].dyn == nullptr || g_loaded[i].strtab == nullptr) return;
+  for (const ElfW(Dyn)* d = g_loaded[i].dyn; d->d_tag != DT_NULL; ++d) {
+    if (d->d_tag == DT_NEEDED) Mark(FindLoaded(g_loaded[i].strtab + d->d_un.d_val), self, flag);
+  }
+}
+
+// Fills g_loaded and decides which objects to bind (see above).
+void ChooseObjects(Walk* w, const void* self) {
+  g_num_loaded = 0;
+  dl_iterate_phdr(&ListObject, w);
+  int self_index = -1;
+  dl_find_object found;
+  if (_dl_find_object(const_cast<void*>(self), &found) == 0) {
+    for (int i = 0; i < g_num_loaded; ++i) {
+      if (g_loaded[i].addr == reinterpret_cast<uintptr_t>(found.dlfo_link_map->l_addr)) {
+        self_index = i;
+      }
+    }
+  }
+  for (int i = 0; i < g_num_loaded; ++i) {
+    if (g_loaded[i].dyn == nullptr || g_loaded[i].strtab == nullptr) continue;
+    for (const ElfW(Dyn)* d = g_loaded[i].dyn; d->d_tag != DT_NULL; ++d) {
+      if (d->d_tag != DT_NEEDED) continue;
+      int j = FindLoaded(g_loaded[i].strtab + d->d_un.d_val);
+      if (j >= 0 && j != i) g_loaded[j].needed = true;
+    }
+  }
+  for (int i = 0; i < g_num_loaded; ++i) {
+    if (!g_loaded[i].needed) Mark(i, self_index, &Loaded::bind);
+  }
+  if (g_num_loaded > 0) Mark(0, self_index, &Loaded::from_exe);  // the executable comes first
+}
+
+const Loaded* LoadedAt(uintptr_t addr) {
+  for (int i = 0; i < g_num_loaded; ++i) {
+    if (g_loaded[i].addr == addr) return &g_loaded[i];
+  }
+  return nullptr;
+}
+
 // Collects the object's candidate slots (nothing is written yet). An object that already has
 // one of the functions bound to something other than Broom resolves the family elsewhere
 // (RTLD_DEEPBIND, its own definitions): none of its slots is taken, so its mallocs and frees
 // keep going to the same allocator.
 [[maybe_unused]] int CollectObject(dl_phdr_info* info, size_t, void* arg) {
   const Walk& w = *static_cast<const Walk*>(arg);
-  if (InSegment(info, w.skip[0], PT_LOAD) || InSegment(info, w.skip[1], PT_LOAD)) return 0;
-  if (info->dlpi_name != nullptr && std::strstr(info->dlpi_name, "linux-vdso") != nullptr) {
-    return 0;
-  }
+  const Loaded* o = LoadedAt(info->dlpi_addr);
+  if (o == nullptr || o->skip || !o->bind) return 0;
   Dynamic d;
   if (g_num_objects == kMaxObjects || !ReadDynamic(info, &d)) return 0;
   const int first = g_num_slots;
@@ -169,9 +290,10 @@ bool Store(void** slot, void* value, bool relro) {
     const ElfW(Rela)& r = d.jmprel[i];
     if (ELF64_R_TYPE(r.r_info) != R_X86_64_JUMP_SLOT) continue;
     const char* name = d.strtab + d.symtab[ELF64_R_SYM(r.r_info)].st_name;
+    const uint32_t prefix = Prefix(name);
     for (int k = 0; k < w.count; ++k) {
       const Resolved& t = w.targets[k];
-      if (std::strcmp(name, t.name) != 0) continue;
+      if (prefix != t.prefix || std::strcmp(name, t.name) != 0) continue;
       auto** slot = reinterpret_cast<void**>(info->dlpi_addr + r.r_offset);
       void* now = __atomic_load_n(slot, __ATOMIC_RELAXED);
       // Bound to Broom, or not bound yet: a lazily bound slot points back into the object's own
@@ -187,16 +309,16 @@ bool Store(void** slot, void* value, bool relro) {
   }
   if (g_num_slots > first) {
     g_objects[g_num_objects++] = {info->dlpi_name != nullptr ? info->dlpi_name : "", first,
-                                  g_num_slots};
+                                  g_num_slots, !o->from_exe};
   }
   return 0;
 }
 
 // Makes the object impossible to unload (RTLD_NODELETE), so its slots stay valid until
-// UnbindDirect(). Objects loaded at start-up cannot be unloaded anyway; one dlopen()ed by a
-// constructor that ran before Broom's could be.
+// UnbindDirect(). Objects loaded with the executable cannot be unloaded anyway (no pin, no
+// dlopen call); one dlopen()ed by a constructor that ran before Broom's could be.
 [[maybe_unused]] bool Pin(const Object& o) {
-  if (o.name[0] == '\0') return true;  // the executable
+  if (!o.pin) return true;
   return dlopen(o.name, RTLD_LAZY | RTLD_NOLOAD | RTLD_NODELETE) != nullptr;
 }
 
@@ -241,10 +363,12 @@ struct StubQuery {
   return q.canonical;
 }
 
+// The object containing code address `p` (its link map), or null. _dl_find_object is a lock-free
+// lookup; dladdr would also search the object's symbol table.
 const void* ObjectOf(const void* p) {
-  Dl_info info;
-  if (p == nullptr || dladdr(p, &info) == 0) return nullptr;
-  return info.dli_fbase;
+  dl_find_object found;
+  if (p == nullptr || _dl_find_object(const_cast<void*>(p), &found) != 0) return nullptr;
+  return found.dlfo_link_map;
 }
 
 }  // namespace
@@ -276,11 +400,12 @@ int BindDirect(const BindTarget* targets, int count) {
       if (own == nullptr || !IsCanonicalPltStub(targets[i].name, export_fn)) continue;
       export_fn = own;
     }
-    resolved[n++] = {targets[i].name, export_fn, targets[i].target};
+    resolved[n++] = {targets[i].name, Prefix(targets[i].name), export_fn, targets[i].target};
     je = targets[i].target;
   }
   if (n == 0) return 0;
   Walk w = {resolved, n, {self, je}};
+  ChooseObjects(&w, self);
   dl_iterate_phdr(&CollectObject, &w);
   int bound = 0;
   for (int o = 0; o < g_num_objects; ++o) {

@@ -318,7 +318,10 @@ int broom_region_stats(const broom_region_t* h, broom_region_stats_t* out) {
 int broom_global_stats(broom_global_stats_t* out) {
   if (out == nullptr) return EINVAL;
   std::memset(out, 0, sizeof(*out));
-  broom::GlobalStats g = broom::GetGlobalStats();
+  // Before the first region the space does not exist, and asking the core would make it here,
+  // on any thread, outside the fork gate (fork.h): report zeros instead.
+  broom::GlobalStats g = {};
+  if (broom::internal::g_space.end != 0) g = broom::GetGlobalStats();
   broom::preload::HeapCounters c = broom::preload::ReadCounters();
   for (int k = 0; k < broom::kNumRegionKinds; ++k) {
     out->regions_created[k] = g.regions_created[k];

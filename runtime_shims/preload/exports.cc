@@ -12,12 +12,17 @@
 //   realloc(p, 0) frees p and returns NULL, realloc(NULL, 0) is malloc(0); posix_memalign
 //   returns EINVAL for an alignment that is not a power of two multiple of sizeof(void*);
 //   aligned_alloc sets EINVAL for an alignment that is not a power of two (glibc >= 2.38);
-//   memalign rounds a non-power-of-two alignment up (glibc); every failure sets errno = ENOMEM.
+//   memalign rounds a non-power-of-two alignment up (glibc) and sets EINVAL for one above
+//   SIZE_MAX / 2 + 1; every other failure sets errno = ENOMEM (realloc and reallocarray too,
+//   where jemalloc's realloc leaves errno untouched); posix_memalign returns its error and
+//   leaves errno alone. Every aligned entry point honours its alignment for every size, 0
+//   included.
 #include <errno.h>
 #include <unistd.h>
 
 #include "broom/internal/block.h"
 #include "runtime_shims/preload/backend.h"
+#include "runtime_shims/preload/fork.h"
 #include "runtime_shims/preload/shim.h"
 
 using broom::preload::FastPath;
@@ -35,10 +40,11 @@ inline size_t PageSize() {
   return page;
 }
 
-// Rounds `align` as glibc's memalign does; 0 if it is too large to honour.
+// memalign's alignment: `align` rounded up to a power of two, as glibc does (0 and 1 ask for
+// nothing beyond malloc's); SIZE_MAX if it is too large to honour.
 inline size_t RoundAlignment(size_t align) {
-  if (align <= 16) return 0;
   if (align > (SIZE_MAX >> 1) + 1) return SIZE_MAX;
+  if (align <= 1) return 0;
   if ((align & (align - 1)) != 0) align = size_t{1} << (64 - __builtin_clzll(align));
   return align;
 }
@@ -56,6 +62,8 @@ constexpr bool kTailJumps = false;
 // True when calloc may jump through g_dispatch.
 inline bool DispatchPath() { return kTailJumps ? broom::preload::NothingPushed() : FastPath(); }
 
+// `align` is honoured exactly, whatever the size: jemalloc's malloc aligns requests under 16
+// bytes to 8 only, so an explicit alignment never takes the plain malloc path (see Allocate).
 inline void* AlignedSlow(size_t align, size_t size, void* site) {
   return broom::preload::Allocate(size, align, false, site);
 }
@@ -93,7 +101,9 @@ BROOM_PRELOAD_EXPORT void* BROOM_PRELOAD_NAME(realloc)(void* p, size_t size) {
       g_je.free(p);
       return nullptr;
     }
-    return g_je.realloc(p, size);
+    void* q = g_je.realloc(p, size);
+    if (BROOM_UNLIKELY(q == nullptr)) errno = ENOMEM;  // jemalloc's realloc leaves errno alone
+    return q;
   }
   return broom::preload::Reallocate(p, size, BROOM_RET_ADDR);
 }
@@ -109,8 +119,8 @@ BROOM_PRELOAD_EXPORT void* BROOM_PRELOAD_NAME(reallocarray)(void* p, size_t n, s
 
 BROOM_PRELOAD_EXPORT int BROOM_PRELOAD_NAME(posix_memalign)(void** out, size_t align, size_t size) {
   if (align < sizeof(void*) || (align & (align - 1)) != 0) return EINVAL;
-  int saved = errno;
-  void* p = AlignedSlow(align <= 16 ? 0 : align, size, BROOM_RET_ADDR);
+  int saved = errno;  // POSIX: the error is returned, errno and *out are left alone
+  void* p = AlignedSlow(align, size, BROOM_RET_ADDR);
   errno = saved;
   if (p == nullptr) return ENOMEM;
   *out = p;
@@ -122,7 +132,7 @@ BROOM_PRELOAD_EXPORT void* BROOM_PRELOAD_NAME(aligned_alloc)(size_t align, size_
     errno = EINVAL;
     return nullptr;
   }
-  return AlignedSlow(align <= 16 ? 0 : align, size, BROOM_RET_ADDR);
+  return AlignedSlow(align, size, BROOM_RET_ADDR);
 }
 
 BROOM_PRELOAD_EXPORT void* BROOM_PRELOAD_NAME(memalign)(size_t align, size_t size) {
@@ -152,3 +162,6 @@ BROOM_PRELOAD_EXPORT void* BROOM_PRELOAD_NAME(pvalloc)(size_t size) {
 BROOM_PRELOAD_EXPORT size_t BROOM_PRELOAD_NAME(malloc_usable_size)(void* p) {
   return broom::preload::UsableSize(p);
 }
+
+// fork.h: the stdio/allocator lock order, nested forks from signal handlers, the lazy space.
+BROOM_PRELOAD_EXPORT pid_t BROOM_PRELOAD_NAME(fork)(void) { return broom::preload::Fork(); }

@@ -17,6 +17,7 @@
 
 #include "broom/memory.h"
 #include "runtime_shims/preload/backend.h"
+#include "runtime_shims/preload/fork.h"
 #include "runtime_shims/preload/profiler.h"
 #include "runtime_shims/preload/shim.h"
 
@@ -100,12 +101,12 @@ __attribute__((constructor(101))) static void BroomPreloadConstructor() {
   ResolveBackend();
   Config config;
   ParseConf(std::getenv("BROOM_CONF"), &config, &WarnToStderr, nullptr);
-  // Also creates the region space now, while the process has one thread (see Configure), and
-  // switches the exported functions to their fast paths.
+  // Switches the exported functions to their fast paths (the region space waits for the first
+  // region).
   Configure(config);
   // jemalloc registered its handlers at its initialization (forced by ResolveBackend), so ours
-  // run first in the prepare phase: our locks are taken while jemalloc still works.
-  pthread_atfork(&ForkPrepare, &ForkParent, &ForkChild);
+  // run first in the prepare phase (fork.h).
+  RegisterForkHandlers();
 }
 
 __attribute__((destructor(101))) static void BroomPreloadDestructor() {

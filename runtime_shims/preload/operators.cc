@@ -88,12 +88,13 @@ BROOM_NOINLINE void* OperatorNewChecked(size_t size) {
 }
 
 void* OperatorNew(size_t size, size_t align, bool nothrow, void* site) {
-  if (align <= 16) return NewFast(size, nothrow, site);
+  // An explicit alignment (new(std::align_val_t{16}) included) is honoured for every size.
+  if (align == 0) return NewFast(size, nothrow, site);
   return NewSlow(size, align, nothrow, site);
 }
 
 void OperatorDelete(void* p, size_t size, size_t align) {
-  if (size == 0 && align <= 16) {
+  if (size == 0 && align <= 8) {
     DeleteFast(p);
   } else if (size == 0) {
     if (p == nullptr) return;

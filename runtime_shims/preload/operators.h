@@ -17,7 +17,8 @@
 
 namespace broom::preload {
 
-// `align` 0 means __STDCPP_DEFAULT_NEW_ALIGNMENT__ (16).
+// `align` 0 is the plain operator new (jemalloc's alignment: 8 for sizes under 16, else 16);
+// any other power of two is honoured for every size, 0 included.
 void* OperatorNew(size_t size, size_t align, bool nothrow, void* site);
 // `size` 0 means unknown (unsized delete).
 void OperatorDelete(void* p, size_t size, size_t align);

@@ -21,7 +21,6 @@ State g_state;
 
 namespace {
 
-constexpr int kShards = 256;
 constexpr size_t kInitialSlots = 1024;
 
 struct Entry {
@@ -30,7 +29,7 @@ struct Entry {
 };
 
 struct alignas(64) Shard {
-  std::atomic_flag lock = ATOMIC_FLAG_INIT;
+  SpinLock lock;
   Entry* slots = nullptr;
   size_t cap = 0;  // power of two
   size_t count = 0;
@@ -40,10 +39,8 @@ Shard g_shards[kShards];
 inline uint64_t Hash(uintptr_t p) { return (p >> 4) * 0x9e3779b97f4a7c15ull; }
 inline Shard& ShardOf(uint64_t h) { return g_shards[h >> 56]; }
 
-void Lock(Shard& s) {
-  while (s.lock.test_and_set(std::memory_order_acquire)) __builtin_ia32_pause();
-}
-void Unlock(Shard& s) { s.lock.clear(std::memory_order_release); }
+void Lock(Shard& s) { s.lock.Lock(); }
+void Unlock(Shard& s) { s.lock.Unlock(); }
 
 bool Grow(Shard& s) {
   size_t cap = s.cap == 0 ? kInitialSlots : s.cap * 2;
@@ -239,14 +236,6 @@ bool CountsFor(void* site, SiteCounts* out) {
   return false;
 }
 
-void ForkPrepare() {
-  for (Shard& s : g_shards) Lock(s);
-}
-void ForkParent() {
-  for (Shard& s : g_shards) Unlock(s);
-}
-void ForkChild() {
-  for (Shard& s : g_shards) Unlock(s);
-}
+SpinLock& ShardLock(int i) { return g_shards[i].lock; }
 
 }  // namespace broom::preload::profiler

@@ -16,9 +16,9 @@
 // another thread, or dies in groups), temporary (short-lived, same thread), actor (long-lived,
 // freed one by one) or heap (no clear pattern). Region allocations are not profiled.
 //
-// Thread-safety: OnAlloc/OnFree/Take/Put/Retire are thread-safe (one spin lock per shard of the
-// pointer table; site counters are atomics). Enable and Report are called once, by the library
-// constructor and destructor.
+// Thread-safety: OnAlloc/OnFree/Take/Put/Retire are thread-safe (one SpinLock per shard of the
+// pointer table, held across fork by fork.cc; site counters are atomics). Enable and Report are
+// called once, by the library constructor and destructor.
 #ifndef BROOM_RUNTIME_SHIMS_PRELOAD_PROFILER_H_
 #define BROOM_RUNTIME_SHIMS_PRELOAD_PROFILER_H_
 
@@ -26,6 +26,7 @@
 #include <cstdint>
 
 #include "runtime_shims/preload/config.h"
+#include "runtime_shims/preload/spin_lock.h"
 
 namespace broom::preload::profiler {
 
@@ -58,9 +59,9 @@ bool CountsFor(void* site, SiteCounts* out);
 // The suggestion for a site with these counts ("transferable", "temporary", "actor", "heap").
 const char* Suggest(const SiteCounts& c, const char** reason);
 
-void ForkPrepare();
-void ForkParent();
-void ForkChild();
+// The pointer table's shard locks, for the fork handlers (fork.cc).
+inline constexpr int kShards = 256;
+SpinLock& ShardLock(int i);
 
 }  // namespace broom::preload::profiler
 

@@ -14,6 +14,7 @@
 #include "broom/memory.h"
 #include "runtime_shims/preload/backend.h"
 #include "runtime_shims/preload/bind.h"
+#include "runtime_shims/preload/fork.h"
 #include "runtime_shims/preload/profiler.h"
 
 namespace broom::preload {
@@ -50,7 +51,7 @@ struct ThreadCounters {
 };
 thread_local ThreadCounters t_counters BROOM_IE_TLS = {};
 
-std::atomic_flag g_counters_lock = ATOMIC_FLAG_INIT;
+SpinLock g_counters_lock;
 ThreadCounters* g_counters_list = nullptr;
 std::atomic<uint64_t> g_retired_mallocs{0}, g_retired_frees{0}, g_retired_bytes{0};
 std::atomic<uint64_t> g_retired_region[kNumRegionKinds] = {};
@@ -60,12 +61,8 @@ pthread_key_t g_exit_key;
 std::atomic<bool> g_exit_key_made{false};
 constexpr int64_t kLiveFold = 256 << 10;
 
-void LockCounters() {
-  while (g_counters_lock.test_and_set(std::memory_order_acquire)) {
-    __builtin_ia32_pause();
-  }
-}
-void UnlockCounters() { g_counters_lock.clear(std::memory_order_release); }
+void LockCounters() { g_counters_lock.Lock(); }
+void UnlockCounters() { g_counters_lock.Unlock(); }
 
 void FoldLive(ThreadCounters& c) {
   int64_t v = g_live_bytes.fetch_add(c.live_delta, std::memory_order_relaxed) + c.live_delta;
@@ -175,14 +172,12 @@ void FreeRegionObject(Region* r, void* p) {
 
 size_t HeapUsable(const void* p) { return JeUsableSize(p); }
 
+// `align` 0 (or up to 8, which every jemalloc allocation has) takes jemalloc's malloc, which
+// aligns requests under 16 bytes to 8 only; any larger alignment goes through mallocx with
+// MALLOCX_ALIGN, also for 16 (posix_memalign(&p, 16, 0) must be 16-aligned).
 void* HeapAllocate(size_t size, size_t align, bool zero) {
-  void* p;
-  if (align <= 16) {
-    p = zero ? g_je.calloc(1, size) : g_je.malloc(size);
-  } else {
-    p = JeAllocAligned(size, align, zero);
-  }
-  return p;
+  if (align <= 8) return zero ? g_je.calloc(1, size) : g_je.malloc(size);
+  return JeAllocAligned(size, align, zero);
 }
 
 }  // namespace
@@ -244,30 +239,12 @@ HeapCounters ReadCounters() {
 namespace {
 
 // Held while UseCheckedEntries() switches from pass-through to the checked entries.
-std::atomic_flag g_switch_lock = ATOMIC_FLAG_INIT;
-
-void LockSwitch() {
-  while (g_switch_lock.test_and_set(std::memory_order_acquire)) __builtin_ia32_pause();
-}
-void UnlockSwitch() { g_switch_lock.clear(std::memory_order_release); }
+SpinLock g_switch_lock;
 
 }  // namespace
 
-void ForkPrepare() {
-  LockSwitch();
-  LockCounters();
-  profiler::ForkPrepare();
-}
-void ForkParent() {
-  profiler::ForkParent();
-  UnlockCounters();
-  UnlockSwitch();
-}
-void ForkChild() {
-  profiler::ForkChild();
-  UnlockCounters();
-  UnlockSwitch();
-}
+SpinLock& SwitchLock() { return g_switch_lock; }
+SpinLock& CountersLock() { return g_counters_lock; }
 
 void Configure(const Config& config) {
   g_config = config;
@@ -276,12 +253,10 @@ void Configure(const Config& config) {
   if (config.stats) mode |= kModeStats;
   if (config.profile_path[0] != '\0' && profiler::Enable(config)) mode |= kModeProfile;
   g_mode = mode;
-  // The region space must exist before the free range can be narrowed to it. Creating it here,
-  // from the library constructor while the process has one thread, also keeps fork() safe: it is
-  // a function-local static in the core, and a fork() while another thread is constructing it
-  // would leave the child's initialization guard pending forever. Costs an address-space
-  // reservation (BROOM_RESERVE_GB, default 64 GiB), no memory.
-  (void)GetGlobalStats();
+  // The region space (an address-space reservation, BROOM_RESERVE_GB, default 64 GiB) is made
+  // by the first region (UseCheckedEntries), not at start-up; the prefixed testing build, where
+  // regions may exist from the start, makes it now.
+  if (g_regions_may_exist.load(std::memory_order_relaxed)) (void)GetGlobalStats();
   PublishFastPaths();
 }
 
@@ -305,13 +280,26 @@ void StoreCheckedEntries() {
 void BindPassThrough() {
   auto fn = [](auto f) { return reinterpret_cast<void*>(f); };
   const BindTarget targets[] = {
-      {"malloc", fn(g_je.malloc)},         {"free", fn(g_je.free)},
-      {"calloc", fn(g_je.calloc)},         {"_Znwm", fn(g_je.op_new)},
-      {"_Znam", fn(g_je.op_new)},          {"_ZdlPv", fn(g_je.free)},
-      {"_ZdaPv", fn(g_je.free)},           {"_ZdlPvm", fn(g_je.sized_delete)},
+      {"malloc", fn(g_je.malloc)},        {"free", fn(g_je.free)},
+      {"calloc", fn(g_je.calloc)},        {"_Znwm", fn(g_je.op_new)},
+      {"_Znam", fn(g_je.op_new)},         {"_ZdlPv", fn(g_je.free)},
+      {"_ZdaPv", fn(g_je.free)},          {"_ZdlPvm", fn(g_je.sized_delete)},
       {"_ZdaPvm", fn(g_je.sized_delete)},
   };
   BindDirect(targets, static_cast<int>(sizeof(targets) / sizeof(targets[0])));
+}
+
+}  // namespace
+
+namespace {
+
+// g_slow_free while no mode is on: the region space, or nothing before it exists (no region
+// memory can exist then).
+void NarrowSlowFreeToSpace() {
+  // Two stores: a racing reader may see {base, old len} (more pointers take the slow path: fine)
+  // or {0, len} (heap pointers, all above len, stay fast; no region pointer exists yet).
+  g_slow_free.lo = internal::g_space.base;
+  g_slow_free.len = internal::g_space.end - internal::g_space.base;
 }
 
 }  // namespace
@@ -320,16 +308,15 @@ void PublishFastPaths() {
   bool plain = g_mode == 0;
   if (!plain) {
     StoreEntries(&MallocSlow, &CallocSlow, &OperatorNewSlow, &FreeSlow, &SizedDeleteChecked);
-  } else if (g_regions_may_exist.load(std::memory_order_relaxed) ||
-             internal::g_space.end == 0) {  // no space: free must use the slow path
+  } else if (g_regions_may_exist.load(std::memory_order_relaxed)) {
     StoreCheckedEntries();
   } else {
     StoreEntries(g_je.malloc, g_je.calloc, g_je.op_new != nullptr ? g_je.op_new : &OperatorNewSlow,
                  g_je.free, g_je.sized_delete != nullptr ? g_je.sized_delete : &SizedDeleteChecked);
     if (BROOM_PRELOAD_INTERPOSES && g_config.bind && BackendResolved()) BindPassThrough();
   }
-  if (plain && internal::g_space.end != 0) {
-    g_slow_free = {internal::g_space.base, internal::g_space.end - internal::g_space.base};
+  if (plain) {
+    NarrowSlowFreeToSpace();
   } else {
     g_slow_free = {0, UINTPTR_MAX};
   }
@@ -337,10 +324,21 @@ void PublishFastPaths() {
 
 bool UseCheckedEntries() {
   if (BROOM_LIKELY(g_regions_may_exist.load(std::memory_order_acquire))) return g_regions_usable;
+  // The region space, made now (a function-local static in the core). Not under the switch
+  // lock: its constructor registers fork handlers, and pthread_atfork waits for a fork in
+  // progress, whose prepare handler waits for the switch lock. Fork() and the build exclude
+  // each other instead (fork.h).
+  BeginSpaceBuild();
+  (void)GetGlobalStats();
+  EndSpaceBuild();
+  OnSpaceCreated();
   // Concurrent first creators wait here: none may return before the slots are restored.
-  LockSwitch();
+  SwitchLock().Lock();
   if (!g_regions_may_exist.load(std::memory_order_relaxed)) {
-    if (g_mode == 0) StoreCheckedEntries();  // with a mode on, the entries are the slow ones
+    if (g_mode == 0) {  // with a mode on, the entries are the slow ones and every free is slow
+      NarrowSlowFreeToSpace();
+      StoreCheckedEntries();
+    }
     if (!UnbindDirect()) {
       g_regions_usable = false;
       static const char kMsg[] =
@@ -353,7 +351,7 @@ bool UseCheckedEntries() {
     }
     g_regions_may_exist.store(true, std::memory_order_release);
   }
-  UnlockSwitch();
+  SwitchLock().Unlock();
   return g_regions_usable;
 }
 
@@ -497,13 +495,18 @@ void* Reallocate(void* p, size_t size, void* site) {
     return q;
   }
   if (cur == nullptr) {  // heap to heap
-    if (g_mode == 0 || t_internal) return g_je.realloc(p, size);
+    if (g_mode == 0 || t_internal) {
+      void* q = g_je.realloc(p, size);
+      if (q == nullptr) errno = ENOMEM;  // jemalloc's realloc leaves errno alone
+      return q;
+    }
     profiler::Record rec;
     bool had = (g_mode & kModeProfile) && profiler::Take(p, &rec);
     size_t old_usable = (g_mode & kModeStats) ? HeapUsable(p) : 0;
     void* q = g_je.realloc(p, size);
     if (q == nullptr) {
       if (had) profiler::Put(p, rec);
+      errno = ENOMEM;
       return nullptr;
     }
     if (g_mode & kModeStats) {

@@ -33,6 +33,7 @@
 #include "broom/region.h"
 #include "runtime_shims/preload/backend.h"
 #include "runtime_shims/preload/config.h"
+#include "runtime_shims/preload/spin_lock.h"
 
 #define BROOM_PRELOAD_CONCAT2(a, b) a##b
 #define BROOM_PRELOAD_CONCAT(a, b) BROOM_PRELOAD_CONCAT2(a, b)
@@ -95,9 +96,10 @@ struct Dispatch {
 extern Dispatch g_dispatch BROOM_PRELOAD_HIDDEN;
 
 // Frees of addresses in [lo, lo + len) take the slow path (Free/FreeSized); all others go straight
-// to jemalloc. lo/len are the region space while g_mode == 0, else 0/UINTPTR_MAX (everything);
-// also everything until PublishFastPaths() first runs.
-// INVARIANT: [g_space.base, g_space.end) is inside [lo, lo + len) whenever the space exists.
+// to jemalloc. lo/len are the region space while g_mode == 0 (empty before the first region
+// makes the space), else 0/UINTPTR_MAX (everything); also everything until PublishFastPaths()
+// first runs.
+// INVARIANT: [g_space.base, g_space.end) is inside [lo, lo + len) whenever a region may exist.
 struct SlowFreeRange {
   uintptr_t lo;
   uintptr_t len;
@@ -114,8 +116,9 @@ inline bool NeedsSlowFree(const void* p) {
 // may exist. Called by Configure(). REQUIRES: no other thread allocates concurrently (the two
 // words of g_slow_free are stored separately).
 void PublishFastPaths();
-// Called before the first region is created (broom_region_create): switches g_dispatch from
-// jemalloc's entries to the *Checked ones and restores the PLT slots BindDirect() rewrote.
+// Called before the first region is created (broom_region_create): makes the region space,
+// switches g_dispatch from jemalloc's entries to the *Checked ones, narrows g_slow_free to the
+// space and restores the PLT slots BindDirect() rewrote.
 // Returns false, from then on, if a slot could not be restored (UnbindDirect()): then no region
 // may be created. Idempotent, thread-safe (concurrent first callers wait until both are done;
 // fork() waits for it too), one atomic load after the first call.
@@ -166,7 +169,8 @@ inline void* TryRegionMalloc(size_t size) {
 // constructor does), or in tests with no outstanding allocations.
 void Configure(const Config& config);
 
-// ---- slow paths (`align` 0 means the default 16; otherwise a power of two) ------------------
+// ---- slow paths (`align` 0 means malloc's alignment: 8 under 16 bytes on the heap, 16 in a
+// region; otherwise a power of two, honoured for every size) ---------------------------------
 void* Allocate(size_t size, size_t align, bool zero, void* site);
 void* AllocateIn(Region* r, size_t size, size_t align);  // region object with header; no errno
 void Free(void* p);
@@ -209,10 +213,9 @@ struct HeapCounters {
 };
 HeapCounters ReadCounters();
 
-// Fork protection of the preload's own locks (the core and jemalloc protect theirs).
-void ForkPrepare();
-void ForkParent();
-void ForkChild();
+// The preload's own locks, held across fork() by fork.cc (the core and jemalloc hold theirs).
+SpinLock& SwitchLock();
+SpinLock& CountersLock();
 
 }  // namespace broom::preload
 

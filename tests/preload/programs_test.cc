@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <random>
 #include <sstream>
@@ -179,6 +180,76 @@ TEST(PreloadProgramsTest, ForkFromSeveralThreads) {
   EXPECT_EQ(pre.out, plain.out);
 }
 
+// Alignment at every size and errno on every failure (programs/conformance.cc), plain (glibc) and
+// under the preload: pass-through (direct binding), bind:0, stats (the slow paths), and with a
+// region of each kind pushed.
+TEST(PreloadProgramsTest, AlignmentAndErrnoConformance) {
+  Result plain = RunShell(BROOM_TEST_CONFORMANCE);
+  EXPECT_EQ(plain.status, 0) << plain.out;
+  for (const char* conf : {"", "bind:0", "stats:1"}) {
+    Result pre = RunShell(BROOM_TEST_CONFORMANCE, Preload(conf));
+    EXPECT_EQ(pre.status, 0) << conf << "\n" << pre.out << pre.err;
+    EXPECT_EQ(pre.out, "conformance: 0 failures\n") << conf;
+  }
+  Result regions = RunShell(std::string(BROOM_TEST_CONFORMANCE) + " regions", Preload());
+  EXPECT_EQ(regions.status, 0) << regions.out << regions.err;
+  EXPECT_EQ(regions.out, "conformance: 0 failures\n");
+}
+
+// ---- fork (runtime_shims/preload/fork.h) ---------------------------------------------------
+// Each program runs plain (glibc) and under the preload, under `timeout` (status 124: a hang).
+// BROOM_TEST_SCALE multiplies the iterations (the `stress` label runs them 10 times longer).
+
+std::string Scaled(int n) {
+  const char* scale = std::getenv("BROOM_TEST_SCALE");
+  int k = scale != nullptr ? std::atoi(scale) : 1;
+  return std::to_string(n * (k > 0 ? k : 1));
+}
+
+void ExpectForkProgramPasses(const std::string& args, bool also_plain = true) {
+  std::string cmd = "timeout -s KILL 300 " + args;
+  if (also_plain) {
+    Result plain = RunShell(cmd);
+    EXPECT_EQ(plain.status, 0) << "glibc: " << args << "\n" << plain.out << plain.err;
+  }
+  Result pre = RunShell(cmd, Preload());
+  EXPECT_EQ(pre.status, 0) << args << "\n" << pre.out << pre.err;
+  EXPECT_NE(pre.out.find("failed=0"), std::string::npos) << pre.out;
+}
+
+// glibc's fork takes its stdio list lock after the prepare handlers: an allocator that locks
+// its arenas in a prepare handler deadlocks against fflush(NULL) and getline.
+TEST(PreloadForkTest, ForkWhileOtherThreadsUseStdioAndMalloc) {
+  ExpectForkProgramPasses(std::string(BROOM_TEST_FORK_SAFETY) + " stdio " + Scaled(150));
+}
+
+// The same with the readers' allocations in regions (the region space's lock; its fork handler
+// is registered at the first region, after Broom's own).
+TEST(PreloadForkTest, ForkWhileOtherThreadsUseStdioInRegions) {
+  ExpectForkProgramPasses(
+      std::string(BROOM_TEST_FORK_SAFETY) + " stdio " + Scaled(150) + " regions",
+      /*also_plain=*/false);
+}
+
+TEST(PreloadForkTest, ForkFromASignalHandlerWhileThreadsAllocateAndUseStdio) {
+  ExpectForkProgramPasses(std::string(BROOM_TEST_FORK_SAFETY) + " signal " + Scaled(150));
+}
+
+// A signal handler's fork nested in the thread's own fork (whose handlers hold every lock).
+TEST(PreloadForkTest, ForkFromASignalHandlerWhileTheForkHandlersRun) {
+  ExpectForkProgramPasses(std::string(BROOM_TEST_FORK_SAFETY) + " nested " + Scaled(300));
+}
+
+// The older fork test (forker.cc) with BROOM_CONF modes: the profiler and stats hold their own
+// locks across fork.
+TEST(PreloadForkTest, ForkFromSeveralThreadsWithProfilerAndStats) {
+  std::string profile = TempDir() + "/forker_%p.json";
+  Result pre = RunShell(std::string("timeout -s KILL 300 ") + BROOM_TEST_FORKER,
+                        Preload("stats:1,profile:" + profile));
+  EXPECT_EQ(pre.status, 0) << pre.out << pre.err;
+  EXPECT_NE(pre.out.find("failed=0"), std::string::npos) << pre.out;
+}
+
 TEST(PreloadProgramsTest, CProgramUsingTheRegionApiThroughWeakSymbols) {
   Result plain = RunShell(BROOM_TEST_C_API_DEMO);
   ASSERT_EQ(plain.status, 0) << plain.err;
@@ -219,7 +290,7 @@ TEST(PreloadProgramsTest, NoDirectBindingWhenTurnedOffOrWithAMode) {
       "before malloc=libbroom_preload.so calloc=libbroom_preload.so free=libbroom_preload.so\n"
       "after malloc=libbroom_preload.so calloc=libbroom_preload.so free=libbroom_preload.so\n"
       "routed 1\n";
-  for (const char* conf : {"bind:0", "stats:1", "profile:" }) {
+  for (const char* conf : {"bind:0", "stats:1", "profile:"}) {
     std::string c = conf;
     if (c == "profile:") c += TempDir() + "/bind_probe_profile.json";
     Result pre = RunShell(BROOM_TEST_BIND_PROBE_NOW, Preload(c));

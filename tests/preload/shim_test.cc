@@ -9,12 +9,14 @@
 
 #include <cstdint>
 #include <cstring>
+#include <initializer_list>
 #include <new>
 #include <set>
 #include <thread>
 
 #include "broom/c/broom.h"
 #include "gtest/gtest.h"
+#include "runtime_shims/preload/backend.h"
 #include "runtime_shims/preload/operators.h"
 
 extern "C" {
@@ -37,7 +39,13 @@ bool Aligned(const void* p, size_t a) { return reinterpret_cast<uintptr_t>(p) % 
 
 class ShimTest : public ::testing::Test {
  protected:
-  void SetUp() override { broom::preload::Configure(broom::preload::Config{}); }
+  void SetUp() override {
+    // As the library constructor does: jemalloc's own malloc/realloc/... instead of the boot
+    // wrappers over mallocx (whose errno and alignment behaviour differ).
+    broom::preload::ResolveBackend();
+    ASSERT_TRUE(broom::preload::BackendResolved());
+    broom::preload::Configure(broom::preload::Config{});
+  }
 };
 
 TEST_F(ShimTest, MallocZeroReturnsUniquePointers) {
@@ -75,6 +83,127 @@ TEST_F(ShimTest, HugeRequestsFailWithEnomem) {
   broom_free(p);
 }
 
+TEST_F(ShimTest, HugeReallocsSetEnomemAndKeepTheBlock) {
+  // jemalloc's realloc returns null with errno untouched for these; Broom sets ENOMEM.
+  for (size_t n : {SIZE_MAX, SIZE_MAX - 4096, size_t{PTRDIFF_MAX}, size_t{PTRDIFF_MAX} + 1}) {
+    char* p = static_cast<char*>(broom_malloc(16));
+    std::strcpy(p, "kept");
+    errno = 0;
+    EXPECT_EQ(broom_realloc(p, n), nullptr) << n;
+    EXPECT_EQ(errno, ENOMEM) << n;
+    errno = 0;
+    EXPECT_EQ(broom_reallocarray(p, 1, n), nullptr) << n;
+    EXPECT_EQ(errno, ENOMEM) << n;
+    errno = 0;
+    EXPECT_EQ(broom_realloc(nullptr, n), nullptr) << n;
+    EXPECT_EQ(errno, ENOMEM) << n;
+    EXPECT_STREQ(p, "kept");
+    broom_free(p);
+    for (broom_kind_t kind : {BROOM_TRANSFERABLE, BROOM_ACTOR, BROOM_TEMPORARY}) {
+      broom_region_t* r = broom_region_create(kind, nullptr);
+      ASSERT_EQ(broom_region_push(r), 0);
+      char* q = static_cast<char*>(broom_malloc(16));
+      std::strcpy(q, "kept");
+      errno = 0;
+      void* fail = broom_realloc(q, n);
+      int e = errno;
+      ASSERT_EQ(broom_region_pop(r), 0);
+      EXPECT_EQ(fail, nullptr) << kind << " " << n;
+      EXPECT_EQ(e, ENOMEM) << kind << " " << n;
+      EXPECT_STREQ(q, "kept");
+      EXPECT_EQ(broom_region_destroy(r), 0);
+    }
+  }
+}
+
+TEST_F(ShimTest, EveryFailingAlignedEntryPointSetsErrno) {
+  for (size_t n : {SIZE_MAX, size_t{PTRDIFF_MAX} + 1}) {
+    errno = 0;
+    EXPECT_EQ(broom_aligned_alloc(64, n), nullptr);
+    EXPECT_EQ(errno, ENOMEM);
+    errno = 0;
+    EXPECT_EQ(broom_memalign(16, n), nullptr);
+    EXPECT_EQ(errno, ENOMEM);
+    errno = 0;
+    EXPECT_EQ(broom_valloc(n), nullptr);
+    EXPECT_EQ(errno, ENOMEM);
+    errno = 0;
+    EXPECT_EQ(broom_pvalloc(n), nullptr);
+    EXPECT_EQ(errno, ENOMEM);
+    errno = 0;
+    EXPECT_EQ(broom_calloc(1, n), nullptr);
+    EXPECT_EQ(errno, ENOMEM);
+    // posix_memalign reports through its result only.
+    errno = 1234;
+    void* keep = &keep;
+    EXPECT_EQ(broom_posix_memalign(&keep, 16, n), ENOMEM);
+    EXPECT_EQ(errno, 1234);
+    EXPECT_EQ(keep, &keep);
+  }
+}
+
+// posix_memalign, memalign, aligned_alloc and aligned operator new at every power-of-two
+// alignment and small sizes (0 included), on the heap and in each kind of region. Several blocks
+// stay live at once: jemalloc hands back the block just freed, which would hide a misaligned
+// size class (jemalloc aligns requests under 16 bytes to 8 only).
+TEST_F(ShimTest, AlignedEntryPointsHonourEveryAlignmentAtEverySize) {
+  auto check_all = [](const char* where) {
+    constexpr int kLive = 4;
+    void* live[kLive];
+    for (size_t align = 1; align <= 8192; align *= 2) {
+      for (size_t size : {size_t{0}, size_t{1}, size_t{7}, size_t{8}, size_t{9}, size_t{15},
+                          size_t{16}, size_t{17}, size_t{24}, align - 1, align, align + 1}) {
+        SCOPED_TRACE(testing::Message() << where << " align " << align << " size " << size);
+        auto check = [&](void* p) {
+          ASSERT_NE(p, nullptr);
+          EXPECT_TRUE(Aligned(p, align)) << p;
+          EXPECT_GE(broom_malloc_usable_size(p), size);
+        };
+        if (align >= sizeof(void*)) {
+          for (void*& p : live) {
+            ASSERT_EQ(broom_posix_memalign(&p, align, size), 0);
+            check(p);
+          }
+          for (void* p : live) broom_free(p);
+        }
+        for (void*& p : live) check(p = broom_memalign(align, size));
+        for (void* p : live) broom_free(p);
+        for (void*& p : live) check(p = broom_aligned_alloc(align, size));
+        for (void* p : live) broom_free(p);
+        for (void*& p : live) check(p = broom::preload::OperatorNew(size, align, false, nullptr));
+        for (void* p : live) broom::preload::OperatorDelete(p, size, align);  // sized
+        for (void*& p : live) check(p = broom::preload::OperatorNew(size, align, true, nullptr));
+        for (void* p : live) broom::preload::OperatorDelete(p, 0, align);  // unsized
+      }
+    }
+    const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+    for (size_t size : {size_t{0}, size_t{1}, page - 1, page, page + 1}) {
+      for (void*& p : live) {
+        p = broom_valloc(size);
+        EXPECT_TRUE(Aligned(p, page));
+        EXPECT_GE(broom_malloc_usable_size(p), size);
+      }
+      for (void* p : live) broom_free(p);
+      for (void*& p : live) {
+        p = broom_pvalloc(size);
+        EXPECT_TRUE(Aligned(p, page));
+        EXPECT_GE(broom_malloc_usable_size(p), size == 0 ? page : (size + page - 1) / page * page);
+      }
+      for (void* p : live) broom_free(p);
+    }
+  };
+  check_all("heap");
+  for (broom_kind_t kind : {BROOM_TRANSFERABLE, BROOM_ACTOR, BROOM_TEMPORARY}) {
+    broom_region_t* r = broom_region_create(kind, nullptr);
+    ASSERT_EQ(broom_region_push(r), 0);
+    check_all(kind == BROOM_TRANSFERABLE ? "transferable"
+              : kind == BROOM_ACTOR      ? "actor"
+                                         : "temporary");
+    ASSERT_EQ(broom_region_pop(r), 0);
+    EXPECT_EQ(broom_region_destroy(r), 0);
+  }
+}
+
 TEST_F(ShimTest, AlignmentErrorsAreEinval) {
   void* p = nullptr;
   EXPECT_EQ(broom_posix_memalign(&p, 3, 16), EINVAL);
@@ -93,6 +222,12 @@ TEST_F(ShimTest, AlignmentErrorsAreEinval) {
   errno = 0;
   EXPECT_EQ(broom_memalign(SIZE_MAX / 2 + 2, 16), nullptr);
   EXPECT_EQ(errno, EINVAL);
+  // posix_memalign returns EINVAL and leaves errno and *memptr alone.
+  errno = 1234;
+  void* keep = &keep;
+  EXPECT_EQ(broom_posix_memalign(&keep, 12, 16), EINVAL);
+  EXPECT_EQ(errno, 1234);
+  EXPECT_EQ(keep, &keep);
 }
 
 TEST_F(ShimTest, AlignedFamilyHonoursAlignment) {
