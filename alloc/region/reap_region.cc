@@ -546,7 +546,7 @@ void ReapRegion::Validate() const {
     if (s.slab != nullptr) slab(s.slab, c, s.free, s.local_free, s.used);
     list(partial_[c], [&](const BlockHeader* b) {
       if (b->live_objects == 0 || b->live_objects >= b->capacity) DieInvalid(this, b, "partial");
-      if (b->used_end != b->begin() + b->capacity * kReapClasses.size[c]) {
+      if (b->used_end != b->begin() + size_t{b->capacity} * kReapClasses.size[c]) {
         DieInvalid(this, b, "partial slab not fully carved");
       }
       slab(b, c, b->free_list, nullptr, b->live_objects);
