@@ -314,20 +314,25 @@ void ReapRegion::FreeSlow(void* p) {
     words[1] = Tag(p);
     b->free_list = p;
     b->freed_checksum += internal::ReapChecksumTerm(index);
-    const uint16_t live = --b->live_objects;
-    if (live + 1 == b->capacity) {  // it was full
-      Unlink(full_, b);
-      if (live == 0) {
-        SlabEmptied(b, c);
-      } else {
-        Push(partial_[c], b);
-      }
-    } else if (live == 0) {
-      Unlink(partial_[c], b);
-      SlabEmptied(b, c);
-    }
+    const uint16_t live = b->live_objects--;
+    if (live <= 1 || live == b->capacity) MoveSlab(b, c, live);
   }
   if (csize > 16) internal::PoisonMemory(obj + 16, csize - 16);
+}
+
+void ReapRegion::MoveSlab(BlockHeader* b, int c, uint16_t live_before) {
+  BROOM_ASSERT(live_before >= 1 && live_before <= b->capacity);
+  if (live_before == b->capacity) {  // it was full
+    Unlink(full_, b);
+    if (live_before == 1) {
+      SlabEmptied(b, c);
+    } else {
+      Push(partial_[c], b);
+    }
+  } else {
+    Unlink(partial_[c], b);
+    SlabEmptied(b, c);
+  }
 }
 
 size_t ReapRegion::EmptyBound() const {
