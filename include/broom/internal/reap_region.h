@@ -212,8 +212,6 @@ inline void ReapRegion::Free(void* p) {
         b->free_list = p;
         b->live_objects = static_cast<uint16_t>(live - 1);
         b->freed_checksum += internal::ReapChecksumTerm(index);
-        // Full to partial, or emptied: the slab changes list (one out-of-line call).
-        if (BROOM_UNLIKELY(live <= 1 || live == b->capacity)) MoveSlab(b, c, live);
       }
       words[1] = tag;
       bytes_freed_ += internal::kReapClasses.size[c];
@@ -222,6 +220,9 @@ inline void ReapRegion::Free(void* p) {
         internal::PoisonMemory(words + 2, internal::kReapClasses.size[c] - 16);
       }
 #endif
+      // Full to partial, or emptied: the slab changes list (one out-of-line call, last: an
+      // emptied slab may go back to the thread cache, so nothing in it is written after).
+      if (b != s.slab && BROOM_UNLIKELY(live <= 1 || live == b->capacity)) MoveSlab(b, c, live);
       return;
     }
   }
