@@ -5,19 +5,18 @@
 // and the parent's regions are unaffected. Each child checks itself and reports by exit code; an
 // alarm turns a deadlock in the child into a failure instead of a hang. Rows of
 // docs/reliability.md.
+#include <gtest/gtest.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#include <gtest/gtest.h>
 
 #include <atomic>
 #include <csignal>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
-#include <thread>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "broom/actor_region.h"
