@@ -186,7 +186,8 @@ void Harness::Transfer(int s) {
       ForgetAll(v.allocs);
       v.allocs.clear();
       *v.t = std::move(src);
-      HARNESS_CHECK(*v.tracked_live == 0, "move-assignment did not run the old region's destructors");
+      HARNESS_CHECK(*v.tracked_live == 0,
+                    "move-assignment did not run the old region's destructors");
       HARNESS_CHECK(&v.t->region() == region, "move-assignment did not take the region");
       std::optional<TransferableRegion> keep = std::move(v.t);
       v.t.reset();

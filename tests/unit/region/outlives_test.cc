@@ -1,12 +1,11 @@
 // Tests of the dynamic outlives check: each rule with a positive and a negative case, checked
 // transfers, and the ECOOP bug (an output message pointing into the input message).
-#include "broom/check.h"
-
 #include <gtest/gtest.h>
 
 #include <memory_resource>
 
 #include "broom/actor_region.h"
+#include "broom/check.h"
 #include "broom/message.h"
 #include "broom/temporary_region.h"
 #include "broom/transferable_region.h"
@@ -156,7 +155,7 @@ TEST(OutlivesTest, CorrectOperatorThatClonesPassesTheCheckedTransfer) {
   input->text = CopyStringIn(input.region().region(), "payload");
   auto output = Message<Doc>::Create();
   output->text = CopyStringIn(output.region().region(), input->text);  // the clone
-  Message<Doc> sent = std::move(output);                                // checked: passes
+  Message<Doc> sent = std::move(output);                               // checked: passes
   EXPECT_EQ(sent->text, "payload");
 }
 
