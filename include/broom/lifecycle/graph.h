@@ -209,6 +209,16 @@ struct JobResult {
   // CAF multi-process: one entry per worker process, read after its instances stopped (its
   // scheduler threads' callback scratch is still alive then: it is freed when the worker exits).
   std::vector<ProcessStats> workers;
+  // Regions of kind k the driver process created (destroyed) during the job: broom_after minus
+  // broom_before.
+  uint64_t RegionsCreated(RegionKind k) const {
+    return broom_after.regions_created[static_cast<int>(k)] -
+           broom_before.regions_created[static_cast<int>(k)];
+  }
+  uint64_t RegionsDestroyed(RegionKind k) const {
+    return broom_after.regions_destroyed[static_cast<int>(k)] -
+           broom_before.regions_destroyed[static_cast<int>(k)];
+  }
   // A report for people: the totals, time and peak RSS, then for each process what was created
   // and freed there (batches, operator state, per-timestamp state, callback scratch, regions by
   // kind, region bytes), with what is still alive and why.

@@ -26,7 +26,7 @@
 #include <string>
 #include <vector>
 
-#include "bench/micro/program_common.h"
+#include "bench/workloads/program_common.h"
 
 #if BROOM_BENCH_POLICY == BROOM_BENCH_POLICY_BROOM
 #include "broom/context.h"
