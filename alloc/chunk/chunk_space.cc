@@ -84,6 +84,16 @@ class Chunks {
 };
 
 constinit BlockStats g_block_stats;
+
+// A plan set by ConfigurePlan before the space exists, and whether the space exists.
+constinit AddressPlan g_configured_plan;
+std::atomic<bool> g_plan_configured{false};
+std::atomic<bool> g_chunks_created{false};
+
+AddressPlan InitialPlan() {
+  g_chunks_created.store(true, std::memory_order_release);
+  return g_plan_configured.load(std::memory_order_acquire) ? g_configured_plan : PlanFromOptions();
+}
 thread_local constinit ThreadState* t_state = nullptr;
 
 Chunks& GetChunks() {
@@ -97,8 +107,9 @@ QuarantinePolicy QuarantineFromEnv() {
   return {.duration_ms = static_cast<uint32_t>(GetOption(Option::kQuarantineMs))};
 }
 
-Chunks::Chunks() : space(static_cast<size_t>(GetOption(Option::kReserveGb)) << 30), pool(&space) {
+Chunks::Chunks() : space(InitialPlan()), pool(&space) {
   space.Publish();
+
   RetentionPolicy retention;
   retention.retained_cap_bytes = static_cast<size_t>(GetOption(Option::kRetainedCapMb)) << 20;
   retention.decay_ms = static_cast<uint32_t>(GetOption(Option::kDecayMs));
@@ -271,6 +282,18 @@ void NoteRegionDestroyed(RegionKind kind) {
   counter.store(counter.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
 }
 
+bool ConfigurePlan(const AddressPlan& plan) {
+  if (g_chunks_created.load(std::memory_order_acquire)) return false;
+  g_configured_plan = plan;
+  g_plan_configured.store(true, std::memory_order_release);
+  return true;
+}
+
+PlanState GetPlanState() {
+  const Space& space = GetChunks().space;
+  return {space.plan(), space.requested_plan(), space.plan_problem(), space.plan_errno()};
+}
+
 uint64_t NextRegionId() {
   static std::atomic<uint64_t> next_range{1};
   ThreadState* ts = State();
@@ -298,7 +321,7 @@ GlobalStats GetGlobalStats() {
   s.purged_bytes = pool.purged_bytes;
   s.retain_target_bytes = pool.retain_target_bytes;
   s.purges = pool.purges;
-  s.reserved_bytes = chunks.space.size();
+  s.reserved_bytes = chunks.space.slice_bytes();
   s.committed_bytes = chunks.space.committed_bytes();
   const internal::BlockStats::Local* own = t_state != nullptr ? &t_state->stats : nullptr;
   s.block_bytes = g_block_stats.held(own);
