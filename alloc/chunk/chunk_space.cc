@@ -11,6 +11,7 @@
 #include <new>
 
 #include "absl/base/thread_annotations.h"
+#include "alloc/chunk/loans.h"
 #include "alloc/chunk/pool_impl.h"
 #include "alloc/chunk/quarantine.h"
 #include "alloc/chunk/space.h"
@@ -85,7 +86,9 @@ class Chunks {
 };
 
 constinit BlockStats g_block_stats;
-
+// This process's slice of the space, for ReleaseBlock's test (set once, with the space).
+constinit uintptr_t g_own_slice_base = 0;
+constinit size_t g_own_slice_bytes = 0;
 // A plan set by ConfigurePlan before the space exists, and whether the space exists.
 constinit AddressPlan g_configured_plan;
 std::atomic<bool> g_plan_configured{false};
@@ -137,7 +140,8 @@ QuarantinePolicy QuarantineFromEnv() {
 
 Chunks::Chunks() : space(InitialPlan()), pool(&space) {
   space.Publish();
-
+  g_own_slice_base = reinterpret_cast<uintptr_t>(space.slice_base());
+  g_own_slice_bytes = space.slice_bytes();
   RetentionPolicy retention;
   retention.retained_cap_bytes = static_cast<size_t>(GetOption(Option::kRetainedCapMb)) << 20;
   retention.decay_ms = static_cast<uint32_t>(GetOption(Option::kDecayMs));
@@ -286,6 +290,10 @@ BlockHeader* AcquireBlock(size_t bytes, Region* owner, AllocError* error) {
 }
 
 size_t ReleaseBlock(BlockHeader* b) {
+  // A block of another process's slice (in a region received from it) goes back to its lender.
+  if (BROOM_UNLIKELY(reinterpret_cast<uintptr_t>(b) - g_own_slice_base >= g_own_slice_bytes)) {
+    return ReleaseForeign(b);
+  }
   const size_t size = b->size;
   b->owner.store(nullptr, std::memory_order_release);
   ThreadState* ts = State();
@@ -321,6 +329,20 @@ bool ConfigurePlan(const AddressPlan& plan) {
   g_plan_configured.store(true, std::memory_order_release);
   return true;
 }
+
+namespace chunk_internal {
+
+Space& ProcessSpace() { return GetChunks().space; }
+
+bool ChargeHeld(size_t bytes, AllocError* error) {
+  return g_block_stats.Charge(&State()->stats, bytes, error);
+}
+
+void UnchargeHeld(size_t bytes) { g_block_stats.Uncharge(&State()->stats, bytes); }
+
+void ReleaseFreeBlock(BlockHeader* b) { ReleaseFree(State(), b); }
+
+}  // namespace chunk_internal
 
 PlanState GetPlanState() {
   const Space& space = GetChunks().space;

@@ -73,6 +73,17 @@ PlanState GetPlanState();
 // changes nothing) once the space exists. REQUIRES: no other thread creates the space meanwhile.
 bool ConfigurePlan(const AddressPlan& plan);
 
+class Space;
+// For the chunk layer's own pieces (loans.cc): the process's space, held bytes charged to the
+// calling thread's share, and a free block given back (owner null, uncharged: to the thread's
+// cache, a run to the pool).
+namespace chunk_internal {
+Space& ProcessSpace();
+bool ChargeHeld(size_t bytes, AllocError* error);
+void UnchargeHeld(size_t bytes);
+void ReleaseFreeBlock(BlockHeader* b);
+}  // namespace chunk_internal
+
 }  // namespace broom::internal
 
 #endif  // BROOM_ALLOC_CHUNK_CHUNK_SPACE_H_
