@@ -23,6 +23,10 @@
 #include "alloc/region/ship_internal.h"
 #include "broom/check.h"
 
+#if BROOM_ASAN
+#include <sanitizer/asan_interface.h>
+#endif
+
 namespace broom {
 
 namespace {
