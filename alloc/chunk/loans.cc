@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <deque>
 #include <map>
 #include <vector>
 
@@ -123,6 +124,18 @@ class Holder {
   size_t notes_pending ABSL_GUARDED_BY(mu) = 0;
   uint64_t borrowed_total ABSL_GUARDED_BY(mu) = 0;
   uint64_t notes_queued ABSL_GUARDED_BY(mu) = 0;
+  // Freed borrowed blocks whose pages are still resident here (see kWarmBorrowedCap), by
+  // address, and the order they were freed in (entries of blocks installed again since are
+  // stale: skipped).
+  struct Warm {
+    size_t size;
+    uint64_t seq;  // its entry in warm_order
+  };
+  AddressMap<Warm> warm ABSL_GUARDED_BY(mu);
+  std::deque<std::pair<uintptr_t, uint64_t>, MetaAllocator<std::pair<uintptr_t, uint64_t>>>
+      warm_order ABSL_GUARDED_BY(mu);  // (block, seq), oldest first
+  uint64_t warm_seq ABSL_GUARDED_BY(mu) = 0;
+  size_t warm_bytes ABSL_GUARDED_BY(mu) = 0;
 
   uint32_t& IncarnationOf(uint32_t slice) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
     if (incarnation.size() <= slice) incarnation.resize(slice + 1, 0);
@@ -222,10 +235,57 @@ Borrowed Unregister(Holder& h, uintptr_t block, const char* op)
   return rec;
 }
 
-void PurgeBorrowed(uintptr_t block, size_t size, InstallMemory memory) {
-  if (memory == InstallMemory::kCommit) {
-    PoisonMemory(reinterpret_cast<void*>(block), size);
-    os::Purge(reinterpret_cast<void*>(block), size);
+// Freed borrowed memory stays resident up to this many bytes, the oldest purged first: a lender
+// reuses its hottest blocks, so the same addresses soon come back in the next shipment, whose
+// bytes are then copied in without a page fault per page (purging every freed block cost ship
+// mode a third of its speed in bench/micro/ship_loopback).
+constexpr size_t kWarmBorrowedCap = size_t{32} << 20;
+
+// Forgets warm ranges overlapping [block, block + size), which is being installed; their parts
+// outside it are purged (no untracked resident memory).
+void DropWarm(Holder& h, uintptr_t block, size_t size) ABSL_EXCLUSIVE_LOCKS_REQUIRED(h.mu) {
+  auto it = h.warm.lower_bound(block);
+  if (it != h.warm.begin() && std::prev(it)->first + std::prev(it)->second.size > block) --it;
+  while (it != h.warm.end() && it->first < block + size) {
+    const uintptr_t a = it->first, end = it->first + it->second.size;
+    if (a < block) os::Purge(reinterpret_cast<void*>(a), block - a);
+    if (end > block + size) {
+      os::Purge(reinterpret_cast<void*>(block + size), end - (block + size));
+    }
+    h.warm_bytes -= it->second.size;
+    it = h.warm.erase(it);
+  }
+}
+
+// A borrowed block leaves this process (freed or shipped on): its memory becomes inaccessible
+// (ASan) and warm, and the oldest warm memory over the cap is purged. Under the lock, so that a
+// purge never hits the same addresses installed again meanwhile.
+void PurgeBorrowed(Holder& h, uintptr_t block, size_t size, InstallMemory memory)
+    ABSL_EXCLUSIVE_LOCKS_REQUIRED(h.mu) {
+  if (memory != InstallMemory::kCommit) return;
+  PoisonMemory(reinterpret_cast<void*>(block), size);
+  const uint64_t seq = ++h.warm_seq;
+  h.warm[block] = {size, seq};  // not warm before: installing it dropped any warm overlap
+  h.warm_order.push_back({block, seq});
+  h.warm_bytes += size;
+  auto live = [&h](const std::pair<uintptr_t, uint64_t>& e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(h.mu) {
+    auto it = h.warm.find(e.first);
+    return it != h.warm.end() && it->second.seq == e.second ? it : h.warm.end();
+  };
+  while (h.warm_bytes > kWarmBorrowedCap && !h.warm_order.empty()) {
+    auto it = live(h.warm_order.front());
+    h.warm_order.pop_front();
+    if (it == h.warm.end()) continue;  // installed again since
+    os::Purge(reinterpret_cast<void*>(it->first), it->second.size);
+    h.warm_bytes -= it->second.size;
+    h.warm.erase(it);
+  }
+  if (h.warm_order.size() > 2 * h.warm.size() + 64) {  // drop the stale entries: amortized O(1)
+    decltype(h.warm_order) kept(h.warm_order.get_allocator());
+    for (const auto& e : h.warm_order) {
+      if (live(e) != h.warm.end()) kept.push_back(e);
+    }
+    h.warm_order.swap(kept);
   }
 }
 
@@ -250,6 +310,7 @@ LoanCounters GetLoanCounters() {
     c.borrowed_total = h.borrowed_total;
     c.notes_queued = h.notes_queued;
     c.notes_pending = h.notes_pending;
+    c.warm_borrowed_bytes = h.warm_bytes;
   }
   c.notes_accepted = g_notes_accepted.load(std::memory_order_relaxed);
   c.stale_notes = g_stale_notes.load(std::memory_order_relaxed);
@@ -337,6 +398,7 @@ bool InstallForeign(uintptr_t block, size_t size, uint8_t block_class, uint32_t 
       return false;
     }
   }
+  if (memory == InstallMemory::kCommit) DropWarm(h, block, size);
   if (memory == InstallMemory::kCommit && !CommitBorrowed(h, block, size)) {
     *why = "the kernel refused to commit memory for the block";
     return false;
@@ -372,10 +434,10 @@ size_t ReleaseForeign(BlockHeader* b) {
   {
     MutexLock lock(&h.mu);
     rec = Unregister(h, block, "release");
+    PurgeBorrowed(h, block, rec.size, rec.memory);
     QueueNote(h, block, rec.generation, rec.incarnation, kNoteReturned);
   }
   chunk_internal::UnchargeHeld(rec.size);
-  PurgeBorrowed(block, rec.size, rec.memory);
   return rec.size;
 }
 
@@ -395,20 +457,20 @@ void ForeignSent(const LeavingBlock& b, uint32_t to) {
   {
     MutexLock lock(&h.mu);
     const int lender = SliceOf(b.block);
+    PurgeBorrowed(h, b.block, b.size, b.memory);
     if (lender >= 0 && static_cast<uint32_t>(lender) != to) {
       QueueNote(h, b.block, b.generation, b.incarnation, to);
     }
   }
-  PurgeBorrowed(b.block, b.size, b.memory);
 }
 
 void ForeignCancelled(const LeavingBlock& b) {
   Holder& h = TheHolder();
   {
     MutexLock lock(&h.mu);
+    PurgeBorrowed(h, b.block, b.size, b.memory);
     QueueNote(h, b.block, b.generation, b.incarnation, kNoteReturned);
   }
-  PurgeBorrowed(b.block, b.size, b.memory);
 }
 
 size_t TakeNotes(uint32_t lender, LoanNote* out, size_t max) {

@@ -49,11 +49,12 @@ struct LoanCounters {
   size_t borrowed_blocks = 0;
   uint64_t lent_total = 0;  // blocks ever lent / borrowed
   uint64_t borrowed_total = 0;
-  uint64_t notes_queued = 0;      // notes ever queued here for lenders
-  uint64_t notes_accepted = 0;    // notes from holders that ended or moved a loan here
-  uint64_t stale_notes = 0;       // notes that matched no current loan
-  uint64_t reclaimed_blocks = 0;  // loans taken back from holders that died
-  size_t notes_pending = 0;       // queued, not yet taken by the engine
+  uint64_t notes_queued = 0;       // notes ever queued here for lenders
+  uint64_t notes_accepted = 0;     // notes from holders that ended or moved a loan here
+  uint64_t stale_notes = 0;        // notes that matched no current loan
+  uint64_t reclaimed_blocks = 0;   // loans taken back from holders that died
+  size_t notes_pending = 0;        // queued, not yet taken by the engine
+  size_t warm_borrowed_bytes = 0;  // freed borrowed memory still resident here (<= 32 MiB)
 };
 LoanCounters GetLoanCounters();
 
@@ -89,7 +90,9 @@ bool InstallForeign(uintptr_t block, size_t size, uint8_t block_class, uint32_t 
 // The generation under which a block installed here was lent, or false if it is not installed.
 bool ForeignGeneration(uintptr_t block, uint32_t* generation);
 // Called by ReleaseBlock for a block outside this process's slice (the region freed it, or an
-// install is undone): unregisters, uncharges and purges it, and queues a return note.
+// install is undone): unregisters and uncharges it, queues a return note, and keeps its pages
+// resident for the next install at that address (up to 32 MiB of such memory; the oldest is
+// purged).
 size_t ReleaseForeign(BlockHeader* b);
 // A borrowed block leaves inside a region shipped to another process: unregistered and
 // uncharged now; its memory stays readable (for the engine to write it out) until ForeignSent or

@@ -12,7 +12,8 @@
 // Prints each round and the medians, as MB/s of record data (8+8+4+4 bytes plus the title per
 // record, the same count for both paths) and records/s, and the ratio ship / encode.
 //
-//   ship_loopback [--batches N] [--records R] [--rounds K]   (defaults 400, 256, 9)
+//   ship_loopback [--batches N] [--records R] [--rounds K] [--only ship|encode]
+//                 (defaults 400, 256, 9; --only runs one path, for profiling)
 //   ship_loopback --peer PORT                                (the receiver; started by the above)
 #include <sys/wait.h>
 #include <unistd.h>
@@ -93,12 +94,14 @@ std::vector<broom::Message<Batch>> Build(size_t batches, size_t records, uint64_
   *data_bytes = 0;
   for (size_t b = 0; b < batches; ++b) {
     auto m = broom::Message<Batch>::Create();
-    auto open = m.Open();
-    m->docs.reserve(records);
-    for (size_t j = 0; j < records; ++j) {
-      Document& d = m->docs.emplace_back(broom::examples::MakeDocument(spec, 0, b * records + j));
-      d.title.assign(broom::examples::TitleOf(spec, d.id));
-      *data_bytes += 24 + d.title.size();
+    {
+      auto open = m.Open();
+      m->docs.reserve(records);
+      for (size_t j = 0; j < records; ++j) {
+        Document& d = m->docs.emplace_back(broom::examples::MakeDocument(spec, 0, b * records + j));
+        d.title.assign(broom::examples::TitleOf(spec, d.id));
+        *data_bytes += 24 + d.title.size();
+      }
     }
     out.push_back(std::move(m));
   }
@@ -125,11 +128,9 @@ double Round(int fd, char tag, std::vector<broom::Message<Batch>>& batches) {
       broom::lifecycle::ByteWriter w(bytes);
       w.Put<uint32_t>(static_cast<uint32_t>(m->docs.size()));
       for (const Document& d : m->docs) d.BroomEncode(w);
-      const uint64_t n = bytes.size();
-      if (!wire::WriteAll(fd, &tag, 1) || !wire::WriteAll(fd, &n, sizeof(n)) ||
-          !wire::WriteAll(fd, bytes.data(), n)) {
-        std::exit(1);
-      }
+      uint64_t n = bytes.size();
+      char t = tag;
+      if (!wire::WriteV(fd, {{&t, 1}, {&n, sizeof(n)}, {bytes.data(), n}})) std::exit(1);
     } else if (!wire::SendRegion(fd, 'S', m, 1, &error)) {
       std::fprintf(stderr, "ship_loopback: %s\n", error.c_str());
       std::exit(1);
@@ -150,11 +151,13 @@ double Median(std::vector<double> v) {
 int main(int argc, char** argv) {
   if (argc > 2 && std::strcmp(argv[1], "--peer") == 0) return Peer(std::atoi(argv[2]));
   size_t batches = 400, records = 256, rounds = 9;
+  std::string only;  // --only ship|encode: one path (for profiling)
   for (int i = 1; i + 1 < argc; i += 2) {
     const size_t v = std::strtoull(argv[i + 1], nullptr, 10);
     if (std::strcmp(argv[i], "--batches") == 0) batches = v;
     if (std::strcmp(argv[i], "--records") == 0) records = v;
     if (std::strcmp(argv[i], "--rounds") == 0) rounds = v;
+    if (std::strcmp(argv[i], "--only") == 0) only = argv[i + 1];
   }
   broom::AddressPlan plan;
   std::string error;
@@ -180,6 +183,7 @@ int main(int argc, char** argv) {
   for (size_t r = 0; r < rounds; ++r) {
     for (int k = 0; k < 2; ++k) {
       const bool ship = (k == 0) == (r % 2 == 0);
+      if (!only.empty() && only != (ship ? "ship" : "encode")) continue;
       std::vector<broom::Message<Batch>> set = Build(batches, records, &data_bytes);
       const double s = Round(fd, ship ? 'S' : 'E', set);
       (ship ? t_ship : t_encode).push_back(s);
@@ -190,13 +194,15 @@ int main(int argc, char** argv) {
   const char quit = 'Q';
   wire::WriteAll(fd, &quit, 1);
   waitpid(pid, nullptr, 0);
+  if (t_encode.empty()) t_encode.push_back(0);
+  if (t_ship.empty()) t_ship.push_back(0);
   const double e = Median(t_encode), s = Median(t_ship);
-  std::printf("median encode %.1f MB/s %.0f records/s | ship %.1f MB/s %.0f records/s | "
-              "ship/encode %.2fx (%zu batches of %zu records, %.1f MB, %zu rounds)\n",
-              data_bytes / e / 1e6, batches * records / e, data_bytes / s / 1e6,
-              batches * records / s, e / s, batches, records, data_bytes / 1e6, rounds);
+  std::printf(
+      "median encode %.1f MB/s %.0f records/s | ship %.1f MB/s %.0f records/s | "
+      "ship/encode %.2fx (%zu batches of %zu records, %.1f MB, %zu rounds)\n",
+      data_bytes / e / 1e6, batches * records / e, data_bytes / s / 1e6, batches * records / s,
+      e / s, batches, records, data_bytes / 1e6, rounds);
   const broom::ShipStats st = broom::GetShipStats();
-  std::printf("loaned bytes at the end: %zu (0: every shipped block came back)\n",
-              st.loaned_bytes);
+  std::printf("loaned bytes at the end: %zu (0: every shipped block came back)\n", st.loaned_bytes);
   return st.loaned_bytes == 0 ? 0 : 1;
 }

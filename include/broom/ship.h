@@ -280,11 +280,13 @@ struct ShipStats {
   size_t loaned_blocks = 0;
   size_t borrowed_bytes = 0;  // other processes' blocks held by regions here now
   size_t borrowed_blocks = 0;
-  uint64_t notes_queued = 0;      // notes queued here for lenders, ever
-  size_t notes_pending = 0;       // of those, not yet taken by the engine
-  uint64_t notes_accepted = 0;    // notes from holders that ended or moved a loan of ours
-  uint64_t stale_notes = 0;       // notes that matched no current loan (late or repeated)
-  uint64_t reclaimed_blocks = 0;  // loans taken back from processes that died
+  size_t warm_borrowed_bytes = 0;  // freed borrowed memory kept resident for the next shipment
+                                   // at those addresses (at most 32 MiB; the oldest is purged)
+  uint64_t notes_queued = 0;       // notes queued here for lenders, ever
+  size_t notes_pending = 0;        // of those, not yet taken by the engine
+  uint64_t notes_accepted = 0;     // notes from holders that ended or moved a loan of ours
+  uint64_t stale_notes = 0;        // notes that matched no current loan (late or repeated)
+  uint64_t reclaimed_blocks = 0;   // loans taken back from processes that died
 };
 ShipStats GetShipStats();
 

@@ -17,12 +17,15 @@
 #define BROOM_TESTS_SHIP_WIRE_H_
 
 #include <arpa/inet.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
@@ -106,6 +109,51 @@ inline bool ReadAll(int fd, void* data, size_t n) {
   return true;
 }
 
+// Writes the iovecs' bytes in as few sendmsg calls as the kernel allows.
+inline bool WriteV(int fd, std::vector<iovec> v) {
+  size_t i = 0;
+  while (i < v.size()) {
+    msghdr m{};
+    m.msg_iov = v.data() + i;
+    m.msg_iovlen = std::min<size_t>(v.size() - i, IOV_MAX);
+    ssize_t w = sendmsg(fd, &m, MSG_NOSIGNAL);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return false;
+    for (size_t n = static_cast<size_t>(w); n > 0;) {  // skip what was written
+      const size_t step = std::min(n, v[i].iov_len);
+      v[i].iov_base = static_cast<char*>(v[i].iov_base) + step;
+      v[i].iov_len -= step;
+      n -= step;
+      if (v[i].iov_len == 0) ++i;
+    }
+    while (i < v.size() && v[i].iov_len == 0) ++i;
+  }
+  return true;
+}
+
+// Reads exactly the iovecs' bytes (recvmsg straight into each range).
+inline bool ReadV(int fd, std::vector<iovec> v) {
+  size_t i = 0;
+  while (i < v.size() && v[i].iov_len == 0) ++i;
+  while (i < v.size()) {
+    msghdr m{};
+    m.msg_iov = v.data() + i;
+    m.msg_iovlen = std::min<size_t>(v.size() - i, IOV_MAX);
+    ssize_t r = recvmsg(fd, &m, MSG_WAITALL);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) return false;
+    for (size_t n = static_cast<size_t>(r); n > 0;) {
+      const size_t step = std::min(n, v[i].iov_len);
+      v[i].iov_base = static_cast<char*>(v[i].iov_base) + step;
+      v[i].iov_len -= step;
+      n -= step;
+      if (v[i].iov_len == 0) ++i;
+    }
+    while (i < v.size() && v[i].iov_len == 0) ++i;
+  }
+  return true;
+}
+
 // The next frame's tag, or 0 if the connection ended or timed out.
 inline char ReadTag(int fd) {
   char tag = 0;
@@ -118,11 +166,12 @@ template <class T>
 bool SendRegion(int fd, char tag, Message<T>& m, uint32_t to, std::string* error) {
   std::optional<Shipment> s = ShipMessage(m, to, ShipMode::kCopy, error);
   if (!s) return false;
-  const uint64_t sizes[2] = {s->manifest().size(), s->payload_bytes()};
-  bool ok = WriteAll(fd, &tag, 1) && WriteAll(fd, sizes, sizeof(sizes)) &&
-            WriteAll(fd, s->manifest().data(), s->manifest().size());
-  for (const Shipment::Range& r : s->payload()) ok = ok && WriteAll(fd, r.data, r.size);
-  if (!ok) {
+  uint64_t sizes[2] = {s->manifest().size(), s->payload_bytes()};
+  std::vector<iovec> v = {{&tag, 1},
+                          {sizes, sizeof(sizes)},
+                          {const_cast<char*>(s->manifest().data()), s->manifest().size()}};
+  for (const Shipment::Range& r : s->payload()) v.push_back({const_cast<void*>(r.data), r.size});
+  if (!WriteV(fd, std::move(v))) {
     *error = "connection failed while sending: " + std::string(std::strerror(errno));
     return false;
   }
@@ -158,11 +207,11 @@ std::optional<Message<T>> ReceiveRegion(int fd, uint32_t from, std::string* erro
     *error = "payload size differs from the manifest's";
     return std::nullopt;
   }
-  for (const Receipt::Range& r : receipt->payload()) {
-    if (!ReadAll(fd, r.data, r.size)) {
-      *error = "connection failed in the payload";
-      return std::nullopt;  // ~Receipt uninstalls the blocks
-    }
+  std::vector<iovec> v;
+  for (const Receipt::Range& r : receipt->payload()) v.push_back({r.data, r.size});
+  if (!ReadV(fd, std::move(v))) {
+    *error = "connection failed in the payload";
+    return std::nullopt;  // ~Receipt uninstalls the blocks
   }
   std::optional<TransferableRegion> region = receipt->Finish(error);
   if (!region) return std::nullopt;
@@ -174,10 +223,9 @@ inline bool SendNotes(int fd, uint32_t lender) {
   std::vector<LoanNote> notes;
   LoanNote buf[256];
   while (size_t n = TakeLoanNotes(lender, buf, 256)) notes.insert(notes.end(), buf, buf + n);
-  const char tag = 'N';
-  const uint32_t count = static_cast<uint32_t>(notes.size());
-  return WriteAll(fd, &tag, 1) && WriteAll(fd, &count, sizeof(count)) &&
-         WriteAll(fd, notes.data(), notes.size() * sizeof(LoanNote));
+  char tag = 'N';
+  uint32_t count = static_cast<uint32_t>(notes.size());
+  return WriteV(fd, {{&tag, 1}, {&count, sizeof(count)}, {notes.data(), count * sizeof(LoanNote)}});
 }
 
 // Receives an 'N' frame's body and applies it; the notes' count, or -1 on a failed connection.
