@@ -269,8 +269,10 @@ TEST(ShipTest, ShippingOutsideThePlanOrToItselfIsAnError) {
   EXPECT_EQ(r.state(), TransferableRegion::State::kClosed);
 }
 
-// A manifest from process 1 for one 4 KiB block at the start of its slice.
-std::string ForeignManifest(const AddressPlan& plan) {
+// A manifest from process 1 for one block (4 KiB, or a run of `size` bytes) at `offset` in its
+// slice; 4 KiB of it travel.
+std::string ForeignManifest(const AddressPlan& plan, size_t offset = size_t{64} << 20,
+                            size_t size = 4096) {
   internal::ManifestHeader h{};
   h.magic = internal::kManifestMagic;
   h.version = internal::kManifestVersion;
@@ -278,10 +280,10 @@ std::string ForeignManifest(const AddressPlan& plan) {
   h.to = 0;
   h.block_count = 1;
   internal::ManifestBlock b{};
-  b.address = plan.SliceBase(1) + (size_t{64} << 20);
-  b.size = 4096;
+  b.address = plan.SliceBase(1) + offset;
+  b.size = size;
   b.used = 4096;
-  b.block_class = internal::kPageBlockClass;
+  b.block_class = size == 4096 ? internal::kPageBlockClass : internal::kRunClass;
   b.by_value = 1;
   h.current = b.address;
   h.current_base = b.address + 1024;
@@ -329,6 +331,25 @@ TEST(ShipTest, MalformedManifestsAreRefusedClearlyAndInstallNothing) {
   receipt.reset();
   EXPECT_TRUE(Receipt::Open(good, 1, &error)) << error;  // installable again, then dropped
   EXPECT_EQ(GetShipStats().borrowed_bytes, 0u);
+}
+
+TEST(ShipTest, FreedBorrowedMemoryStaysWarmWithinItsCapAndNeverHitsABlockInstalledAgain) {
+  AddressPlan plan = OwnPlan();
+  const std::string small = ForeignManifest(plan, size_t{80} << 20);
+  std::string error;
+  const size_t warm0 = GetShipStats().warm_borrowed_bytes;
+  Receipt::Open(small, 1, &error).reset();  // installed, then dropped: warm
+  EXPECT_EQ(GetShipStats().warm_borrowed_bytes, warm0 + 4096);
+  std::optional<Receipt> again = Receipt::Open(small, 1, &error);  // the same block again
+  ASSERT_TRUE(again) << error;
+  EXPECT_EQ(GetShipStats().warm_borrowed_bytes, warm0);
+  std::memset(again->payload()[0].data, 0x5a, 4096);
+  // 40 MiB more go warm: over the cap, the oldest is purged, and the small block's old entry
+  // must be skipped (it is installed now).
+  Receipt::Open(ForeignManifest(plan, size_t{128} << 20, size_t{40} << 20), 1, &error).reset();
+  EXPECT_LE(GetShipStats().warm_borrowed_bytes, size_t{32} << 20);
+  const auto* bytes = static_cast<const unsigned char*>(again->payload()[0].data);
+  EXPECT_EQ(std::count(bytes, bytes + 4096, 0x5a), 4096);
 }
 
 TEST(AddressPlanTest, ConfiguringAnotherPlanAfterTheFirstRegionIsAnError) {
