@@ -100,7 +100,9 @@ TEST(AddressPlanProcessTest, ATakenRangeIsAClearErrorNotAReservationElsewhere) {
 
 // A graph built from `seeds` (seed, nodes, big bytes), as both processes build it.
 Message<Graph> Build(const std::vector<std::array<int, 3>>& steps) {
-  auto m = Message<Graph>::Create();
+  RegionOptions options;
+  options.name = "graph";
+  auto m = Message<Graph>::CreateWith(options);
   for (const auto& [seed, count, big] : steps) Grow(m, seed, count, static_cast<size_t>(big));
   return m;
 }
@@ -164,6 +166,7 @@ TEST_F(ShipProcessTest, PointerRichGraphsTravelBothWaysByAddressWithTheSameConte
     Message<Graph> expect = Build(grown);
     EXPECT_EQ(Digest(**back, &back->region().region()), Digest(*expect, &expect.region().region()));
     EXPECT_EQ(RegionOf(back->get()), &back->region().region());
+    EXPECT_STREQ(back->region().region().name(), "graph");  // rebuilt here
     EXPECT_EQ(back->region().state(), TransferableRegion::State::kClosed);
     EXPECT_GE(back->region().stats().block_bytes, blocks);
     EXPECT_EQ(CheckOutlives(back->region().region()).violation_count, 0u);
