@@ -109,50 +109,35 @@ inline bool ReadAll(int fd, void* data, size_t n) {
   return true;
 }
 
-// Writes the iovecs' bytes in as few sendmsg calls as the kernel allows.
-inline bool WriteV(int fd, std::vector<iovec> v) {
-  size_t i = 0;
-  while (i < v.size()) {
-    msghdr m{};
-    m.msg_iov = v.data() + i;
-    m.msg_iovlen = std::min<size_t>(v.size() - i, IOV_MAX);
-    ssize_t w = sendmsg(fd, &m, MSG_NOSIGNAL);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) return false;
-    for (size_t n = static_cast<size_t>(w); n > 0;) {  // skip what was written
-      const size_t step = std::min(n, v[i].iov_len);
-      v[i].iov_base = static_cast<char*>(v[i].iov_base) + step;
-      v[i].iov_len -= step;
-      n -= step;
-      if (v[i].iov_len == 0) ++i;
-    }
-    while (i < v.size() && v[i].iov_len == 0) ++i;
+// Moves past `n` transferred bytes of v[*i...] (and empty entries).
+inline void Advance(std::vector<iovec>& v, size_t* i, size_t n) {
+  while (*i < v.size() && (n > 0 || v[*i].iov_len == 0)) {
+    const size_t step = std::min(n, v[*i].iov_len);
+    v[*i].iov_base = static_cast<char*>(v[*i].iov_base) + step;
+    v[*i].iov_len -= step;
+    n -= step;
+    if (v[*i].iov_len == 0) ++*i;
   }
-  return true;
 }
 
-// Reads exactly the iovecs' bytes (recvmsg straight into each range).
-inline bool ReadV(int fd, std::vector<iovec> v) {
+// Moves exactly the iovecs' bytes with as few sendmsg (write) or recvmsg calls as the kernel
+// allows: payload ranges go straight from and into the blocks.
+inline bool TransferV(int fd, std::vector<iovec> v, bool write) {
   size_t i = 0;
-  while (i < v.size() && v[i].iov_len == 0) ++i;
+  Advance(v, &i, 0);
   while (i < v.size()) {
     msghdr m{};
     m.msg_iov = v.data() + i;
     m.msg_iovlen = std::min<size_t>(v.size() - i, IOV_MAX);
-    ssize_t r = recvmsg(fd, &m, MSG_WAITALL);
-    if (r < 0 && errno == EINTR) continue;
-    if (r <= 0) return false;
-    for (size_t n = static_cast<size_t>(r); n > 0;) {
-      const size_t step = std::min(n, v[i].iov_len);
-      v[i].iov_base = static_cast<char*>(v[i].iov_base) + step;
-      v[i].iov_len -= step;
-      n -= step;
-      if (v[i].iov_len == 0) ++i;
-    }
-    while (i < v.size() && v[i].iov_len == 0) ++i;
+    const ssize_t n = write ? sendmsg(fd, &m, MSG_NOSIGNAL) : recvmsg(fd, &m, MSG_WAITALL);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    Advance(v, &i, static_cast<size_t>(n));
   }
   return true;
 }
+inline bool WriteV(int fd, std::vector<iovec> v) { return TransferV(fd, std::move(v), true); }
+inline bool ReadV(int fd, std::vector<iovec> v) { return TransferV(fd, std::move(v), false); }
 
 // The next frame's tag, or 0 if the connection ended or timed out.
 inline char ReadTag(int fd) {
