@@ -5,6 +5,7 @@
 // set (its own allocations go to the heap, unprofiled).
 #include <fcntl.h>
 #include <unistd.h>
+#include <x86intrin.h>
 
 #include <algorithm>
 #include <cstdarg>
@@ -358,6 +359,8 @@ bool Report(const Config& config) {
     return x->sum.count > y->sum.count;
   });
 
+  const double run_ns =
+      static_cast<double>(__rdtsc() - g_state.start_tsc) / g_state.ticks_per_ns;
   std::vector<std::string> notes;
   std::string exe = ExeName();
   std::string exe_base = exe.substr(exe.rfind('/') + 1);
@@ -367,9 +370,22 @@ bool Report(const Config& config) {
                       " is an interpreter: the sites are its C code (object allocation, frames, "
                       "parsing), not the script's lines, so the classes say how the "
                       "interpreter's objects live; a region helps only inside the interpreter or "
-                      "an extension module, not from the script");
+                      "an extension module, not from the script" +
+                      std::string(std::strcmp(interp, "python") == 0
+                                      ? " (CPython serves objects under 512 bytes from its own "
+                                        "pymalloc arenas: those never reach malloc)"
+                                      : ""));
       break;
     }
+  }
+  if (heap_ns < 0.01 * run_ns) {
+    char buf[400];
+    std::snprintf(buf, sizeof(buf),
+                  "the heap costs about %.2f%% of this run (%llu allocations in %.0f ms): moving "
+                  "sites into regions cannot make it noticeably faster; the sites below say where "
+                  "the memory goes (bytes)",
+                  100.0 * heap_ns / run_ns, static_cast<unsigned long long>(total), run_ns / 1e6);
+    notes.push_back(buf);
   }
   if (total != 0 && 2 * with_lines < total) {
     notes.push_back(std::to_string(static_cast<int>(100.0 * (1.0 - Frac(with_lines, total)))) +
@@ -400,8 +416,9 @@ bool Report(const Config& config) {
   j.Printf("  \"group_window_us\": %u,\n  \"total_allocations\": %llu,\n  \"total_bytes\": %llu,\n",
            config.group_window_us, static_cast<unsigned long long>(total),
            static_cast<unsigned long long>(total_bytes));
-  j.Printf("  \"stacks\": %llu,\n  \"estimated_heap_ns\": %.0f,\n  \"estimated_saving_ns\": %.0f,\n",
-           static_cast<unsigned long long>(raw_stacks), heap_ns, saving_ns);
+  j.Printf("  \"stacks\": %llu,\n  \"run_ns\": %.0f,\n  \"estimated_heap_ns\": %.0f,\n"
+           "  \"estimated_saving_ns\": %.0f,\n",
+           static_cast<unsigned long long>(raw_stacks), run_ns, heap_ns, saving_ns);
   j.Raw("  \"notes\": [");
   for (size_t i = 0; i < notes.size(); ++i) {
     if (i) j.Raw(", ");
@@ -467,9 +484,9 @@ bool Report(const Config& config) {
            static_cast<unsigned long long>(total), static_cast<double>(total_bytes) / 1048576.0,
            rows.size(), static_cast<unsigned long long>(raw_stacks), g_state.unwinder,
            sym.backend());
-  t.Printf("Estimated allocator time on the heap %.2f ms; moving every site below to its region "
-           "would save about %.2f ms (cost model: docs/preload.md)\n",
-           heap_ns / 1e6, saving_ns / 1e6);
+  t.Printf("Run %.1f ms; estimated allocator time on the heap %.2f ms; moving every site below "
+           "to its region would save about %.2f ms (cost model: docs/preload.md)\n",
+           run_ns / 1e6, heap_ns / 1e6, saving_ns / 1e6);
   for (const std::string& n : notes) t.Printf("note: %s\n", n.c_str());
   t.Printf("\n%-4s %-12s %-12s %10s %12s %6s %6s %6s %8s %10s  %s\n", "rank", "lifetime",
            "region", "calls", "bytes", "xthr%", "scope%", "exit%", "median", "saving_us",

@@ -60,6 +60,13 @@ class Channel {
   bool closed_ = false;
 };
 
+// Lives until exit: filled at start-up, destroyed by the static destructors.
+std::unordered_map<int, std::string> g_registry;
+// Filled by the consumer during the last batches, destroyed by the static destructors on the
+// main thread: short-lived and freed by another thread, yet state (it lived until exit).
+std::unordered_map<int, int> g_late;
+int g_late_from = 0;
+
 // A per-operator window entry: allocated in one callback, freed 40 callbacks later.
 struct Entry {
   long sum;
@@ -92,6 +99,7 @@ class CountOperator {
       delete window_.front();
       window_.pop_front();
     }
+    if (b.values[0] >= g_late_from) g_late[b.values[0]] = 1;  // SITE: late state
     std::string label = Describe(b.values[0]);
     char* copy = strdup(label.c_str());  // SITE: strdup temporary
     checksum_ += static_cast<long>(std::strlen(copy));
@@ -112,8 +120,6 @@ class CountOperator {
   long checksum_ = 0;
 };
 
-// Lives until exit: filled at start-up, destroyed by the static destructors.
-std::unordered_map<int, std::string> g_registry;
 // Never freed at all.
 std::vector<int*>* g_leaked = new std::vector<int*>;
 
@@ -143,6 +149,7 @@ int main(int argc, char** argv) {
   }
   for (int i = 0; i < 200; ++i) g_registry[i] = std::string(48, static_cast<char>('a' + i % 26));  // SITE: registry state
   for (int i = 0; i < 100; ++i) g_leaked->push_back(new int[8]);  // SITE: leaked state
+  g_late_from = (batches - batches / 30) * 64;
   long checksum = 0;
   {
     auto* op = new CountOperator;
