@@ -240,6 +240,19 @@ TEST(PreloadProfilerTest, SortReportSaysTheHeapIsNotItsCost) {
   EXPECT_NE(text.find("cannot make it noticeably faster"), std::string::npos) << text;
 }
 
+// A program that links libjemalloc.so.2 itself and frees mallocx() memory with free(): jemalloc's
+// API and Broom's malloc family reach one heap (Broom exports jemalloc's API when jemalloc is
+// linked into it).
+TEST(PreloadProgramsTest, ProgramLinkedWithJemallocMixesItsApiWithFree) {
+  Result plain = RunShell(BROOM_TEST_USES_JEMALLOC);
+  ASSERT_EQ(plain.status, 0) << plain.out << plain.err;
+  for (const char* conf : {"", "bind:0", "stats:1"}) {
+    Result pre = RunShell(BROOM_TEST_USES_JEMALLOC, Preload(conf));
+    EXPECT_EQ(pre.status, 0) << conf << "\n" << pre.out << pre.err;
+    EXPECT_EQ(pre.out, "ok\n") << conf;
+  }
+}
+
 TEST(PreloadProgramsTest, Perl) {
   if (!Exists("/usr/bin/perl")) GTEST_SKIP() << "/usr/bin/perl absent";
   ExpectSameOutput(std::string("/usr/bin/perl ") + BROOM_TEST_SCRIPTS + "/alloc_heavy.pl");
@@ -404,8 +417,8 @@ TEST(PreloadProgramsTest, CProgramUsingTheRegionApiThroughWeakSymbols) {
 // for malloc/calloc/free call jemalloc itself; broom_region_create puts Broom's exports back
 // (while another thread keeps allocating) and the region then receives malloc and calloc.
 constexpr const char* kBoundToJemalloc =
-    "before malloc=libjemalloc.so.2 calloc=libjemalloc.so.2 free=libjemalloc.so.2\n"
-    "after malloc=libbroom_preload.so calloc=libbroom_preload.so free=libbroom_preload.so\n"
+    "before malloc=jemalloc calloc=jemalloc free=jemalloc\n"
+    "after malloc=broom calloc=broom free=broom\n"
     "routed 1\n";
 
 TEST(PreloadProgramsTest, DirectBindingWithLazyAndImmediateBinding) {
@@ -425,8 +438,8 @@ TEST(PreloadProgramsTest, DirectBindingWithLazyAndImmediateBinding) {
 TEST(PreloadProgramsTest, NoDirectBindingWhenTurnedOffOrWithAMode) {
   // The -z now probe's slots are bound at start-up, so they show Broom's exports.
   const std::string through_broom =
-      "before malloc=libbroom_preload.so calloc=libbroom_preload.so free=libbroom_preload.so\n"
-      "after malloc=libbroom_preload.so calloc=libbroom_preload.so free=libbroom_preload.so\n"
+      "before malloc=broom calloc=broom free=broom\n"
+      "after malloc=broom calloc=broom free=broom\n"
       "routed 1\n";
   for (const char* conf : {"bind:0", "stats:1", "profile:"}) {
     std::string c = conf;
