@@ -73,7 +73,7 @@ void ResolveBackend() {
   // Make sure jemalloc is initialized (it registers its fork handlers now, before ours).
   sdallocx(mallocx(1, 0), 1, 0);
 #if BROOM_PRELOAD_STATIC_JEMALLOC
-  g_je = {&__broom_je_malloc, &__broom_je_free,    &__broom_je_calloc,
+  g_je = {&__broom_je_malloc,  &__broom_je_free,  &__broom_je_calloc,
           &__broom_je_realloc, &__broom_je__Znwm, &__broom_je__ZdlPvm};
   g_resolved = true;
 #else

@@ -54,8 +54,7 @@ class ScopeMarks {
   // untracked frames) or if frame r is running a newer call of frame r - 1 made from the same
   // call site (the object outlived the call that allocated it). `frames` is the allocation's
   // stack (the slot of frame r holds frames[r + 1]).
-  int InnermostLive(const uint32_t* ids, int n, const uintptr_t* frames, int nframes,
-                    uintptr_t sp);
+  int InnermostLive(const uint32_t* ids, int n, const uintptr_t* frames, int nframes, uintptr_t sp);
   int size() const { return n_; }
 
  private:

@@ -26,11 +26,11 @@ namespace {
 
 // Cost model of the estimated savings, per object, from the measurements in
 // /work/shared/broom-notes.md section 2 (a 2-vCPU VM like the one Broom is benchmarked on):
-constexpr double kHeapPairNs = 5.5;     // malloc + free on one thread (jemalloc)
-constexpr double kRemoteFreeNs = 110;   // extra for freeing another thread's object (97-131 ns)
-constexpr double kRegionNs = 1.3;       // bump allocation (0.6 ns) + share of a bulk free (0.7)
-constexpr double kOneByOneNs = 10;      // freeing a long-lived object on its own (8-22 ns)
-constexpr double kBulkFreeNs = 0.7;     // the same object freed with its region
+constexpr double kHeapPairNs = 5.5;    // malloc + free on one thread (jemalloc)
+constexpr double kRemoteFreeNs = 110;  // extra for freeing another thread's object (97-131 ns)
+constexpr double kRegionNs = 1.3;      // bump allocation (0.6 ns) + share of a bulk free (0.7)
+constexpr double kOneByOneNs = 10;     // freeing a long-lived object on its own (8-22 ns)
+constexpr double kBulkFreeNs = 0.7;    // the same object freed with its region
 
 class Out {
  public:
@@ -136,13 +136,15 @@ std::string Action(const Agg& a) {
   }
   if (region == "transferable") {
     return "build it in a transferable region on the allocating thread (broom::Message<T>, or "
-           "push a BROOM_TRANSFERABLE region while " + fn(a.user0) +
+           "push a BROOM_TRANSFERABLE region while " +
+           fn(a.user0) +
            " fills it) and hand the region over with the data; the receiver frees it with one "
            "call instead of one remote free per object";
   }
   if (region == "actor") {
     return "allocate it in the owning operator's actor region (broom::ActorRegion with a "
-           "ContextScope around " + fn(a.user0) +
+           "ContextScope around " +
+           fn(a.user0) +
            "): per-object free stays, and everything left is freed at once with the region when "
            "the operator or the program ends";
   }
@@ -186,8 +188,8 @@ Verdict Classify(const SiteSummary& s) {
     v.reason =
         "lives for most of the run (over a quarter of the run so far when freed) and then "
         "dies with its owner, whichever thread frees it: state, not a message";
-    v.saving_ns = freed * (kOneByOneNs - kBulkFreeNs) +
-                  static_cast<double>(s.cross_thread) * kRemoteFreeNs;
+    v.saving_ns =
+        freed * (kOneByOneNs - kBulkFreeNs) + static_cast<double>(s.cross_thread) * kRemoteFreeNs;
     return v;
   }
   if (2 * s.cross_thread >= s.freed) {
@@ -359,8 +361,7 @@ bool Report(const Config& config) {
     return x->sum.count > y->sum.count;
   });
 
-  const double run_ns =
-      static_cast<double>(__rdtsc() - g_state.start_tsc) / g_state.ticks_per_ns;
+  const double run_ns = static_cast<double>(__rdtsc() - g_state.start_tsc) / g_state.ticks_per_ns;
   std::vector<std::string> notes;
   std::string exe = ExeName();
   std::string exe_base = exe.substr(exe.rfind('/') + 1);
@@ -416,9 +417,10 @@ bool Report(const Config& config) {
   j.Printf("  \"group_window_us\": %u,\n  \"total_allocations\": %llu,\n  \"total_bytes\": %llu,\n",
            config.group_window_us, static_cast<unsigned long long>(total),
            static_cast<unsigned long long>(total_bytes));
-  j.Printf("  \"stacks\": %llu,\n  \"run_ns\": %.0f,\n  \"estimated_heap_ns\": %.0f,\n"
-           "  \"estimated_saving_ns\": %.0f,\n",
-           static_cast<unsigned long long>(raw_stacks), run_ns, heap_ns, saving_ns);
+  j.Printf(
+      "  \"stacks\": %llu,\n  \"run_ns\": %.0f,\n  \"estimated_heap_ns\": %.0f,\n"
+      "  \"estimated_saving_ns\": %.0f,\n",
+      static_cast<unsigned long long>(raw_stacks), run_ns, heap_ns, saving_ns);
   j.Raw("  \"notes\": [");
   for (size_t i = 0; i < notes.size(); ++i) {
     if (i) j.Raw(", ");
@@ -445,19 +447,20 @@ bool Report(const Config& config) {
       j.Json((a.shown[k].library ? "[lib] " : "") + a.shown[k].Describe(false));
     }
     j.Printf("], \"stacks_merged\": %llu,\n     ", static_cast<unsigned long long>(a.stacks));
-    j.Printf("\"count\": %llu, \"bytes\": %llu, \"max_size\": %llu, \"freed_internally\": "
-             "%llu, \"freed\": %llu, \"freed_at_exit\": %llu, \"live_at_exit\": %llu,",
-             static_cast<unsigned long long>(m.count), static_cast<unsigned long long>(m.bytes),
-             static_cast<unsigned long long>(a.max_size),
-             static_cast<unsigned long long>(m.internal), static_cast<unsigned long long>(m.freed),
-             static_cast<unsigned long long>(m.at_exit),
-             static_cast<unsigned long long>(m.live()));
-    j.Printf(" \"cross_thread_fraction\": %.4f, \"long_lived_fraction\": %.4f,"
-             " \"scope_tracked\": %llu, \"in_scope_fraction\": %.4f,"
-             " \"in_caller_scope_fraction\": %.4f, \"group_death_fraction\": %.4f,\n     ",
-             Frac(m.cross_thread, m.freed), Frac(m.long_lived, m.freed),
-             static_cast<unsigned long long>(m.scope_known), Frac(m.in_scope0, m.scope_known),
-             Frac(m.in_scope1, m.scope_known), Frac(a.grouped, m.freed));
+    j.Printf(
+        "\"count\": %llu, \"bytes\": %llu, \"max_size\": %llu, \"freed_internally\": "
+        "%llu, \"freed\": %llu, \"freed_at_exit\": %llu, \"live_at_exit\": %llu,",
+        static_cast<unsigned long long>(m.count), static_cast<unsigned long long>(m.bytes),
+        static_cast<unsigned long long>(a.max_size), static_cast<unsigned long long>(m.internal),
+        static_cast<unsigned long long>(m.freed), static_cast<unsigned long long>(m.at_exit),
+        static_cast<unsigned long long>(m.live()));
+    j.Printf(
+        " \"cross_thread_fraction\": %.4f, \"long_lived_fraction\": %.4f,"
+        " \"scope_tracked\": %llu, \"in_scope_fraction\": %.4f,"
+        " \"in_caller_scope_fraction\": %.4f, \"group_death_fraction\": %.4f,\n     ",
+        Frac(m.cross_thread, m.freed), Frac(m.long_lived, m.freed),
+        static_cast<unsigned long long>(m.scope_known), Frac(m.in_scope0, m.scope_known),
+        Frac(m.in_scope1, m.scope_known), Frac(a.grouped, m.freed));
     int med = MedianBucket(m.lifetime_hist, m.freed);
     j.Printf("\"mean_lifetime_ns\": %.0f, \"median_lifetime\": \"%s\", \"lifetime_hist\": [",
              m.freed ? static_cast<double>(a.lifetime_ticks) / m.freed / g_state.ticks_per_ns : 0,
@@ -465,10 +468,11 @@ bool Report(const Config& config) {
     for (int b = 0; b < kBuckets; ++b) {
       j.Printf("%s%llu", b ? ", " : "", static_cast<unsigned long long>(m.lifetime_hist[b]));
     }
-    j.Printf("],\n     \"lifetime_class\": \"%s\", \"region\": \"%s\", \"suggestion\": \"%s\", "
-             "\"scope_frame\": %d, \"estimated_saving_ns\": %.0f, \"estimated_heap_ns\": %.0f, "
-             "\"reason\": ",
-             a.v.lifetime, a.v.region, a.v.region, a.v.scope_frame, a.v.saving_ns, a.v.heap_ns);
+    j.Printf(
+        "],\n     \"lifetime_class\": \"%s\", \"region\": \"%s\", \"suggestion\": \"%s\", "
+        "\"scope_frame\": %d, \"estimated_saving_ns\": %.0f, \"estimated_heap_ns\": %.0f, "
+        "\"reason\": ",
+        a.v.lifetime, a.v.region, a.v.region, a.v.scope_frame, a.v.saving_ns, a.v.heap_ns);
     j.Json(a.v.reason);
     j.Raw(", \"action\": ");
     j.Json(Action(a));
@@ -479,18 +483,18 @@ bool Report(const Config& config) {
   // ---- text --------------------------------------------------------------------------------
   Out t;
   t.Printf("Broom allocation-lifetime profile of %s (pid %d)\n", exe.c_str(), getpid());
-  t.Printf("%llu heap allocations, %.1f MiB, from %zu sites (%llu distinct stacks; stacks: %s, "
-           "symbols: %s)\n",
-           static_cast<unsigned long long>(total), static_cast<double>(total_bytes) / 1048576.0,
-           rows.size(), static_cast<unsigned long long>(raw_stacks), g_state.unwinder,
-           sym.backend());
-  t.Printf("Run %.1f ms; estimated allocator time on the heap %.2f ms; moving every site below "
-           "to its region would save about %.2f ms (cost model: docs/preload.md)\n",
-           run_ns / 1e6, heap_ns / 1e6, saving_ns / 1e6);
+  t.Printf(
+      "%llu heap allocations, %.1f MiB, from %zu sites (%llu distinct stacks; stacks: %s, "
+      "symbols: %s)\n",
+      static_cast<unsigned long long>(total), static_cast<double>(total_bytes) / 1048576.0,
+      rows.size(), static_cast<unsigned long long>(raw_stacks), g_state.unwinder, sym.backend());
+  t.Printf(
+      "Run %.1f ms; estimated allocator time on the heap %.2f ms; moving every site below "
+      "to its region would save about %.2f ms (cost model: docs/preload.md)\n",
+      run_ns / 1e6, heap_ns / 1e6, saving_ns / 1e6);
   for (const std::string& n : notes) t.Printf("note: %s\n", n.c_str());
-  t.Printf("\n%-4s %-12s %-12s %10s %12s %6s %6s %6s %8s %10s  %s\n", "rank", "lifetime",
-           "region", "calls", "bytes", "xthr%", "scope%", "exit%", "median", "saving_us",
-           "site <- caller");
+  t.Printf("\n%-4s %-12s %-12s %10s %12s %6s %6s %6s %8s %10s  %s\n", "rank", "lifetime", "region",
+           "calls", "bytes", "xthr%", "scope%", "exit%", "median", "saving_us", "site <- caller");
   size_t top = std::min<size_t>(rows.size(), config.profile_top);
   for (size_t i = 0; i < top; ++i) {
     const Agg& a = *rows[i];
@@ -500,11 +504,12 @@ bool Report(const Config& config) {
              i + 1, a.v.lifetime, a.v.region, static_cast<unsigned long long>(m.count),
              static_cast<unsigned long long>(m.bytes), 100 * Frac(m.cross_thread, m.freed),
              100 * Frac(m.in_scope0, m.scope_known), 100 * Frac(m.at_exit + m.live(), m.count),
-             med >= 0 ? BucketLabel(med) : "n/a", a.v.saving_ns / 1e3,
-             Where(a, a.user0).c_str(), Where(a, a.user1).c_str());
+             med >= 0 ? BucketLabel(med) : "n/a", a.v.saving_ns / 1e3, Where(a, a.user0).c_str(),
+             Where(a, a.user1).c_str());
   }
-  t.Printf("\nxthr%% = freed by another thread; scope%% = freed before the allocating function "
-           "returned; exit%% = live at exit or freed after exit began\n");
+  t.Printf(
+      "\nxthr%% = freed by another thread; scope%% = freed before the allocating function "
+      "returned; exit%% = live at exit or freed after exit began\n");
   t.Printf("\nWhat to do (top sites):\n");
   for (size_t i = 0; i < top; ++i) {
     const Agg& a = *rows[i];

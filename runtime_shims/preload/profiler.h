@@ -48,10 +48,10 @@ inline constexpr int kScopeFrames = 6;  // frames of a site whose activations ar
 inline constexpr int kBuckets = 9;      // lifetime decades: <1us ... <10s, >=10s
 
 struct Record {
-  uint64_t tsc;                    // allocation time
-  uint32_t site;                   // index in the site table
-  uint32_t tid;                    // ThreadIndex() of the allocating thread
-  uint32_t scope[kScopeFrames];    // scope-mark ids of frames 0.. (0: not tracked)
+  uint64_t tsc;                  // allocation time
+  uint32_t site;                 // index in the site table
+  uint32_t tid;                  // ThreadIndex() of the allocating thread
+  uint32_t scope[kScopeFrames];  // scope-mark ids of frames 0.. (0: not tracked)
 };
 
 // Allocates the tables, loads the unwinder, calibrates the clock (about 2 ms) and arranges for

@@ -168,8 +168,9 @@ bool IsLibraryFile(const std::string& path) {
 bool IsLibraryFunction(const std::string& fn) {
   size_t paren = fn.find('(');
   std::string head = fn.substr(0, paren);  // "void std::vector<int>::_M_realloc_insert<...>"
-  static const char* const kNamespaces[] = {"std::", "__gnu_cxx::", "__cxxabiv1::", "__cxa_",
-                                            "operator new", "operator delete", "__libc_"};
+  static const char* const kNamespaces[] = {
+      "std::",        "__gnu_cxx::",     "__cxxabiv1::", "__cxa_",
+      "operator new", "operator delete", "__libc_"};
   for (const char* ns : kNamespaces) {
     if (StartsWith(head, ns)) return true;
     // A template function's demangled name starts with its return type.
@@ -177,20 +178,67 @@ bool IsLibraryFunction(const std::string& fn) {
     if (at != std::string::npos && head.find_first_of("<(") > at) return true;
   }
   // Allocation wrappers: gnulib/coreutils, GLib, CPython, OpenSSL, SQLite, Perl.
-  static const char* const kWrappers[] = {
-      "xmalloc",        "xcalloc",        "xzalloc",         "xrealloc",       "xnmalloc",
-      "xnrealloc",      "x2realloc",      "x2nrealloc",      "xcharalloc",     "xmemdup",
-      "ximemdup",       "ximemdup0",      "xstrdup",         "xstrndup",       "ximalloc",
-      "xicalloc",       "xirealloc",      "xreallocarray",   "xireallocarray", "xinmalloc",
-      "xizalloc",       "xpalloc",        "g_malloc",        "g_malloc0",      "g_realloc",
-      "g_try_malloc",   "g_try_malloc0",  "g_malloc_n",      "g_malloc0_n",    "g_realloc_n",
-      "g_strdup",       "g_strndup",      "g_memdup",        "g_memdup2",      "g_slice_alloc",
-      "g_slice_alloc0", "PyMem_Malloc",   "PyMem_Calloc",    "PyMem_Realloc",  "PyMem_RawMalloc",
-      "PyMem_RawCalloc", "PyMem_RawRealloc", "PyObject_Malloc", "PyObject_Calloc",
-      "PyObject_Realloc", "_PyObject_Malloc", "_PyObject_Calloc", "_PyObject_Realloc",
-      "_PyMem_RawMalloc", "_PyMem_RawCalloc", "_PyMem_RawRealloc", "_PyMem_DebugMalloc",
-      "CRYPTO_malloc",  "CRYPTO_zalloc",  "CRYPTO_realloc",  "CRYPTO_strdup",  "sqlite3Malloc",
-      "sqlite3MallocZero", "Perl_safesysmalloc", "Perl_safesyscalloc", "Perl_safesysrealloc"};
+  static const char* const kWrappers[] = {"xmalloc",
+                                          "xcalloc",
+                                          "xzalloc",
+                                          "xrealloc",
+                                          "xnmalloc",
+                                          "xnrealloc",
+                                          "x2realloc",
+                                          "x2nrealloc",
+                                          "xcharalloc",
+                                          "xmemdup",
+                                          "ximemdup",
+                                          "ximemdup0",
+                                          "xstrdup",
+                                          "xstrndup",
+                                          "ximalloc",
+                                          "xicalloc",
+                                          "xirealloc",
+                                          "xreallocarray",
+                                          "xireallocarray",
+                                          "xinmalloc",
+                                          "xizalloc",
+                                          "xpalloc",
+                                          "g_malloc",
+                                          "g_malloc0",
+                                          "g_realloc",
+                                          "g_try_malloc",
+                                          "g_try_malloc0",
+                                          "g_malloc_n",
+                                          "g_malloc0_n",
+                                          "g_realloc_n",
+                                          "g_strdup",
+                                          "g_strndup",
+                                          "g_memdup",
+                                          "g_memdup2",
+                                          "g_slice_alloc",
+                                          "g_slice_alloc0",
+                                          "PyMem_Malloc",
+                                          "PyMem_Calloc",
+                                          "PyMem_Realloc",
+                                          "PyMem_RawMalloc",
+                                          "PyMem_RawCalloc",
+                                          "PyMem_RawRealloc",
+                                          "PyObject_Malloc",
+                                          "PyObject_Calloc",
+                                          "PyObject_Realloc",
+                                          "_PyObject_Malloc",
+                                          "_PyObject_Calloc",
+                                          "_PyObject_Realloc",
+                                          "_PyMem_RawMalloc",
+                                          "_PyMem_RawCalloc",
+                                          "_PyMem_RawRealloc",
+                                          "_PyMem_DebugMalloc",
+                                          "CRYPTO_malloc",
+                                          "CRYPTO_zalloc",
+                                          "CRYPTO_realloc",
+                                          "CRYPTO_strdup",
+                                          "sqlite3Malloc",
+                                          "sqlite3MallocZero",
+                                          "Perl_safesysmalloc",
+                                          "Perl_safesyscalloc",
+                                          "Perl_safesysrealloc"};
   for (const char* w : kWrappers) {
     if (head == w) return true;
   }
@@ -256,8 +304,8 @@ bool Symbolizer::ResolveDwarf(uintptr_t pc, std::vector<Frame>* out) {
   Dwfl_Module* mod = dw.addrmodule(static_cast<Dwfl*>(dwfl_), pc);
   if (mod == nullptr) return false;
   Dwarf_Addr start = 0;
-  const char* path = dw.module_info(mod, nullptr, &start, nullptr, nullptr, nullptr, nullptr,
-                                    nullptr);
+  const char* path =
+      dw.module_info(mod, nullptr, &start, nullptr, nullptr, nullptr, nullptr, nullptr);
   Frame base;
   base.module = Basename(path);
   base.offset = pc - start;
@@ -275,9 +323,8 @@ bool Symbolizer::ResolveDwarf(uintptr_t pc, std::vector<Frame>* out) {
     size_t nfiles = 0;
     if (dw.getsrcfiles(cu, &files, &nfiles) != 0) files = nullptr;
     Dwarf_Attribute comp_attr;
-    const char* comp_dir = dw.attr(cu, DW_AT_comp_dir, &comp_attr) != nullptr
-                               ? dw.formstring(&comp_attr)
-                               : nullptr;
+    const char* comp_dir =
+        dw.attr(cu, DW_AT_comp_dir, &comp_attr) != nullptr ? dw.formstring(&comp_attr) : nullptr;
     // The innermost scope, then its chain of concrete parents (inlined instances up to the
     // subprogram they were inlined into), as eu-addr2line -i walks it.
     Dwarf_Die* scopes = nullptr;

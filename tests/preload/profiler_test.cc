@@ -99,7 +99,7 @@ TEST_F(ProfilerTest, ShortLivedSameThreadObjectsAreTemporaryByLifetimeWhenScopeI
   ASSERT_TRUE(CountsFor(&g_site_b, &c));
   EXPECT_EQ(c.freed, 1000u);
   EXPECT_EQ(c.cross_thread, 0u);
-  EXPECT_EQ(c.replaced, 0u);  // each object is freed before the next one exists
+  EXPECT_EQ(c.replaced, 0u);                    // each object is freed before the next one exists
   EXPECT_EQ(c.scope[kScopeFrames + 1], 1000u);  // not tracked in the prefixed build
   EXPECT_GT(c.lifetime_hist[0] + c.lifetime_hist[1] + c.lifetime_hist[2], 900u);
   Verdict v = Classify(Summarize(c));
@@ -285,9 +285,10 @@ TEST_F(ScopeMarksTest, AnObjectFreedInALaterCallOfItsFunctionOutlivedItsCall) {
 // ---- which frames a site skips -----------------------------------------------------------------
 
 TEST(SymbolizeTest, LibraryFramesAreRecognized) {
-  EXPECT_TRUE(IsLibraryFunction("void std::vector<int, std::allocator<int> >::_M_realloc_insert"
-                                "<int const&>(__gnu_cxx::__normal_iterator<int*, "
-                                "std::vector<int, std::allocator<int> > >, int const&)"));
+  EXPECT_TRUE(
+      IsLibraryFunction("void std::vector<int, std::allocator<int> >::_M_realloc_insert"
+                        "<int const&>(__gnu_cxx::__normal_iterator<int*, "
+                        "std::vector<int, std::allocator<int> > >, int const&)"));
   EXPECT_TRUE(IsLibraryFunction("std::__new_allocator<int>::allocate(unsigned long, void const*)"));
   EXPECT_TRUE(IsLibraryFunction("xmalloc"));
   EXPECT_TRUE(IsLibraryFunction("PyObject_Malloc"));

@@ -166,7 +166,8 @@ std::vector<Tag> ReadTags(const std::string& path) {
 }
 
 bool EndsWith(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+  return s.size() >= suffix.size() &&
+         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
 // The program's sites resolve to the user's lines (never to _M_realloc_insert or operator new),
@@ -196,10 +197,10 @@ TEST(PreloadProfilerTest, GroundTruthProgramSitesAreClassifiedRight) {
     for (const ProfiledSite& s : sites) {
       if (EndsWith(s.file, "/lifetimes.cc") && s.line == tag.line) found = &s;
     }
-    ASSERT_NE(found, nullptr) << "no site at lifetimes.cc:" << tag.line << " (" << tag.name
-                              << ")\n" << Slurp(profile + ".txt");
-    EXPECT_EQ(found->lifetime, tag.lifetime)
-        << tag.name << " at lifetimes.cc:" << tag.line << "\n" << Slurp(profile + ".txt");
+    ASSERT_NE(found, nullptr) << "no site at lifetimes.cc:" << tag.line << " (" << tag.name << ")\n"
+                              << Slurp(profile + ".txt");
+    EXPECT_EQ(found->lifetime, tag.lifetime) << tag.name << " at lifetimes.cc:" << tag.line << "\n"
+                                             << Slurp(profile + ".txt");
     EXPECT_EQ(found->region, region.at(tag.lifetime)) << tag.name;
   }
   for (const ProfiledSite& s : sites) {

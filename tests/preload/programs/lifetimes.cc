@@ -92,8 +92,9 @@ class CountOperator {
     for (int v : b.values) {
       if (v % 3 == 0) scratch.push_back(v);  // SITE: scratch temporary
     }
-    for (int v : scratch) counts_[v % 997] += v;  // SITE: counts state
-    window_.push_back(new Entry{static_cast<long>(scratch.size()), b.values[0]});  // SITE: window state
+    for (int v : scratch) counts_[v % 997] += v;                           // SITE: counts state
+    Entry* e = new Entry{static_cast<long>(scratch.size()), b.values[0]};  // SITE: window state
+    window_.push_back(e);
     if (window_.size() > 40) {
       checksum_ += window_.front()->sum;
       delete window_.front();
@@ -125,7 +126,7 @@ std::vector<int*>* g_leaked = new std::vector<int*>;
 
 __attribute__((noinline)) void Produce(Channel* channel, int batches) {
   for (int i = 0; i < batches; ++i) {
-    Batch* b = new Batch;  // SITE: batch transferable
+    Batch* b = new Batch;                                          // SITE: batch transferable
     for (int j = 0; j < 64; ++j) b->values.push_back(i * 64 + j);  // SITE: records transferable
     channel->Push(b);
   }
@@ -147,8 +148,9 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "usage: %s [batches >= 1]\n", argv[0]);
     return 2;
   }
-  for (int i = 0; i < 200; ++i) g_registry[i] = std::string(48, static_cast<char>('a' + i % 26));  // SITE: registry state
-  for (int i = 0; i < 100; ++i) g_leaked->push_back(new int[8]);  // SITE: leaked state
+  for (int i = 0; i < 200; ++i)
+    g_registry[i] = std::string(48, static_cast<char>('a' + i % 26));  // SITE: registry state
+  for (int i = 0; i < 100; ++i) g_leaked->push_back(new int[8]);       // SITE: leaked state
   g_late_from = (batches - batches / 30) * 64;
   long checksum = 0;
   {
