@@ -228,6 +228,21 @@ TEST(ClassifyTest, LiveAtExitIsStateWhateverElse) {
   EXPECT_EQ(s.live(), 80u);
 }
 
+// An operator's map nodes: freed by another thread (the job's owner) when the job ends, after
+// living most of the run. State, never transferable.
+TEST(ClassifyTest, LongLivedFreedByAnotherThreadIsStateNotTransferable) {
+  SiteSummary s;
+  s.count = 100;
+  s.freed = 100;
+  s.cross_thread = 99;
+  s.long_lived = 99;
+  Verdict v = Classify(s);
+  EXPECT_STREQ(v.lifetime, "state");
+  EXPECT_STREQ(v.region, "actor");
+  s.long_lived = 0;  // the same frees soon after allocation: handed over, a message
+  EXPECT_STREQ(Classify(s).lifetime, "transferable");
+}
+
 // ---- scope marks on a fake stack ------------------------------------------------------------
 
 class ScopeMarksTest : public ::testing::Test {
