@@ -34,7 +34,8 @@ struct State {
   uint64_t window_ticks = 0;
   uint64_t min_long_ticks = 0;  // 1 ms: shorter lives are never "long"
   uint64_t start_tsc = 0;
-  std::atomic<uint64_t> exit_tsc{0};  // when exit() began; 0 before
+  std::atomic<uint64_t> exit_tsc{0};   // when exit() began; 0 before
+  std::atomic<uint64_t> own_ticks{0};  // time spent in OnAlloc/OnFree, all threads (folded)
   int owner_pid = 0;
   const char* unwinder = "";
 };
@@ -42,6 +43,8 @@ extern State g_state;
 
 const char* BucketLabel(int b);
 void Counts(const Site& s, SiteCounts* out);
+// The profiler's own time so far (all threads; the calling thread's unfolded part included).
+uint64_t OwnTicks();
 
 }  // namespace broom::preload::profiler
 

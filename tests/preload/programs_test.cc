@@ -241,6 +241,20 @@ TEST(PreloadProfilerTest, SortReportSaysTheHeapIsNotItsCost) {
   EXPECT_NE(text.find("cannot make it noticeably faster"), std::string::npos) << text;
 }
 
+// A program that only allocates: under the profiler it runs many times slower, but its heap is
+// still most of its own work, so the report must not call the heap negligible (the profiler's
+// own time is taken out of the run's CPU time before the heap's share is judged).
+TEST(PreloadProfilerTest, AllocationBoundProgramIsNotCalledHeapNegligible) {
+  std::string profile = TempDir() + "/alloc_loop.json";
+  Result pre = RunShell(BROOM_TEST_ALLOC_LOOP, Preload("profile:" + profile));
+  ASSERT_EQ(pre.status, 0) << pre.err;
+  std::string text = Slurp(profile + ".txt");
+  size_t line = text.find('\n');
+  ASSERT_NE(line, std::string::npos) << text;
+  EXPECT_GE(std::atol(text.c_str() + line + 1), 200000) << text;  // "N heap allocations, ..."
+  EXPECT_EQ(text.find("the heap costs about"), std::string::npos) << text;
+}
+
 // A program that links libjemalloc.so.2 itself and frees mallocx() memory with free(): jemalloc's
 // API and Broom's malloc family reach one heap (Broom exports jemalloc's API when jemalloc is
 // linked into it).
