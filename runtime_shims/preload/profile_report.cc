@@ -25,8 +25,8 @@ namespace broom::preload::profiler {
 
 namespace {
 
-// Cost model of the estimated savings, per object, from the measurements in
-// /work/shared/broom-notes.md section 2 (a 2-vCPU VM like the one Broom is benchmarked on):
+// Cost model of the estimated savings, per object, measured on a 2-vCPU VM like the one Broom is
+// benchmarked on (docs/preload.md, "The cost model", gives the numbers):
 constexpr double kHeapPairNs = 5.5;    // malloc + free on one thread (jemalloc)
 constexpr double kRemoteFreeNs = 110;  // extra for freeing another thread's object (97-131 ns)
 constexpr double kRegionNs = 1.3;      // bump allocation (0.6 ns) + share of a bulk free (0.7)
