@@ -44,6 +44,14 @@ bool LooksFreed(const void* p) { return static_cast<const uintptr_t*>(p)[1] == T
 
 static_assert(internal::kChunkSize < (uint64_t{1} << 32),
               "IsReapObjectOffset is exact for every offset in a slab");
+static_assert(
+    [] {
+      for (int c = 0; c < internal::kReapNumClasses; ++c) {
+        if (internal::kReapClasses.size[c] % 16 != 0) return false;
+      }
+      return true;
+    }(),
+    "ReapChecksumTerm numbers objects by offset / 16");
 
 // Smallest class >= size whose objects are all aligned to `align` (objects start at a slab's
 // begin(), 64-aligned), or kReapNumClasses.
@@ -332,12 +340,10 @@ void ReapRegion::FreeSlow(void* p) {
     s.local_free = p;
     --s.used;
   } else {
-    uint32_t index;
-    internal::IsReapObjectOffset(static_cast<size_t>(obj - b->begin()), c, &index);
     words[0] = reinterpret_cast<uintptr_t>(b->free_list);
     words[1] = Tag(p);
     b->free_list = p;
-    b->freed_checksum += internal::ReapChecksumTerm(index);
+    b->freed_checksum += internal::ReapChecksumTerm(static_cast<size_t>(obj - b->begin()));
     const uint16_t live = b->live_objects--;
     if (live <= 1 || live == b->capacity) MoveSlab(b, c, live);
   }
@@ -373,7 +379,8 @@ void ReapRegion::DieLostTag(const void* p) const {
 void ReapRegion::SlabEmptied(BlockHeader* b, int c) {
   // Its list must hold each of its objects once: a second free of an object of an older slab,
   // not caught at that Free, leaves it twice (and a live object off the list).
-  if (BROOM_UNLIKELY(b->freed_checksum != internal::ReapFullChecksum(b->capacity))) {
+  if (BROOM_UNLIKELY(b->freed_checksum !=
+                     internal::ReapFullChecksum(b->capacity, kReapClasses.size[c]))) {
     DieBadFree(b->free_list,
                "double free: an object was freed twice while its slab was not "
                "current (its emptied slab's free list does not hold each object once)");
@@ -554,7 +561,7 @@ void ReapRegion::Validate() const {
           DieInvalid(this, b, "free list holds a pointer that is not a free object of the slab");
         }
         if (++n > b->capacity) DieInvalid(this, b, "free list cycles");
-        checksum += internal::ReapChecksumTerm(static_cast<uint32_t>((o - b->begin()) / csize));
+        checksum += internal::ReapChecksumTerm(static_cast<size_t>(o - b->begin()));
       }
     }
     if (b != classes_[c].slab && checksum != b->freed_checksum) {

@@ -196,10 +196,9 @@ inline void ReapRegion::Free(void* p) {
     const size_t offset = static_cast<size_t>(static_cast<char*>(p) - b->begin());
     auto* words = static_cast<uintptr_t*>(p);
     const uintptr_t tag = internal::kReapFreedTag ^ reinterpret_cast<uintptr_t>(p);
-    uint32_t index;
     // One compare bounds p to the carved objects (below begin() wraps around).
     if (BROOM_LIKELY(offset < static_cast<size_t>(b->used_end - b->begin()) &&
-                     internal::IsReapObjectOffset(offset, c, &index))) {
+                     internal::IsReapObjectOffset(offset, c))) {
       ClassState& s = classes_[c];
       if (b == s.slab) {
         // A freed object carries its tag: the slow path confirms the double free.
@@ -221,7 +220,7 @@ inline void ReapRegion::Free(void* p) {
       words[1] = tag;
       b->free_list = p;
       b->live_objects = static_cast<uint16_t>(live - 1);
-      b->freed_checksum += internal::ReapChecksumTerm(index);
+      b->freed_checksum += internal::ReapChecksumTerm(offset);
       bytes_freed_ += internal::kReapClasses.size[c];
       PoisonFreed(words, c);
       // Full to partial (live was capacity) or emptied (live was 1), in one unsigned compare: the

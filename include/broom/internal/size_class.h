@@ -58,31 +58,31 @@ static_assert(ReapSizeClassSlow(kReapMaxSmall) == kReapNumClasses - 1);
 // Word 1 of a free object in an actor slab holds kReapFreedTag ^ its address.
 inline constexpr uintptr_t kReapFreedTag = 0x5bd1e9955bd1e995ull;
 
-// True if `offset` (< 2^32) is a multiple of the size of class c; then *index is
-// offset / size. One multiply: the low half decides, the high half is the quotient.
-inline bool IsReapObjectOffset(size_t offset, int c, uint32_t* index) {
-  const uint64_t m = kReapClasses.multiple_test[c];
-  const unsigned __int128 product = static_cast<unsigned __int128>(offset) * m;
-  *index = static_cast<uint32_t>(product >> 64);
-  return static_cast<uint64_t>(product) < m;
-}
+// True if `offset` (< 2^32) is a multiple of the size of class c: one multiply.
 inline bool IsReapObjectOffset(size_t offset, int c) {
-  uint32_t index;
-  return IsReapObjectOffset(offset, c, &index);
+  const uint64_t m = kReapClasses.multiple_test[c];
+  return static_cast<uint64_t>(offset) * m < m;
 }
 
-// The checksum term of object `index` of a slab: (i + 1) in the low 32 bits, (i + 1)^2 in the
-// high 32 (mod 2^32). Over a slab's free list, the sum equals ReapFullChecksum(capacity) exactly
-// when the list holds each object once: a second free of one object (with another still live)
-// cannot match both the sum of indices and the sum of their squares. The low half never carries
-// into the high one (capacity <= 16383).
-inline uint64_t ReapChecksumTerm(uint32_t index) {
-  const uint64_t k = uint64_t{index} + 1;
+// The checksum term of the object at `offset` in its slab (class sizes are multiples of 16, so
+// k = offset / 16 + 1 is distinct per object): k in the low 32 bits, k^2 in the high 32 (mod
+// 2^32). Over a slab's free list, the sum equals ReapFullChecksum exactly when the list holds
+// each object once: a second free of one object (with another still live) cannot match both
+// the sum of the k and the sum of their squares. The low half never carries into the high one
+// (k <= 2^14 + 1 and capacity <= 2^14, so the sum of the k stays below 2^28 * 3).
+inline uint64_t ReapChecksumTerm(size_t offset) {
+  const uint64_t k = (uint64_t{offset} >> 4) + 1;
   return k | ((k * k) << 32);
 }
-inline uint64_t ReapFullChecksum(uint64_t capacity) {
-  const uint64_t sum = capacity * (capacity + 1) / 2;
-  const uint64_t squares = capacity * (capacity + 1) * (2 * capacity + 1) / 6;
+// The sum of the terms of all `capacity` objects of size `csize` of a slab: k_i = m * i + 1
+// with m = csize / 16, i < capacity.
+inline uint64_t ReapFullChecksum(uint64_t capacity, uint64_t csize) {
+  const uint64_t n = capacity;
+  const uint64_t m = csize >> 4;
+  const uint64_t si = n * (n - 1) / 2;                              // sum of i
+  const uint64_t si2 = n == 0 ? 0 : (n - 1) * n * (2 * n - 1) / 6;  // sum of i^2
+  const uint64_t sum = m * si + n;
+  const uint64_t squares = m * m * si2 + 2 * m * si + n;
   return sum | (squares << 32);
 }
 

@@ -268,10 +268,12 @@ TEST(ReapRegionDeathTest, DoubleFreeInAnOlderSlabIsCaughtWhenTheSlabEmpties) {
         std::vector<void*> objects;
         for (int i = 0; i < 200; ++i) objects.push_back(a.Allocate(64));  // slabs of 15, 31, ...
         a.Free(objects[0]);
-        a.Free(objects[0]);                               // the first slab is no longer current
-        for (int i = 1; i < 15; ++i) a.Free(objects[i]);  // ... empties it
+        a.Free(objects[0]);  // the first slab (15 objects) is no longer current
+        // 13 more frees take its live count to 0 with objects[14] still live: the checksum
+        // over its free list (objects[0] twice, no objects[14]) does not match.
+        for (int i = 1; i < 14; ++i) a.Free(objects[i]);
       },
-      "double free");
+      "double free: an object was freed twice while its slab was not current");
 }
 
 // ... or when the object would be handed out again.
