@@ -59,7 +59,7 @@ class ReapRegion final : public Region {
   // second Free when the object's slab is current for its class or has just emptied; otherwise
   // (an older slab that still holds live objects, whose objects Free does not read) when the
   // object would be handed out again or its slab empties, always before its memory is reused.
-  // Inline: the lookup of p's slab, the checks and the push take about 40 instructions; a slab
+  // Inline: the lookup of p's slab, the checks and the push take about 50 instructions; a slab
   // that becomes full-to-partial or empty, a large object, checked mode and every error take
   // one out-of-line call.
   inline void Free(void* p);
