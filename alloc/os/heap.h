@@ -21,11 +21,14 @@ struct MetaAllocator {
   template <class U>
   MetaAllocator(const MetaAllocator<U>&) {}  // NOLINT(google-explicit-constructor): rebind
   T* allocate(size_t n) {
-    void* p = MetaAllocate(n * sizeof(T), alignof(T));
+    // T may be a pointer (std::deque's map of blocks): sizeof(T) is meant.
+    void* p = MetaAllocate(n * sizeof(T), alignof(T));  // NOLINT(bugprone-sizeof-expression)
     if (p == nullptr) throw std::bad_alloc();
     return static_cast<T*>(p);
   }
-  void deallocate(T* p, size_t n) { MetaFree(p, n * sizeof(T), alignof(T)); }
+  void deallocate(T* p, size_t n) {
+    MetaFree(p, n * sizeof(T), alignof(T));  // NOLINT(bugprone-sizeof-expression)
+  }
   template <class U>
   bool operator==(const MetaAllocator<U>&) const {
     return true;

@@ -57,9 +57,8 @@ T* Clone(const T& src, Region& target) {
   ContextScope scope(target);
   if constexpr (internal::HasAdlClone<T>::value) {
     return BroomClone(src, target);
-  } else if constexpr (internal::HasRegionAllocator<T>::value) {
-    return NewIn<T>(target, src);  // uses-allocator construction puts it in target
-  } else if constexpr (std::is_trivially_copyable_v<T>) {
+  } else if constexpr (internal::HasRegionAllocator<T>::value || std::is_trivially_copyable_v<T>) {
+    // A region-aware T: uses-allocator construction puts its parts in target too.
     return NewIn<T>(target, src);
   } else {
     static_assert(internal::HasAdlClone<T>::value,
