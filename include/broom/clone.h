@@ -58,7 +58,7 @@ T* Clone(const T& src, Region& target) {
   if constexpr (internal::HasAdlClone<T>::value) {
     return BroomClone(src, target);
   } else if constexpr (internal::HasRegionAllocator<T>::value || std::is_trivially_copyable_v<T>) {
-    // A region-aware T: uses-allocator construction puts its parts in target too.
+    // Trivially copyable, or region-aware (uses-allocator construction puts its parts in target).
     return NewIn<T>(target, src);
   } else {
     static_assert(internal::HasAdlClone<T>::value,
