@@ -455,153 +455,193 @@ int WorkerMain(int argc, char** argv) {
   _exit(0);
 }
 
-JobResult RunJob(const std::string& job, const JobParams& params, const JobOptions& options) {
-  JobResult r;
-  std::string params_s = params.ToString();
-  std::shared_ptr<const Graph> graph = CachedGraph(job, params_s);
-  if (graph == nullptr) {
-    r.error = "unknown job '" + job + "'";
-    return r;
-  }
-  MemoryPolicy* policy = ProcessPolicy(options.policy);
-  if (policy == nullptr) {
-    r.error =
-        "unknown memory policy '" + options.policy + "' (use regions, heap, heap-glibc or gc)";
-    return r;
+// What RunJob needs of a job, resolved and checked before anything starts.
+struct JobSetup {
+  std::string job;
+  std::string params;
+  std::shared_ptr<const Graph> graph;
+  MemoryPolicy* policy = nullptr;
+  int32_t state_checks = 0;
+  int32_t check_mode = 0;
+  int procs = 1;
+  AddressPlan plan;
+};
+
+// Fills `s`; returns the error a user can act on, or "".
+std::string ResolveJob(const std::string& job, const JobParams& params, const JobOptions& options,
+                       JobSetup* s) {
+  s->job = job;
+  s->params = params.ToString();
+  s->graph = CachedGraph(job, s->params);
+  if (s->graph == nullptr) return "unknown job '" + job + "'";
+  s->policy = ProcessPolicy(options.policy);
+  if (s->policy == nullptr) {
+    return "unknown memory policy '" + options.policy + "' (use regions, heap, heap-glibc or gc)";
   }
   std::string error;
-  auto state_checks =
+  s->state_checks =
       static_cast<int32_t>(lifecycle::ResolveStateChecks(options.state_checks, &error));
+  if (!error.empty()) return error;
+  s->check_mode = static_cast<int32_t>(GetCheckMode());
+  s->procs = std::max(1, options.processes);
+  return s->procs > 1 ? JobPlan(options, s->procs, &s->plan) : std::string();
+}
+
+// Starts worker processes 1..n-1 and connects to each. Returns the first error, or "".
+std::string ConnectWorkers(caf::actor_system& system, const JobOptions& options,
+                           const JobSetup& setup, std::vector<Worker>& workers) {
+  for (size_t i = 0; i < workers.size(); ++i) {
+    std::string error = LaunchWorker(options.worker_exe, options.threads, setup.plan,
+                                     static_cast<uint32_t>(i + 1), workers[i]);
+    if (!error.empty()) return error;
+    auto node = system.middleman().connect("127.0.0.1", workers[i].port);
+    if (!node) {
+      return "cannot connect to worker " + std::to_string(i + 1) + ": " +
+             system.render(node.error());
+    }
+    workers[i].node = *node;
+  }
+  return {};
+}
+
+// The job's instances in stage order: instance i of a stage runs in process i % procs.
+struct Instances {
+  std::vector<caf::actor> actors;
+  std::vector<std::pair<int, int>> who;  // actor index -> (stage, instance)
+  std::vector<int> where;                // actor index -> process
+};
+
+std::string SpawnInstances(caf::actor_system& system, const JobOptions& options,
+                           const JobSetup& setup, const std::vector<Worker>& workers,
+                           Instances* out) {
+  const auto& stages = setup.graph->stages();
+  for (int s = 0; s < static_cast<int>(stages.size()); ++s) {
+    for (int i = 0; i < stages[s].instances; ++i) {
+      int p = i % setup.procs;
+      caf::actor a;
+      if (p == 0) {
+        a = system.spawn(InstanceActor, setup.job, setup.params, options.policy, s, i,
+                         options.credits, static_cast<uint64_t>(options.batch_size),
+                         setup.state_checks, setup.check_mode);
+      } else {
+        auto res = system.middleman().remote_spawn<caf::actor>(
+            workers[p - 1].node, kInstanceActorName,
+            caf::make_message(setup.job, setup.params, options.policy, int32_t{s}, int32_t{i},
+                              options.credits, static_cast<uint64_t>(options.batch_size),
+                              setup.state_checks, setup.check_mode),
+            std::chrono::seconds(10));
+        if (!res) {
+          return "remote_spawn on worker " + std::to_string(p) +
+                 " failed: " + system.render(res.error());
+        }
+        a = std::move(*res);
+      }
+      out->actors.push_back(a);
+      out->who.emplace_back(s, i);
+      out->where.push_back(p);
+    }
+  }
+  return {};
+}
+
+// Wires the instances, waits until each reports done (adding its report to `totals`), one
+// stops early, or the timeout passes; on an error, kills the unfinished ones. Returns the error
+// or "".
+std::string AwaitInstances(caf::actor_system& system, caf::scoped_actor& self,
+                           const JobOptions& options, const JobSetup& setup,
+                           const std::vector<Worker>& workers, const Instances& in,
+                           std::chrono::steady_clock::time_point t0,
+                           std::map<std::string, uint64_t>* totals) {
+  const std::vector<caf::actor>& actors = in.actors;
+  for (auto& a : actors) self->monitor(a);
+  WireSetup wiring{actors, caf::actor_cast<caf::actor>(self)};
+  for (auto& a : actors) self->send(a, wiring);
+  std::vector<bool> done(actors.size(), false);
+  size_t finished = 0;
+  bool killed = false;
+  std::string error;
+  auto deadline = t0 + std::chrono::duration<double>(options.timeout_seconds);
+  auto index_of = [&](const caf::actor_addr& addr) -> int {
+    for (size_t k = 0; k < actors.size(); ++k) {
+      if (actors[k].address() == addr) return static_cast<int>(k);
+    }
+    return -1;
+  };
+  auto name_of = [&](int k) {
+    return "instance '" + setup.graph->stages()[in.who[k].first].name + "' #" +
+           std::to_string(in.who[k].second) + " (process " + std::to_string(in.where[k]) +
+           (in.where[k] > 0 ? ", pid " + std::to_string(workers[in.where[k] - 1].pid) : "") + ")";
+  };
+  while (finished < actors.size() && error.empty()) {
+    self->receive(
+        [&](WireDone& d) {
+          int base = 0;
+          for (int s = 0; s < d.stage; ++s) base += setup.graph->stages()[s].instances;
+          size_t k = static_cast<size_t>(base + d.index);
+          if (k < done.size() && !done[k]) {
+            done[k] = true;
+            ++finished;
+            for (auto& [key, v] : d.report) (*totals)[key] += v;
+          }
+        },
+        [&](caf::down_msg& dm) {
+          int k = index_of(dm.source);
+          if (k < 0 || done[k]) return;
+          error = name_of(k) + " stopped before finishing: " + system.render(dm.reason) +
+                  (in.where[k] > 0 ? " (lost worker process?)" : "");
+        },
+        caf::after(std::chrono::milliseconds(50)) >>
+            [&] {
+              auto now = std::chrono::steady_clock::now();
+              if (now > deadline) {
+                error = "timed out after " + std::to_string(options.timeout_seconds) + " s with " +
+                        std::to_string(actors.size() - finished) + " instances unfinished";
+              }
+              if (!killed && options.kill_worker_after_seconds > 0 && !workers.empty() &&
+                  now - t0 > std::chrono::duration<double>(options.kill_worker_after_seconds)) {
+                kill(workers[0].pid, SIGKILL);  // testing hook: lose a peer mid-job
+                killed = true;
+              }
+            });
+  }
   if (!error.empty()) {
-    r.error = error;
-    return r;
+    for (size_t k = 0; k < actors.size(); ++k) {
+      if (!done[k]) self->send_exit(actors[k], caf::exit_reason::kill);
+    }
   }
-  auto check_mode = static_cast<int32_t>(GetCheckMode());
-  int procs = std::max(1, options.processes);
-  AddressPlan plan;
-  if (procs > 1) {
-    r.error = JobPlan(options, procs, &plan);
-    if (!r.error.empty()) return r;
-  }
-  SetReceivePolicy(policy);
+  return error;
+}
+
+JobResult RunJob(const std::string& job, const JobParams& params, const JobOptions& options) {
+  JobResult r;
+  JobSetup setup;
+  r.error = ResolveJob(job, params, options, &setup);
+  if (!r.error.empty()) return r;
+  SetReceivePolicy(setup.policy);
   signal(SIGPIPE, SIG_IGN);
   lifecycle::ResetShimStats();  // counters describe this job (one job at a time per process)
   r.broom_before = GetGlobalStats();
   auto t0 = std::chrono::steady_clock::now();
-  std::vector<Worker> workers(procs - 1);
+  std::vector<Worker> workers(setup.procs - 1);
   {
     caf::actor_system_config cfg;
     ConfigureSystem(cfg, options.threads);
-    if (procs > 1) cfg.load<caf::io::middleman>();
+    if (setup.procs > 1) cfg.load<caf::io::middleman>();
     caf::actor_system system{cfg};
-    std::vector<caf::actor> actors;
-    std::vector<std::pair<int, int>> who;  // actor index -> (stage, instance)
-    std::vector<int> where;                // actor index -> process
-    for (size_t i = 0; i < workers.size() && r.error.empty(); ++i) {
-      r.error = LaunchWorker(options.worker_exe, options.threads, plan,
-                             static_cast<uint32_t>(i + 1), workers[i]);
-      if (!r.error.empty()) break;
-      auto node = system.middleman().connect("127.0.0.1", workers[i].port);
-      if (!node) {
-        r.error = "cannot connect to worker " + std::to_string(i + 1) + ": " +
-                  system.render(node.error());
-        break;
-      }
-      workers[i].node = *node;
-    }
-    for (int s = 0; s < static_cast<int>(graph->stages().size()) && r.error.empty(); ++s) {
-      for (int i = 0; i < graph->stages()[s].instances && r.error.empty(); ++i) {
-        int p = i % procs;
-        caf::actor a;
-        if (p == 0) {
-          a = system.spawn(InstanceActor, job, params_s, options.policy, s, i, options.credits,
-                           static_cast<uint64_t>(options.batch_size), state_checks, check_mode);
-        } else {
-          auto res = system.middleman().remote_spawn<caf::actor>(
-              workers[p - 1].node, kInstanceActorName,
-              caf::make_message(job, params_s, options.policy, int32_t{s}, int32_t{i},
-                                options.credits, static_cast<uint64_t>(options.batch_size),
-                                state_checks, check_mode),
-              std::chrono::seconds(10));
-          if (!res) {
-            r.error = "remote_spawn on worker " + std::to_string(p) +
-                      " failed: " + system.render(res.error());
-            break;
-          }
-          a = std::move(*res);
-        }
-        actors.push_back(a);
-        who.emplace_back(s, i);
-        where.push_back(p);
-      }
-    }
-    std::map<std::string, uint64_t> totals;
+    Instances instances;
+    r.error = ConnectWorkers(system, options, setup, workers);
+    if (r.error.empty()) r.error = SpawnInstances(system, options, setup, workers, &instances);
     if (r.error.empty()) {
       caf::scoped_actor self{system};
-      for (auto& a : actors) self->monitor(a);
-      WireSetup setup{actors, caf::actor_cast<caf::actor>(self)};
-      for (auto& a : actors) self->send(a, setup);
-      std::vector<bool> done(actors.size(), false);
-      size_t finished = 0;
-      bool killed = false;
-      auto deadline = t0 + std::chrono::duration<double>(options.timeout_seconds);
-      auto index_of = [&](const caf::actor_addr& addr) -> int {
-        for (size_t k = 0; k < actors.size(); ++k) {
-          if (actors[k].address() == addr) return static_cast<int>(k);
-        }
-        return -1;
-      };
-      auto name_of = [&](int k) {
-        return "instance '" + graph->stages()[who[k].first].name + "' #" +
-               std::to_string(who[k].second) + " (process " + std::to_string(where[k]) +
-               (where[k] > 0 ? ", pid " + std::to_string(workers[where[k] - 1].pid) : "") + ")";
-      };
-      while (finished < actors.size() && r.error.empty()) {
-        self->receive(
-            [&](WireDone& d) {
-              int base = 0;
-              for (int s = 0; s < d.stage; ++s) base += graph->stages()[s].instances;
-              size_t k = static_cast<size_t>(base + d.index);
-              if (k < done.size() && !done[k]) {
-                done[k] = true;
-                ++finished;
-                for (auto& [key, v] : d.report) totals[key] += v;
-              }
-            },
-            [&](caf::down_msg& dm) {
-              int k = index_of(dm.source);
-              if (k < 0 || done[k]) return;
-              r.error = name_of(k) + " stopped before finishing: " + system.render(dm.reason) +
-                        (where[k] > 0 ? " (lost worker process?)" : "");
-            },
-            caf::after(std::chrono::milliseconds(50)) >>
-                [&] {
-                  auto now = std::chrono::steady_clock::now();
-                  if (now > deadline) {
-                    r.error = "timed out after " + std::to_string(options.timeout_seconds) +
-                              " s with " + std::to_string(actors.size() - finished) +
-                              " instances unfinished";
-                  }
-                  if (!killed && options.kill_worker_after_seconds > 0 && !workers.empty() &&
-                      now - t0 > std::chrono::duration<double>(options.kill_worker_after_seconds)) {
-                    kill(workers[0].pid, SIGKILL);  // testing hook: lose a peer mid-job
-                    killed = true;
-                  }
-                });
-      }
-      if (!r.error.empty()) {
-        for (size_t k = 0; k < actors.size(); ++k) {
-          if (!done[k]) self->send_exit(actors[k], caf::exit_reason::kill);
-        }
-      } else {
+      r.error = AwaitInstances(system, self, options, setup, workers, instances, t0, &r.totals);
+      if (r.error.empty()) {
         for (Worker& w : workers) {
           lifecycle::ProcessStats ps;
           if (ReadWorkerStats(system, self, w.node, ps)) r.workers.push_back(ps);
         }
       }
     }
-    r.totals = std::move(totals);
-    actors.clear();
+    instances.actors.clear();
     StopWorkers(workers);
   }  // the actor system waits here for every local actor to be gone
   r.ok = r.error.empty();
