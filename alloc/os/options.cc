@@ -32,6 +32,9 @@ struct OptionRow {
 constexpr Keyword kCheckWords[] = {{"off", 0}, {"no", 0},   {"false", 0}, {"fatal", 1}, {"on", 1},
                                    {"yes", 1}, {"true", 1}, {"log", 2},   {nullptr, 0}};
 
+constexpr Keyword kSwitchWords[] = {{"off", 0}, {"no", 0},   {"false", 0}, {"on", 1},
+                                    {"yes", 1}, {"true", 1}, {nullptr, 0}};
+
 // Indexed by Option. Defaults here are the documented ones (docs/tuning.md).
 constexpr OptionRow kTable[] = {
     {"BROOM_RESERVE_GB", 64, 1, int64_t{1} << 16, nullptr, "an integer 1..65536"},
@@ -39,6 +42,8 @@ constexpr OptionRow kTable[] = {
     {"BROOM_QUARANTINE_MS", 0, 0, int64_t{1} << 31, nullptr, "milliseconds (0: off)"},
     {"BROOM_RETAINED_CAP_MB", 256, 0, int64_t{1} << 30, nullptr, "MiB"},
     {"BROOM_DECAY_MS", 1000, 0, int64_t{1} << 31, nullptr, "milliseconds"},
+    {"BROOM_CHECK_HEAP", -1, 0, 1, kSwitchWords, "0/off or 1/on"},
+    {"BROOM_CHECK_SENT", -1, 0, 1, kSwitchWords, "0/off or 1/on"},
 };
 static_assert(sizeof(kTable) / sizeof(kTable[0]) == static_cast<size_t>(Option::kCount),
               "one row per Option");
