@@ -44,7 +44,8 @@ void LoadOptionsOnce() {
 // Heap recognition starts when the heap check first takes effect: in checked mode with
 // heap_pointers on, or at an on-demand scan of a transferable region that asks for it.
 void MaybeStartHeapTracking() {
-  if (GetCheckMode() != CheckMode::kOff && g_heap_pointers.load(std::memory_order_relaxed)) {
+  if (static_cast<CheckMode>(g_mode.load(std::memory_order_relaxed)) != CheckMode::kOff &&
+      g_heap_pointers.load(std::memory_order_relaxed)) {
     StartHeapTracking();
   }
 }
@@ -134,6 +135,15 @@ void ScanRange(void* ctx, const BlockHeader* block, const char* begin, const cha
   static_cast<Scanner*>(ctx)->Scan(block, begin, end);
 }
 
+void CheckBeforeTransfer(const Region* r, const char* op);
+
+void StoreMode(CheckMode mode) {
+  g_mode.store(static_cast<uint8_t>(mode), std::memory_order_relaxed);
+  g_transfer_hook.store(mode == CheckMode::kOff ? nullptr : &CheckBeforeTransfer,
+                        std::memory_order_release);
+  MaybeStartHeapTracking();
+}
+
 void CheckBeforeTransfer(const Region* r, const char* op) {
   OutlivesReport report = CheckOutlives(*r);
   if (report.ok()) return;
@@ -150,20 +160,25 @@ void CheckBeforeTransfer(const Region* r, const char* op) {
 
 }  // namespace
 
-// BROOM_CHECKS (alloc/os/options.h), read once at the first region; unset keeps the built-in
-// default (kFatal with -DBROOM_CHECKED=ON, else kOff). Quarantine (BROOM_QUARANTINE_MS) is
-// started by the chunk layer when the space is created.
-// Called at every region creation (CreateRegion): also binds the creating thread to heap
-// tracking once it runs (a thread-local load when already bound or not tracking).
-void InitCheckModeOnce() {
+// BROOM_CHECKS and the option rows, read once, at the first region or the first GetCheckMode
+// (so that a driver asking for the mode before any region sees the environment's); unset keeps
+// the built-in default (kFatal with -DBROOM_CHECKED=ON, else kOff).
+void LoadModeOnce() {
   static const bool initialized = [] {
     LoadOptionsOnce();
     const int64_t v = GetOption(Option::kChecks);
-    SetCheckMode(v < 0 ? static_cast<CheckMode>(g_mode.load(std::memory_order_relaxed))
-                       : static_cast<CheckMode>(v));
+    StoreMode(v < 0 ? static_cast<CheckMode>(g_mode.load(std::memory_order_relaxed))
+                    : static_cast<CheckMode>(v));
     return true;
   }();
   (void)initialized;
+}
+
+// Called at every region creation (CreateRegion): also binds the creating thread to heap
+// tracking once that runs (a thread-local load when already bound or not tracking).
+// Quarantine (BROOM_QUARANTINE_MS) is started by the chunk layer when the space is created.
+void InitCheckModeOnce() {
+  LoadModeOnce();
   TrackThisThread();
 }
 
@@ -238,20 +253,17 @@ std::string OutlivesReport::ToString(size_t max_lines) const {
 }
 
 void SetCheckMode(CheckMode mode) {
-  internal::LoadOptionsOnce();
-  internal::g_mode.store(static_cast<uint8_t>(mode), std::memory_order_relaxed);
-  internal::g_transfer_hook.store(
-      mode == CheckMode::kOff ? nullptr : &internal::CheckBeforeTransfer,
-      std::memory_order_release);
-  internal::MaybeStartHeapTracking();
+  internal::LoadModeOnce();  // so that a later first use does not override this
+  internal::StoreMode(mode);
 }
 
 CheckMode GetCheckMode() {
+  internal::LoadModeOnce();
   return static_cast<CheckMode>(internal::g_mode.load(std::memory_order_relaxed));
 }
 
 void SetCheckOptions(const CheckOptions& options) {
-  internal::LoadOptionsOnce();  // so that a later first use does not override these
+  internal::LoadModeOnce();  // so that a later first use does not override these
   internal::g_heap_pointers.store(options.heap_pointers, std::memory_order_relaxed);
   internal::g_sent_writes.store(options.sent_writes, std::memory_order_relaxed);
   internal::MaybeStartHeapTracking();
