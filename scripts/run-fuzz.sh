@@ -21,7 +21,7 @@ if [ ! -f "$build/CMakeCache.txt" ]; then
     -DCMAKE_BUILD_TYPE=RelWithDebInfo \
     -DBROOM_BUILD_FUZZERS=ON \
     -DBROOM_SANITIZER=address+undefined \
-    -DBROOM_DEBUG=1 \
+    -DBROOM_DEBUG=3 \
     -DBROOM_BUILD_BENCHMARKS=OFF -DBROOM_BUILD_SHIMS=OFF \
     -DCMAKE_CXX_FLAGS="-fsanitize=fuzzer-no-link"
 fi

@@ -7,6 +7,7 @@
 
 #include <pthread.h>
 
+#include <atomic>
 #include <new>
 
 #include "absl/base/thread_annotations.h"
@@ -86,12 +87,39 @@ class Chunks {
 constinit BlockStats g_block_stats;
 thread_local constinit ThreadState* t_state = nullptr;
 
-Chunks& GetChunks() {
-  // Never destroyed: threads may release blocks during and after static destruction.
-  alignas(Chunks) static char storage[sizeof(Chunks)];
-  static Chunks* chunks = new (storage) Chunks();
+// The wiring is built by the first block operation, under g_init_mu, and never destroyed
+// (threads release blocks during and after static destruction). fork() holds g_init_mu, so no
+// child is forked while another thread is half way through building it: such a child would
+// inherit the half-built wiring and its lock with no thread to finish them, and hang.
+constinit Mutex g_init_mu;
+std::atomic<Chunks*> g_chunks{nullptr};
+alignas(Chunks) char g_chunks_storage[sizeof(Chunks)];
+
+BROOM_NOINLINE Chunks& CreateChunks() {
+  MutexLock lock(&g_init_mu);
+  Chunks* chunks = g_chunks.load(std::memory_order_relaxed);
+  if (chunks == nullptr) {
+    chunks = new (g_chunks_storage) Chunks();
+    g_chunks.store(chunks, std::memory_order_release);
+  }
   return *chunks;
 }
+
+inline Chunks& GetChunks() {
+  Chunks* chunks = g_chunks.load(std::memory_order_acquire);
+  return BROOM_LIKELY(chunks != nullptr) ? *chunks : CreateChunks();
+}
+
+// Registered before main, while one thread runs, so the handlers are in place before any thread
+// can start building the wiring. The heap (jemalloc, which registers its own handlers when it
+// starts) is started first: prepare handlers run last-registered first, so ours take our locks
+// while jemalloc's are still free (the pool calls jemalloc under its lock).
+bool RegisterForkHandlers() {
+  MetaFree(MetaAllocate(1), 1);
+  BROOM_CHECK(pthread_atfork(&ForkPrepare, &ForkParent, &ForkChild) == 0, "pthread_atfork failed");
+  return true;
+}
+[[maybe_unused]] const bool g_fork_handlers = RegisterForkHandlers();
 
 QuarantinePolicy QuarantineFromEnv() {
   return {.duration_ms = static_cast<uint32_t>(GetOption(Option::kQuarantineMs))};
@@ -105,7 +133,6 @@ Chunks::Chunks() : space(static_cast<size_t>(GetOption(Option::kReserveGb)) << 3
   pool.SetRetention(retention);
   if (GetOption(Option::kQuarantineMs) > 0) QuarantineStart(&space, QuarantineFromEnv());
   BROOM_CHECK(pthread_key_create(&key_, &ThreadExit) == 0, "pthread_key_create failed");
-  BROOM_CHECK(pthread_atfork(&ForkPrepare, &ForkParent, &ForkChild) == 0, "pthread_atfork failed");
 }
 
 void Chunks::Register(ThreadState* ts) {
@@ -143,15 +170,21 @@ void Chunks::SumThreads(GlobalStats* s) {
   }
 }
 
-// Runs first among the prepare handlers registered before the space existed (LIFO), so
-// jemalloc, which the pool calls under its lock, is still unlocked while we wait for the lock.
-void ForkPrepare() { GetChunks().LockForFork(); }
-void ForkParent() { GetChunks().UnlockAfterFork(); }
+// Waits for a build of the wiring in progress, then holds its locks; builds nothing (a process
+// that never used Broom forks without reserving its space).
+void ForkPrepare() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+  g_init_mu.Lock();
+  if (Chunks* chunks = g_chunks.load(std::memory_order_acquire)) chunks->LockForFork();
+}
+void ForkParent() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+  if (Chunks* chunks = g_chunks.load(std::memory_order_acquire)) chunks->UnlockAfterFork();
+  g_init_mu.Unlock();
+}
 // The child has one thread; the states of the others stay registered (their cached blocks are
 // lost to the child, which only matters for a child that keeps running without exec).
 // The child's only thread is the one that forked, which holds the locks: it releases them (also
 // what ThreadSanitizer can follow, unlike re-initializing the mutex).
-void ForkChild() { GetChunks().UnlockAfterFork(); }
+void ForkChild() { ForkParent(); }
 
 BROOM_NOINLINE ThreadState* CreateThreadState() {
   Chunks& chunks = GetChunks();

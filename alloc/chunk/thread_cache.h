@@ -15,6 +15,7 @@
 #ifndef BROOM_ALLOC_CHUNK_THREAD_CACHE_H_
 #define BROOM_ALLOC_CHUNK_THREAD_CACHE_H_
 
+#include <algorithm>
 #include <atomic>
 #include <cstddef>
 #include <cstring>
@@ -92,8 +93,7 @@ class ThreadCache {
     if (count <= keep) return count;
     const int moved = count - keep;
     pool_->ReleaseBlocks(c, slots_[c], moved);  // the oldest: the bottom of the stack
-    std::memmove(&slots_[c][0], &slots_[c][moved],
-                 sizeof(BlockHeader*) * static_cast<size_t>(keep));
+    std::copy(&slots_[c][moved], &slots_[c][moved + keep], &slots_[c][0]);  // overlapping: forward
     count_[c] = keep;
     AddCached(-static_cast<ptrdiff_t>(BlockClassSize(c)) * moved);
     return keep;

@@ -19,7 +19,7 @@ struct MetaAllocator {
   using value_type = T;
   MetaAllocator() = default;
   template <class U>
-  MetaAllocator(const MetaAllocator<U>&) {}
+  MetaAllocator(const MetaAllocator<U>&) {}  // NOLINT(google-explicit-constructor): rebind
   T* allocate(size_t n) {
     void* p = MetaAllocate(n * sizeof(T), alignof(T));
     if (p == nullptr) throw std::bad_alloc();
@@ -27,7 +27,9 @@ struct MetaAllocator {
   }
   void deallocate(T* p, size_t n) { MetaFree(p, n * sizeof(T), alignof(T)); }
   template <class U>
-  bool operator==(const MetaAllocator<U>&) const { return true; }
+  bool operator==(const MetaAllocator<U>&) const {
+    return true;
+  }
 };
 
 }  // namespace broom::internal

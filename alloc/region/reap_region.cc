@@ -30,9 +30,9 @@ constexpr int kMaxSlabClass = 6;       // 64 KiB
 constexpr int kMaxLargeSlabClass = 8;  // 256 KiB
 // Carving a fresh slab into a free list touches at most this much at once (in address order).
 constexpr size_t kCarveBytes = 4096;
-// Empty slabs kept for any class: at most an eighth of the region's blocks, at least this much
+// Empty slabs kept for any class: at most a quarter of the region's blocks, at least this much
 // (and never more than RegionOptions::retain_bytes).
-constexpr size_t kMinEmptyKeep = size_t{64} << 10;
+constexpr size_t kMinEmptyKeep = size_t{256} << 10;
 // The smallest quiet current slab another class may take over (see TakeSlab).
 constexpr size_t kMinStolenSlab = size_t{16} << 10;
 
@@ -152,6 +152,18 @@ bool ReapRegion::Refill(int c) {
   BlockHeader* b = TakeSlab(c);
   if (b == nullptr) return false;
   BROOM_ASSERT(b->owner.load(std::memory_order_relaxed) == this && !b->dedicated);
+  if (b->object_class == internal::kEmptySlab && b->live_objects == c) {
+    // An empty slab of this very class, intact: its free list holds all its objects already.
+    b->object_class = static_cast<uint16_t>(c);
+    b->live_objects = 0;
+    b->next = b->prev = nullptr;
+    s.slab = b;
+    s.free = b->free_list;
+    s.used = 0;
+    b->free_list = nullptr;
+    ++s.slabs;
+    return true;
+  }
   b->object_class = static_cast<uint16_t>(c);
   b->capacity = Capacity(b->size, csize);
   b->live_objects = 0;
@@ -182,11 +194,23 @@ BlockHeader* ReapRegion::TakeSlab(int c) {
       if (empty_[bc] != nullptr) pick = bc;
     }
     if (pick >= 0) {
-      BlockHeader* b = empty_[pick];
-      empty_[pick] = b->next;
+      // Prefer one this class emptied (among the first few): it needs no carving.
+      BlockHeader** link = &empty_[pick];
+      BlockHeader** l = link;
+      for (int n = 0; n < 8 && *l != nullptr; ++n, l = &(*l)->next) {
+        if ((*l)->live_objects == c) {
+          link = l;
+          break;
+        }
+      }
+      BlockHeader* b = *link;
+      *link = b->next;
       empty_bytes_ -= b->size;
       internal::UnpoisonMemory(b->begin(), b->size - sizeof(BlockHeader));
-      internal::ClearIfChecked(b->begin(), b->size - sizeof(BlockHeader));
+      if (internal::ChecksEnabled()) {
+        std::memset(b->begin(), 0, b->size - sizeof(BlockHeader));  // no stale words for scans
+        b->object_class = internal::kNoObjectClass;  // its free list is gone: carve again
+      }
       return b;
     }
   }
@@ -314,24 +338,29 @@ void ReapRegion::FreeSlow(void* p) {
     words[1] = Tag(p);
     b->free_list = p;
     b->freed_checksum += internal::ReapChecksumTerm(index);
-    const uint16_t live = --b->live_objects;
-    if (live + 1 == b->capacity) {  // it was full
-      Unlink(full_, b);
-      if (live == 0) {
-        SlabEmptied(b, c);
-      } else {
-        Push(partial_[c], b);
-      }
-    } else if (live == 0) {
-      Unlink(partial_[c], b);
-      SlabEmptied(b, c);
-    }
+    const uint16_t live = b->live_objects--;
+    if (live <= 1 || live == b->capacity) MoveSlab(b, c, live);
   }
   if (csize > 16) internal::PoisonMemory(obj + 16, csize - 16);
 }
 
+void ReapRegion::MoveSlab(BlockHeader* b, int c, uint16_t live_before) {
+  BROOM_ASSERT(live_before >= 1 && live_before <= b->capacity);
+  if (live_before == b->capacity) {  // it was full
+    Unlink(full_, b);
+    if (live_before == 1) {
+      SlabEmptied(b, c);
+    } else {
+      Push(partial_[c], b);
+    }
+  } else {
+    Unlink(partial_[c], b);
+    SlabEmptied(b, c);
+  }
+}
+
 size_t ReapRegion::EmptyBound() const {
-  return std::min(retain_bytes_, std::max(kMinEmptyKeep, block_bytes_ / 8));
+  return std::min(retain_bytes_, std::max(kMinEmptyKeep, block_bytes_ / 4));
 }
 
 void ReapRegion::DieLostTag(const void* p) const {
@@ -352,8 +381,10 @@ void ReapRegion::SlabEmptied(BlockHeader* b, int c) {
   BROOM_ASSERT(b->live_objects == 0 && classes_[c].slab != b && classes_[c].slabs > 0);
   --classes_[c].slabs;
   if (empty_bytes_ + b->size <= EmptyBound()) {
+    // Its free list (every object, each once) stays: if its class takes it back it needs no
+    // carving. live_objects remembers that class.
     b->object_class = internal::kEmptySlab;
-    b->free_list = nullptr;
+    b->live_objects = static_cast<uint16_t>(c);
     b->next = empty_[b->block_class];
     empty_[b->block_class] = b;
     empty_bytes_ += b->size;
@@ -546,7 +577,7 @@ void ReapRegion::Validate() const {
     if (s.slab != nullptr) slab(s.slab, c, s.free, s.local_free, s.used);
     list(partial_[c], [&](const BlockHeader* b) {
       if (b->live_objects == 0 || b->live_objects >= b->capacity) DieInvalid(this, b, "partial");
-      if (b->used_end != b->begin() + b->capacity * kReapClasses.size[c]) {
+      if (b->used_end != b->begin() + size_t{b->capacity} * kReapClasses.size[c]) {
         DieInvalid(this, b, "partial slab not fully carved");
       }
       slab(b, c, b->free_list, nullptr, b->live_objects);

@@ -143,7 +143,8 @@ class Allocator {
   explicit Allocator(std::pmr::memory_resource* resource) noexcept : resource_(resource) {}
   explicit Allocator(Region& region) noexcept : resource_(region.resource()) {}
   template <class U>
-  Allocator(const Allocator<U>& other) noexcept : resource_(other.resource()) {}
+  Allocator(const Allocator<U>& other) noexcept  // NOLINT(google-explicit-constructor): rebind
+      : resource_(other.resource()) {}
 
   T* allocate(size_t n) {
     if (BROOM_UNLIKELY(n > SIZE_MAX / sizeof(T))) internal::ThrowBadAlloc();
@@ -185,6 +186,7 @@ class RegionAllocator {
 
   explicit RegionAllocator(R& region) noexcept : region_(&region) {}
   template <class U>
+  // NOLINTNEXTLINE(google-explicit-constructor): a rebind, implicit as the standard requires
   RegionAllocator(const RegionAllocator<U, R>& other) noexcept : region_(&other.region()) {}
 
   T* allocate(size_t n) {
@@ -196,7 +198,7 @@ class RegionAllocator {
   void deallocate(T* p, size_t n) noexcept { region_->Deallocate(p, n * sizeof(T), alignof(T)); }
   R& region() const { return *region_; }
   template <class U>
-  operator Allocator<U>() const noexcept {
+  operator Allocator<U>() const noexcept {  // NOLINT(google-explicit-constructor): as a rebind
     return Allocator<U>(region_->resource());
   }
 

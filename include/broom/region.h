@@ -64,7 +64,7 @@ struct RegionOptions {
   size_t budget_bytes = 0;
   // Bytes of free blocks a region keeps for reuse: across TemporaryRegion scopes and Reset()
   // (bump regions), and empty slabs waiting for any size class (actor regions, which also keep
-  // at most an eighth of their blocks, at least 64 KiB). The rest go back to the thread's cache.
+  // at most a quarter of their blocks, at least 256 KiB). The rest go back to the thread's cache.
   size_t retain_bytes = size_t{1} << 20;
   // A name for diagnostics. Must outlive the region (use a string literal).
   const char* name = nullptr;

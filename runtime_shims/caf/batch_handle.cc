@@ -20,7 +20,7 @@ BatchHandle::BatchHandle(lifecycle::AnyEnvelope&& batch) : box_(new Box) {
 
 BatchHandle::BatchHandle(const BatchHandle& other) : box_(other.box_) {
   if (box_ != nullptr) box_->refs.fetch_add(1, std::memory_order_relaxed);
-  lifecycle::internal::Bump(lifecycle::internal::g_shim_counters.handle_copies);
+  lifecycle::internal::AddTo(lifecycle::internal::g_shim_counters.handle_copies);
 }
 
 void BatchHandle::Release() {
@@ -37,7 +37,7 @@ lifecycle::AnyEnvelope BatchHandle::Take() {
     return out;
   }
   // Shared: copy through the wire form into a fresh arena of the same policy.
-  lifecycle::internal::Bump(lifecycle::internal::g_shim_counters.handle_shared_takes);
+  lifecycle::internal::AddTo(lifecycle::internal::g_shim_counters.handle_shared_takes);
   const lifecycle::AnyEnvelope& src = box_->batch;
   BROOM_CHECK(src.ops()->encode != nullptr,
               "a shared batch of %s must be copied, but the record type cannot be encoded",

@@ -6,7 +6,7 @@
 //   BatchHandle   holds one AnyEnvelope in a heap box with an atomic reference count.
 //                 Copying shares the box (and counts a handle copy in ShimStats); moving does
 //                 not. The receiver calls Take() to become the batch's unique owner.
-//   EncodeBatch / DecodeBatch   the flat-byte wire form used when a batch crosses processes.
+// The flat-byte wire form of a batch that crosses processes is in wire.cc (CAF inspectors).
 //
 // Ownership and lifetime: the box owns the envelope until Take(); the batch's arena is freed
 // when the envelope is (by the receiver after its callback, or with the last handle if nobody

@@ -37,8 +37,8 @@ caf::error inspect(caf::serializer& f, BatchHandle& h) {
   if (n > 0) {
     if (auto err = f.apply_raw(n, const_cast<void*>(data))) return err;
   }
-  counters::Bump(counters::g_shim_counters.remote_batches_out);
-  counters::Bump(counters::g_shim_counters.remote_bytes_out, n);
+  counters::AddTo(counters::g_shim_counters.remote_batches_out);
+  counters::AddTo(counters::g_shim_counters.remote_bytes_out, n);
   return f.end_sequence();
 }
 
@@ -81,8 +81,8 @@ caf::error inspect(caf::deserializer& f, BatchHandle& h) {
     env = AnyEnvelope::Decode(*policy, *ops, hdr.epoch, hdr.count, in);
     if (!env) return caf::make_error(caf::sec::invalid_argument, "malformed batch of " + hdr.type);
   }
-  counters::Bump(counters::g_shim_counters.remote_batches_in);
-  counters::Bump(counters::g_shim_counters.remote_bytes_in, n);
+  counters::AddTo(counters::g_shim_counters.remote_batches_in);
+  counters::AddTo(counters::g_shim_counters.remote_bytes_in, n);
   env.Transfer();  // the middleman thread hands the rebuilt batch to the receiving actor
   h = BatchHandle(std::move(env));
   return f.end_sequence();

@@ -95,7 +95,7 @@ void Instance::Start() {
 }
 
 void Instance::OnBatch(int to_port, int from_instance, AnyEnvelope&& batch) {
-  internal::Bump(internal::g_shim_counters.batches_received);
+  internal::AddTo(internal::g_shim_counters.batches_received);
   inputs_.push_back(Pending{to_port, from_instance, true, 0, std::move(batch)});
   Pump();
 }
@@ -153,7 +153,7 @@ void Instance::Pump() {
     }
   }
   if (Blocked()) {
-    internal::Bump(internal::g_shim_counters.credit_stalls);
+    internal::AddTo(internal::g_shim_counters.credit_stalls);
   } else if (op_.op->is_source() && !closed_) {
     ScheduleProduceOnce();
   }
@@ -260,7 +260,7 @@ void Instance::Drain(int port, int dest) {
         ++c.outstanding;
         internal::RaiseTo(internal::g_shim_counters.peak_in_flight, c.outstanding);
       }
-      internal::Bump(internal::g_shim_counters.batches_sent);
+      internal::AddTo(internal::g_shim_counters.batches_sent);
       o.batch.Transfer();  // the one core transfer of this handoff (typestate, checked mode)
       transport_.SendBatch(to, out_dest_port_[port], std::move(o.batch));
     } else {

@@ -7,6 +7,8 @@
 #include <cstdint>
 #include <mutex>
 #include <new>
+#include <optional>
+#include <utility>
 #include <vector>
 
 #include "broom/actor_region.h"
@@ -24,29 +26,50 @@ namespace {
 
 // ---- regions ----------------------------------------------------------------------------------
 
+// The scopes of nested callbacks' scratch: up to kMaxDepth of type S, made by Enter and ended by
+// Exit in LIFO order (both fatal when unbalanced).
+template <class S>
+class ScopeStack {
+ public:
+  static constexpr size_t kMaxDepth = 8;
+  template <class... Args>
+  void Push(Args&&... args) {
+    BROOM_CHECK(depth_ < kMaxDepth, "callback scratch nested deeper than %zu", kMaxDepth);
+    scopes_[depth_++].emplace(std::forward<Args>(args)...);
+  }
+  void Pop() {
+    BROOM_CHECK(depth_ > 0, "callback scratch exited more often than entered");
+    scopes_[--depth_].reset();
+  }
+  size_t depth() const { return depth_; }
+
+ private:
+  std::array<std::optional<S>, kMaxDepth> scopes_;
+  size_t depth_ = 0;
+};
+
 class RegionScratch final : public ScratchSpace {
  public:
   RegionScratch() : temporary_(RegionOptions{.name = "callback-scratch"}) {}
   void Enter() override {
-    BROOM_CHECK(depth_ < scopes_.size(), "callback scratch nested deeper than %zu", scopes_.size());
-    cleanups_at_enter_[depth_] = temporary_.region().stats().cleanups;
-    scopes_[depth_++].emplace(temporary_);
+    if (scopes_.depth() < cleanups_at_enter_.size()) {
+      cleanups_at_enter_[scopes_.depth()] = temporary_.region().stats().cleanups;
+    }
+    scopes_.Push(temporary_);
   }
   void Exit() override {
-    BROOM_CHECK(depth_ > 0, "callback scratch exited more often than entered");
-    --depth_;
-    // Destructors registered since Enter run at the scope's exit below.
-    size_t cleanups = temporary_.region().stats().cleanups - cleanups_at_enter_[depth_];
-    scopes_[depth_].reset();
-    if (cleanups != 0) internal::Bump(internal::g_shim_counters.scratch_cleanups, cleanups);
+    // Destructors registered since Enter run at the scope's exit.
+    const size_t depth = scopes_.depth();
+    const size_t before = depth > 0 ? temporary_.region().stats().cleanups : 0;
+    scopes_.Pop();
+    const size_t cleanups = before - cleanups_at_enter_[depth - 1];
+    if (cleanups != 0) internal::AddTo(internal::g_shim_counters.scratch_cleanups, cleanups);
   }
 
  private:
-  static constexpr size_t kMaxDepth = 8;
   TemporaryRegion temporary_;  // declared first: outlives the scopes
-  std::array<std::optional<TemporaryRegion::Scope>, kMaxDepth> scopes_;
-  std::array<size_t, kMaxDepth> cleanups_at_enter_{};
-  size_t depth_ = 0;
+  ScopeStack<TemporaryRegion::Scope> scopes_;
+  std::array<size_t, ScopeStack<TemporaryRegion::Scope>::kMaxDepth> cleanups_at_enter_{};
 };
 
 class RegionPolicy final : public MemoryPolicy {
@@ -106,16 +129,12 @@ class HeapScratch final : public ScratchSpace {
   explicit HeapScratch(std::pmr::memory_resource* heap) : heap_(heap) {}
   // Scratch is the general heap: objects are freed one by one by their destructors. Making the
   // heap the explicit fallback keeps this correct even if an enclosing scope set another one.
-  void Enter() override {
-    BROOM_CHECK(depth_ < scopes_.size(), "callback scratch nested too deep");
-    scopes_[depth_++].emplace(heap_);
-  }
-  void Exit() override { scopes_[--depth_].reset(); }
+  void Enter() override { scopes_.Push(heap_); }
+  void Exit() override { scopes_.Pop(); }
 
  private:
   std::pmr::memory_resource* heap_;
-  std::array<std::optional<FallbackResourceScope>, 8> scopes_;
-  size_t depth_ = 0;
+  ScopeStack<FallbackResourceScope> scopes_;
 };
 
 class HeapPolicy final : public MemoryPolicy {
@@ -138,7 +157,7 @@ struct ThreadScratchSlot {
     if (scratch == nullptr) return;
     scratch.reset();
     policy_id = 0;
-    internal::Bump(internal::g_shim_counters.scratch_destroyed);
+    internal::AddTo(internal::g_shim_counters.scratch_destroyed);
   }
   uint64_t policy_id = 0;
   std::unique_ptr<ScratchSpace> scratch;
@@ -191,7 +210,7 @@ ScratchSpace& ThreadScratch(MemoryPolicy& policy) {
     slot.Reset();
     slot.scratch = policy.CreateScratch();
     slot.policy_id = policy.id();
-    internal::Bump(internal::g_shim_counters.scratch_created);
+    internal::AddTo(internal::g_shim_counters.scratch_created);
   }
   return *slot.scratch;
 }

@@ -146,8 +146,8 @@ void Instance::CheckState(const char* callback, int port, Epoch t, const AnyEnve
     violations += s.report.violation_count;
     bytes += s.report.bytes_scanned;
   }
-  internal::Bump(internal::g_shim_counters.state_checks);
-  internal::Bump(internal::g_shim_counters.state_bytes_scanned, bytes);
+  internal::AddTo(internal::g_shim_counters.state_checks);
+  internal::AddTo(internal::g_shim_counters.state_bytes_scanned, bytes);
   if (violations == 0) return;
 
   char args[64] = "";  // the callback's arguments

@@ -16,9 +16,9 @@ void NoteArenaCreated(int use) {
 
 void NoteArenaFreed(int use, uint64_t peak_bytes, uint64_t cleanups) {
   ArenaCounters& c = g_shim_counters.arenas[use];
-  Bump(c.freed);
+  AddTo(c.freed);
   RaiseTo(c.peak_bytes, peak_bytes);
-  if (cleanups != 0) Bump(c.cleanups, cleanups);
+  if (cleanups != 0) AddTo(c.cleanups, cleanups);
 }
 }  // namespace internal
 

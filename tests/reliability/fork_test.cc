@@ -5,16 +5,17 @@
 // and the parent's regions are unaffected. Each child checks itself and reports by exit code; an
 // alarm turns a deadlock in the child into a failure instead of a hang. Rows of
 // docs/reliability.md.
+#include <gtest/gtest.h>
+#include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#include <gtest/gtest.h>
 
 #include <atomic>
 #include <csignal>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -23,6 +24,8 @@
 #include "broom/temporary_region.h"
 #include "broom/transferable_region.h"
 #include "tests/reliability/witness.h"
+
+extern char** environ;
 
 namespace broom {
 namespace {
@@ -194,6 +197,61 @@ TEST(ForkTest, ForkWhileAnotherThreadUsesThePoolDoesNotDeadlockTheChild) {
   stop = true;
   churn.join();
   EXPECT_EQ(failures, 0) << "child " << forks << " of up to 40 failed: " << first;
+}
+
+// fork() while another thread is still building Broom's process-wide state (its first block
+// operation in the process). The child must not inherit it half built: a child forked inside that
+// window waited forever for the state's initialization guard (seen under load on CI). Each round
+// is a fresh process (this test binary again, with BROOM_FORK_FIRST_USE set) whose second thread
+// makes the process's first region while its main thread forks children that use Broom.
+int ForkWhileTheFirstRegionIsBeingMade() {
+  std::atomic<bool> made{false};
+  std::thread first([&] {
+    TransferableRegion r;
+    (void)r.Allocate(64);
+    made.store(true);
+  });
+  int failures = 0;
+  for (int forks = 0; failures == 0 && (forks < 4 || !made.load()); ++forks) {
+    int status = InChild(
+        []() -> int {
+          TransferableRegion t;
+          return t.Allocate(1 << 16) != nullptr ? 0 : 30;
+        },
+        3);
+    if (!(WIFEXITED(status) && WEXITSTATUS(status) == 0)) ++failures;
+  }
+  first.join();
+  return failures == 0 ? 0 : 41;
+}
+
+TEST(ForkTest, ForkWhileAnotherThreadMakesTheFirstRegionDoesNotHangTheChild) {
+#if defined(__SANITIZE_THREAD__)
+  GTEST_SKIP() << "fork() while other threads run is not supported by ThreadSanitizer";
+#endif
+  if (std::getenv("BROOM_FORK_FIRST_USE") != nullptr) {
+    std::_Exit(ForkWhileTheFirstRegionIsBeingMade());
+  }
+  const ::testing::TestInfo* info = ::testing::UnitTest::GetInstance()->current_test_info();
+  std::string filter =
+      std::string("--gtest_filter=") + info->test_suite_name() + "." + info->name();
+  std::vector<std::string> env_strings;
+  for (char** e = environ; *e != nullptr; ++e) env_strings.emplace_back(*e);
+  env_strings.emplace_back("BROOM_FORK_FIRST_USE=1");
+  std::vector<char*> env;
+  for (auto& e : env_strings) env.push_back(e.data());
+  env.push_back(nullptr);
+  char exe[] = "/proc/self/exe";
+  char* argv[] = {exe, filter.data(), nullptr};
+  int failed = 0;
+  for (int round = 0; round < 20; ++round) {
+    pid_t pid;
+    ASSERT_EQ(posix_spawn(&pid, exe, nullptr, nullptr, argv, env.data()), 0);
+    int status = -1;
+    ASSERT_EQ(waitpid(pid, &status, 0), pid);
+    if (!(WIFEXITED(status) && WEXITSTATUS(status) == 0)) ++failed;
+  }
+  EXPECT_EQ(failed, 0) << failed << " of 20 processes had a child that hung or failed";
 }
 
 }  // namespace

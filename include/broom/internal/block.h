@@ -56,6 +56,7 @@ struct alignas(64) BlockHeader {
   uint8_t dedicated;           // 1: holds one large object (not a growth block or a slab)
   uint16_t object_class;       // actor slabs: size class; kLargeObject, kEmptySlab, kNoObjectClass
   uint16_t live_objects;       // slabs not current for their class: objects allocated, not freed
+                               // (empty slabs: the class whose free list free_list still is)
   uint16_t capacity;           // slabs: objects the slab holds
   union {
     char* object;             // dedicated blocks: address of the object

@@ -116,6 +116,9 @@ class ReapRegion final : public Region {
 
   BROOM_NOINLINE void* AllocateSlow(size_t size, size_t align);
   BROOM_NOINLINE void FreeSlow(void* p);
+  // A free took slab `b` of class c (not current) from `live_before` live objects to one fewer:
+  // moves it from the full list to its class's partial list, or to the empty slabs.
+  BROOM_NOINLINE void MoveSlab(internal::BlockHeader* b, int c, uint16_t live_before);
   [[noreturn]] BROOM_NOINLINE void DieLostTag(const void* p) const;
   void* AllocateLarge(size_t size, size_t align);
   // Gives class `c` a non-empty current free list (carving, or the next partial, empty or new
@@ -157,6 +160,10 @@ inline void* ReapRegion::Allocate(size_t size, size_t align) {
     const int c = internal::kReapClasses.class_of[(size + 15) >> 4];
     ClassState& s = classes_[c];
     auto* p = static_cast<uintptr_t*>(s.free);
+    if (BROOM_UNLIKELY(p == nullptr)) {  // take over what was freed into the current slab
+      p = static_cast<uintptr_t*>(s.local_free);
+      s.local_free = nullptr;
+    }
     if (BROOM_LIKELY(p != nullptr)) {
 #if BROOM_ASAN
       internal::UnpoisonMemory(p, internal::kReapClasses.size[c]);
@@ -197,7 +204,7 @@ inline void ReapRegion::Free(void* p) {
         words[0] = reinterpret_cast<uintptr_t>(s.local_free);
         s.local_free = p;
         --s.used;
-      } else if (BROOM_LIKELY(live > 1 && live < b->capacity)) {  // stays partial
+      } else {
         // The object is not read here (a scattered free would miss on it): a second free of
         // it is caught when it is handed out again (Allocate checks the tag) or when the slab
         // empties (the checksum over its list does not match; SlabEmptied).
@@ -205,8 +212,6 @@ inline void ReapRegion::Free(void* p) {
         b->free_list = p;
         b->live_objects = static_cast<uint16_t>(live - 1);
         b->freed_checksum += internal::ReapChecksumTerm(index);
-      } else {
-        return FreeSlow(p);
       }
       words[1] = tag;
       bytes_freed_ += internal::kReapClasses.size[c];
@@ -215,6 +220,9 @@ inline void ReapRegion::Free(void* p) {
         internal::PoisonMemory(words + 2, internal::kReapClasses.size[c] - 16);
       }
 #endif
+      // Full to partial, or emptied: the slab changes list (one out-of-line call, last: an
+      // emptied slab may go back to the thread cache, so nothing in it is written after).
+      if (b != s.slab && BROOM_UNLIKELY(live <= 1 || live == b->capacity)) MoveSlab(b, c, live);
       return;
     }
   }

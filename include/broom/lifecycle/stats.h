@@ -77,7 +77,7 @@ struct ShimCounters {
 };
 extern ShimCounters g_shim_counters;
 
-inline void Bump(std::atomic<uint64_t>& c, uint64_t n = 1) {
+inline void AddTo(std::atomic<uint64_t>& c, uint64_t n = 1) {
   c.fetch_add(n, std::memory_order_relaxed);
 }
 inline void RaiseTo(std::atomic<uint64_t>& c, uint64_t v) {

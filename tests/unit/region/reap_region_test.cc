@@ -110,7 +110,7 @@ TEST(ReapRegionTest, EmptySlabsBeyondTheBoundGoBackToTheThreadCache) {
   for (void* p : objects) a.Free(p);
   const RegionStats empty = a.stats();
   // Kept: the first block, the class's current slab (256 KiB at most) and empty slabs up to the
-  // bound (at most an eighth of the blocks, at least 64 KiB, at most retain_bytes = 1 MiB).
+  // bound (at most a quarter of the blocks, at least 256 KiB, at most retain_bytes = 1 MiB).
   EXPECT_LE(empty.block_bytes, 2048 + (256 << 10) + (size_t{1} << 20)) << empty.block_bytes;
   EXPECT_EQ(empty.bytes_freed, full.bytes_requested);
 }
