@@ -10,22 +10,32 @@
 #include <cstring>
 
 #include "alloc/os/mutex.h"
-#include "broom/internal/base.h"  // BROOM_ASAN
 
+// The sanitizers, as the compiler says (the os layer does not include broom/internal/base.h).
+#if defined(__SANITIZE_ADDRESS__)
+#define BROOM_TRACK_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define BROOM_TRACK_ASAN 1
+#endif
+#endif
+#ifndef BROOM_TRACK_ASAN
+#define BROOM_TRACK_ASAN 0
+#endif
 #if defined(__SANITIZE_THREAD__)
-#define BROOM_TSAN 1
+#define BROOM_TRACK_TSAN 1
 #elif defined(__has_feature)
 #if __has_feature(thread_sanitizer)
-#define BROOM_TSAN 1
+#define BROOM_TRACK_TSAN 1
 #endif
 #endif
-#ifndef BROOM_TSAN
-#define BROOM_TSAN 0
+#ifndef BROOM_TRACK_TSAN
+#define BROOM_TRACK_TSAN 0
 #endif
 
-#if BROOM_ASAN
+#if BROOM_TRACK_ASAN
 #include <sanitizer/asan_interface.h>
-#elif BROOM_TSAN
+#elif BROOM_TRACK_TSAN
 extern "C" const char* __tsan_locate_address(uintptr_t addr, char* name, uintptr_t name_size,
                                              uintptr_t* region_address, uintptr_t* region_size);
 #elif BROOM_WITH_JEMALLOC
@@ -39,7 +49,7 @@ namespace {
 std::atomic<HeapTracker> g_tracker{HeapTracker::kNone};
 
 // Written to stderr without malloc (heap tracking may start while jemalloc is being set up).
-void Warn(const char* why) {
+[[maybe_unused]] void Warn(const char* why) {
   char buf[256];
   int n = std::snprintf(buf, sizeof(buf),
                         "broom: warning: heap pointers cannot be recognised (%s): the strict "
@@ -52,7 +62,7 @@ void Warn(const char* why) {
   (void)ignored;
 }
 
-#if !BROOM_ASAN && !BROOM_TSAN && BROOM_WITH_JEMALLOC
+#if !BROOM_TRACK_ASAN && !BROOM_TRACK_TSAN && BROOM_WITH_JEMALLOC
 
 // Every range the tracked arena's extent hooks obtained, in the order they were mapped. Entries
 // are written once, under g_mu, before g_count publishes them; ranges are never unmapped (the
@@ -208,9 +218,9 @@ size_t BlockSize(uintptr_t a, const Range& range) {
 #endif  // jemalloc
 
 HeapTracker Start() {
-#if BROOM_ASAN
+#if BROOM_TRACK_ASAN
   return HeapTracker::kAddressSanitizer;
-#elif BROOM_TSAN
+#elif BROOM_TRACK_TSAN
   return HeapTracker::kThreadSanitizer;
 #elif BROOM_WITH_JEMALLOC
   if (StartJemalloc() == HeapTracker::kNone) return HeapTracker::kNone;
@@ -258,8 +268,9 @@ HeapTracker StartHeapTracking() {
 HeapTracker ActiveHeapTracker() { return g_tracker.load(std::memory_order_acquire); }
 
 void TrackThisThread() {
-#if !BROOM_ASAN && !BROOM_TSAN && BROOM_WITH_JEMALLOC
-  if (BROOM_LIKELY(t_tracked) || ActiveHeapTracker() != HeapTracker::kJemallocArena) return;
+#if !BROOM_TRACK_ASAN && !BROOM_TRACK_TSAN && BROOM_WITH_JEMALLOC
+  if (__builtin_expect(t_tracked, true) || ActiveHeapTracker() != HeapTracker::kJemallocArena)
+    return;
   BindThread();
 #endif
 }
@@ -275,7 +286,7 @@ HeapBounds HeapBoundsNow() {
     case HeapTracker::kJemallocArena:
       break;
   }
-#if !BROOM_ASAN && !BROOM_TSAN && BROOM_WITH_JEMALLOC
+#if !BROOM_TRACK_ASAN && !BROOM_TRACK_TSAN && BROOM_WITH_JEMALLOC
   const uintptr_t lo = g_lo.load(std::memory_order_relaxed);
   const uintptr_t hi = g_hi.load(std::memory_order_relaxed);
   if (hi <= lo) return {};
@@ -287,7 +298,7 @@ HeapBounds HeapBoundsNow() {
 
 bool LookUpHeap(const void* p, size_t* size) {
   *size = 0;
-#if BROOM_ASAN
+#if BROOM_TRACK_ASAN
   char name[8];
   void* begin = nullptr;
   size_t bytes = 0;
@@ -296,7 +307,7 @@ bool LookUpHeap(const void* p, size_t* size) {
   if (kind == nullptr || std::strcmp(kind, "heap") != 0) return false;
   *size = bytes;
   return true;
-#elif BROOM_TSAN
+#elif BROOM_TRACK_TSAN
   char name[8];
   uintptr_t begin = 0;
   uintptr_t bytes = 0;

@@ -62,15 +62,16 @@ void OnSealedWrite(void* address) {
   const internal::BlockHeader* b = internal::BlockOf(address);
   const Region* r = b != nullptr ? b->owner.load(std::memory_order_relaxed) : nullptr;
   if (r == nullptr || r->kind() != RegionKind::kTransferable) return;  // not ours
-  internal::Fatal(__FILE__, __LINE__,
-                  "write to transferable region #%" PRIu64 "%s%s%s +0x%zx (%p) after it was "
-                  "transferred: in checked mode (BROOM_CHECK_SENT) a sent region stays read-only "
-                  "until its new owner first uses its handle; the sender must not write through "
-                  "pointers it kept",
-                  r->id(), r->name()[0] ? " '" : "", r->name(), r->name()[0] ? "'" : "",
-                  static_cast<size_t>(static_cast<const char*>(address) -
-                                      reinterpret_cast<const char*>(b)),
-                  address);
+  internal::Fatal(
+      __FILE__, __LINE__,
+      "write to transferable region #%" PRIu64
+      "%s%s%s +0x%zx (%p) after it was "
+      "transferred: in checked mode (BROOM_CHECK_SENT) a sent region stays read-only "
+      "until its new owner first uses its handle; the sender must not write through "
+      "pointers it kept",
+      r->id(), r->name()[0] ? " '" : "", r->name(), r->name()[0] ? "'" : "",
+      static_cast<size_t>(static_cast<const char*>(address) - reinterpret_cast<const char*>(b)),
+      address);
 }
 
 bool SealOnTransfer() { return GetCheckMode() != CheckMode::kOff && GetCheckOptions().sent_writes; }
