@@ -36,6 +36,8 @@
 #if BROOM_TRACK_ASAN
 #include <sanitizer/asan_interface.h>
 #elif BROOM_TRACK_TSAN
+// GCC ships no <sanitizer/allocator_interface.h>; libtsan has both.
+extern "C" int __sanitizer_get_ownership(const volatile void* p);
 extern "C" const char* __tsan_locate_address(uintptr_t addr, char* name, uintptr_t name_size,
                                              uintptr_t* region_address, uintptr_t* region_size);
 #elif BROOM_WITH_JEMALLOC
@@ -308,13 +310,15 @@ bool LookUpHeap(const void* p, size_t* size) {
   *size = bytes;
   return true;
 #elif BROOM_TRACK_TSAN
+  // The allocator first: __tsan_locate_address symbolizes any other address as a global, and
+  // crashes on data without a symbol name (GCC 12's libtsan).
+  if (!__sanitizer_get_ownership(p)) return false;
   char name[8];
   uintptr_t begin = 0;
   uintptr_t bytes = 0;
   const char* kind =
       __tsan_locate_address(reinterpret_cast<uintptr_t>(p), name, sizeof(name), &begin, &bytes);
-  if (kind == nullptr || std::strcmp(kind, "heap") != 0) return false;
-  *size = bytes;
+  if (kind != nullptr && std::strcmp(kind, "heap") == 0) *size = bytes;  // else freed: unknown
   return true;
 #elif BROOM_WITH_JEMALLOC
   if (ActiveHeapTracker() != HeapTracker::kJemallocArena) return false;

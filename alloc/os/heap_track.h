@@ -14,8 +14,9 @@
 //                                    addresses it never mapped): the size comes from
 //                                    "experimental.utilization.query".
 //   AddressSanitizer, ThreadSanitizer   the sanitizer's own allocator answers
-//                                    (__asan_locate_address / __tsan_locate_address), safe for
-//                                    any address.
+//                                    (__asan_locate_address; under TSan
+//                                    __sanitizer_get_ownership, then __tsan_locate_address for
+//                                    the size, as it crashes on some non-heap addresses).
 //   anything else (UBSan alone, glibc malloc)   nothing is recognised: kNone.
 // What is not recognised: heap memory allocated before StartHeapTracking or by a thread that was
 // never bound (jemalloc builds), memory a bound thread frees and gets back from its thread cache
@@ -37,7 +38,7 @@ enum class HeapTracker : uint8_t {
   kNone,              // heap pointers cannot be recognised in this build or process
   kJemallocArena,     // the tracked jemalloc arena
   kAddressSanitizer,  // __asan_locate_address
-  kThreadSanitizer,   // __tsan_locate_address
+  kThreadSanitizer,   // __sanitizer_get_ownership, __tsan_locate_address
 };
 const char* HeapTrackerName(HeapTracker tracker);
 

@@ -143,7 +143,7 @@ enum class HeapRecognition : uint8_t {
   kNone,
   kJemallocArena,     // the tracking arena (jemalloc builds)
   kAddressSanitizer,  // __asan_locate_address
-  kThreadSanitizer,   // __tsan_locate_address
+  kThreadSanitizer,   // the TSan allocator (__sanitizer_get_ownership)
 };
 HeapRecognition GetHeapRecognition();
 

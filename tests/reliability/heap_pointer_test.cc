@@ -209,17 +209,28 @@ TEST_F(HeapPointerTest, EveryWordOfAHeapObjectIsRecognisedWithoutCrashing) {
     blocks.push_back(static_cast<char*>(std::malloc(size)));
     ASSERT_NE(blocks.back(), nullptr);
   }
+  // One past the end is heap memory only if the allocator's mapping goes on (TSan maps a large
+  // block to its exact end): may be reported, need not be.
   TransferableRegion message;
-  size_t words = 0;
+  size_t inside = 0, past_end = 0;
   for (char* b : blocks) {
     const size_t size = malloc_usable_size(b);
     for (size_t off : {size_t{0}, size_t{8}, size / 2, size - 1, size}) {
       *NewIn<char*>(message.region(), b + off) = b + off;
-      ++words;
+      ++(off < size ? inside : past_end);
     }
   }
   OutlivesReport report = CheckOutlives(message.region());
-  EXPECT_EQ(report.violation_count, words) << report.ToString();
+  EXPECT_GE(report.violation_count, inside) << report.ToString(100);
+  EXPECT_LE(report.violation_count, inside + past_end) << report.ToString(100);
+  for (char* b : blocks) {
+    const size_t size = malloc_usable_size(b);
+    for (size_t off : {size_t{0}, size_t{8}, size / 2, size - 1}) {
+      bool found = false;
+      for (const Violation& v : report.violations) found |= v.target_address == b + off;
+      EXPECT_TRUE(found) << "+" << off << " of a block of " << size << "\n" << report.ToString(100);
+    }
+  }
   for (const Violation& v : report.violations) {
     EXPECT_EQ(v.rule, Rule::kHeapPointer);
     const char* target = static_cast<const char*>(v.target_address);
