@@ -291,6 +291,19 @@ TEST(HeapPointerEnvTest, BroomCheckHeapSetsTheOption) {
       testing::ExitedWithCode(0), "broom: warning: BROOM_CHECK_HEAP=sometimes is not valid");
 }
 
+// An engine driver asks for the mode before it creates any region (the CAF runtime passes it
+// to its actors): BROOM_CHECKS must already count then. Before, the first GetCheckMode returned
+// the built-in kOff and the CAF engine turned checked mode off again in its actors.
+TEST(CheckModeEnvTest, TheFirstGetCheckModeReadsBroomChecks) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(
+      {
+        setenv("BROOM_CHECKS", "1", 1);
+        _exit(GetCheckMode() == CheckMode::kFatal ? 0 : 1);
+      },
+      testing::ExitedWithCode(0), "");
+}
+
 // Where nothing can recognise heap pointers (UBSan alone, no jemalloc), turning the check on
 // says so, once; elsewhere it says nothing.
 TEST(HeapPointerEnvTest, ABuildThatCannotRecogniseHeapPointersSaysSoOnce) {
