@@ -9,6 +9,7 @@
 // and must never crash the scan.
 #include <gtest/gtest.h>
 #include <malloc.h>
+#include <sys/mman.h>
 
 #include <cstdint>
 #include <cstdio>
@@ -182,6 +183,10 @@ TEST_F(HeapPointerTest, SelfContainedDataAndNonHeapWordsAreNotReported) {
     auto* v = New<std::pmr::vector<int64_t>>();
     for (int64_t i = 0; i < 1000; ++i) v->push_back(i);
   }
+  // An inaccessible page neither Broom nor jemalloc mapped (a fixed address such as
+  // 0x7f0000000000 may fall inside Broom's reserved space).
+  void* page = mmap(nullptr, 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  ASSERT_NE(page, MAP_FAILED);
   // Words jemalloc's own lookups would crash on: stack, code, globals, rodata, unmapped and
   // kernel addresses, small and large integers.
   const uintptr_t words[] = {reinterpret_cast<uintptr_t>(&on_the_stack),
@@ -189,7 +194,7 @@ TEST_F(HeapPointerTest, SelfContainedDataAndNonHeapWordsAreNotReported) {
                              reinterpret_cast<uintptr_t>(&std::malloc),
                              reinterpret_cast<uintptr_t>("a literal"),
                              uintptr_t{0x1000},
-                             uintptr_t{0x7f0000000000},
+                             reinterpret_cast<uintptr_t>(page),
                              uintptr_t{0x7ffffffff000},
                              uintptr_t{0xffffffffff600000},
                              uintptr_t{0xdeadbeefcafe0000},
@@ -199,6 +204,7 @@ TEST_F(HeapPointerTest, SelfContainedDataAndNonHeapWordsAreNotReported) {
   OutlivesReport report = CheckOutlives(message.region());
   EXPECT_TRUE(report.ok()) << report.ToString();
   EXPECT_GT(report.bytes_scanned, 8000u);
+  munmap(page, 4096);
 }
 
 TEST_F(HeapPointerTest, EveryWordOfAHeapObjectIsRecognisedWithoutCrashing) {
