@@ -10,6 +10,9 @@ pkgs=(build-essential cmake pkg-config libjemalloc-dev libabsl-dev libgtest-dev 
       libmimalloc-dev libgoogle-perftools-dev libgc-dev libprotobuf-dev protobuf-compiler
       # programs the preload tests run under LD_PRELOAD, and result formatting and figures
       python3 perl git coreutils python3-matplotlib
+      # the preload profiler: libdw (file:line, inline frames; headers at build time, libdw.so.1
+      # opened at report time) and libunwind (call stacks, opened when profiling starts)
+      libdw-dev libunwind8
       "$@")
 missing=()
 for p in "${pkgs[@]}"; do

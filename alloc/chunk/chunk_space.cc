@@ -11,6 +11,7 @@
 #include <new>
 
 #include "absl/base/thread_annotations.h"
+#include "alloc/chunk/loans.h"
 #include "alloc/chunk/pool_impl.h"
 #include "alloc/chunk/quarantine.h"
 #include "alloc/chunk/space.h"
@@ -85,6 +86,18 @@ class Chunks {
 };
 
 constinit BlockStats g_block_stats;
+// This process's slice of the space, for ReleaseBlock's test (set once, with the space).
+constinit uintptr_t g_own_slice_base = 0;
+constinit size_t g_own_slice_bytes = 0;
+// A plan set by ConfigurePlan before the space exists, and whether the space exists.
+constinit AddressPlan g_configured_plan;
+std::atomic<bool> g_plan_configured{false};
+std::atomic<bool> g_chunks_created{false};
+
+AddressPlan InitialPlan() {
+  g_chunks_created.store(true, std::memory_order_release);
+  return g_plan_configured.load(std::memory_order_acquire) ? g_configured_plan : PlanFromOptions();
+}
 thread_local constinit ThreadState* t_state = nullptr;
 
 // The wiring is built by the first block operation, under g_init_mu, and never destroyed
@@ -125,8 +138,10 @@ QuarantinePolicy QuarantineFromEnv() {
   return {.duration_ms = static_cast<uint32_t>(GetOption(Option::kQuarantineMs))};
 }
 
-Chunks::Chunks() : space(static_cast<size_t>(GetOption(Option::kReserveGb)) << 30), pool(&space) {
+Chunks::Chunks() : space(InitialPlan()), pool(&space) {
   space.Publish();
+  g_own_slice_base = reinterpret_cast<uintptr_t>(space.slice_base());
+  g_own_slice_bytes = space.slice_bytes();
   RetentionPolicy retention;
   retention.retained_cap_bytes = static_cast<size_t>(GetOption(Option::kRetainedCapMb)) << 20;
   retention.decay_ms = static_cast<uint32_t>(GetOption(Option::kDecayMs));
@@ -275,6 +290,10 @@ BlockHeader* AcquireBlock(size_t bytes, Region* owner, AllocError* error) {
 }
 
 size_t ReleaseBlock(BlockHeader* b) {
+  // A block of another process's slice (in a region received from it) goes back to its lender.
+  if (BROOM_UNLIKELY(reinterpret_cast<uintptr_t>(b) - g_own_slice_base >= g_own_slice_bytes)) {
+    return ReleaseForeign(b);
+  }
   const size_t size = b->size;
   b->owner.store(nullptr, std::memory_order_release);
   ThreadState* ts = State();
@@ -304,6 +323,32 @@ void NoteRegionDestroyed(RegionKind kind) {
   counter.store(counter.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
 }
 
+bool ConfigurePlan(const AddressPlan& plan) {
+  if (g_chunks_created.load(std::memory_order_acquire)) return false;
+  g_configured_plan = plan;
+  g_plan_configured.store(true, std::memory_order_release);
+  return true;
+}
+
+namespace chunk_internal {
+
+Space& ProcessSpace() { return GetChunks().space; }
+
+bool ChargeHeld(size_t bytes, AllocError* error) {
+  return g_block_stats.Charge(&State()->stats, bytes, error);
+}
+
+void UnchargeHeld(size_t bytes) { g_block_stats.Uncharge(&State()->stats, bytes); }
+
+void ReleaseFreeBlock(BlockHeader* b) { ReleaseFree(State(), b); }
+
+}  // namespace chunk_internal
+
+PlanState GetPlanState() {
+  const Space& space = GetChunks().space;
+  return {space.plan(), space.requested_plan(), space.plan_problem(), space.plan_errno()};
+}
+
 uint64_t NextRegionId() {
   static std::atomic<uint64_t> next_range{1};
   ThreadState* ts = State();
@@ -331,7 +376,7 @@ GlobalStats GetGlobalStats() {
   s.purged_bytes = pool.purged_bytes;
   s.retain_target_bytes = pool.retain_target_bytes;
   s.purges = pool.purges;
-  s.reserved_bytes = chunks.space.size();
+  s.reserved_bytes = chunks.space.slice_bytes();
   s.committed_bytes = chunks.space.committed_bytes();
   const internal::BlockStats::Local* own = t_state != nullptr ? &t_state->stats : nullptr;
   s.block_bytes = g_block_stats.held(own);

@@ -24,6 +24,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "alloc/chunk/address_plan.h"
 #include "alloc/chunk/quarantine.h"
 #include "broom/internal/block.h"
 #include "broom/memory.h"
@@ -56,6 +57,32 @@ void NoteRegionCreated(RegionKind kind);
 void NoteRegionDestroyed(RegionKind kind);
 // A process-unique region id (taken from a per-thread range).
 uint64_t NextRegionId();
+
+// Where the process's space was reserved: `active` is the address plan it sits at
+// (processes == 0 if it could not be placed there); `requested` is the plan the options asked
+// for; `problem` (null if placed) and `error` (an errno, or 0) say why not. Creates the space
+// on first use.
+struct PlanState {
+  AddressPlan active;
+  AddressPlan requested;
+  const char* problem;
+  int error;
+};
+PlanState GetPlanState();
+// Makes `plan` the one the space is reserved at, instead of the options'. Returns false (and
+// changes nothing) once the space exists. REQUIRES: no other thread creates the space meanwhile.
+bool ConfigurePlan(const AddressPlan& plan);
+
+class Space;
+// For the chunk layer's own pieces (loans.cc): the process's space, held bytes charged to the
+// calling thread's share, and a free block given back (owner null, uncharged: to the thread's
+// cache, a run to the pool).
+namespace chunk_internal {
+Space& ProcessSpace();
+bool ChargeHeld(size_t bytes, AllocError* error);
+void UnchargeHeld(size_t bytes);
+void ReleaseFreeBlock(BlockHeader* b);
+}  // namespace chunk_internal
 
 }  // namespace broom::internal
 

@@ -11,6 +11,27 @@ namespace broom::internal {
 constinit SpaceBounds g_space = {0, 0, 0, nullptr};
 
 Space::Space(size_t bytes) {
+  ReserveAnywhere(bytes);
+  Init();
+}
+
+Space::Space(const AddressPlan& plan) : requested_(plan) {
+  plan_problem_ = PlanProblem(plan);
+  if (plan_problem_ == nullptr &&
+      os::ReserveAt(reinterpret_cast<void*>(plan.base), plan.range_bytes(), &plan_errno_)) {
+    plan_ = plan;
+    base_ = reinterpret_cast<char*>(plan.base);
+    size_ = plan.range_bytes();
+    slice_base_ = reinterpret_cast<char*>(plan.SliceBase(plan.index));
+    slice_bytes_ = plan.slice_bytes;
+  } else {
+    if (plan_problem_ == nullptr) plan_problem_ = "the plan's range cannot be reserved";
+    ReserveAnywhere(plan.slice_bytes != 0 ? plan.slice_bytes : kMinReserve);
+  }
+  Init();
+}
+
+void Space::ReserveAnywhere(size_t bytes) {
   const size_t floor = std::max(std::min(bytes, kMinReserve) & ~(kChunkSize - 1), kChunkSize);
   size_t size = std::max(bytes & ~(kChunkSize - 1), floor);
   void* base = nullptr;
@@ -20,14 +41,19 @@ Space::Space(size_t bytes) {
   }
   BROOM_CHECK(base != nullptr, "cannot reserve address space for regions (even %zu MiB)",
               floor >> 20);
-  const size_t map_bytes = (size >> kChunkShift) * sizeof(std::atomic<uintptr_t>);
-  void* map = os::MapLazyZeroed(map_bytes);
-  BROOM_CHECK(map != nullptr, "cannot map the chunk map (%zu bytes)", map_bytes);
   base_ = static_cast<char*>(base);
   size_ = size;
+  slice_base_ = base_;
+  slice_bytes_ = size;
+}
+
+void Space::Init() {
+  const size_t map_bytes = (size_ >> kChunkShift) * sizeof(std::atomic<uintptr_t>);
+  void* map = os::MapLazyZeroed(map_bytes);
+  BROOM_CHECK(map != nullptr, "cannot map the chunk map (%zu bytes)", map_bytes);
   map_ = static_cast<std::atomic<uintptr_t>*>(map);
-  frontier_.store(base_, std::memory_order_relaxed);
-  committed_end_.store(base_, std::memory_order_relaxed);
+  frontier_.store(slice_base_, std::memory_order_relaxed);
+  committed_end_.store(slice_base_, std::memory_order_relaxed);
 }
 
 Space::~Space() {
@@ -43,15 +69,16 @@ void Space::Publish() const {
 char* Space::Carve(size_t chunks, AllocError* error) {
   const size_t bytes = chunks * kChunkSize;
   char* const p = frontier();
+  char* const end = slice_base_ + slice_bytes_;
   char* committed_end = committed_end_.load(std::memory_order_relaxed);
-  if (chunks > this->chunks() || static_cast<size_t>(base_ + size_ - p) < bytes) {
+  if (chunks > (slice_bytes_ >> kChunkShift) || static_cast<size_t>(end - p) < bytes) {
     *error = AllocError::kOutOfMemory;
     return nullptr;
   }
   if (p + bytes > committed_end) {
     const size_t need = static_cast<size_t>(p + bytes - committed_end);
     size_t step = (need + kCommitStep - 1) / kCommitStep * kCommitStep;
-    step = std::min(step, static_cast<size_t>(base_ + size_ - committed_end));
+    step = std::min(step, static_cast<size_t>(end - committed_end));
     if (!os::Commit(committed_end, step)) {
       *error = AllocError::kOutOfMemory;
       return nullptr;

@@ -6,6 +6,14 @@
 //           (purge, a clock, zeroed metadata), so the pool has one layer below it, which tests
 //           replace with a fake (tests/unit/chunk/fake_space.h).
 //
+// The process's space is reserved at its address plan (address_plan.h): the range is the whole
+// plan, at the same address in every process of a job, and this process carves only in its own
+// slice of it. The chunk map covers the whole range, so blocks of other slices installed here
+// (regions received from other processes) are found by BlockOf like any other. base(), size()
+// and chunks() describe the whole range; the frontier and the commit step move within the slice.
+// A space built from a byte count (tests, and a process whose plan range is taken) is a range
+// of one slice, at whatever address the kernel chooses.
+//
 // Ownership: the process-wide space is never destroyed (threads release blocks during static
 // destruction); a test may create and destroy its own, which never publishes to g_space.
 // Thread-safety: thread-compatible: Carve is called under the pool's lock. Map words are atomics,
@@ -17,6 +25,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "alloc/chunk/address_plan.h"
 #include "alloc/os/os.h"
 #include "broom/internal/block.h"
 #include "broom/region.h"
@@ -29,6 +38,11 @@ class Space {
   // request until the kernel accepts, down to kMinReserve (or `bytes` if smaller); fatal below
   // that (no region could ever be made). Commits nothing.
   explicit Space(size_t bytes);
+  // Reserves the plan's whole range at its base. If the plan is invalid or the range cannot be
+  // reserved there (EEXIST: something is mapped inside it), reserves one slice's worth anywhere
+  // as Space(bytes) does, and plan() reads processes == 0; plan_problem() and plan_errno() say
+  // why. Never reserves the range elsewhere.
+  explicit Space(const AddressPlan& plan);
   ~Space();
   Space(const Space&) = delete;
   Space& operator=(const Space&) = delete;
@@ -39,19 +53,33 @@ class Space {
   // Makes this space the one BlockOf and InSpace see (g_space). Once per process.
   void Publish() const;
 
+  // The whole reserved range (every slice of the plan).
   char* base() const { return base_; }
   size_t size() const { return size_; }
   size_t chunks() const { return size_ >> kChunkShift; }
-  // The first chunk never carved; [base, frontier) has been handed out at least once.
+  // This process's slice: where Carve hands out chunks.
+  char* slice_base() const { return slice_base_; }
+  size_t slice_bytes() const { return slice_bytes_; }
+  bool InOwnSlice(const void* p) const {
+    return reinterpret_cast<uintptr_t>(p) - reinterpret_cast<uintptr_t>(slice_base_) < slice_bytes_;
+  }
+  // The plan the range was reserved at (processes == 0 if none), and why not.
+  const AddressPlan& plan() const { return plan_; }
+  const char* plan_problem() const { return plan_problem_; }
+  int plan_errno() const { return plan_errno_; }
+  // The plan this space was asked for (whether or not it could be placed).
+  const AddressPlan& requested_plan() const { return requested_; }
+
+  // The first chunk never carved; [slice_base, frontier) has been handed out at least once.
   // (Readable from any thread: relaxed snapshots; only Carve writes them.)
   char* frontier() const { return frontier_.load(std::memory_order_relaxed); }
-  size_t carved_bytes() const { return static_cast<size_t>(frontier() - base_); }
+  size_t carved_bytes() const { return static_cast<size_t>(frontier() - slice_base_); }
   size_t committed_bytes() const {
-    return static_cast<size_t>(committed_end_.load(std::memory_order_relaxed) - base_);
+    return static_cast<size_t>(committed_end_.load(std::memory_order_relaxed) - slice_base_);
   }
 
   // Carves `chunks` fresh chunks at the frontier (contiguous, reading as zero). Returns null
-  // with *error = kOutOfMemory if the space is exhausted or the kernel refuses to commit.
+  // with *error = kOutOfMemory if the slice is exhausted or the kernel refuses to commit.
   char* Carve(size_t chunks, AllocError* error);
 
   // Stores `word` in the map words of `chunks` chunks from `chunk` (release order): a run's
@@ -72,12 +100,24 @@ class Space {
   void* MapZeroed(size_t bytes);
 
  private:
+  // Reserves `bytes` anywhere (halving as the constructor comment says) and sets base_/size_.
+  void ReserveAnywhere(size_t bytes);
+  // Maps the chunk map for size_ and starts the frontier at slice_base_.
+  void Init();
+
   char* base_;
   size_t size_;
+  char* slice_base_;
+  size_t slice_bytes_;
   std::atomic<uintptr_t>* map_;
-  // INVARIANT: base_ <= frontier_ <= committed_end_ <= base_ + size_.
+  // INVARIANT: base_ <= slice_base_ <= frontier_ <= committed_end_ <= slice_base_ +
+  // slice_bytes_ <= base_ + size_.
   std::atomic<char*> frontier_;
   std::atomic<char*> committed_end_;
+  AddressPlan plan_;
+  AddressPlan requested_;
+  const char* plan_problem_ = nullptr;
+  int plan_errno_ = 0;
 };
 
 }  // namespace broom::internal

@@ -35,6 +35,20 @@ constexpr Keyword kCheckWords[] = {{"off", 0}, {"no", 0},   {"false", 0}, {"fata
 constexpr Keyword kSwitchWords[] = {{"off", 0}, {"no", 0},   {"false", 0}, {"on", 1},
                                     {"yes", 1}, {"true", 1}, {nullptr, 0}};
 
+// The address plan's defaults (docs/design.md): 32 slices of 64 GiB from 17 TiB, clear of PIE
+// binaries (0x55...), the mmap area (0x7f...) and ASan's shadow (below 0x10007fff8000). The
+// range's addresses have 0x11 or 0x12 in their sixth byte, a control character: text never
+// reads as a pointer into it in the conservative scans of checked mode (a base at 32 TiB,
+// 0x20..., made "hold " plus two NULs read as an address). ThreadSanitizer maps everything but
+// a few application ranges, so its builds use 4 slices at the bottom of its high one ('~').
+#if defined(__SANITIZE_THREAD__)
+constexpr int64_t kPlanBaseGbDefault = 0x7e8000000000 >> 30;
+constexpr int64_t kPlanProcessesDefault = 4;
+#else
+constexpr int64_t kPlanBaseGbDefault = 0x110000000000 >> 30;
+constexpr int64_t kPlanProcessesDefault = 32;
+#endif
+
 // Indexed by Option. Defaults here are the documented ones (docs/tuning.md).
 constexpr OptionRow kTable[] = {
     {"BROOM_RESERVE_GB", 64, 1, int64_t{1} << 16, nullptr, "an integer 1..65536"},
@@ -44,6 +58,10 @@ constexpr OptionRow kTable[] = {
     {"BROOM_DECAY_MS", 1000, 0, int64_t{1} << 31, nullptr, "milliseconds"},
     {"BROOM_CHECK_HEAP", -1, 0, 1, kSwitchWords, "0/off or 1/on"},
     {"BROOM_CHECK_SENT", -1, 0, 1, kSwitchWords, "0/off or 1/on"},
+    {"BROOM_PLAN_BASE_GB", kPlanBaseGbDefault, 1, (int64_t{1} << 17) - 1, nullptr,
+     "GiB from address 0, 1..131071"},
+    {"BROOM_PLAN_PROCESSES", kPlanProcessesDefault, 1, 4095, nullptr, "an integer 1..4095"},
+    {"BROOM_PLAN_INDEX", 0, 0, 4094, nullptr, "an integer 0..4094"},
 };
 static_assert(sizeof(kTable) / sizeof(kTable[0]) == static_cast<size_t>(Option::kCount),
               "one row per Option");

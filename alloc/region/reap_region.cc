@@ -94,7 +94,7 @@ ReapRegion* ReapRegion::Create(const RegionOptions& options) {
 ReapRegion::ReapRegion(uint64_t id, const RegionOptions& options, BlockHeader* first)
     : Region(RegionKind::kActor, id, options, first),
       retain_bytes_(options.retain_bytes),
-      clear_freed_(internal::ChecksEnabled()) {}
+      fast_free_classes_(internal::ChecksEnabled() ? 0 : kNumClasses) {}
 
 // ---- allocation ----------------------------------------------------------------------------
 
@@ -323,7 +323,7 @@ void ReapRegion::FreeSlow(void* p) {
   }
   auto* words = static_cast<uintptr_t*>(p);
   if (BROOM_UNLIKELY(words[1] == Tag(p))) DieIfFreed(b, p);
-  if (clear_freed_) std::memset(words + 2, 0, csize - 16);  // no stale words for scans
+  if (fast_free_classes_ == 0) std::memset(words + 2, 0, csize - 16);  // no stale words for scans
   bytes_freed_ += csize;
   ClassState& s = classes_[c];
   if (b == s.slab) {

@@ -193,9 +193,7 @@ void Region::DestroyAndRelease(BlockHeader* blocks) {
   internal::NoteRegionDestroyed(kind);
 }
 
-void Region::NoteReleasing() const {
-  internal::SetReleasingRegion(id_, name_, KindName(kind_));
-}
+void Region::NoteReleasing() const { internal::SetReleasingRegion(id_, name_, KindName(kind_)); }
 
 bool Region::AddCleanup(void (*fn)(void*), void* obj) {
   auto* node = static_cast<internal::Cleanup*>(

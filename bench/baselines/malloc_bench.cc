@@ -66,8 +66,8 @@ int main(int argc, char** argv) {
   RegisterSize<256>("256");
   RegisterSize<0>("mixed");
   for (int64_t n : {int64_t{1000}, int64_t{100000}, int64_t{1000000}}) {
-    const std::string name = "bulk_free/n:" + std::to_string(n) + "/size:" +
-                             std::to_string(kBulkSize) + "/" + g_name;
+    const std::string name =
+        "bulk_free/n:" + std::to_string(n) + "/size:" + std::to_string(kBulkSize) + "/" + g_name;
     benchmark::RegisterBenchmark(name.c_str(), &BM_BulkFree<Malloc>, static_cast<size_t>(n))
         ->UseManualTime()
         ->Iterations(SmokeMode() ? 1 : 5);

@@ -18,6 +18,8 @@
 #ifndef BROOM_BENCH_MICRO_BENCH_COMMON_H_
 #define BROOM_BENCH_MICRO_BENCH_COMMON_H_
 
+#include <benchmark/benchmark.h>
+
 #include <array>
 #include <atomic>
 #include <cstddef>
@@ -26,8 +28,6 @@
 #include <optional>
 #include <thread>
 #include <utility>
-
-#include <benchmark/benchmark.h>
 
 #if BROOM_BENCH_HAVE_JEMALLOC
 #include <jemalloc/jemalloc.h>

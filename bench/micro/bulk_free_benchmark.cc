@@ -30,7 +30,8 @@
 // have one word written (`one_word`) or every byte (`whole_object`). The two should cost the
 // same; a large gap means Free is walking free lists.
 //
-// Names: bulk_free/n:<1000|100000|1000000>/size:64/<contender>, actor_free_recycled/n:10000/size:64/<touch>.
+// Names: bulk_free/n:<1000|100000|1000000>/size:64/<contender>,
+// actor_free_recycled/n:10000/size:64/<touch>.
 #include <string>
 #include <vector>
 

@@ -121,8 +121,8 @@ void RegisterRegionCreateBenchmarks() {
   add("region_create/jemalloc_arena", &BM_JemallocArenaCreateDestroy)->Iterations(200);
 #endif
 
-  const std::string tiny = "tiny_region/regions:" + std::to_string(kTinyRegions) + "/bytes:" +
-                           std::to_string(kTinyObjects * kTinyObjectSize) + "/";
+  const std::string tiny = "tiny_region/regions:" + std::to_string(kTinyRegions) +
+                           "/bytes:" + std::to_string(kTinyObjects * kTinyObjectSize) + "/";
   const auto n = static_cast<size_t>(kTinyRegions);
   add_with(tiny + "broom_transferable", &BM_TinyRegion<TransferableRegion>, n);
   add_with(tiny + "broom_temporary", &BM_TinyRegion<TemporaryRegion>, n);

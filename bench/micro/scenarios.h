@@ -111,7 +111,8 @@ void BM_BulkFree(benchmark::State& state, size_t n) {
       FillBatch<C, kBulkSize, /*kWholeObject=*/true>(h, ptrs.data() + k * n, n);
     }
     const double start = ThreadCpuSeconds();
-    for (size_t k = regions; k-- > 0;) contenders[k]->template End<kBulkSize>(ptrs.data() + k * n, n);
+    for (size_t k = regions; k-- > 0;)
+      contenders[k]->template End<kBulkSize>(ptrs.data() + k * n, n);
     benchmark::ClobberMemory();
     state.SetIterationTime(ThreadCpuSeconds() - start);
     for (size_t k = regions; k-- > 0;) contenders[k]->Teardown();
@@ -124,8 +125,8 @@ template <class C>
 void RegisterBulkFree(size_t max_regions = SIZE_MAX) {
   for (int64_t n : {int64_t{1000}, int64_t{100000}, int64_t{1000000}}) {
     if (static_cast<size_t>(kBulkObjects / n) > max_regions) continue;
-    const std::string name = "bulk_free/n:" + std::to_string(n) + "/size:" +
-                             std::to_string(kBulkSize) + "/" + C::kName;
+    const std::string name =
+        "bulk_free/n:" + std::to_string(n) + "/size:" + std::to_string(kBulkSize) + "/" + C::kName;
     benchmark::RegisterBenchmark(name.c_str(), &BM_BulkFree<C>, static_cast<size_t>(n))
         ->UseManualTime()
         ->Iterations(SmokeMode() ? 1 : 5);
@@ -195,8 +196,9 @@ inline std::string HandoffName(const char* contender) {
 // than the rest (it overrides --benchmark_min_time) steadies the median.
 template <class Fn>
 void RegisterHandoff(const char* contender, Fn fn) {
-  benchmark::RegisterBenchmark(HandoffName(contender).c_str(), fn)->UseRealTime()->MinTime(
-      SmokeMode() ? 0.01 : 0.5);
+  benchmark::RegisterBenchmark(HandoffName(contender).c_str(), fn)
+      ->UseRealTime()
+      ->MinTime(SmokeMode() ? 0.01 : 0.5);
 }
 
 }  // namespace broom::bench

@@ -8,7 +8,7 @@ Usage: sidebyside.py SPEC.json [SPEC.json ...] [--scale default|full|smoke] [--r
 A spec (bench/tools/specs/*.json) names a benchmark, its cases per scale, and its contenders.
 A contender is a command line, optionally with an LD_PRELOAD library and extra environment:
 
-  {"name": "jemalloc", "cmd": ["{build}/bench/micro/churn_malloc", "--ops={ops}"],
+  {"name": "jemalloc", "cmd": ["{build}/bench/workloads/churn_malloc", "--ops={ops}"],
    "preload": "{libdir}/libjemalloc.so.2", "policy": "malloc_jemalloc",
    "as": "jemalloc", "threads": 1}
 

@@ -33,8 +33,8 @@ namespace internal {
 template <class T, class = void>
 struct HasAdlClone : std::false_type {};
 template <class T>
-struct HasAdlClone<T, std::void_t<decltype(BroomClone(std::declval<const T&>(),
-                                                      std::declval<Region&>()))>>
+struct HasAdlClone<
+    T, std::void_t<decltype(BroomClone(std::declval<const T&>(), std::declval<Region&>()))>>
     : std::true_type {};
 
 template <class A>

@@ -12,6 +12,7 @@
 #include <caf/all.hpp>
 #include <caf/io/all.hpp>
 #include <chrono>
+#include <cinttypes>
 #include <cstdio>
 #include <cstring>
 #include <map>
@@ -21,10 +22,14 @@
 #include <type_traits>
 
 #include "broom/lifecycle/instance.h"
+#include "broom/ship.h"
 #include "runtime_shims/caf/messages.h"
+
+extern char** environ;
 
 namespace broom::caf_shim {
 
+using ::broom::AddressPlan;
 using lifecycle::Address;
 using lifecycle::AnyEnvelope;
 using lifecycle::Epoch;
@@ -247,8 +252,37 @@ struct Worker {
   caf::node_id node;
 };
 
-// Starts `exe --broom-worker` and reads the port it prints; empty error on success.
-std::string LaunchWorker(const std::string& exe, int threads, Worker& w) {
+// The environment of worker `index`: this process's, with the job's address plan and the
+// worker's slice in place of any BROOM_PLAN_* / BROOM_RESERVE_GB of our own.
+std::vector<std::string> WorkerEnvironment(const AddressPlan& plan, uint32_t index) {
+  std::vector<std::string> env;
+  for (char** e = environ; *e != nullptr; ++e) {
+    if (std::strncmp(*e, "BROOM_PLAN_", 11) == 0 ||
+        std::strncmp(*e, "BROOM_RESERVE_GB=", 17) == 0) {
+      continue;
+    }
+    env.emplace_back(*e);
+  }
+  env.push_back("BROOM_PLAN_BASE_GB=" + std::to_string(plan.base >> 30));
+  env.push_back("BROOM_RESERVE_GB=" + std::to_string(plan.slice_bytes >> 30));
+  env.push_back("BROOM_PLAN_PROCESSES=" + std::to_string(plan.processes));
+  env.push_back("BROOM_PLAN_INDEX=" + std::to_string(index));
+  return env;
+}
+
+// What the worker's first line must say besides its port: the driver's build id and the plan
+// with the worker's slice.
+std::string WorkerIdentity(const AddressPlan& plan) {
+  char buf[160];
+  std::snprintf(buf, sizeof(buf), "%#" PRIxPTR " %zu %u %u", plan.base, plan.slice_bytes,
+                plan.processes, plan.index);
+  return ExecutableBuildId() + " " + buf;
+}
+
+// Starts `exe --broom-worker` as slice `index` of `plan` and reads the port it prints; empty
+// error on success. The worker must run this binary and sit at the plan.
+std::string LaunchWorker(const std::string& exe, int threads, const AddressPlan& plan,
+                         uint32_t index, Worker& w) {
   if (exe.empty() || access(exe.c_str(), X_OK) != 0) {
     return "cannot start a worker process: JobOptions::worker_exe '" + exe + "' is " +
            (exe.empty() ? std::string("empty")
@@ -259,13 +293,19 @@ std::string LaunchWorker(const std::string& exe, int threads, Worker& w) {
   int in[2], out[2];
   if (pipe2(in, O_CLOEXEC) != 0 || pipe2(out, O_CLOEXEC) != 0) return "pipe failed";
   std::string threads_flag = "--threads=" + std::to_string(threads);
+  // Built before fork: the child only calls async-signal-safe functions until it execs.
+  std::vector<std::string> env = WorkerEnvironment(plan, index);
+  std::vector<char*> envp;
+  for (std::string& e : env) envp.push_back(e.data());
+  envp.push_back(nullptr);
+  char* const argv[] = {const_cast<char*>(exe.c_str()), const_cast<char*>("--broom-worker"),
+                        threads_flag.data(), nullptr};
   pid_t pid = fork();
   if (pid < 0) return "fork failed";
   if (pid == 0) {
     dup2(in[0], 0);
     dup2(out[1], 1);
-    execl(exe.c_str(), exe.c_str(), "--broom-worker", threads_flag.c_str(),
-          static_cast<char*>(nullptr));
+    execve(exe.c_str(), argv, envp.data());
     std::fprintf(stderr, "broom worker: exec %s failed: %s\n", exe.c_str(), strerror(errno));
     _exit(127);
   }
@@ -285,8 +325,14 @@ std::string LaunchWorker(const std::string& exe, int threads, Worker& w) {
     line.push_back(c);
   }
   close(out[0]);
+  if (!line.empty() && line.back() == '\n') line.pop_back();
   unsigned port = 0;
-  if (std::sscanf(line.c_str(), "BROOM_WORKER_PORT %u", &port) != 1 || port == 0) {
+  int identity_at = 0;
+  if (line.rfind("BROOM_WORKER_ERROR ", 0) == 0) {
+    return "worker " + std::to_string(index) + " (" + exe + ", pid " + std::to_string(pid) +
+           ") cannot take part in the job: " + line.substr(19);
+  }
+  if (std::sscanf(line.c_str(), "BROOM_WORKER_PORT %u %n", &port, &identity_at) != 1 || port == 0) {
     int status = 0;
     std::string why = "did not report a port within 10 s";
     bool exited = false;  // after EOF on its stdout the worker is exiting: give it a second
@@ -306,6 +352,23 @@ std::string LaunchWorker(const std::string& exe, int threads, Worker& w) {
            "'";
   }
   w.port = static_cast<uint16_t>(port);
+  AddressPlan expected = plan;
+  expected.index = index;
+  const std::string want = WorkerIdentity(expected);
+  const std::string got = line.substr(static_cast<size_t>(identity_at));
+  if (got != want) {
+    const std::string id = ExecutableBuildId();
+    if (got.compare(0, id.size() + 1, id + " ") != 0) {
+      return "worker " + std::to_string(index) + " (" + exe + ", pid " + std::to_string(pid) +
+             ") runs another binary (build id '" + got.substr(0, got.find(' ')) +
+             "', this process '" + id +
+             "'): every process of a job must run the same executable, since batches travel "
+             "with the layout of their records (set JobOptions::worker_exe to this program)";
+    }
+    return "worker " + std::to_string(index) + " (pid " + std::to_string(pid) +
+           ") is at another address plan than the driver (it reports '" + got + "', expected '" +
+           want + "')";
+  }
   return {};
 }
 
@@ -329,6 +392,31 @@ void StopWorkers(std::vector<Worker>& workers) {
   }
 }
 
+// The address plan of a job on `procs` processes (JobOptions::plan_*, or the driver's own),
+// checked: the driver sits at it, as slice 0, and it has a slice per process. Empty on success.
+std::string JobPlan(const JobOptions& o, int procs, AddressPlan* plan) {
+  std::string error;
+  if (o.plan_base != 0 || o.plan_slice_bytes != 0 || o.plan_processes != 0) {
+    AddressPlan want{static_cast<uintptr_t>(o.plan_base), static_cast<size_t>(o.plan_slice_bytes),
+                     o.plan_processes, 0};
+    if (!ConfigureAddressPlan(want, &error)) return "JobOptions' address plan: " + error;
+  }
+  if (!GetAddressPlan(plan, &error)) {
+    return "cannot run on " + std::to_string(procs) + " processes: " + error;
+  }
+  if (plan->index != 0) {
+    return "the driver of a multi-process job must be slice 0 of its address plan (this process "
+           "has BROOM_PLAN_INDEX=" +
+           std::to_string(plan->index) + ")";
+  }
+  if (static_cast<uint32_t>(procs) > plan->processes) {
+    return "the job needs " + std::to_string(procs) + " processes but the address plan has " +
+           std::to_string(plan->processes) +
+           " slices (raise BROOM_PLAN_PROCESSES or JobOptions::plan_processes)";
+  }
+  return {};
+}
+
 }  // namespace
 
 int WorkerMain(int argc, char** argv) {
@@ -337,6 +425,14 @@ int WorkerMain(int argc, char** argv) {
     if (std::strncmp(argv[i], "--threads=", 10) == 0) threads = std::atoi(argv[i] + 10);
   }
   signal(SIGPIPE, SIG_IGN);
+  // Before anything else: the worker's region space must sit at the job's address plan.
+  AddressPlan plan;
+  std::string plan_error;
+  if (!GetAddressPlan(&plan, &plan_error)) {
+    std::printf("BROOM_WORKER_ERROR %s\n", plan_error.c_str());
+    std::fflush(stdout);
+    return 1;
+  }
   caf::actor_system_config cfg;
   ConfigureSystem(cfg, threads);
   cfg.load<caf::io::middleman>();
@@ -347,7 +443,8 @@ int WorkerMain(int argc, char** argv) {
                  system.render(port.error()).c_str());
     return 1;
   }
-  std::printf("BROOM_WORKER_PORT %u\n", static_cast<unsigned>(*port));
+  std::printf("BROOM_WORKER_PORT %u %s\n", static_cast<unsigned>(*port),
+              WorkerIdentity(plan).c_str());
   std::fflush(stdout);
   char buf[256];
   while (read(0, buf, sizeof(buf)) > 0) {
@@ -380,9 +477,14 @@ JobResult RunJob(const std::string& job, const JobParams& params, const JobOptio
     return r;
   }
   auto check_mode = static_cast<int32_t>(GetCheckMode());
+  int procs = std::max(1, options.processes);
+  AddressPlan plan;
+  if (procs > 1) {
+    r.error = JobPlan(options, procs, &plan);
+    if (!r.error.empty()) return r;
+  }
   SetReceivePolicy(policy);
   signal(SIGPIPE, SIG_IGN);
-  int procs = std::max(1, options.processes);
   lifecycle::ResetShimStats();  // counters describe this job (one job at a time per process)
   r.broom_before = GetGlobalStats();
   auto t0 = std::chrono::steady_clock::now();
@@ -396,7 +498,8 @@ JobResult RunJob(const std::string& job, const JobParams& params, const JobOptio
     std::vector<std::pair<int, int>> who;  // actor index -> (stage, instance)
     std::vector<int> where;                // actor index -> process
     for (size_t i = 0; i < workers.size() && r.error.empty(); ++i) {
-      r.error = LaunchWorker(options.worker_exe, options.threads, workers[i]);
+      r.error = LaunchWorker(options.worker_exe, options.threads, plan,
+                             static_cast<uint32_t>(i + 1), workers[i]);
       if (!r.error.empty()) break;
       auto node = system.middleman().connect("127.0.0.1", workers[i].port);
       if (!node) {

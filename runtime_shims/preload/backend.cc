@@ -7,6 +7,19 @@
 #include <cerrno>
 #include <cstdint>
 
+#if BROOM_PRELOAD_STATIC_JEMALLOC
+// jemalloc linked into this library (CMakeLists.txt): its standard-named entry points, renamed
+// by jemalloc_rename.txt. Hidden: the version script exports only Broom's own malloc family.
+extern "C" {
+void* __broom_je_malloc(size_t);
+void __broom_je_free(void*) noexcept;
+void* __broom_je_calloc(size_t, size_t);
+void* __broom_je_realloc(void*, size_t);
+void* __broom_je__Znwm(size_t);
+void __broom_je__ZdlPvm(void*, size_t) noexcept;
+}
+#endif
+
 namespace broom::preload {
 
 namespace {
@@ -42,12 +55,14 @@ void* BootRealloc(void* p, size_t n) {
 
 bool g_resolved = false;
 
+#if !BROOM_PRELOAD_STATIC_JEMALLOC
 // True if code address `fn` lies in the object whose link map is `object`.
 bool In(const void* fn, const void* object) {
   dl_find_object found;
   return fn != nullptr && _dl_find_object(const_cast<void*>(fn), &found) == 0 &&
          found.dlfo_link_map == object;
 }
+#endif
 
 }  // namespace
 
@@ -57,6 +72,11 @@ void ResolveBackend() {
   if (g_resolved) return;
   // Make sure jemalloc is initialized (it registers its fork handlers now, before ours).
   sdallocx(mallocx(1, 0), 1, 0);
+#if BROOM_PRELOAD_STATIC_JEMALLOC
+  g_je = {&__broom_je_malloc,  &__broom_je_free,  &__broom_je_calloc,
+          &__broom_je_realloc, &__broom_je__Znwm, &__broom_je__ZdlPvm};
+  g_resolved = true;
+#else
   void* h = dlopen("libjemalloc.so.2", RTLD_NOW | RTLD_NOLOAD);
   if (h == nullptr) return;
   dl_find_object je;
@@ -80,6 +100,7 @@ void ResolveBackend() {
   if (In(fp(n), obj)) g_je.op_new = n;
   if (In(fp(d), obj)) g_je.sized_delete = d;
   g_resolved = true;
+#endif
 }
 
 bool BackendResolved() { return g_resolved; }

@@ -1,6 +1,8 @@
 // Copyright Broom authors.
 //
-// backend.h: the general heap under the preload: jemalloc (Debian's libjemalloc2).
+// backend.h: the general heap under the preload: jemalloc, linked into the library from
+// Debian's libjemalloc_pic.a (BROOM_PRELOAD_STATIC_JEMALLOC, the default where the archive
+// exists: one shared object to load instead of two) or the shared libjemalloc.so.2.
 //
 //   Backend    table of jemalloc entry points used outside regions. Until ResolveBackend()
 //              runs (from the library constructor) the table points at wrappers over
@@ -8,7 +10,9 @@
 //              allocations of the process (the loader's, libc's) work. ResolveBackend() then
 //              switches to jemalloc's own malloc/free/calloc/realloc (and operator new, if
 //              jemalloc exports it), whose fast paths are about 2 ns shorter than the *allocx
-//              API. The exported fast paths reach the table through g_dispatch (shim.h).
+//              API. The exported fast paths reach the table through g_dispatch (shim.h). With
+//              jemalloc linked in, ResolveBackend() takes its (renamed) entry points directly,
+//              without dlopen/dlsym.
 //   Je*()      the non-standard jemalloc API (never interposed by us, so safe to call from
 //              inside the shim).
 //
@@ -38,8 +42,8 @@ struct Backend {
 // Hidden: the fast paths load the entries PC-relative, not through the GOT.
 extern Backend g_je BROOM_PRELOAD_HIDDEN;
 
-// Looks up jemalloc's malloc/free/calloc/realloc in libjemalloc.so.2. Calls dlopen/dlsym, which
-// may allocate: call only from a constructor, never from an allocation path. Idempotent.
+// Finds jemalloc's malloc/free/calloc/realloc (in libjemalloc.so.2: dlopen/dlsym, which may
+// allocate): call only from a constructor, never from an allocation path. Idempotent.
 void ResolveBackend();
 // True once ResolveBackend() found jemalloc's own entry points.
 bool BackendResolved();

@@ -2,10 +2,14 @@
 //
 // The CAF shim: jobs as stateful actors equal their reference computations, free every region,
 // move batches without copying handles, bound in-flight batches by credits, give the same result
-// over two processes on 127.0.0.1, and report a killed worker process within seconds.
+// over two processes on 127.0.0.1, and report a killed worker process within seconds. Its
+// worker processes run this test binary (main below): every process of a job runs one binary.
 #include <gtest/gtest.h>
+#include <sys/mman.h>
 
 #include <chrono>
+#include <cstdlib>
+#include <cstring>
 #include <mutex>
 #include <set>
 #include <string>
@@ -15,6 +19,7 @@
 #include "broom/check.h"
 #include "broom/memory.h"
 #include "broom/region.h"
+#include "broom/ship.h"
 #include "runtime_shims/caf/batch_handle.h"
 #include "runtime_shims/examples/jobs.h"
 
@@ -45,8 +50,7 @@ JobOptions Options(const std::string& policy = "regions") {
   o.batch_size = 64;
   o.credits = 4;
   o.timeout_seconds = 60 * kSlowdown;
-  o.worker_exe = BROOM_JOB_EXE;
-  return o;
+  return o;  // worker_exe: this test binary (see main)
 }
 
 uint64_t Created(const JobResult& r, RegionKind k) {
@@ -333,6 +337,50 @@ TEST(CafShimTest, AWorkerBinaryThatCannotServeGivesAClearError) {
   EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), 5.0);
 }
 
+TEST(CafShimTest, AWorkerRunningAnotherBinaryIsRefusedAtConnect) {
+  examples::RegisterExampleJobs();
+  JobOptions o = Options();
+  o.processes = 2;
+  o.worker_exe = BROOM_JOB_EXE;  // serves jobs, but is another executable
+  JobResult r = RunJob("join", Params(kSmall, 2), o);
+  EXPECT_FALSE(r.ok);
+  EXPECT_NE(r.error.find("runs another binary"), std::string::npos) << r.error;
+  EXPECT_NE(r.error.find("every process of a job must run the same executable"), std::string::npos)
+      << r.error;
+}
+
+TEST(CafShimTest, AWorkerWhoseSliceOfTheAddressPlanIsTakenGivesAClearError) {
+  examples::RegisterExampleJobs();
+  JobOptions o = Options();
+  o.processes = 2;
+  setenv("BROOM_TEST_OCCUPY_SLICE", "1", 1);  // read by the worker's main (below)
+  JobResult r = RunJob("join", Params(kSmall, 2), o);
+  unsetenv("BROOM_TEST_OCCUPY_SLICE");
+  EXPECT_FALSE(r.ok);
+  for (const char* part : {"worker 1", "cannot take part in the job", "not at its address plan",
+                           "File exists", "already mapped there"}) {
+    EXPECT_NE(r.error.find(part), std::string::npos) << part << " in: " << r.error;
+  }
+}
+
+TEST(CafShimTest, AJobWithMoreProcessesThanThePlanHasSlicesIsRefused) {
+  examples::RegisterExampleJobs();
+  AddressPlan plan;
+  ASSERT_TRUE(GetAddressPlan(&plan));
+  JobOptions o = Options();
+  o.processes = static_cast<int>(plan.processes) + 1;
+  JobResult r = RunJob("join", Params(kSmall, 2), o);
+  EXPECT_FALSE(r.ok);
+  EXPECT_NE(r.error.find("slices (raise BROOM_PLAN_PROCESSES"), std::string::npos) << r.error;
+  o.processes = 2;
+  o.plan_base = plan.base + (uint64_t{1} << 40);  // not the plan the driver's space sits at
+  o.plan_slice_bytes = plan.slice_bytes;
+  o.plan_processes = plan.processes;
+  r = RunJob("join", Params(kSmall, 2), o);
+  EXPECT_FALSE(r.ok);
+  EXPECT_NE(r.error.find("already exists at another address plan"), std::string::npos) << r.error;
+}
+
 TEST(CafShimTest, KillingAWorkerProcessGivesAClearErrorWithinSeconds) {
   examples::RegisterExampleJobs();
   JobOptions o = Options();
@@ -356,3 +404,23 @@ TEST(CafShimTest, KillingAWorkerProcessGivesAClearErrorWithinSeconds) {
 
 }  // namespace
 }  // namespace broom::caf_shim
+
+// Worker processes of the multi-process tests run this binary (JobOptions::worker_exe defaults
+// to the running executable). BROOM_TEST_OCCUPY_SLICE: map a page inside this worker's slice
+// of the address plan first, so that its region space cannot be placed there.
+int main(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--broom-worker") != 0) continue;
+    if (std::getenv("BROOM_TEST_OCCUPY_SLICE") != nullptr) {
+      uintptr_t base = std::strtoull(std::getenv("BROOM_PLAN_BASE_GB"), nullptr, 10) << 30;
+      uintptr_t slice = std::strtoull(std::getenv("BROOM_RESERVE_GB"), nullptr, 10) << 30;
+      uintptr_t index = std::strtoull(std::getenv("BROOM_PLAN_INDEX"), nullptr, 10);
+      mmap(reinterpret_cast<void*>(base + slice * index + (1 << 20)), 4096, PROT_READ,
+           MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+    }
+    broom::examples::RegisterExampleJobs();
+    return broom::caf_shim::WorkerMain(argc, argv);
+  }
+  ::testing::InitGoogleTest(&argc, argv);
+  return RUN_ALL_TESTS();
+}

@@ -30,15 +30,6 @@ JobParams SmallParams(int workers) {
   return p;
 }
 
-uint64_t Created(const JobResult& r, RegionKind k) {
-  return r.broom_after.regions_created[static_cast<int>(k)] -
-         r.broom_before.regions_created[static_cast<int>(k)];
-}
-uint64_t Destroyed(const JobResult& r, RegionKind k) {
-  return r.broom_after.regions_destroyed[static_cast<int>(k)] -
-         r.broom_before.regions_destroyed[static_cast<int>(k)];
-}
-
 class DirectJobTest : public ::testing::TestWithParam<std::tuple<std::string, std::string>> {};
 
 TEST_P(DirectJobTest, EqualsReferenceAndFreesEveryRegion) {
@@ -56,16 +47,16 @@ TEST_P(DirectJobTest, EqualsReferenceAndFreesEveryRegion) {
   EXPECT_EQ(r.totals, ReferenceTotals(job, params)) << r.Summary();
   EXPECT_GT(r.totals["records"], 0u);
   for (RegionKind k : {RegionKind::kTransferable, RegionKind::kActor, RegionKind::kTemporary}) {
-    EXPECT_EQ(Created(r, k), Destroyed(r, k)) << KindName(k) << "\n" << r.Summary();
+    EXPECT_EQ(r.RegionsCreated(k), r.RegionsDestroyed(k)) << KindName(k) << "\n" << r.Summary();
   }
   if (policy == "regions") {
     // Every stage instance has an actor region; every batch a transferable one.
-    EXPECT_EQ(Created(r, RegionKind::kActor), static_cast<uint64_t>(graph->total_instances()));
-    EXPECT_GE(Created(r, RegionKind::kTransferable), r.shim.messages().created);
-    EXPECT_EQ(Created(r, RegionKind::kTemporary), 1u);  // one scratch region for the thread
+    EXPECT_EQ(r.RegionsCreated(RegionKind::kActor), static_cast<uint64_t>(graph->total_instances()));
+    EXPECT_GE(r.RegionsCreated(RegionKind::kTransferable), r.shim.messages().created);
+    EXPECT_EQ(r.RegionsCreated(RegionKind::kTemporary), 1u);  // one scratch region for the thread
   } else {
-    EXPECT_EQ(Created(r, RegionKind::kTransferable) + Created(r, RegionKind::kActor) +
-                  Created(r, RegionKind::kTemporary),
+    EXPECT_EQ(r.RegionsCreated(RegionKind::kTransferable) + r.RegionsCreated(RegionKind::kActor) +
+                  r.RegionsCreated(RegionKind::kTemporary),
               0u);
   }
 }

@@ -52,14 +52,14 @@ std::vector<uint8_t> RandomInput(uint64_t seed, size_t min_size, size_t max_size
 class ReachReporter : public ::testing::EmptyTestEventListener {
   void OnTestProgramEnd(const ::testing::UnitTest&) override {
     HarnessCounters c = GetHarnessCounters();
-    std::printf("region_ops reach: %llu inputs, %llu creates, %llu allocations (%llu failed as "
-                "the model allowed), %llu frees, %llu scopes, %llu transfers (%llu to other "
-                "threads), %llu shares, %llu resets, %llu destroys, %llu objects with destructors, "
-                "%llu CheckOutlives scans (%llu violations from stale bytes)\n",
-                U(c.inputs), U(c.creates), U(c.allocs_ok + c.allocs_failed), U(c.allocs_failed),
-                U(c.frees), U(c.scopes), U(c.transfers), U(c.thread_handoffs), U(c.shares),
-                U(c.resets), U(c.destroys), U(c.tracked_objects), U(c.outlives_scans),
-                U(c.stale_violations));
+    std::printf(
+        "region_ops reach: %llu inputs, %llu creates, %llu allocations (%llu failed as "
+        "the model allowed), %llu frees, %llu scopes, %llu transfers (%llu to other "
+        "threads), %llu shares, %llu resets, %llu destroys, %llu objects with destructors, "
+        "%llu CheckOutlives scans (%llu violations from stale bytes)\n",
+        U(c.inputs), U(c.creates), U(c.allocs_ok + c.allocs_failed), U(c.allocs_failed), U(c.frees),
+        U(c.scopes), U(c.transfers), U(c.thread_handoffs), U(c.shares), U(c.resets), U(c.destroys),
+        U(c.tracked_objects), U(c.outlives_scans), U(c.stale_violations));
   }
   static unsigned long long U(uint64_t v) { return static_cast<unsigned long long>(v); }
 };

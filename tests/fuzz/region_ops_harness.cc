@@ -42,8 +42,8 @@ void VerifyAlloc(const Alloc& a, const Region* owner, int* counter) {
   if (a.tracked) {
     const auto* t = reinterpret_cast<const Tracked*>(a.p);
     HARNESS_CHECK(t->id == a.id && t->counter == counter,
-                  "Tracked object #%llu at %p was overwritten", static_cast<unsigned long long>(a.id),
-                  static_cast<void*>(a.p));
+                  "Tracked object #%llu at %p was overwritten",
+                  static_cast<unsigned long long>(a.id), static_cast<void*>(a.p));
   } else {
     ForEachPatternOffset(a.size, [&](size_t i) {
       if (static_cast<uint8_t>(a.p[i]) != PatternByte(a.id, i)) {
@@ -69,18 +69,29 @@ void VerifyAll(const std::vector<Alloc>& allocs, const Region* owner, int* count
 size_t Harness::PickSize(bool* huge) {
   *huge = false;
   switch (in_.U8() % 16) {
-    case 0: case 1: case 2: case 3: case 4: case 5: case 6: case 7:
+    case 0:
+    case 1:
+    case 2:
+    case 3:
+    case 4:
+    case 5:
+    case 6:
+    case 7:
       return in_.U8();
-    case 8: case 9: case 10:
+    case 8:
+    case 9:
+    case 10:
       return in_.U16() % 8193;
-    case 11: case 12:
+    case 11:
+    case 12:
       return in_.U32() % (300 << 10);
     case 13:
       return 0;
     case 14: {
       *huge = true;
-      static constexpr size_t kHuge[] = {SIZE_MAX,        SIZE_MAX - 15,         SIZE_MAX / 2,
-                                         (SIZE_MAX >> 2) + 1, size_t{1} << 40, SIZE_MAX - 4096};
+      static constexpr size_t kHuge[] = {SIZE_MAX,        SIZE_MAX - 15,
+                                         SIZE_MAX / 2,    (SIZE_MAX >> 2) + 1,
+                                         size_t{1} << 40, SIZE_MAX - 4096};
       return kHuge[in_.U8() % std::size(kHuge)];
     }
     default:
@@ -91,7 +102,9 @@ size_t Harness::PickSize(bool* huge) {
 size_t Harness::PickAlign(bool* bad) {
   *bad = false;
   switch (in_.U8() % 16) {
-    case 10: case 11: case 12:
+    case 10:
+    case 11:
+    case 12:
       return size_t{1} << (in_.U8() % 13);
     case 13:
       return size_t{1} << (12 + in_.U8() % 9);  // 4 KiB .. 1 MiB
@@ -131,8 +144,8 @@ void Harness::Record(Slot& slot, char* p, size_t size, bool tracked) {
     if (next != live_.begin()) {
       auto prev = std::prev(next);
       HARNESS_CHECK(prev->first + prev->second.first <= start,
-                    "new allocation [%p, +%zu) overlaps live allocation #%llu at %#lx (+%zu)",
-                    p, size, static_cast<unsigned long long>(prev->second.second),
+                    "new allocation [%p, +%zu) overlaps live allocation #%llu at %#lx (+%zu)", p,
+                    size, static_cast<unsigned long long>(prev->second.second),
                     static_cast<unsigned long>(prev->first), prev->second.first);
     }
     live_.emplace(start, std::make_pair(span, a.id));
@@ -196,8 +209,7 @@ void Harness::CheckFailure(Slot& slot, size_t size, bool huge, bool bad_align,
   HARNESS_CHECK(LastAllocError() == e, "LastAllocError() %s != region last_error() %s",
                 ErrorName(LastAllocError()), ErrorName(e));
   if (bad_align) {
-    HARNESS_CHECK(e == AllocError::kBadAlignment, "invalid alignment failed with %s",
-                  ErrorName(e));
+    HARNESS_CHECK(e == AllocError::kBadAlignment, "invalid alignment failed with %s", ErrorName(e));
   } else if (huge) {
     // A size that fits in the address arithmetic but not in memory meets the budgets first.
     HARNESS_CHECK(e == AllocError::kBadSize || e == AllocError::kOutOfMemory ||
@@ -237,16 +249,16 @@ void Harness::Allocate(int s) {
   HARNESS_CHECK(reinterpret_cast<uintptr_t>(p) % align == 0, "Allocate(%zu, %zu) gave %p", size,
                 align, p);
   // Zero-size allocations are unique and owned too (one byte, never written).
-  HARNESS_CHECK(RegionOf(p) == slot.region, "Allocate(%zu, %zu) gave %p, not in the region",
-                size, align, p);
+  HARNESS_CHECK(RegionOf(p) == slot.region, "Allocate(%zu, %zu) gave %p, not in the region", size,
+                align, p);
   size_t after = slot.region->stats().block_bytes;
   if (slot.budget != 0 && after > before) {
     HARNESS_CHECK(after <= slot.budget, "block bytes %zu exceed the budget %zu", after,
                   slot.budget);
   }
   if (slot.kind == Kind::kActor) {
-    HARNESS_CHECK(slot.a->UsableSize(p) >= size, "UsableSize %zu < %zu",
-                  slot.a->UsableSize(p), size);
+    HARNESS_CHECK(slot.a->UsableSize(p) >= size, "UsableSize %zu < %zu", slot.a->UsableSize(p),
+                  size);
   }
   Record(slot, static_cast<char*>(p), size, false);
 }
@@ -438,9 +450,15 @@ void Harness::SetBudget(int s) {
   if (slot.kind == Kind::kEmpty) return;
   size_t held = slot.region->stats().block_bytes;
   switch (how % 4) {
-    case 0: slot.budget = 0; break;
-    case 1: slot.budget = held / 2 + 1; break;  // below the footprint: the next new block fails
-    default: slot.budget = held + (how >> 2) * size_t{4096}; break;
+    case 0:
+      slot.budget = 0;
+      break;
+    case 1:
+      slot.budget = held / 2 + 1;
+      break;  // below the footprint: the next new block fails
+    default:
+      slot.budget = held + (how >> 2) * size_t{4096};
+      break;
   }
   slot.region->SetBudget(slot.budget);
   HARNESS_CHECK(slot.region->budget() == slot.budget, "budget() does not return what was set");
@@ -489,9 +507,14 @@ void Harness::DestroySlot(Slot& slot) {
                     StateName(slot.t->state()));
       slot.t.reset();
       break;
-    case Kind::kActor: slot.a.reset(); break;
-    case Kind::kTemporary: slot.tmp.reset(); break;
-    case Kind::kEmpty: return;
+    case Kind::kActor:
+      slot.a.reset();
+      break;
+    case Kind::kTemporary:
+      slot.tmp.reset();
+      break;
+    case Kind::kEmpty:
+      return;
   }
   GlobalStats after = GetGlobalStats();
   HARNESS_CHECK(after.live(kind) + 1 == before.live(kind), "destroying a %s region did not count",
@@ -522,8 +545,8 @@ void Harness::Check(int s) {
   HARNESS_CHECK(*slot.tracked_live == slot.TrackedInModel(), "Tracked count %d != model %d",
                 *slot.tracked_live, slot.TrackedInModel());
   RegionStats st = slot.region->stats();
-  HARNESS_CHECK(st.peak_block_bytes >= st.block_bytes && st.block_bytes >= FirstBlockBytes(slot.kind) &&
-                    st.blocks >= 1,
+  HARNESS_CHECK(st.peak_block_bytes >= st.block_bytes &&
+                    st.block_bytes >= FirstBlockBytes(slot.kind) && st.blocks >= 1,
                 "inconsistent stats: block_bytes %zu peak %zu blocks %zu", st.block_bytes,
                 st.peak_block_bytes, st.blocks);
   if (slot.kind == Kind::kTransferable) {
@@ -554,23 +577,67 @@ void Harness::Run() {
     uint8_t op = in_.U8();
     if (options_.verbose) std::fprintf(stderr, "op %d: %u\n", g_op_index, op % 27);
     switch (op % 27) {
-      case 0: case 1: case 2: case 3: case 4: case 5: case 6: Allocate(PickSlot()); break;
-      case 7: case 8: FreeOne(PickSlot()); break;
-      case 9: case 10: Create(); break;
-      case 11: Destroy(PickSlot()); break;
-      case 12: case 13: OpenScope(PickSlot()); break;
-      case 14: case 15: CloseScope(); break;
-      case 16: Transfer(PickSlot()); break;
-      case 17: SetBudget(PickSlot()); break;
-      case 18: Reset(PickSlot()); break;
-      case 19: NewTrackedObject(PickSlot()); break;
-      case 20: AllocateInContext(); break;
-      case 21: if (in_.U8() % 4 == 0) SetProcessBudgetOp(); break;
-      case 22: ShareAndDrop(PickSlot()); break;
-      case 23: CheckOutlivesOp(PickSlot()); break;
-      case 25: Burst(PickSlot()); break;
-      case 26: FreeMany(PickSlot()); break;
-      default: Check(PickSlot()); break;
+      case 0:
+      case 1:
+      case 2:
+      case 3:
+      case 4:
+      case 5:
+      case 6:
+        Allocate(PickSlot());
+        break;
+      case 7:
+      case 8:
+        FreeOne(PickSlot());
+        break;
+      case 9:
+      case 10:
+        Create();
+        break;
+      case 11:
+        Destroy(PickSlot());
+        break;
+      case 12:
+      case 13:
+        OpenScope(PickSlot());
+        break;
+      case 14:
+      case 15:
+        CloseScope();
+        break;
+      case 16:
+        Transfer(PickSlot());
+        break;
+      case 17:
+        SetBudget(PickSlot());
+        break;
+      case 18:
+        Reset(PickSlot());
+        break;
+      case 19:
+        NewTrackedObject(PickSlot());
+        break;
+      case 20:
+        AllocateInContext();
+        break;
+      case 21:
+        if (in_.U8() % 4 == 0) SetProcessBudgetOp();
+        break;
+      case 22:
+        ShareAndDrop(PickSlot());
+        break;
+      case 23:
+        CheckOutlivesOp(PickSlot());
+        break;
+      case 25:
+        Burst(PickSlot());
+        break;
+      case 26:
+        FreeMany(PickSlot());
+        break;
+      default:
+        Check(PickSlot());
+        break;
     }
   }
   g_op_index = -1;  // teardown

@@ -35,10 +35,10 @@
 namespace broom::fuzz {
 
 struct HarnessOptions {
-  int max_ops = 2000;                      // operations decoded per input at most
-  int max_threads = 4;                     // helper threads started per input at most
+  int max_ops = 2000;                        // operations decoded per input at most
+  int max_threads = 4;                       // helper threads started per input at most
   size_t max_live_bytes = size_t{24} << 20;  // allocations beyond this are skipped
-  bool verbose = false;                    // print each operation to stderr
+  bool verbose = false;                      // print each operation to stderr
 };
 
 // What the inputs run so far in this process actually did (for judging a corpus's reach).

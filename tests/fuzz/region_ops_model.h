@@ -34,8 +34,8 @@ extern HarnessCounters g_counters;
 
 [[noreturn]] BROOM_PRINTF(1, 2) void Fail(const char* fmt, ...);
 
-#define HARNESS_CHECK(cond, ...) \
-  do {                           \
+#define HARNESS_CHECK(cond, ...)    \
+  do {                              \
     if (!(cond)) Fail(__VA_ARGS__); \
   } while (0)
 
@@ -97,8 +97,8 @@ enum class Kind : uint8_t { kEmpty, kTransferable, kActor, kTemporary };
 // Bytes an actor region accounts for one Tracked object made by NewIn: its size class, with the
 // cleanup node in front.
 inline size_t TrackedClassBytes() {
-  return ::broom::internal::kReapClasses
-      .size[::broom::internal::ReapSizeClass(sizeof(::broom::internal::ActorCleanupNode) + sizeof(Tracked))];
+  return ::broom::internal::kReapClasses.size[::broom::internal::ReapSizeClass(
+      sizeof(::broom::internal::ActorCleanupNode) + sizeof(Tracked))];
 }
 
 // A new region holds one block: 4 KiB for bump regions, 2 KiB (its header) for actor regions.
@@ -113,8 +113,8 @@ struct Slot {
   std::vector<Alloc> allocs;
   size_t budget = 0;
   size_t retain = size_t{1} << 20;
-  int open = 0;         // entries on the scope stack naming this slot
-  uint32_t level = 0;   // temporary: Scopes open on it
+  int open = 0;        // entries on the scope stack naming this slot
+  uint32_t level = 0;  // temporary: Scopes open on it
   std::unique_ptr<int> tracked_live = std::make_unique<int>(0);  // Tracked objects alive
 
   int TrackedInModel() const {

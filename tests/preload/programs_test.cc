@@ -9,9 +9,11 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <map>
 #include <random>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include "gtest/gtest.h"
 
@@ -100,6 +102,170 @@ TEST(PreloadProgramsTest, PythonUnderStatsChecksAndProfiler) {
                "test -s \"$f.txt\"; done");
   EXPECT_EQ(check.status, 0) << check.err;
   EXPECT_NE(check.out.find("ok"), std::string::npos);
+}
+
+// ---- the lifetime profiler on programs whose answers are known --------------------------------
+
+// One site of the profiler's JSON report (the fields the tests read).
+struct ProfiledSite {
+  std::string file, function, lifetime, region;
+  int line = 0;
+};
+
+// The string value of "key" in `obj` (a JSON object written by profile_report.cc, whose strings
+// need no unescaping for the keys read here), or "".
+std::string JsonString(const std::string& obj, const std::string& key) {
+  size_t at = obj.find("\"" + key + "\": \"");
+  if (at == std::string::npos) return "";
+  at += key.size() + 5;
+  std::string out;
+  for (; at < obj.size() && obj[at] != '"'; ++at) {
+    if (obj[at] == '\\' && at + 1 < obj.size()) ++at;
+    out += obj[at];
+  }
+  return out;
+}
+
+std::vector<ProfiledSite> ParseProfile(const std::string& json) {
+  std::vector<ProfiledSite> sites;
+  size_t at = 0;
+  while ((at = json.find("{\"rank\": ", at)) != std::string::npos) {
+    size_t end = json.find("\"action\": ", at);
+    std::string obj = json.substr(at, end == std::string::npos ? std::string::npos : end - at);
+    ProfiledSite s;
+    s.file = JsonString(obj, "file");
+    s.function = JsonString(obj, "function");
+    s.lifetime = JsonString(obj, "lifetime_class");
+    s.region = JsonString(obj, "region");
+    size_t line = obj.find("\"line\": ");
+    if (line != std::string::npos) s.line = std::atoi(obj.c_str() + line + 8);
+    sites.push_back(s);
+    at += 8;
+  }
+  return sites;
+}
+
+// The tagged sites of programs/lifetimes.cc: "// SITE: <name> <class>" on the allocating line.
+struct Tag {
+  int line;
+  std::string name, lifetime;
+};
+std::vector<Tag> ReadTags(const std::string& path) {
+  std::vector<Tag> tags;
+  std::ifstream in(path);
+  std::string text;
+  for (int line = 1; std::getline(in, text); ++line) {
+    size_t at = text.find("// SITE: ");
+    if (at == std::string::npos || text.find("`SITE") != std::string::npos) continue;
+    std::istringstream words(text.substr(at + 9));
+    Tag t{line, "", ""};
+    words >> t.name >> t.lifetime;
+    tags.push_back(t);
+  }
+  return tags;
+}
+
+bool EndsWith(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() &&
+         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+// The program's sites resolve to the user's lines (never to _M_realloc_insert or operator new),
+// the producer's record vectors and the consumer's scratch (both std::vector<int>) are separate
+// sites, and each is classified as its true lifetime: scratch and a helper's result dying in
+// the callback are temporary, records and batches freed by the consumer thread transferable,
+// the operator's unordered_map nodes (freed on the main thread when the job ends), a sliding
+// window freed one by one, a registry destroyed at exit and a leak are state, never
+// transferable.
+TEST(PreloadProfilerTest, GroundTruthProgramSitesAreClassifiedRight) {
+  std::string profile = TempDir() + "/lifetimes.json";
+  Result plain = RunShell(BROOM_TEST_LIFETIMES);
+  ASSERT_EQ(plain.status, 0) << plain.err;
+  Result pre = RunShell(BROOM_TEST_LIFETIMES, Preload("profile:" + profile));
+  ASSERT_EQ(pre.status, 0) << pre.err;
+  EXPECT_EQ(pre.out, plain.out);
+  std::string json = Slurp(profile);
+  std::vector<ProfiledSite> sites = ParseProfile(json);
+  ASSERT_FALSE(sites.empty()) << json;
+  EXPECT_NE(json.find("\"symbolizer\": \"libdw\""), std::string::npos) << json.substr(0, 400);
+  std::vector<Tag> tags = ReadTags(std::string(BROOM_TEST_SCRIPTS) + "/lifetimes.cc");
+  ASSERT_EQ(tags.size(), 10u);
+  const std::map<std::string, std::string> region = {
+      {"temporary", "temporary"}, {"transferable", "transferable"}, {"state", "actor"}};
+  for (const Tag& tag : tags) {
+    const ProfiledSite* found = nullptr;
+    for (const ProfiledSite& s : sites) {
+      if (EndsWith(s.file, "/lifetimes.cc") && s.line == tag.line) found = &s;
+    }
+    ASSERT_NE(found, nullptr) << "no site at lifetimes.cc:" << tag.line << " (" << tag.name << ")\n"
+                              << Slurp(profile + ".txt");
+    EXPECT_EQ(found->lifetime, tag.lifetime) << tag.name << " at lifetimes.cc:" << tag.line << "\n"
+                                             << Slurp(profile + ".txt");
+    EXPECT_EQ(found->region, region.at(tag.lifetime)) << tag.name;
+  }
+  for (const ProfiledSite& s : sites) {
+    EXPECT_EQ(s.function.find("_M_realloc_insert"), std::string::npos) << s.function;
+    EXPECT_EQ(s.function.find("operator new"), std::string::npos) << s.function;
+  }
+  std::string text = Slurp(profile + ".txt");
+  EXPECT_NE(text.find("open a temporary region around the body of"), std::string::npos) << text;
+  EXPECT_NE(text.find("lifetimes.cc:"), std::string::npos) << text;
+}
+
+// On a Python one-liner the report says why its sites are not the script's lines.
+TEST(PreloadProfilerTest, PythonOneLinerReportSaysItIsAnInterpreter) {
+  if (!Exists("/usr/bin/python3")) GTEST_SKIP() << "/usr/bin/python3 absent";
+  std::string profile = TempDir() + "/py_one_liner.json";
+  Result pre = RunShell("/usr/bin/python3 -c 'print(sum(len(str(i)) for i in range(20000)))'",
+                        Preload("profile:" + profile));
+  ASSERT_EQ(pre.status, 0) << pre.err;
+  std::string text = Slurp(profile + ".txt");
+  EXPECT_NE(text.find("is an interpreter"), std::string::npos) << text;
+  EXPECT_FALSE(ParseProfile(Slurp(profile)).empty());
+}
+
+// On sort, which allocates little, the report says the heap is not where its time goes.
+TEST(PreloadProfilerTest, SortReportSaysTheHeapIsNotItsCost) {
+  if (!Exists("/usr/bin/sort")) GTEST_SKIP() << "/usr/bin/sort absent";
+  std::string input = TempDir() + "/profile_sort_input.txt";
+  {
+    std::ofstream out(input);
+    std::mt19937 rng(11);
+    for (int i = 0; i < 100000; ++i) out << rng() << ' ' << rng() % 977 << '\n';
+  }
+  std::string profile = TempDir() + "/sort.json";
+  Result pre = RunShell("/usr/bin/sort " + input + " >/dev/null", Preload("profile:" + profile));
+  ASSERT_EQ(pre.status, 0) << pre.err;
+  std::string text = Slurp(profile + ".txt");
+  EXPECT_NE(text.find("the heap costs about"), std::string::npos) << text;
+  EXPECT_NE(text.find("cannot make it noticeably faster"), std::string::npos) << text;
+}
+
+// A program that only allocates: under the profiler it runs many times slower, but its heap is
+// still most of its own work, so the report must not call the heap negligible (the profiler's
+// own time is taken out of the run's CPU time before the heap's share is judged).
+TEST(PreloadProfilerTest, AllocationBoundProgramIsNotCalledHeapNegligible) {
+  std::string profile = TempDir() + "/alloc_loop.json";
+  Result pre = RunShell(BROOM_TEST_ALLOC_LOOP, Preload("profile:" + profile));
+  ASSERT_EQ(pre.status, 0) << pre.err;
+  std::string text = Slurp(profile + ".txt");
+  size_t line = text.find('\n');
+  ASSERT_NE(line, std::string::npos) << text;
+  EXPECT_GE(std::atol(text.c_str() + line + 1), 200000) << text;  // "N heap allocations, ..."
+  EXPECT_EQ(text.find("the heap costs about"), std::string::npos) << text;
+}
+
+// A program that links libjemalloc.so.2 itself and frees mallocx() memory with free(): jemalloc's
+// API and Broom's malloc family reach one heap (Broom exports jemalloc's API when jemalloc is
+// linked into it).
+TEST(PreloadProgramsTest, ProgramLinkedWithJemallocMixesItsApiWithFree) {
+  Result plain = RunShell(BROOM_TEST_USES_JEMALLOC);
+  ASSERT_EQ(plain.status, 0) << plain.out << plain.err;
+  for (const char* conf : {"", "bind:0", "stats:1"}) {
+    Result pre = RunShell(BROOM_TEST_USES_JEMALLOC, Preload(conf));
+    EXPECT_EQ(pre.status, 0) << conf << "\n" << pre.out << pre.err;
+    EXPECT_EQ(pre.out, "ok\n") << conf;
+  }
 }
 
 TEST(PreloadProgramsTest, Perl) {
@@ -266,8 +432,8 @@ TEST(PreloadProgramsTest, CProgramUsingTheRegionApiThroughWeakSymbols) {
 // for malloc/calloc/free call jemalloc itself; broom_region_create puts Broom's exports back
 // (while another thread keeps allocating) and the region then receives malloc and calloc.
 constexpr const char* kBoundToJemalloc =
-    "before malloc=libjemalloc.so.2 calloc=libjemalloc.so.2 free=libjemalloc.so.2\n"
-    "after malloc=libbroom_preload.so calloc=libbroom_preload.so free=libbroom_preload.so\n"
+    "before malloc=jemalloc calloc=jemalloc free=jemalloc\n"
+    "after malloc=broom calloc=broom free=broom\n"
     "routed 1\n";
 
 TEST(PreloadProgramsTest, DirectBindingWithLazyAndImmediateBinding) {
@@ -287,8 +453,8 @@ TEST(PreloadProgramsTest, DirectBindingWithLazyAndImmediateBinding) {
 TEST(PreloadProgramsTest, NoDirectBindingWhenTurnedOffOrWithAMode) {
   // The -z now probe's slots are bound at start-up, so they show Broom's exports.
   const std::string through_broom =
-      "before malloc=libbroom_preload.so calloc=libbroom_preload.so free=libbroom_preload.so\n"
-      "after malloc=libbroom_preload.so calloc=libbroom_preload.so free=libbroom_preload.so\n"
+      "before malloc=broom calloc=broom free=broom\n"
+      "after malloc=broom calloc=broom free=broom\n"
       "routed 1\n";
   for (const char* conf : {"bind:0", "stats:1", "profile:"}) {
     std::string c = conf;

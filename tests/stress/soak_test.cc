@@ -105,7 +105,8 @@ struct Shared {
   std::atomic<int> producers_done{0};
   void Fail(const char* msg) {
     bool expected = false;
-    if (failed.compare_exchange_strong(expected, true)) std::snprintf(what, sizeof(what), "%s", msg);
+    if (failed.compare_exchange_strong(expected, true))
+      std::snprintf(what, sizeof(what), "%s", msg);
   }
 };
 
@@ -113,7 +114,11 @@ struct Shared {
 class Operator {
  public:
   Operator(int id, Channel* in, Channel* out, uint64_t target_ops, Shared* shared)
-      : id_(id), in_(in), out_(out), target_(target_ops), shared_(shared),
+      : id_(id),
+        in_(in),
+        out_(out),
+        target_(target_ops),
+        shared_(shared),
         rng_(static_cast<uint64_t>(id) * 7919 + 1) {}
 
   // Runs on the operator's own thread (the temporary region belongs to it).

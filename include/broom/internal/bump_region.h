@@ -21,6 +21,7 @@ class TemporaryRegion;
 class SharedRegion;
 
 namespace internal {
+struct ShipAccess;  // alloc/region/ship.cc: exports and rebuilds a region shipped by address
 // A position in a bump region, for LIFO rewinding (TemporaryRegion::Scope).
 struct RegionMark {
   BlockHeader* current;
@@ -70,6 +71,7 @@ class BumpRegion final : public Region {
   friend class SharedRegion;
   template <class R, const char* kName>
   friend class internal::OwnedRegion;
+  friend struct internal::ShipAccess;
 
   // Creates a region of `kind` (transferable or temporary) in a fresh 4 KiB block; returns null
   // (LastAllocError() says why) if no block can be had.

@@ -120,6 +120,8 @@ class ReapRegion final : public Region {
   // moves it from the full list to its class's partial list, or to the empty slabs.
   BROOM_NOINLINE void MoveSlab(internal::BlockHeader* b, int c, uint16_t live_before);
   [[noreturn]] BROOM_NOINLINE void DieLostTag(const void* p) const;
+  // ASan builds: makes a freed object unaddressable but for its two list words.
+  static void PoisonFreed(uintptr_t* words, int c);
   void* AllocateLarge(size_t size, size_t align);
   // Gives class `c` a non-empty current free list (carving, or the next partial, empty or new
   // slab). Returns false, with the error recorded, if no block can be had.
@@ -145,7 +147,9 @@ class ReapRegion final : public Region {
   internal::BlockHeader* empty_[internal::kNumBlockClasses] = {};
   size_t empty_bytes_ = 0;
   size_t retain_bytes_;
-  bool clear_freed_;  // checked mode at creation: freed objects are zeroed (no stale words)
+  // kNumClasses, or 0 if checked mode was on at creation: then every free takes FreeSlow, which
+  // zeroes the freed object (no stale words for scans).
+  const uint16_t fast_free_classes_;
   internal::ActorCleanupNode* nodes_ = nullptr;  // objects with destructors, newest first
   size_t node_count_ = 0;
 };
@@ -185,8 +189,9 @@ inline void* ReapRegion::Allocate(size_t size, size_t align) {
 inline void ReapRegion::Free(void* p) {
   BROOM_OWNER_CHECK_FAST(this, "Free");
   internal::BlockHeader* b = internal::BlockOfOrNull(p);  // null for null, heap pointers...
+  // fast_free_classes_ is 0 in checked mode: every free takes the slow path.
   if (BROOM_LIKELY(b != nullptr && b->owner.load(std::memory_order_relaxed) == this &&
-                   b->object_class < kNumClasses && !clear_freed_)) {
+                   b->object_class < fast_free_classes_)) {
     const int c = b->object_class;
     const size_t offset = static_cast<size_t>(static_cast<char*>(p) - b->begin());
     auto* words = static_cast<uintptr_t*>(p);
@@ -196,37 +201,48 @@ inline void ReapRegion::Free(void* p) {
     if (BROOM_LIKELY(offset < static_cast<size_t>(b->used_end - b->begin()) &&
                      internal::IsReapObjectOffset(offset, c, &index))) {
       ClassState& s = classes_[c];
-      const uint16_t live = b->live_objects;
-      BROOM_ASSERT_FAST(live <= b->capacity);
       if (b == s.slab) {
         // A freed object carries its tag: the slow path confirms the double free.
         if (BROOM_UNLIKELY(words[1] == tag)) return FreeSlow(p);
         words[0] = reinterpret_cast<uintptr_t>(s.local_free);
+        words[1] = tag;
         s.local_free = p;
         --s.used;
-      } else {
-        // The object is not read here (a scattered free would miss on it): a second free of
-        // it is caught when it is handed out again (Allocate checks the tag) or when the slab
-        // empties (the checksum over its list does not match; SlabEmptied).
-        words[0] = reinterpret_cast<uintptr_t>(b->free_list);
-        b->free_list = p;
-        b->live_objects = static_cast<uint16_t>(live - 1);
-        b->freed_checksum += internal::ReapChecksumTerm(index);
+        bytes_freed_ += internal::kReapClasses.size[c];
+        PoisonFreed(words, c);
+        return;
       }
+      // The object is not read here (a scattered free would miss on it): a second free of it is
+      // caught when it is handed out again (Allocate checks the tag) or when the slab empties
+      // (the checksum over its list does not match; SlabEmptied).
+      const uint16_t live = b->live_objects;
+      BROOM_ASSERT_FAST(live >= 1 && live <= b->capacity);
+      words[0] = reinterpret_cast<uintptr_t>(b->free_list);
       words[1] = tag;
+      b->free_list = p;
+      b->live_objects = static_cast<uint16_t>(live - 1);
+      b->freed_checksum += internal::ReapChecksumTerm(index);
       bytes_freed_ += internal::kReapClasses.size[c];
-#if BROOM_ASAN
-      if (internal::kReapClasses.size[c] > 16) {
-        internal::PoisonMemory(words + 2, internal::kReapClasses.size[c] - 16);
+      PoisonFreed(words, c);
+      // Full to partial (live was capacity) or emptied (live was 1), in one unsigned compare: the
+      // slab changes list, in one out-of-line call, last (an emptied slab may go back to the
+      // thread cache, so nothing in it is written after).
+      if (BROOM_UNLIKELY(static_cast<uint16_t>(live - 2) >=
+                         static_cast<uint16_t>(b->capacity - 2))) {
+        MoveSlab(b, c, live);
       }
-#endif
-      // Full to partial, or emptied: the slab changes list (one out-of-line call, last: an
-      // emptied slab may go back to the thread cache, so nothing in it is written after).
-      if (b != s.slab && BROOM_UNLIKELY(live <= 1 || live == b->capacity)) MoveSlab(b, c, live);
       return;
     }
   }
   FreeSlow(p);
+}
+
+inline void ReapRegion::PoisonFreed([[maybe_unused]] uintptr_t* words, [[maybe_unused]] int c) {
+#if BROOM_ASAN
+  if (internal::kReapClasses.size[c] > 16) {
+    internal::PoisonMemory(words + 2, internal::kReapClasses.size[c] - 16);
+  }
+#endif
 }
 
 }  // namespace broom

@@ -184,6 +184,16 @@ struct JobOptions {
   double timeout_seconds = 300;  // driver gives up (and reports) after this long
   // Testing hook (multi-process): after this many seconds, SIGKILL worker 1 (0 = never).
   double kill_worker_after_seconds = 0;
+  // CAF multi-process: the job's address plan (broom/ship.h): every process reserves one range
+  // at the same address and carves in its own slice, so batches cross processes by address.
+  // All zero: the driver's own plan (BROOM_PLAN_BASE_GB, BROOM_RESERVE_GB, BROOM_PLAN_PROCESSES,
+  // read when its region space was first used). Set: the driver applies it before its first
+  // region (broom::ConfigureAddressPlan), and the job fails with JobResult::error if the
+  // driver's space already sits at another plan. Each worker gets the driver's plan and its own
+  // slice (BROOM_PLAN_INDEX) in its environment. `processes` must not exceed plan_processes.
+  uint64_t plan_base = 0;         // bytes, a multiple of 1 GiB
+  uint64_t plan_slice_bytes = 0;  // bytes, a multiple of 1 GiB
+  uint32_t plan_processes = 0;
   // When checked mode scans operator state (see StateChecks). Drivers reject a bad
   // BROOM_STATE_CHECKS with JobResult::error. Worker processes use the driver's value and the
   // driver's check mode.
@@ -209,6 +219,16 @@ struct JobResult {
   // CAF multi-process: one entry per worker process, read after its instances stopped (its
   // scheduler threads' callback scratch is still alive then: it is freed when the worker exits).
   std::vector<ProcessStats> workers;
+  // Regions of kind k the driver process created (destroyed) during the job: broom_after minus
+  // broom_before.
+  uint64_t RegionsCreated(RegionKind k) const {
+    return broom_after.regions_created[static_cast<int>(k)] -
+           broom_before.regions_created[static_cast<int>(k)];
+  }
+  uint64_t RegionsDestroyed(RegionKind k) const {
+    return broom_after.regions_destroyed[static_cast<int>(k)] -
+           broom_before.regions_destroyed[static_cast<int>(k)];
+  }
   // A report for people: the totals, time and peak RSS, then for each process what was created
   // and freed there (batches, operator state, per-timestamp state, callback scratch, regions by
   // kind, region bytes), with what is still alive and why.

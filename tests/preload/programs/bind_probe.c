@@ -7,8 +7,8 @@
  * calloc and free route through the region that is pushed.
  *
  * Prints, e.g. under the preload:
- *   before malloc=libjemalloc.so.2 calloc=libjemalloc.so.2 free=libjemalloc.so.2
- *   after malloc=libbroom_preload.so calloc=libbroom_preload.so free=libbroom_preload.so
+ *   before malloc=jemalloc calloc=jemalloc free=jemalloc
+ *   after malloc=broom calloc=broom free=broom
  *   routed 1
  * Without the preload only the "before" line (glibc's functions, or "lazy" for a slot the
  * loader has not bound yet). Exit status 0 unless a check failed.
@@ -70,7 +70,10 @@ static int find_slots(struct dl_phdr_info* info, size_t size, void* arg) {
 
 int main(int argc, char** argv);
 
-static const char* target_of(void** slot) {
+/* "broom" for the preload's exported function, "jemalloc" for jemalloc's own (in
+ * libjemalloc.so.2, or linked into the preload and then not its export of that name), "lazy"
+ * for a slot not bound yet, else the basename of the object. */
+static const char* target_of(void** slot, const char* name) {
   if (slot == NULL) return "none";
   Dl_info info, self;
   void* fn = __atomic_load_n(slot, __ATOMIC_RELAXED);
@@ -78,12 +81,22 @@ static const char* target_of(void** slot) {
   /* An unbound lazy slot points back into this executable's own PLT. */
   if (dladdr((void*)&main, &self) != 0 && info.dli_fbase == self.dli_fbase) return "lazy";
   const char* base = strrchr(info.dli_fname, '/');
-  return base != NULL ? base + 1 : info.dli_fname;
+  base = base != NULL ? base + 1 : info.dli_fname;
+  if (strncmp(base, "libjemalloc", 11) == 0) return "jemalloc";
+  if (strncmp(base, "libbroom_preload", 16) == 0) {
+    void* h = dlopen(info.dli_fname, RTLD_NOW | RTLD_NOLOAD);
+    void* exported = h != NULL ? dlsym(h, name) : NULL;
+    if (h != NULL) dlclose(h);
+    return fn == exported ? "broom" : "jemalloc";
+  }
+  return base;
 }
 
 static void print_slots(const char* when) {
   printf("%s", when);
-  for (int k = 0; k < kNumNames; ++k) printf(" %s=%s", kNames[k], target_of(slots[k]));
+  for (int k = 0; k < kNumNames; ++k) {
+    printf(" %s=%s", kNames[k], target_of(slots[k], kNames[k]));
+  }
   printf("\n");
 }
 

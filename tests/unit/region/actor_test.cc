@@ -1,6 +1,4 @@
 // Tests of ActorRegion: size classes, per-object free and reuse, bounded churn, misuse.
-#include "broom/actor_region.h"
-
 #include <gtest/gtest.h>
 
 #include <cstring>
@@ -11,6 +9,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "broom/actor_region.h"
 #include "broom/context.h"
 #include "broom/transferable_region.h"
 

@@ -1,11 +1,11 @@
 // Tests of TemporaryRegion and its scopes.
-#include "broom/temporary_region.h"
-
 #include <gtest/gtest.h>
 
 #include <memory_resource>
 #include <thread>
 #include <vector>
+
+#include "broom/temporary_region.h"
 
 namespace broom {
 namespace {

@@ -1,6 +1,4 @@
 // Tests of TransferableRegion, SharedRegion and Message: typestate, ownership moves, bulk free.
-#include "broom/transferable_region.h"
-
 #include <gtest/gtest.h>
 
 #include <cstring>
@@ -11,6 +9,7 @@
 #include "broom/memory.h"
 #include "broom/message.h"
 #include "broom/temporary_region.h"
+#include "broom/transferable_region.h"
 
 namespace broom {
 namespace {
@@ -141,7 +140,7 @@ TEST(TransferableRegionTest, OverflowingSizesAndBadAlignmentsFailCleanly) {
   EXPECT_EQ(t.region().last_error(), AllocError::kBadAlignment);
   EXPECT_EQ(t.Allocate(16, 0), nullptr);
   EXPECT_EQ(static_cast<unsigned char*>(before)[31], 7);  // nothing lost
-  EXPECT_NE(t.Allocate(16), nullptr);                      // still usable
+  EXPECT_NE(t.Allocate(16), nullptr);                     // still usable
 }
 
 TEST(TransferableRegionTest, SizesAreRoundedUpToSixteenBytes) {

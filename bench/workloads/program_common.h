@@ -23,8 +23,8 @@
 //                      allocator: glibc's malloc upstream); the reap programs only (heaps.h)
 //   kPolicyMimallocHeap (5)  a mimalloc heap, mi_heap_new / mi_heap_malloc / mi_free (links
 //                      libmimalloc, which is then the process's malloc too); heaps.h
-#ifndef BROOM_BENCH_MICRO_PROGRAM_COMMON_H_
-#define BROOM_BENCH_MICRO_PROGRAM_COMMON_H_
+#ifndef BROOM_BENCH_WORKLOADS_PROGRAM_COMMON_H_
+#define BROOM_BENCH_WORKLOADS_PROGRAM_COMMON_H_
 
 #include <sys/resource.h>
 #include <time.h>
@@ -250,4 +250,4 @@ int FinishRun(const char* program, Policy& policy, Result& result) {
 
 }  // namespace broom::bench
 
-#endif  // BROOM_BENCH_MICRO_PROGRAM_COMMON_H_
+#endif  // BROOM_BENCH_WORKLOADS_PROGRAM_COMMON_H_

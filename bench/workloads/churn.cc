@@ -34,8 +34,8 @@
 #include <string>
 #include <unordered_map>
 
-#include "bench/micro/heaps.h"
-#include "bench/micro/program_common.h"
+#include "bench/workloads/heaps.h"
+#include "bench/workloads/program_common.h"
 
 namespace broom::bench {
 namespace {

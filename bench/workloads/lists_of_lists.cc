@@ -26,7 +26,7 @@
 #include <string>
 #include <vector>
 
-#include "bench/micro/program_common.h"
+#include "bench/workloads/program_common.h"
 
 #if BROOM_BENCH_POLICY == BROOM_BENCH_POLICY_BROOM
 #include "broom/context.h"
@@ -164,7 +164,8 @@ __attribute__((noinline)) uint64_t Round(Policy& policy, size_t n, uint64_t roun
   }
   uint64_t sum = 0;
   for (Spine* s = spine; s != nullptr; s = s->next) {
-    for (Node* node = s->head; node != nullptr; node = node->next) sum += node->value ^ node->payload[0];
+    for (Node* node = s->head; node != nullptr; node = node->next)
+      sum += node->value ^ node->payload[0];
   }
   policy.Release(spine);
   return sum;
@@ -188,8 +189,9 @@ int Main(int argc, char** argv) {
       .Add("rounds", static_cast<double>(rounds))
       .Add("seconds", seconds)
       .Add("cpu_seconds", cpu_seconds)
-      .Add("ns_per_node", cpu_seconds * 1e9 / (static_cast<double>(n) * static_cast<double>(n + 1) *
-                                          static_cast<double>(rounds)))
+      .Add("ns_per_node",
+           cpu_seconds * 1e9 /
+               (static_cast<double>(n) * static_cast<double>(n + 1) * static_cast<double>(rounds)))
       .Add("checksum", static_cast<double>(checksum % 1000000007))
       .Add("peak_rss_kib", static_cast<double>(PeakRssKiB()));
   return FinishRun("lists_of_lists", policy, result);

@@ -32,8 +32,8 @@
 #include <string>
 #include <vector>
 
-#include "bench/micro/heaps.h"
-#include "bench/micro/program_common.h"
+#include "bench/workloads/heaps.h"
+#include "bench/workloads/program_common.h"
 
 namespace broom::bench {
 namespace {

@@ -38,8 +38,8 @@
 // null stops it there); the STL allocators and resources throw std::bad_alloc.
 //
 // Thread-safety: owner thread only, like the actor state they stand for.
-#ifndef BROOM_BENCH_MICRO_HEAPS_H_
-#define BROOM_BENCH_MICRO_HEAPS_H_
+#ifndef BROOM_BENCH_WORKLOADS_HEAPS_H_
+#define BROOM_BENCH_WORKLOADS_HEAPS_H_
 
 #include <algorithm>
 #include <cstddef>
@@ -49,7 +49,7 @@
 #include <new>
 #include <string>
 
-#include "bench/micro/program_common.h"
+#include "bench/workloads/program_common.h"
 
 #if BROOM_BENCH_POLICY == BROOM_BENCH_POLICY_BROOM
 #include "broom/actor_region.h"
@@ -291,4 +291,4 @@ class Heap {
 
 }  // namespace broom::bench
 
-#endif  // BROOM_BENCH_MICRO_HEAPS_H_
+#endif  // BROOM_BENCH_WORKLOADS_HEAPS_H_

@@ -1,0 +1,517 @@
+// Copyright Broom authors.
+//
+// The loan protocol's bookkeeping (loans.h): loans of this process's blocks, blocks of other
+// processes installed here, and the notes queued for their lenders.
+#include "alloc/chunk/loans.h"
+
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <deque>
+#include <map>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "alloc/chunk/chunk_space.h"
+#include "alloc/chunk/space.h"
+#include "alloc/os/heap.h"
+#include "alloc/os/mutex.h"
+#include "alloc/os/os.h"
+#include "broom/internal/base.h"
+
+namespace broom::internal {
+
+namespace {
+
+template <class V>
+using AddressMap =
+    std::map<uintptr_t, V, std::less<>, MetaAllocator<std::pair<const uintptr_t, V>>>;
+template <class V>
+using MetaVector = std::vector<V, MetaAllocator<V>>;
+
+struct Loan {
+  size_t size;
+  uint32_t generation;
+  uint32_t holder;
+  uint8_t block_class;
+};
+
+struct Borrowed {
+  size_t size;
+  uint32_t generation;
+  uint32_t incarnation;  // of its lender's slice when installed (see ForgetPeer)
+  InstallMemory memory;
+};
+
+// The lender side: this process's blocks on loan.
+class Lender {
+ public:
+  uint32_t Lend(BlockHeader* b, uint32_t holder) ABSL_LOCKS_EXCLUDED(mu_) {
+    MutexLock lock(&mu_);
+    const uint32_t generation = next_generation_++;
+    if (next_generation_ == 0) next_generation_ = 1;
+    loans_[reinterpret_cast<uintptr_t>(b)] = Loan{b->size, generation, holder, b->block_class};
+    loaned_bytes_ += b->size;
+    ++lent_total_;
+    return generation;
+  }
+  // Ends the loan of `block` if it has that generation (and that size, unless `size` is 0);
+  // *loan gets the record.
+  bool End(uintptr_t block, uint32_t generation, size_t size, Loan* loan) ABSL_LOCKS_EXCLUDED(mu_) {
+    MutexLock lock(&mu_);
+    auto it = loans_.find(block);
+    if (it == loans_.end() || it->second.generation != generation ||
+        (size != 0 && it->second.size != size)) {
+      return false;
+    }
+    *loan = it->second;
+    loans_.erase(it);
+    loaned_bytes_ -= loan->size;
+    return true;
+  }
+  // Applies one move note; false if stale.
+  bool Move(uintptr_t block, uint32_t generation, uint32_t holder) ABSL_LOCKS_EXCLUDED(mu_) {
+    MutexLock lock(&mu_);
+    auto it = loans_.find(block);
+    if (it == loans_.end() || it->second.generation != generation) return false;
+    it->second.holder = holder;
+    return true;
+  }
+  // Ends every loan to `holder`; appends the blocks to *out.
+  void EndAllOf(uint32_t holder, MetaVector<std::pair<uintptr_t, Loan>>* out)
+      ABSL_LOCKS_EXCLUDED(mu_) {
+    MutexLock lock(&mu_);
+    for (auto it = loans_.begin(); it != loans_.end();) {
+      if (it->second.holder == holder) {
+        out->push_back(*it);
+        loaned_bytes_ -= it->second.size;
+        it = loans_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+  void Read(LoanCounters* c) ABSL_LOCKS_EXCLUDED(mu_) {
+    MutexLock lock(&mu_);
+    c->loaned_bytes = loaned_bytes_;
+    c->loaned_blocks = loans_.size();
+    c->lent_total = lent_total_;
+  }
+
+ private:
+  Mutex mu_;
+  AddressMap<Loan> loans_ ABSL_GUARDED_BY(mu_);
+  // Generations start at a value of this process's own, so that a stale note from an earlier
+  // process at the same slice is very unlikely to match a loan of this one.
+  uint32_t next_generation_ ABSL_GUARDED_BY(mu_) = (static_cast<uint32_t>(getpid()) * 2654435761u +
+                                                    static_cast<uint32_t>(time(nullptr))) |
+                                                   1;
+  size_t loaned_bytes_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t lent_total_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+// The holder side: other processes' blocks installed here, and the notes for their lenders.
+class Holder {
+ public:
+  Mutex mu;
+  AddressMap<Borrowed> borrowed ABSL_GUARDED_BY(mu);
+  MetaVector<MetaVector<LoanNote>> notes ABSL_GUARDED_BY(mu);  // by lender
+  MetaVector<uint32_t> incarnation ABSL_GUARDED_BY(mu);        // by lender slice
+  MetaVector<uint64_t> committed_steps ABSL_GUARDED_BY(mu);    // bit per commit step of range
+  std::atomic<uint64_t> lenders_with_notes{0};
+  size_t borrowed_bytes ABSL_GUARDED_BY(mu) = 0;
+  size_t notes_pending ABSL_GUARDED_BY(mu) = 0;
+  uint64_t borrowed_total ABSL_GUARDED_BY(mu) = 0;
+  uint64_t notes_queued ABSL_GUARDED_BY(mu) = 0;
+  // Freed borrowed blocks whose pages are still resident here (see kWarmBorrowedCap), by
+  // address, and the order they were freed in (entries of blocks installed again since are
+  // stale: skipped).
+  struct Warm {
+    size_t size;
+    uint64_t seq;  // its entry in warm_order
+  };
+  AddressMap<Warm> warm ABSL_GUARDED_BY(mu);
+  std::deque<std::pair<uintptr_t, uint64_t>, MetaAllocator<std::pair<uintptr_t, uint64_t>>>
+      warm_order ABSL_GUARDED_BY(mu);  // (block, seq), oldest first
+  uint64_t warm_seq ABSL_GUARDED_BY(mu) = 0;
+  size_t warm_bytes ABSL_GUARDED_BY(mu) = 0;
+
+  uint32_t& IncarnationOf(uint32_t slice) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    if (incarnation.size() <= slice) incarnation.resize(slice + 1, 0);
+    return incarnation[slice];
+  }
+  void Queue(uint32_t lender, const LoanNote& note) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    if (notes.size() <= lender) notes.resize(lender + 1);
+    notes[lender].push_back(note);
+    ++notes_pending;
+    ++notes_queued;
+    lenders_with_notes.fetch_or(uint64_t{1} << std::min<uint32_t>(lender, 63),
+                                std::memory_order_release);
+  }
+};
+
+Lender& TheLender() {
+  alignas(Lender) static char storage[sizeof(Lender)];
+  static Lender* lender = new (storage) Lender();  // never destroyed (used until exit)
+  return *lender;
+}
+
+Holder& TheHolder() {
+  alignas(Holder) static char storage[sizeof(Holder)];
+  static Holder* holder = new (storage) Holder();
+  return *holder;
+}
+
+std::atomic<uint64_t> g_notes_accepted{0};
+std::atomic<uint64_t> g_stale_notes{0};
+std::atomic<uint64_t> g_reclaimed{0};
+
+// A block whose loan ended goes back to this process's pool, its header as the loan recorded it
+// (a holder sharing the memory may have rewritten the links).
+void ReturnToPool(uintptr_t block, const Loan& loan) {
+  auto* b = reinterpret_cast<BlockHeader*>(block);
+  UnpoisonMemory(b, sizeof(BlockHeader));
+  b->owner.store(nullptr, std::memory_order_relaxed);
+  b->size = loan.size;
+  b->block_class = loan.block_class;
+  chunk_internal::ReleaseFreeBlock(b);
+}
+
+int SliceOf(uintptr_t a) { return chunk_internal::ProcessSpace().plan().SliceOf(a); }
+
+// Registers (word != 0) or clears the chunk-map words of a borrowed block. A chunk of class
+// blocks keeps its word while any other borrowed block of the chunk is installed.
+void MapBorrowed(Holder& h, uintptr_t block, size_t size, bool install)
+    ABSL_EXCLUSIVE_LOCKS_REQUIRED(h.mu) {
+  Space& space = chunk_internal::ProcessSpace();
+  char* p = reinterpret_cast<char*>(block);
+  if (size >= kChunkSize) {  // a run: every chunk points at its header
+    space.SetMap(p, size >> kChunkShift, install ? block : 0);
+    return;
+  }
+  const uintptr_t chunk = block & ~(kChunkSize - 1);
+  if (install) {
+    space.SetMap(reinterpret_cast<char*>(chunk), 1, CarvedMapWord(size));
+    return;
+  }
+  auto it = h.borrowed.lower_bound(chunk);
+  if (it != h.borrowed.end() && it->first < chunk + kChunkSize) return;  // others remain
+  space.SetMap(reinterpret_cast<char*>(chunk), 1, 0);
+}
+
+// Commits the commit steps of [block, block + size) not committed yet.
+bool CommitBorrowed(Holder& h, uintptr_t block, size_t size) ABSL_EXCLUSIVE_LOCKS_REQUIRED(h.mu) {
+  Space& space = chunk_internal::ProcessSpace();
+  const uintptr_t base = reinterpret_cast<uintptr_t>(space.base());
+  const size_t first = (block - base) / Space::kCommitStep;
+  const size_t last = (block + size - 1 - base) / Space::kCommitStep;
+  if (h.committed_steps.empty()) {
+    h.committed_steps.resize((space.size() / Space::kCommitStep + 63) / 64, 0);
+  }
+  for (size_t s = first; s <= last; ++s) {
+    uint64_t& word = h.committed_steps[s / 64];
+    const uint64_t bit = uint64_t{1} << (s % 64);
+    if ((word & bit) != 0) continue;
+    if (!os::Commit(reinterpret_cast<char*>(base + s * Space::kCommitStep), Space::kCommitStep)) {
+      return false;
+    }
+    word |= bit;
+  }
+  return true;
+}
+
+// Unregisters a borrowed block (the lock is held); returns its record.
+Borrowed Unregister(Holder& h, uintptr_t block, const char* op)
+    ABSL_EXCLUSIVE_LOCKS_REQUIRED(h.mu) {
+  auto it = h.borrowed.find(block);
+  BROOM_CHECK(it != h.borrowed.end(),
+              "%s of block %p of another process's slice, which is not installed here", op,
+              reinterpret_cast<void*>(block));
+  const Borrowed rec = it->second;
+  h.borrowed.erase(it);
+  MapBorrowed(h, block, rec.size, /*install=*/false);
+  h.borrowed_bytes -= rec.size;
+  return rec;
+}
+
+// Freed borrowed memory stays resident up to this many bytes, the oldest purged first: a lender
+// reuses its hottest blocks, so the same addresses soon come back in the next shipment, whose
+// bytes are then copied in without a page fault per page (purging every freed block cost ship
+// mode a third of its speed in bench/workloads/ship_loopback).
+constexpr size_t kWarmBorrowedCap = size_t{32} << 20;
+
+// Forgets warm ranges overlapping [block, block + size), which is being installed; their parts
+// outside it are purged (no untracked resident memory).
+void DropWarm(Holder& h, uintptr_t block, size_t size) ABSL_EXCLUSIVE_LOCKS_REQUIRED(h.mu) {
+  auto it = h.warm.lower_bound(block);
+  if (it != h.warm.begin() && std::prev(it)->first + std::prev(it)->second.size > block) --it;
+  while (it != h.warm.end() && it->first < block + size) {
+    const uintptr_t a = it->first, end = it->first + it->second.size;
+    if (a < block) os::Purge(reinterpret_cast<void*>(a), block - a);
+    if (end > block + size) {
+      os::Purge(reinterpret_cast<void*>(block + size), end - (block + size));
+    }
+    h.warm_bytes -= it->second.size;
+    it = h.warm.erase(it);
+  }
+}
+
+// A borrowed block leaves this process (freed or shipped on): its memory becomes inaccessible
+// (ASan) and warm, and the oldest warm memory over the cap is purged. Under the lock, so that a
+// purge never hits the same addresses installed again meanwhile.
+void PurgeBorrowed(Holder& h, uintptr_t block, size_t size, InstallMemory memory)
+    ABSL_EXCLUSIVE_LOCKS_REQUIRED(h.mu) {
+  if (memory != InstallMemory::kCommit) return;
+  PoisonMemory(reinterpret_cast<void*>(block), size);
+  const uint64_t seq = ++h.warm_seq;
+  h.warm[block] = {size, seq};  // not warm before: installing it dropped any warm overlap
+  h.warm_order.push_back({block, seq});
+  h.warm_bytes += size;
+  auto live = [&h](const std::pair<uintptr_t, uint64_t>& e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(h.mu) {
+    auto it = h.warm.find(e.first);
+    return it != h.warm.end() && it->second.seq == e.second ? it : h.warm.end();
+  };
+  while (h.warm_bytes > kWarmBorrowedCap && !h.warm_order.empty()) {
+    auto it = live(h.warm_order.front());
+    h.warm_order.pop_front();
+    if (it == h.warm.end()) continue;  // installed again since
+    os::Purge(reinterpret_cast<void*>(it->first), it->second.size);
+    h.warm_bytes -= it->second.size;
+    h.warm.erase(it);
+  }
+  if (h.warm_order.size() > 2 * h.warm.size() + 64) {  // drop the stale entries: amortized O(1)
+    decltype(h.warm_order) kept(h.warm_order.get_allocator());
+    for (const auto& e : h.warm_order) {
+      if (live(e) != h.warm.end()) kept.push_back(e);
+    }
+    h.warm_order.swap(kept);
+  }
+}
+
+// Queues the note for the block's lender unless that lender has been forgotten since.
+void QueueNote(Holder& h, uintptr_t block, uint32_t generation, uint32_t incarnation,
+               uint32_t holder) ABSL_EXCLUSIVE_LOCKS_REQUIRED(h.mu) {
+  const int lender = SliceOf(block);
+  if (lender < 0 || h.IncarnationOf(static_cast<uint32_t>(lender)) != incarnation) return;
+  h.Queue(static_cast<uint32_t>(lender), LoanNote{block, generation, holder});
+}
+
+}  // namespace
+
+LoanCounters GetLoanCounters() {
+  LoanCounters c;
+  TheLender().Read(&c);
+  Holder& h = TheHolder();
+  {
+    MutexLock lock(&h.mu);
+    c.borrowed_bytes = h.borrowed_bytes;
+    c.borrowed_blocks = h.borrowed.size();
+    c.borrowed_total = h.borrowed_total;
+    c.notes_queued = h.notes_queued;
+    c.notes_pending = h.notes_pending;
+    c.warm_borrowed_bytes = h.warm_bytes;
+  }
+  c.notes_accepted = g_notes_accepted.load(std::memory_order_relaxed);
+  c.stale_notes = g_stale_notes.load(std::memory_order_relaxed);
+  c.reclaimed_blocks = g_reclaimed.load(std::memory_order_relaxed);
+  return c;
+}
+
+uint32_t LendBlock(BlockHeader* b, uint32_t holder) {
+  BROOM_ASSERT(chunk_internal::ProcessSpace().InOwnSlice(b));
+  b->owner.store(nullptr, std::memory_order_release);
+  chunk_internal::UnchargeHeld(b->size);
+  return TheLender().Lend(b, holder);
+}
+
+bool EndLoanForInstall(uintptr_t block, uint32_t generation, size_t size, AllocError* error) {
+  if (!chunk_internal::ChargeHeld(size, error)) return false;
+  Loan loan;
+  if (!TheLender().End(block, generation, size, &loan)) {
+    chunk_internal::UnchargeHeld(size);
+    *error = AllocError::kNone;
+    return false;
+  }
+  UnpoisonMemory(reinterpret_cast<void*>(block), size);
+  return true;
+}
+
+void CancelLoan(uintptr_t block, uint32_t generation) {
+  Loan loan;
+  if (TheLender().End(block, generation, 0, &loan)) ReturnToPool(block, loan);
+}
+
+size_t AcceptNotes(const LoanNote* notes, size_t n) {
+  size_t matched = 0;
+  for (size_t i = 0; i < n; ++i) {
+    const LoanNote& note = notes[i];
+    bool ok;
+    if (note.holder == kNoteReturned) {
+      Loan loan;
+      ok = TheLender().End(note.block, note.generation, 0, &loan);
+      if (ok) ReturnToPool(note.block, loan);
+    } else {
+      ok = TheLender().Move(note.block, note.generation, note.holder);
+    }
+    (ok ? g_notes_accepted : g_stale_notes).fetch_add(1, std::memory_order_relaxed);
+    matched += ok ? 1 : 0;
+  }
+  return matched;
+}
+
+size_t ReclaimLoans(uint32_t holder) {
+  MetaVector<std::pair<uintptr_t, Loan>> ended;
+  TheLender().EndAllOf(holder, &ended);
+  for (const auto& [block, loan] : ended) ReturnToPool(block, loan);
+  g_reclaimed.fetch_add(ended.size(), std::memory_order_relaxed);
+  return ended.size();
+}
+
+bool InstallForeign(uintptr_t block, size_t size, uint8_t block_class, uint32_t generation,
+                    InstallMemory memory, const char** why) {
+  Space& space = chunk_internal::ProcessSpace();
+  const AddressPlan& plan = space.plan();
+  const int slice = plan.SliceOf(block);
+  if (slice < 0 || plan.SliceOf(block + size - 1) != slice) {
+    *why = "the block is not inside one slice of the address plan";
+    return false;
+  }
+  if (static_cast<uint32_t>(slice) == plan.index) {
+    *why = "the block is in this process's own slice";
+    return false;
+  }
+  (void)block_class;
+  Holder& h = TheHolder();
+  MutexLock lock(&h.mu);
+  auto next = h.borrowed.lower_bound(block);
+  if ((next != h.borrowed.end() && next->first < block + size) ||
+      (next != h.borrowed.begin() &&
+       std::prev(next)->first + std::prev(next)->second.size > block)) {
+    *why = "the block overlaps a block already installed here";
+    return false;
+  }
+  if (size < kChunkSize) {
+    const uintptr_t word = space.MapWord(reinterpret_cast<void*>(block));
+    if (word != 0 && word != CarvedMapWord(size)) {
+      *why = "the block's chunk holds installed blocks of another size";
+      return false;
+    }
+  }
+  if (memory == InstallMemory::kCommit) DropWarm(h, block, size);
+  if (memory == InstallMemory::kCommit && !CommitBorrowed(h, block, size)) {
+    *why = "the kernel refused to commit memory for the block";
+    return false;
+  }
+  AllocError error = AllocError::kNone;
+  if (!chunk_internal::ChargeHeld(size, &error)) {
+    *why = "the process budget would be exceeded";
+    return false;
+  }
+  UnpoisonMemory(reinterpret_cast<void*>(block), size);
+  h.borrowed[block] =
+      Borrowed{size, generation, h.IncarnationOf(static_cast<uint32_t>(slice)), memory};
+  MapBorrowed(h, block, size, /*install=*/true);
+  h.borrowed_bytes += size;
+  ++h.borrowed_total;
+  return true;
+}
+
+bool ForeignGeneration(uintptr_t block, uint32_t* generation) {
+  Holder& h = TheHolder();
+  MutexLock lock(&h.mu);
+  auto it = h.borrowed.find(block);
+  if (it == h.borrowed.end()) return false;
+  *generation = it->second.generation;
+  return true;
+}
+
+size_t ReleaseForeign(BlockHeader* b) {
+  const uintptr_t block = reinterpret_cast<uintptr_t>(b);
+  b->owner.store(nullptr, std::memory_order_release);
+  Holder& h = TheHolder();
+  Borrowed rec;
+  {
+    MutexLock lock(&h.mu);
+    rec = Unregister(h, block, "release");
+    PurgeBorrowed(h, block, rec.size, rec.memory);
+    QueueNote(h, block, rec.generation, rec.incarnation, kNoteReturned);
+  }
+  chunk_internal::UnchargeHeld(rec.size);
+  return rec.size;
+}
+
+LeavingBlock ForeignLeaving(uintptr_t block) {
+  Holder& h = TheHolder();
+  Borrowed rec;
+  {
+    MutexLock lock(&h.mu);
+    rec = Unregister(h, block, "shipping");
+  }
+  chunk_internal::UnchargeHeld(rec.size);
+  return LeavingBlock{block, rec.size, rec.generation, rec.incarnation, rec.memory};
+}
+
+void ForeignSent(const LeavingBlock& b, uint32_t to) {
+  Holder& h = TheHolder();
+  {
+    MutexLock lock(&h.mu);
+    const int lender = SliceOf(b.block);
+    PurgeBorrowed(h, b.block, b.size, b.memory);
+    if (lender >= 0 && static_cast<uint32_t>(lender) != to) {
+      QueueNote(h, b.block, b.generation, b.incarnation, to);
+    }
+  }
+}
+
+void ForeignCancelled(const LeavingBlock& b) {
+  Holder& h = TheHolder();
+  {
+    MutexLock lock(&h.mu);
+    PurgeBorrowed(h, b.block, b.size, b.memory);
+    QueueNote(h, b.block, b.generation, b.incarnation, kNoteReturned);
+  }
+}
+
+size_t TakeNotes(uint32_t lender, LoanNote* out, size_t max) {
+  Holder& h = TheHolder();
+  MutexLock lock(&h.mu);
+  if (lender >= h.notes.size() || h.notes[lender].empty()) return 0;
+  MetaVector<LoanNote>& q = h.notes[lender];
+  const size_t n = std::min(max, q.size());
+  std::copy(q.end() - static_cast<ptrdiff_t>(n), q.end(), out);
+  q.resize(q.size() - n);
+  h.notes_pending -= n;
+  if (q.empty()) {
+    uint64_t still = 0;  // recompute the summary bits
+    for (size_t i = 0; i < h.notes.size(); ++i) {
+      if (!h.notes[i].empty()) still |= uint64_t{1} << std::min<size_t>(i, 63);
+    }
+    h.lenders_with_notes.store(still, std::memory_order_release);
+  }
+  return n;
+}
+
+uint64_t LendersWithNotes() {
+  return TheHolder().lenders_with_notes.load(std::memory_order_acquire);
+}
+
+size_t ForgetPeer(uint32_t peer) {
+  Holder& h = TheHolder();
+  {
+    MutexLock lock(&h.mu);
+    ++h.IncarnationOf(peer);
+    if (peer < h.notes.size()) {
+      h.notes_pending -= h.notes[peer].size();
+      h.notes[peer].clear();
+      uint64_t still = 0;
+      for (size_t i = 0; i < h.notes.size(); ++i) {
+        if (!h.notes[i].empty()) still |= uint64_t{1} << std::min<size_t>(i, 63);
+      }
+      h.lenders_with_notes.store(still, std::memory_order_release);
+    }
+  }
+  return ReclaimLoans(peer);
+}
+
+}  // namespace broom::internal

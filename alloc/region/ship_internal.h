@@ -1,0 +1,63 @@
+// Copyright Broom authors. Layer 2 (region): the wire form of a shipped region (ship.cc).
+//
+//   ManifestHeader   the region's state (what the BumpRegion object holds besides its vtable
+//                    pointer), the root word, the sender's slice, executable bias and build.
+//   ManifestBlock    one block: address, size, class, the loan generation, its used bytes, and
+//                    whether those bytes travel by value.
+//   A manifest is a ManifestHeader, `block_count` ManifestBlocks (the region's list order,
+//   newest first; the last holds the region object) and the name's bytes. Both ends run the same
+//   binary on machines of one byte order (ExecutableBuildId), so fields are in host order.
+//
+// Thread-safety: plain values.
+#ifndef BROOM_ALLOC_REGION_SHIP_INTERNAL_H_
+#define BROOM_ALLOC_REGION_SHIP_INTERNAL_H_
+
+#include <cstddef>
+#include <cstdint>
+
+namespace broom::internal {
+
+inline constexpr uint32_t kManifestMagic = 0x48534252;  // "RBSH"
+inline constexpr uint16_t kManifestVersion = 1;
+inline constexpr uint32_t kMaxManifestBlocks = 1u << 20;
+
+struct ManifestHeader {
+  uint32_t magic;
+  uint16_t version;
+  uint16_t name_length;
+  uint32_t from;  // the sender's slice
+  uint32_t to;
+  uint32_t block_count;
+  uint8_t growth_class;
+  uint8_t reserved[3];
+  uint64_t root;
+  uint64_t exe_bias;  // the sender's executable load bias: destructors' code is rebased by it
+  uint64_t current;   // the bump block
+  uint64_t current_base;
+  uint64_t cursor;
+  uint64_t bytes_requested;
+  uint64_t bytes_freed;
+  uint64_t budget;
+  uint64_t peak_block_bytes;
+  uint64_t retain_bytes;
+  uint64_t cleanups;  // head of the destructor records (in the region)
+  uint64_t cleanup_count;
+  uint64_t payload_bytes;
+  uint64_t build_hash;  // FNV-1a of the sender's ExecutableBuildId(): the receiver's must match
+};
+static_assert(sizeof(ManifestHeader) == 136);
+
+struct ManifestBlock {
+  uint64_t address;
+  uint64_t size;
+  uint64_t used;  // bytes from the block's start that hold data (the header at least)
+  uint32_t generation;
+  uint8_t block_class;
+  uint8_t by_value;  // 1: `used` bytes follow in the payload; 0: the receiver maps the block
+  uint8_t reserved[2];
+};
+static_assert(sizeof(ManifestBlock) == 32);
+
+}  // namespace broom::internal
+
+#endif  // BROOM_ALLOC_REGION_SHIP_INTERNAL_H_

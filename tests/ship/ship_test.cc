@@ -1,0 +1,379 @@
+// Copyright Broom authors.
+//
+// Regions across processes (broom/ship.h), with the processes of a job played by
+// tests/ship/ship_peer.cc: the address plan in several processes (the same range everywhere,
+// each its own slice; a taken range is a clear error), and pointer-rich regions shipped by
+// address between two processes over 127.0.0.1 (tests/ship/wire.h), their content compared,
+// their loans balanced; what checked mode refuses to ship; malformed manifests.
+#include "broom/ship.h"
+
+#include <gtest/gtest.h>
+
+#include <array>
+#include <cinttypes>
+#include <cstdio>
+#include <cstring>
+#include <optional>
+#include <string>
+
+#include "alloc/region/ship_internal.h"
+#include "broom/check.h"
+#include "broom/memory.h"
+#include "broom/transferable_region.h"
+#include "tests/ship/graph.h"
+#include "tests/ship/peer_process.h"
+#include "tests/ship/wire.h"
+
+int ShipPeerMain(int argc, char** argv);  // ship_peer.cc
+
+// The peer processes are this executable, run with --peer first.
+int main(int argc, char** argv) {
+  if (argc > 1 && std::strcmp(argv[1], "--peer") == 0) return ShipPeerMain(argc - 2, argv + 2);
+  ::testing::InitGoogleTest(&argc, argv);
+  return RUN_ALL_TESTS();
+}
+
+namespace broom {
+namespace {
+
+using testing::Digest;
+using testing::Graph;
+using testing::Grow;
+using testing::Node;
+using testing::PeerProcess;
+
+const char kSelf[] = "/proc/self/exe";
+
+std::vector<std::string> PlanEnv(const AddressPlan& plan, uint32_t index) {
+  return {"BROOM_PLAN_BASE_GB=" + std::to_string(plan.base >> 30),
+          "BROOM_RESERVE_GB=" + std::to_string(plan.slice_bytes >> 30),
+          "BROOM_PLAN_PROCESSES=" + std::to_string(plan.processes),
+          "BROOM_PLAN_INDEX=" + std::to_string(index)};
+}
+
+AddressPlan OwnPlan() {
+  AddressPlan plan;
+  std::string error;
+  EXPECT_TRUE(GetAddressPlan(&plan, &error)) << error;
+  return plan;
+}
+
+TEST(AddressPlanProcessTest, EveryProcessReservesTheRangeAtTheSameAddressAndUsesItsSlice) {
+  AddressPlan plan = OwnPlan();
+  TransferableRegion mine;
+  EXPECT_EQ(plan.SliceOf(mine.Allocate(16)), 0);
+  for (uint32_t index : {1u, plan.processes - 1}) {
+    PeerProcess peer(kSelf, {"--peer", "where"}, PlanEnv(plan, index));
+    std::string line = peer.ReadLine();
+    uintptr_t base = 0, block = 0;
+    unsigned processes = 0, got_index = 0;
+    size_t slice = 0;
+    ASSERT_EQ(
+        std::sscanf(line.c_str(),
+                    "PLAN ok=1 base=%" SCNxPTR " slice=%zu processes=%u index=%u block=%" SCNxPTR,
+                    &base, &slice, &processes, &got_index, &block),
+        5)
+        << line;
+    EXPECT_EQ(base, plan.base);
+    EXPECT_EQ(slice, plan.slice_bytes);
+    EXPECT_EQ(processes, plan.processes);
+    EXPECT_EQ(got_index, index);
+    EXPECT_EQ(plan.SliceOf(reinterpret_cast<void*>(block)), static_cast<int>(index)) << line;
+  }
+}
+
+TEST(AddressPlanProcessTest, ATakenRangeIsAClearErrorNotAReservationElsewhere) {
+  AddressPlan plan = OwnPlan();
+  char at[32];
+  std::snprintf(at, sizeof(at), "%" PRIxPTR, plan.SliceBase(1) + (size_t{5} << 20));
+  PeerProcess peer(kSelf, {"--peer", "occupy", at}, PlanEnv(plan, 1));
+  std::string line = peer.ReadLine();
+  EXPECT_EQ(line.rfind("PLAN ok=0 error=", 0), 0u) << line;
+  for (const char* part :
+       {"not at its address plan", "File exists", "already mapped there", "BROOM_PLAN_BASE_GB"}) {
+    EXPECT_NE(line.find(part), std::string::npos) << part << " in: " << line;
+  }
+  line = peer.ReadLine();  // and it cannot ship
+  EXPECT_EQ(line.rfind("SHIP error=cannot ship: ", 0), 0u) << line;
+  EXPECT_NE(line.find("not at its address plan"), std::string::npos) << line;
+}
+
+// A graph built from `seeds` (seed, nodes, big bytes), as both processes build it.
+Message<Graph> Build(const std::vector<std::array<int, 3>>& steps) {
+  RegionOptions options;
+  options.name = "graph";
+  auto m = Message<Graph>::CreateWith(options);
+  for (const auto& [seed, count, big] : steps) Grow(m, seed, count, static_cast<size_t>(big));
+  return m;
+}
+
+// Process 0 (this test) and process 1 (ship_peer echo) on 127.0.0.1.
+class ShipProcessTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    SetCheckMode(CheckMode::kFatal);  // every shipment is checked for self-containment
+    plan_ = OwnPlan();
+    uint16_t port = 0;
+    listener_ = testing::Listen(&port);
+    ASSERT_GE(listener_, 0);
+    peer_.emplace(kSelf, std::vector<std::string>{"--peer", "echo", std::to_string(port)},
+                  PlanEnv(plan_, 1));
+    fd_ = testing::Accept(listener_);
+    ASSERT_GE(fd_, 0) << "the peer did not connect: " << peer_->ReadLine(1);
+  }
+  void TearDown() override {
+    peer_.reset();
+    if (fd_ >= 0) close(fd_);
+    if (listener_ >= 0) close(listener_);
+  }
+  // Applies the 'N' frame the peer sends after each region.
+  void ExpectNotes() {
+    ASSERT_EQ(testing::ReadTag(fd_), 'N');
+    ASSERT_GE(testing::ReceiveNotes(fd_), 0);
+  }
+
+  AddressPlan plan_;
+  int listener_ = -1;
+  int fd_ = -1;
+  std::optional<PeerProcess> peer_;
+};
+
+TEST_F(ShipProcessTest, PointerRichGraphsTravelBothWaysByAddressWithTheSameContent) {
+  const ShipStats before = GetShipStats();
+  // Small, multi-block, and with a run of several chunks (a 3 MiB string).
+  const std::vector<std::vector<std::array<int, 3>>> cases = {
+      {{1, 3, 0}}, {{2, 400, 0}}, {{3, 2000, 0}, {4, 10, 3 << 20}}};
+  for (const auto& steps : cases) {
+    Message<Graph> m = Build(steps);
+    const std::string sent = Digest(*m, &m.region().region());
+    ASSERT_NE(sent.find("outside=0"), std::string::npos) << sent;
+    const void* root = m.get();
+    const size_t blocks = m.region().stats().block_bytes;
+    std::string error;
+    ASSERT_TRUE(testing::SendRegion(fd_, 'S', m, 1, &error)) << error;
+    EXPECT_GE(GetShipStats().loaned_bytes, blocks);  // out of reuse here while away
+    EXPECT_EQ(peer_->ReadLine(), "GOT " + sent);     // same content there, every pointer inside
+
+    // It comes back grown by the peer (new blocks of the peer's slice): the same as growing a
+    // graph here, at the same root address.
+    ASSERT_EQ(testing::ReadTag(fd_), 'S');
+    std::optional<Message<Graph>> back = testing::ReceiveRegion<Graph>(fd_, 1, &error);
+    ASSERT_TRUE(back) << error;
+    ExpectNotes();
+    EXPECT_EQ(back->get(), root);
+    std::vector<std::array<int, 3>> grown = steps;
+    grown.push_back({99, 50, 0});
+    Message<Graph> expect = Build(grown);
+    EXPECT_EQ(Digest(**back, &back->region().region()), Digest(*expect, &expect.region().region()));
+    EXPECT_EQ(RegionOf(back->get()), &back->region().region());
+    EXPECT_STREQ(back->region().region().name(), "graph");  // rebuilt here
+    EXPECT_EQ(back->region().state(), TransferableRegion::State::kClosed);
+    EXPECT_GE(back->region().stats().block_bytes, blocks);
+    EXPECT_EQ(CheckOutlives(back->region().region()).violation_count, 0u);
+    Grow(*back, 5, 20);  // usable as any other region: it grows here too
+    back.reset();        // frees blocks of both slices: the peer's go back to it as notes
+    ASSERT_TRUE(testing::SendNotes(fd_, 1));
+  }
+  // One more freed over there: its blocks (all of this slice) come back as notes.
+  Message<Graph> m = Build({{7, 300, 100000}});
+  const std::string sent = Digest(*m, &m.region().region());
+  std::string error;
+  ASSERT_TRUE(testing::SendRegion(fd_, 'F', m, 1, &error)) << error;
+  EXPECT_EQ(peer_->ReadLine(), "GOT " + sent);
+  ExpectNotes();
+
+  const ShipStats after = GetShipStats();
+  EXPECT_EQ(after.loaned_bytes, 0u);  // every block lent came back
+  EXPECT_EQ(after.borrowed_bytes, 0u);
+  EXPECT_EQ(after.regions_shipped - before.regions_shipped, 4u);
+  EXPECT_EQ(after.regions_received - before.regions_received, 3u);
+  EXPECT_GT(after.payload_bytes_sent, before.payload_bytes_sent + (3u << 20));
+  const char quit = 'Q';
+  ASSERT_TRUE(testing::WriteAll(fd_, &quit, 1));
+  EXPECT_EQ(peer_->ReadLine(), "STATS loaned=0 borrowed=0");
+  EXPECT_EQ(peer_->Wait(), 0);
+}
+
+TEST_F(ShipProcessTest, AShipmentTheReceiverRefusesIsAClearErrorAndTheConnectionLivesOn) {
+  // A region the peer already holds cannot arrive twice: ship it, then replay its frame.
+  Message<Graph> m = Build({{11, 50, 0}});
+  std::optional<Shipment> s = ShipMessage(m, 1, ShipMode::kCopy, nullptr);
+  ASSERT_TRUE(s);
+  std::string frame(1, 'F');
+  const uint64_t sizes[2] = {s->manifest().size(), s->payload_bytes()};
+  frame.append(reinterpret_cast<const char*>(sizes), sizeof(sizes));
+  frame += s->manifest();
+  for (const Shipment::Range& r : s->payload()) {
+    frame.append(static_cast<const char*>(r.data), r.size);
+  }
+  std::string corrupt = frame;
+  corrupt[1 + sizeof(sizes) + 4] ^= 0x7f;  // the manifest's version
+  ASSERT_TRUE(testing::WriteAll(fd_, corrupt.data(), corrupt.size()));
+  std::string line = peer_->ReadLine();
+  EXPECT_NE(line.find("ERR malformed or unusable shipment from process 0"), std::string::npos)
+      << line;
+  ASSERT_TRUE(testing::WriteAll(fd_, frame.data(), frame.size()));
+  s->Sent();
+  EXPECT_EQ(peer_->ReadLine().rfind("GOT digest=", 0), 0u);
+  ExpectNotes();
+  EXPECT_EQ(GetShipStats().loaned_bytes, 0u);
+  const char quit = 'Q';
+  ASSERT_TRUE(testing::WriteAll(fd_, &quit, 1));
+  EXPECT_EQ(peer_->ReadLine(), "STATS loaned=0 borrowed=0");
+}
+
+// ---- in one process: what cannot travel, and bad input -----------------------------------------
+
+TEST(ShipTest, CheckedModeRefusesARegionWithAPointerOutsideItselfAndKeepsIt) {
+  SetCheckMode(CheckMode::kFatal);
+  Message<Graph> m = Build({{1, 20, 0}});
+  Message<Graph> other = Build({{2, 1, 0}});
+  Node* last = m->head;
+  while (last->next != nullptr) last = last->next;
+  last->next = other->head;  // into another region
+  std::string error;
+  const ShipStats before = GetShipStats();
+  EXPECT_FALSE(Ship(m.region(), 1, {}, &error));
+  for (const char* part : {"cannot ship", "to process 1", "not self-contained", "1 violations"}) {
+    EXPECT_NE(error.find(part), std::string::npos) << part << " in: " << error;
+  }
+  EXPECT_EQ(GetShipStats().regions_shipped, before.regions_shipped);
+  EXPECT_EQ(m.region().state(), TransferableRegion::State::kClosed);  // still ours
+  last->next = nullptr;
+  std::optional<Shipment> s = Ship(m.region(), 1, {}, &error);
+  ASSERT_TRUE(s) << error;
+  EXPECT_GT(GetShipStats().loaned_bytes, 0u);
+  s.reset();  // never sent: its blocks come back
+  EXPECT_EQ(GetShipStats().loaned_bytes, 0u);
+}
+
+struct WithLiteral {
+  const char* text;
+};
+
+TEST(ShipTest, CheckedModeRefusesPointersIntoTheProgramImage) {
+  SetCheckMode(CheckMode::kFatal);
+  auto m = Message<WithLiteral>::Create(WithLiteral{"a string literal"});
+  std::string error;
+  EXPECT_FALSE(ShipMessage(m, 1, ShipMode::kCopy, &error));
+  EXPECT_NE(error.find("an address in the program's image"), std::string::npos) << error;
+  EXPECT_EQ(m.region().state(), TransferableRegion::State::kClosed);
+}
+
+TEST(ShipTest, ShippingOutsideThePlanOrToItselfIsAnError) {
+  AddressPlan plan = OwnPlan();
+  TransferableRegion r;
+  r.Allocate(8);
+  std::string error;
+  EXPECT_FALSE(Ship(r, plan.index, {}, &error));
+  EXPECT_NE(error.find("cannot ship to process 0"), std::string::npos) << error;
+  EXPECT_FALSE(Ship(r, plan.processes, {}, &error));
+  EXPECT_NE(error.find("slices"), std::string::npos) << error;
+  EXPECT_EQ(r.state(), TransferableRegion::State::kClosed);
+}
+
+// A manifest from process 1 for one block (4 KiB, or a run of `size` bytes) at `offset` in its
+// slice; 4 KiB of it travel.
+std::string ForeignManifest(const AddressPlan& plan, size_t offset = size_t{64} << 20,
+                            size_t size = 4096) {
+  internal::ManifestHeader h{};
+  h.magic = internal::kManifestMagic;
+  h.version = internal::kManifestVersion;
+  h.from = 1;
+  h.to = 0;
+  h.block_count = 1;
+  internal::ManifestBlock b{};
+  b.address = plan.SliceBase(1) + offset;
+  b.size = size;
+  b.used = 4096;
+  b.block_class = size == 4096 ? internal::kPageBlockClass : internal::kRunClass;
+  b.by_value = 1;
+  h.current = b.address;
+  h.current_base = b.address + 1024;
+  h.cursor = b.address + 1024;
+  h.payload_bytes = b.used;
+  h.build_hash = 1469598103934665603ull;
+  for (unsigned char c : ExecutableBuildId()) h.build_hash = (h.build_hash ^ c) * 1099511628211ull;
+  std::string m(reinterpret_cast<const char*>(&h), sizeof(h));
+  m.append(reinterpret_cast<const char*>(&b), sizeof(b));
+  return m;
+}
+
+TEST(ShipTest, MalformedManifestsAreRefusedClearlyAndInstallNothing) {
+  AddressPlan plan = OwnPlan();
+  const std::string good = ForeignManifest(plan);
+  std::string error;
+  EXPECT_FALSE(Receipt::Open(good.substr(0, 100), 1, &error));
+  EXPECT_NE(error.find("shorter than its header"), std::string::npos) << error;
+  EXPECT_FALSE(Receipt::Open(good, 2, &error));
+  EXPECT_NE(error.find("sent by process 1"), std::string::npos) << error;
+  std::string other_binary = good;
+  reinterpret_cast<internal::ManifestHeader*>(other_binary.data())->build_hash ^= 1;
+  EXPECT_FALSE(Receipt::Open(other_binary, 1, &error));
+  EXPECT_NE(error.find("must run the same binary"), std::string::npos) << error;
+  EXPECT_FALSE(Receipt::Open(good + "x", 1, &error));
+  EXPECT_NE(error.find("does not match its block count"), std::string::npos) << error;
+  std::string misplaced = good;
+  reinterpret_cast<internal::ManifestBlock*>(misplaced.data() + sizeof(internal::ManifestHeader))
+      ->address += 8;
+  EXPECT_FALSE(Receipt::Open(misplaced, 1, &error));
+  EXPECT_NE(error.find("is not a block of the address plan"), std::string::npos) << error;
+
+  std::optional<Receipt> receipt = Receipt::Open(good, 1, &error);
+  ASSERT_TRUE(receipt) << error;
+  EXPECT_EQ(GetShipStats().borrowed_bytes, 4096u);
+  EXPECT_FALSE(Receipt::Open(good, 1, &error));  // installed already
+  EXPECT_NE(error.find("overlaps a block already installed here"), std::string::npos) << error;
+  // The payload is garbage: Finish refuses it and uninstalls the block.
+  ASSERT_EQ(receipt->payload().size(), 1u);
+  std::memset(receipt->payload()[0].data, 0x5a, receipt->payload()[0].size);
+  EXPECT_FALSE(receipt->Finish(&error));
+  EXPECT_NE(error.find("does not match the manifest (corrupt payload)"), std::string::npos)
+      << error;
+  EXPECT_EQ(GetShipStats().borrowed_bytes, 0u);
+  receipt.reset();
+  EXPECT_TRUE(Receipt::Open(good, 1, &error)) << error;  // installable again, then dropped
+  EXPECT_EQ(GetShipStats().borrowed_bytes, 0u);
+}
+
+TEST(ShipTest, FreedBorrowedMemoryStaysWarmWithinItsCapAndNeverHitsABlockInstalledAgain) {
+  AddressPlan plan = OwnPlan();
+  const std::string small = ForeignManifest(plan, size_t{80} << 20);
+  std::string error;
+  const size_t warm0 = GetShipStats().warm_borrowed_bytes;
+  Receipt::Open(small, 1, &error).reset();  // installed, then dropped: warm
+  EXPECT_EQ(GetShipStats().warm_borrowed_bytes, warm0 + 4096);
+  std::optional<Receipt> again = Receipt::Open(small, 1, &error);  // the same block again
+  ASSERT_TRUE(again) << error;
+  EXPECT_EQ(GetShipStats().warm_borrowed_bytes, warm0);
+  std::memset(again->payload()[0].data, 0x5a, 4096);
+  // 40 MiB more go warm: over the cap, the oldest is purged, and the small block's old entry
+  // must be skipped (it is installed now).
+  Receipt::Open(ForeignManifest(plan, size_t{128} << 20, size_t{40} << 20), 1, &error).reset();
+  EXPECT_LE(GetShipStats().warm_borrowed_bytes, size_t{32} << 20);
+  const auto* bytes = static_cast<const unsigned char*>(again->payload()[0].data);
+  EXPECT_EQ(std::count(bytes, bytes + 4096, 0x5a), 4096);
+}
+
+TEST(AddressPlanTest, ConfiguringAnotherPlanAfterTheFirstRegionIsAnError) {
+  AddressPlan plan = OwnPlan();  // the space exists now
+  std::string error;
+  EXPECT_TRUE(ConfigureAddressPlan(plan, &error)) << error;  // the same one: fine
+  AddressPlan other = plan;
+  other.base += plan.slice_bytes * plan.processes;
+  EXPECT_FALSE(ConfigureAddressPlan(other, &error));
+  EXPECT_NE(error.find("already exists at another address plan"), std::string::npos) << error;
+  other = plan;
+  other.index = plan.processes;
+  EXPECT_FALSE(ConfigureAddressPlan(other, &error));
+  EXPECT_NE(error.find("invalid address plan"), std::string::npos) << error;
+}
+
+TEST(AddressPlanTest, TheBuildIdNamesThisBinary) {
+  std::string id = ExecutableBuildId();
+  EXPECT_GE(id.size(), 16u) << id;
+  EXPECT_EQ(id, ExecutableBuildId());
+}
+
+}  // namespace
+}  // namespace broom
