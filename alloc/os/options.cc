@@ -32,6 +32,9 @@ struct OptionRow {
 constexpr Keyword kCheckWords[] = {{"off", 0}, {"no", 0},   {"false", 0}, {"fatal", 1}, {"on", 1},
                                    {"yes", 1}, {"true", 1}, {"log", 2},   {nullptr, 0}};
 
+constexpr Keyword kSwitchWords[] = {{"off", 0}, {"no", 0},   {"false", 0}, {"on", 1},
+                                    {"yes", 1}, {"true", 1}, {nullptr, 0}};
+
 // The address plan's defaults (docs/design.md): 32 slices of 64 GiB from 17 TiB, clear of PIE
 // binaries (0x55...), the mmap area (0x7f...) and ASan's shadow (below 0x10007fff8000). The
 // range's addresses have 0x11 or 0x12 in their sixth byte, a control character: text never
@@ -53,6 +56,8 @@ constexpr OptionRow kTable[] = {
     {"BROOM_QUARANTINE_MS", 0, 0, int64_t{1} << 31, nullptr, "milliseconds (0: off)"},
     {"BROOM_RETAINED_CAP_MB", 256, 0, int64_t{1} << 30, nullptr, "MiB"},
     {"BROOM_DECAY_MS", 1000, 0, int64_t{1} << 31, nullptr, "milliseconds"},
+    {"BROOM_CHECK_HEAP", -1, 0, 1, kSwitchWords, "0/off or 1/on"},
+    {"BROOM_CHECK_SENT", -1, 0, 1, kSwitchWords, "0/off or 1/on"},
     {"BROOM_PLAN_BASE_GB", kPlanBaseGbDefault, 1, (int64_t{1} << 17) - 1, nullptr,
      "GiB from address 0, 1..131071"},
     {"BROOM_PLAN_PROCESSES", kPlanProcessesDefault, 1, 4095, nullptr, "an integer 1..4095"},

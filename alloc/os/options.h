@@ -22,6 +22,8 @@ enum class Option : int {
   kQuarantineMs,   // BROOM_QUARANTINE_MS: 0 off, else quarantine freed blocks this long
   kRetainedCapMb,  // BROOM_RETAINED_CAP_MB: RetentionPolicy::retained_cap_bytes, MiB
   kDecayMs,        // BROOM_DECAY_MS: RetentionPolicy::decay_ms
+  kCheckHeap,      // BROOM_CHECK_HEAP: -1 unset, 0/1 CheckOptions::heap_pointers
+  kCheckSent,      // BROOM_CHECK_SENT: -1 unset, 0/1 CheckOptions::sent_writes
   kPlanBaseGb,     // BROOM_PLAN_BASE_GB: where the job's address plan starts, GiB from 0
   kPlanProcesses,  // BROOM_PLAN_PROCESSES: slices in the plan (processes a job may have)
   kPlanIndex,      // BROOM_PLAN_INDEX: this process's slice (the driver is 0; set for workers)

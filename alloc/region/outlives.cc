@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "alloc/os/heap_track.h"
 #include "alloc/os/options.h"
 #include "alloc/region/region_internal.h"
 #include "broom/check.h"
@@ -27,6 +28,27 @@ namespace {
 
 std::atomic<uint8_t> g_mode{
     static_cast<uint8_t>(BROOM_CHECKED ? CheckMode::kFatal : CheckMode::kOff)};
+std::atomic<bool> g_heap_pointers{CheckOptions{}.heap_pointers};
+std::atomic<bool> g_sent_writes{CheckOptions{}.sent_writes};
+
+// BROOM_CHECK_HEAP and BROOM_CHECK_SENT, read once; unset keeps the CheckOptions defaults.
+void LoadOptionsOnce() {
+  static const bool loaded = [] {
+    if (const int64_t v = GetOption(Option::kCheckHeap); v >= 0) g_heap_pointers.store(v != 0);
+    if (const int64_t v = GetOption(Option::kCheckSent); v >= 0) g_sent_writes.store(v != 0);
+    return true;
+  }();
+  (void)loaded;
+}
+
+// Heap recognition starts when the heap check first takes effect: in checked mode with
+// heap_pointers on, or at an on-demand scan of a transferable region that asks for it.
+void MaybeStartHeapTracking() {
+  if (static_cast<CheckMode>(g_mode.load(std::memory_order_relaxed)) != CheckMode::kOff &&
+      g_heap_pointers.load(std::memory_order_relaxed)) {
+    StartHeapTracking();
+  }
+}
 
 // The rule a pointer from a `source` region into a `target` region breaks, if any.
 bool Breaks(RegionKind source, RegionKind target, Rule* rule) {
@@ -47,7 +69,11 @@ bool Breaks(RegionKind source, RegionKind target, Rule* rule) {
 
 class Scanner {
  public:
-  Scanner(const Region* r, OutlivesReport* report) : r_(r), report_(report) {}
+  Scanner(const Region* r, OutlivesReport* report, bool heap_pointers)
+      : r_(r),
+        report_(report),
+        heap_(heap_pointers && r->kind() == RegionKind::kTransferable ? HeapBoundsNow()
+                                                                      : HeapBounds{}) {}
 
   void Scan(const BlockHeader* block, const char* from, const char* to) {
     from = reinterpret_cast<const char*>((reinterpret_cast<uintptr_t>(from) + 7) & ~uintptr_t{7});
@@ -60,7 +86,10 @@ class Scanner {
       uintptr_t word;
       std::memcpy(&word, p, sizeof(word));
       const void* target_address = reinterpret_cast<const void*>(word);
-      if (!InSpace(target_address)) continue;  // heap, stack, code, integers: not ours
+      if (!InSpace(target_address)) {  // heap, stack, code, integers: not region memory
+        if (BROOM_UNLIKELY(heap_.MayHold(word))) ScanHeapWord(block, p, target_address);
+        continue;
+      }
       Region* target = RegionOf(target_address);
       if (target == r_) continue;
       // One-past-the-end pointers (a vector's end) may sit at the start of the next block.
@@ -72,25 +101,47 @@ class Scanner {
         if (target_address == target) continue;  // a handle: points at the Region object itself
         if (!Breaks(r_->kind(), target->kind(), &rule)) continue;
       }
-      ++report_->violation_count;
-      if (report_->violations.size() < OutlivesReport::kMaxViolations) {
-        report_->violations.push_back(
-            {r_->id(), r_->name(), r_->kind(),
-             static_cast<size_t>(p - reinterpret_cast<const char*>(block)), p, target_address,
-             target ? target->id() : 0, target ? target->name() : "",
-             target ? target->kind() : r_->kind(), rule});
-      }
+      Add(block, p, target_address, target, rule, 0);
     }
     if (to > from) report_->bytes_scanned += static_cast<size_t>(to - from);
   }
 
  private:
+  // Strict self-containment: a word of a transferable region that may point to the heap.
+  BROOM_NOINLINE void ScanHeapWord(const BlockHeader* block, const char* p, const void* word) {
+    size_t size = 0;
+    if (!LookUpHeap(word, &size)) return;
+    Add(block, p, word, nullptr, Rule::kHeapPointer, size);
+  }
+
+  void Add(const BlockHeader* block, const char* p, const void* target_address,
+           const Region* target, Rule rule, size_t target_size) {
+    ++report_->violation_count;
+    if (report_->violations.size() < OutlivesReport::kMaxViolations) {
+      report_->violations.push_back({r_->id(), r_->name(), r_->kind(),
+                                     static_cast<size_t>(p - reinterpret_cast<const char*>(block)),
+                                     p, target_address, target ? target->id() : 0,
+                                     target ? target->name() : "",
+                                     target ? target->kind() : r_->kind(), rule, target_size});
+    }
+  }
+
   const Region* r_;
   OutlivesReport* report_;
+  const HeapBounds heap_;  // empty unless heap pointers are looked for
 };
 
 void ScanRange(void* ctx, const BlockHeader* block, const char* begin, const char* end) {
   static_cast<Scanner*>(ctx)->Scan(block, begin, end);
+}
+
+void CheckBeforeTransfer(const Region* r, const char* op);
+
+void StoreMode(CheckMode mode) {
+  g_mode.store(static_cast<uint8_t>(mode), std::memory_order_relaxed);
+  g_transfer_hook.store(mode == CheckMode::kOff ? nullptr : &CheckBeforeTransfer,
+                        std::memory_order_release);
+  MaybeStartHeapTracking();
 }
 
 void CheckBeforeTransfer(const Region* r, const char* op) {
@@ -109,17 +160,26 @@ void CheckBeforeTransfer(const Region* r, const char* op) {
 
 }  // namespace
 
-// BROOM_CHECKS (alloc/os/options.h), read once at the first region; unset keeps the built-in
-// default (kFatal with -DBROOM_CHECKED=ON, else kOff). Quarantine (BROOM_QUARANTINE_MS) is
-// started by the chunk layer when the space is created.
-void InitCheckModeOnce() {
+// BROOM_CHECKS and the option rows, read once, at the first region or the first GetCheckMode
+// (so that a driver asking for the mode before any region sees the environment's); unset keeps
+// the built-in default (kFatal with -DBROOM_CHECKED=ON, else kOff).
+void LoadModeOnce() {
   static const bool initialized = [] {
+    LoadOptionsOnce();
     const int64_t v = GetOption(Option::kChecks);
-    SetCheckMode(v < 0 ? static_cast<CheckMode>(g_mode.load(std::memory_order_relaxed))
-                       : static_cast<CheckMode>(v));
+    StoreMode(v < 0 ? static_cast<CheckMode>(g_mode.load(std::memory_order_relaxed))
+                    : static_cast<CheckMode>(v));
     return true;
   }();
   (void)initialized;
+}
+
+// Called at every region creation (CreateRegion): also binds the creating thread to heap
+// tracking once that runs (a thread-local load when already bound or not tracking).
+// Quarantine (BROOM_QUARANTINE_MS) is started by the chunk layer when the space is created.
+void InitCheckModeOnce() {
+  LoadModeOnce();
+  TrackThisThread();
 }
 
 }  // namespace internal
@@ -136,15 +196,24 @@ const char* RuleName(Rule rule) {
       return "outlives (the target region must outlive the source)";
     case Rule::kDangling:
       return "no dangling pointers (the target region has been freed)";
+    case Rule::kHeapPointer:
+      return "self-contained, strictly (no pointers to heap memory: allocate nested data with "
+             "the region's allocator, or with the region open)";
   }
   return "?";
 }
 
 OutlivesReport CheckOutlives(const Region& region) {
+  return CheckOutlives(region, GetCheckOptions());
+}
+
+OutlivesReport CheckOutlives(const Region& region, const CheckOptions& options) {
   OutlivesReport report;
   // Temporary regions may point into anything that outlives a callback: not scanned.
   if (region.kind() == RegionKind::kTemporary) return report;
-  internal::Scanner scanner(&region, &report);
+  const bool heap = options.heap_pointers && region.kind() == RegionKind::kTransferable;
+  if (heap) internal::StartHeapTracking();
+  internal::Scanner scanner(&region, &report, heap);
   region.ForEachLiveRange(&internal::ScanRange, &scanner);
   return report;
 }
@@ -152,6 +221,11 @@ OutlivesReport CheckOutlives(const Region& region) {
 namespace {
 const char* Target(const Violation& v, char* buf, size_t n) {
   if (v.rule == Rule::kDangling) return "freed region memory";
+  if (v.rule == Rule::kHeapPointer) {
+    if (v.target_size == 0) return "heap memory (block size not known)";
+    std::snprintf(buf, n, "a heap block of %zu bytes", v.target_size);
+    return buf;
+  }
   std::snprintf(buf, n, "%s region #%" PRIu64 "%s%s%s", KindName(v.target_kind), v.target_id,
                 v.target_name[0] ? " '" : "", v.target_name, v.target_name[0] ? "'" : "");
   return buf;
@@ -179,14 +253,38 @@ std::string OutlivesReport::ToString(size_t max_lines) const {
 }
 
 void SetCheckMode(CheckMode mode) {
-  internal::g_mode.store(static_cast<uint8_t>(mode), std::memory_order_relaxed);
-  internal::g_transfer_hook.store(
-      mode == CheckMode::kOff ? nullptr : &internal::CheckBeforeTransfer,
-      std::memory_order_release);
+  internal::LoadModeOnce();  // so that a later first use does not override this
+  internal::StoreMode(mode);
 }
 
 CheckMode GetCheckMode() {
+  internal::LoadModeOnce();
   return static_cast<CheckMode>(internal::g_mode.load(std::memory_order_relaxed));
+}
+
+void SetCheckOptions(const CheckOptions& options) {
+  internal::LoadModeOnce();  // so that a later first use does not override these
+  internal::g_heap_pointers.store(options.heap_pointers, std::memory_order_relaxed);
+  internal::g_sent_writes.store(options.sent_writes, std::memory_order_relaxed);
+  internal::MaybeStartHeapTracking();
+}
+
+CheckOptions GetCheckOptions() {
+  internal::LoadOptionsOnce();
+  return {.heap_pointers = internal::g_heap_pointers.load(std::memory_order_relaxed),
+          .sent_writes = internal::g_sent_writes.load(std::memory_order_relaxed)};
+}
+
+HeapRecognition GetHeapRecognition() {
+  using internal::HeapTracker;
+  static_assert(static_cast<int>(HeapTracker::kNone) == static_cast<int>(HeapRecognition::kNone) &&
+                static_cast<int>(HeapTracker::kJemallocArena) ==
+                    static_cast<int>(HeapRecognition::kJemallocArena) &&
+                static_cast<int>(HeapTracker::kAddressSanitizer) ==
+                    static_cast<int>(HeapRecognition::kAddressSanitizer) &&
+                static_cast<int>(HeapTracker::kThreadSanitizer) ==
+                    static_cast<int>(HeapRecognition::kThreadSanitizer));
+  return static_cast<HeapRecognition>(internal::ActiveHeapTracker());
 }
 
 }  // namespace broom

@@ -17,6 +17,12 @@
 //
 // A transferable region must be self-contained: objects in it may point only into it (see
 // docs/overview.md, "Points-to rules"); use broom::Clone to copy data in from elsewhere.
+//
+// Checked mode can also catch a sender that writes after sending (check.h,
+// CheckOptions::sent_writes): a handle-to-handle transfer then leaves the region read-only
+// ("sealed") until the new handle is first used, so a write through a pointer the old owner kept
+// faults with a report. Any operation on the new handle unseals, the read-only ones included
+// (state() and usable() excepted); forwarding a sealed handle keeps it sealed.
 #ifndef BROOM_TRANSFERABLE_REGION_H_
 #define BROOM_TRANSFERABLE_REGION_H_
 
@@ -73,7 +79,8 @@ class TransferableRegion {
   // Frees every object (destructors run) but keeps up to retain_bytes of blocks, so the
   // region can be refilled without touching the pool. REQUIRES: CLOSED.
   void Reset();
-  // Hands ownership to the returned handle. REQUIRES: CLOSED.
+  // Hands ownership to the returned handle. REQUIRES: CLOSED. A sealed handle (see the file
+  // comment) is forwarded sealed.
   [[nodiscard]] TransferableRegion Transfer();
   // Converts into the broadcast form. REQUIRES: CLOSED. This handle becomes TRANSFERRED.
   [[nodiscard]] SharedRegion Share() &&;
@@ -83,7 +90,8 @@ class TransferableRegion {
   RegionStats stats() const { return region("stats").stats(); }
 
   // Releases ownership without freeing and returns the region (for C APIs and engine shims
-  // that carry it through a message); take it back with Adopt. REQUIRES: CLOSED.
+  // that carry it through a message); take it back with Adopt. REQUIRES: CLOSED. The region is
+  // never sealed: its new owner uses it without a handle.
   BumpRegion* Release();
   // Takes ownership of a region obtained from Release(). REQUIRES: r is a transferable region.
   static TransferableRegion Adopt(Region* r);
@@ -91,16 +99,24 @@ class TransferableRegion {
  private:
   struct AdoptTag {};
   TransferableRegion(AdoptTag, BumpRegion* r) : region_(r) {}
+  // The region, unsealed. Fast path: two loads and two predictable branches.
   BumpRegion& region(const char* op) const {
-    if (BROOM_UNLIKELY(region_ == nullptr)) DieUnusable(op);
+    if (BROOM_UNLIKELY(region_ == nullptr || sealed_)) return RegionSlow(op);
     return *region_;
   }
+  BumpRegion& RegionSlow(const char* op) const;  // fatal if dead; unseals if sealed
   [[noreturn]] void DieUnusable(const char* op) const;
-  void CheckClosed(const char* op) const;
+  void CheckClosed(const char* op) const;  // fatal unless owned and CLOSED; does not unseal
+  // Takes `other`'s region: the transfer (typestate, thread, checked-mode scan), then sealing.
+  void TakeFrom(TransferableRegion& other);
+  BumpRegion* ReleaseKeepingSeal();  // Release() without unsealing
+  void Unseal() const;               // REQUIRES: sealed_
 
   BumpRegion* region_;
   State dead_state_ = State::kClosed;  // kFreed or kTransferred once region_ is null
-  uint64_t dead_id_ = 0;               // id of the region this handle last owned
+  // INVARIANT: sealed_ implies region_ != null; while set, the region's blocks are read-only.
+  mutable bool sealed_ = false;
+  uint64_t dead_id_ = 0;  // id of the region this handle last owned
 };
 
 // Copyable, read-only handle of a shared (broadcast) transferable region.

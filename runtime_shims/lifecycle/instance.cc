@@ -165,6 +165,7 @@ void Instance::ProcessBatch(Pending& p) {
   {
     ScratchScope scratch(ThreadScratch(*policy_));
     Epoch t = ChecksState(StateChecks::kEveryCallback) ? p.batch.epoch() : 0;
+    (void)p.batch.resource();  // the receiver's first use (BROOM_CHECK_SENT: makes it writable)
     op_.op->OnRecvAny(p.port, p.batch, *this);
     // Before the batch is freed, so a pointer kept into it names it.
     if (ChecksState(StateChecks::kEveryCallback)) {
