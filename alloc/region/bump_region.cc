@@ -164,7 +164,20 @@ void BumpRegion::Deallocate(void* p, size_t size, size_t /*align*/) {
     // A large object in its own block goes back at once (the old buffer of a growing vector).
     // Temporary regions keep theirs until the scope exits: a scope's mark may name the block.
     FreeDedicated(p);
+  } else if (internal::ChecksEnabled()) {
+    // Checked mode: the dead object's bytes are zeroed, so scans of the region (state checks,
+    // CheckOutlives) do not read the pointers it held (an erased map node's vector header, say).
+    ClearIfOwned(c, size);
   }
+}
+
+void BumpRegion::ClearIfOwned(char* p, size_t size) {
+  BlockHeader* b = internal::BlockOf(p);
+  if (b == nullptr || b->owner.load(std::memory_order_relaxed) != this || p < b->begin() ||
+      size > static_cast<size_t>(b->end() - p)) {
+    return;  // not this region's bytes: nothing to clear
+  }
+  std::memset(p, 0, size);
 }
 
 void BumpRegion::FreeDedicated(void* p) {

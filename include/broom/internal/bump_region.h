@@ -52,8 +52,9 @@ class BumpRegion final : public Region {
 
   // Undoes the allocation if it was the last one (cheap vector growth); in a transferable region
   // also releases at once a large object that got a block of its own (one over 256 KiB with its
-  // header: the old buffer of a growing vector). Anything else is a no-op: the memory is freed
-  // in bulk. `size` must be the size `p` was allocated with.
+  // header: the old buffer of a growing vector). Anything else is freed in bulk; in checked mode
+  // its bytes are zeroed now, so scans do not read the pointers a dead object held. `size` must
+  // be the size `p` was allocated with.
   void Deallocate(void* p, size_t size, size_t align = kDefaultAlignment);
 
   RegionStats stats() const;
@@ -87,6 +88,7 @@ class BumpRegion final : public Region {
   void Rewind(const internal::RegionMark& mark);
   // If `p` is the object of one of this region's dedicated blocks, releases the block.
   void FreeDedicated(void* p);
+  void ClearIfOwned(char* p, size_t size);  // checked mode: zeroes a dead object of this region
 
   BumpRegion(RegionKind kind, uint64_t id, const RegionOptions& options,
              internal::BlockHeader* first);
