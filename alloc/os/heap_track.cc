@@ -139,10 +139,12 @@ bool HookDalloc(extent_hooks_t*, void* addr, size_t size, bool, unsigned) {
 // Only at arena destruction, which never happens: keep the mapping, as HookDalloc does.
 void HookDestroy(extent_hooks_t*, void*, size_t, bool, unsigned) {}
 
+// mallctl reads of pointer-sized values: sizeof(T) of a pointer type is meant (NOLINTs).
 template <class T>
 bool Read(const char* name, T* value) {
-  size_t len = sizeof(T);
-  return mallctl(name, value, &len, nullptr, 0) == 0 && len == sizeof(T);
+  size_t len = sizeof(T);  // NOLINT(bugprone-sizeof-expression)
+  return mallctl(name, value, &len, nullptr, 0) == 0 &&
+         len == sizeof(T);  // NOLINT(bugprone-sizeof-expression)
 }
 
 HeapTracker StartJemalloc() {
@@ -156,7 +158,9 @@ HeapTracker StartJemalloc() {
   g_hooks.destroy = &HookDestroy;
   extent_hooks_t* hooks = &g_hooks;
   size_t len = sizeof(g_arena);
-  if (mallctl("arenas.create", &g_arena, &len, &hooks, sizeof(hooks)) != 0) {
+  // The new value is the hooks pointer itself: sizeof(hooks) is a pointer's size, as meant.
+  if (mallctl("arenas.create", &g_arena, &len, &hooks,
+              sizeof(hooks)) != 0) {  // NOLINT(bugprone-sizeof-expression)
     Warn("jemalloc refused to create the tracking arena");
     return HeapTracker::kNone;
   }

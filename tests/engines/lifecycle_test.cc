@@ -51,7 +51,8 @@ TEST_P(DirectJobTest, EqualsReferenceAndFreesEveryRegion) {
   }
   if (policy == "regions") {
     // Every stage instance has an actor region; every batch a transferable one.
-    EXPECT_EQ(r.RegionsCreated(RegionKind::kActor), static_cast<uint64_t>(graph->total_instances()));
+    EXPECT_EQ(r.RegionsCreated(RegionKind::kActor),
+              static_cast<uint64_t>(graph->total_instances()));
     EXPECT_GE(r.RegionsCreated(RegionKind::kTransferable), r.shim.messages().created);
     EXPECT_EQ(r.RegionsCreated(RegionKind::kTemporary), 1u);  // one scratch region for the thread
   } else {

@@ -178,8 +178,8 @@ TEST(BadInputTest, ImpossibleAlignmentsFailCleanly) {
   Witness witness;
   EveryKind regions;
   for (Region* r : regions.all()) {
-    for (size_t align : {size_t{0}, size_t{3}, size_t{24}, size_t{4097}, SIZE_MAX,
-                         (size_t{1} << 62) + 1}) {
+    for (size_t align :
+         {size_t{0}, size_t{3}, size_t{24}, size_t{4097}, SIZE_MAX, (size_t{1} << 62) + 1}) {
       EXPECT_EQ(r->Allocate(16, align), nullptr);
       EXPECT_EQ(r->last_error(), AllocError::kBadAlignment) << KindName(r->kind()) << " " << align;
     }

@@ -33,7 +33,11 @@ void WithWitness(F&& misuse) {
 }
 
 #define EXPECT_BROOM_FATAL(statement, regex) \
-  EXPECT_DEATH(WithWitness([&](Witness& w) { (void)w; statement; }), "broom: fatal: .*" regex)
+  EXPECT_DEATH(WithWitness([&](Witness& w) { \
+                 (void)w;                    \
+                 statement;                  \
+               }),                           \
+               "broom: fatal: .*" regex)
 
 // ---- foreign pointers and double frees in actor regions ----------------------------------------
 

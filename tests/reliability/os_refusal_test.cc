@@ -8,10 +8,9 @@
 //     address space", not a bare crash;
 //   * BROOM_RESERVE_GB=1: the space is 1 GiB, and exhausting it fails with kOutOfMemory.
 // Rows of docs/reliability.md.
+#include <gtest/gtest.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#include <gtest/gtest.h>
 
 #include <cerrno>
 #include <cstdlib>
@@ -28,7 +27,7 @@ namespace {
 #endif
 
 struct ChildResult {
-  int status = -1;   // as from waitpid
+  int status = -1;     // as from waitpid
   std::string output;  // stdout and stderr together
 };
 
