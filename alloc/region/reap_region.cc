@@ -624,6 +624,9 @@ void ReapRegion::Validate() const {
 }
 
 void ReapRegion::DestroyOwned(ReapRegion* r, const char* handle) {
+  // The operation's name is only needed for the error of destroying an open region: formatted
+  // then, not on every destruction.
+  if (BROOM_LIKELY(r->open_count_ == 0)) return r->Destroy(handle);
   char op[64];
   std::snprintf(op, sizeof(op), "destruction of %s", handle);
   r->Destroy(op);
