@@ -11,6 +11,7 @@
 
 #include "alloc/os/mutex.h"
 #include "alloc/os/os.h"
+#include "alloc/os/protect.h"
 #include "broom/check.h"
 
 namespace broom::internal {
@@ -98,16 +99,7 @@ void OnFault(int sig, siginfo_t* info, void* context) {
     std::abort();
   }
   // Not ours: hand the fault to whoever handled it before (or the default action).
-  if (g_previous_action.sa_flags & SA_SIGINFO) {
-    if (g_previous_action.sa_sigaction != nullptr) {
-      g_previous_action.sa_sigaction(sig, info, context);
-      return;
-    }
-  } else if (g_previous_action.sa_handler != SIG_DFL && g_previous_action.sa_handler != SIG_IGN) {
-    g_previous_action.sa_handler(sig);
-    return;
-  }
-  signal(sig, SIG_DFL);  // returning re-executes the access, which now kills the process
+  os::ForwardFault(g_previous_action, sig, info, context);
 }
 
 void InstallOnce(Space* space) {

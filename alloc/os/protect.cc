@@ -19,19 +19,23 @@ void OnFault(int sig, siginfo_t* info, void* context) {
       handler(info->si_addr);  // returns if the fault is not its own
     }
   }
-  if (g_previous_action.sa_flags & SA_SIGINFO) {
-    if (g_previous_action.sa_sigaction != nullptr) {
-      g_previous_action.sa_sigaction(sig, info, context);
+  ForwardFault(g_previous_action, sig, info, context);
+}
+
+}  // namespace
+
+void ForwardFault(const struct sigaction& previous, int sig, siginfo_t* info, void* context) {
+  if (previous.sa_flags & SA_SIGINFO) {
+    if (previous.sa_sigaction != nullptr) {
+      previous.sa_sigaction(sig, info, context);
       return;
     }
-  } else if (g_previous_action.sa_handler != SIG_DFL && g_previous_action.sa_handler != SIG_IGN) {
-    g_previous_action.sa_handler(sig);
+  } else if (previous.sa_handler != SIG_DFL && previous.sa_handler != SIG_IGN) {
+    previous.sa_handler(sig);
     return;
   }
   signal(sig, SIG_DFL);  // returning re-executes the access, which now kills the process
 }
-
-}  // namespace
 
 bool ProtectReadOnly(void* p, size_t size, bool read_only) {
   return mprotect(p, size, read_only ? PROT_READ : PROT_READ | PROT_WRITE) == 0;

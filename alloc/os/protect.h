@@ -5,6 +5,8 @@
 #ifndef BROOM_ALLOC_OS_PROTECT_H_
 #define BROOM_ALLOC_OS_PROTECT_H_
 
+#include <signal.h>
+
 #include <cstddef>
 
 namespace broom::internal::os {
@@ -22,6 +24,12 @@ bool ProtectReadOnly(void* p, size_t size, bool read_only);
 // Later calls do nothing (one handler per process).
 using AccessFaultHandler = void (*)(void* address);
 void InstallAccessFaultHandler(AccessFaultHandler handler);
+
+// For a fault handler that found the fault is not its own: calls the handler `previous` (as
+// sigaction returned it when ours was installed), or, if that was the default or ignore,
+// restores the default action so that returning re-executes the access and the process dies of
+// it. Async-signal-safe.
+void ForwardFault(const struct sigaction& previous, int sig, siginfo_t* info, void* context);
 
 }  // namespace broom::internal::os
 
