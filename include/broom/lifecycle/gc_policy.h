@@ -17,10 +17,11 @@
 // objects are garbage. Callback scratch is the same collected heap. Destructors still run (the
 // shim destroys roots explicitly); only the memory is the collector's.
 //
-// Threads: the first thread to use the policy must be the one that called RegisterGcPolicy or
-// a thread registered with the collector; other threads register themselves on their first
-// callback (CreateScratch) and unregister at thread exit. Boehm GC then stops them with
-// signals during collections, as it would in a managed runtime.
+// Thread-safety: RegisterGcPolicy once, from main, before other threads exist; after that the
+// policy may be used from any thread registered with the collector. The first thread to use it
+// must be the one that called RegisterGcPolicy or a registered one; other threads register
+// themselves on their first callback (CreateScratch) and unregister at thread exit. Boehm GC
+// then stops them with signals during collections, as it would in a managed runtime.
 //
 // Not available under sanitizers (the collector scans memory the sanitizers consider
 // uninitialized or poisoned); the build leaves the policy out there.
