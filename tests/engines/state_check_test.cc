@@ -21,23 +21,14 @@
 #include "broom/memory.h"
 #include "broom/region.h"
 #include "runtime_shims/examples/jobs.h"
+#include "tests/reliability/check_scope.h"
 
 namespace broom::lifecycle {
 namespace {
 
 using examples::Document;
 
-// Sets the check mode for a scope (tests share one process).
-class CheckModeScope {
- public:
-  explicit CheckModeScope(CheckMode mode) : old_(GetCheckMode()) { SetCheckMode(mode); }
-  ~CheckModeScope() { SetCheckMode(old_); }
-  CheckModeScope(const CheckModeScope&) = delete;
-  CheckModeScope& operator=(const CheckModeScope&) = delete;
-
- private:
-  CheckMode old_;
-};
+using broom::testing::CheckScope;
 
 struct Tick {
   uint64_t v;
@@ -193,11 +184,11 @@ TEST(StateCheckDeathTest, TitleViewsIntoTheInputInPerTimestampStateStopTheJob) {
 // word (kLog: the job goes on, so the test can compare with what the operator recorded).
 TEST(StateCheckTest, ReportNamesTheStateRegionTheMessageRegionAndTheOffset) {
   g_stored = {};
-  CheckModeScope mode(CheckMode::kLog);
-  testing::internal::CaptureStderr();
+  CheckScope mode(CheckMode::kLog);
+  ::testing::internal::CaptureStderr();
   JobResult r = RunDirect(OneOperator<KeepRecordPointer, Tick, Ticks>(&TickKey),
                           Options(StateChecks::kEveryCallback));
-  std::string log = testing::internal::GetCapturedStderr();
+  std::string log = ::testing::internal::GetCapturedStderr();
   ASSERT_TRUE(r.ok) << r.error;
   ASSERT_NE(g_stored.state_region, 0u);
   char expected[256];
@@ -238,7 +229,7 @@ TEST(StateCheckDeathTest, DefaultChecksCatchTitleViewsAtOnNotify) {
 }
 
 TEST(StateCheckTest, CopyingTheTitlesIntoTheStatePasses) {
-  CheckModeScope mode(CheckMode::kFatal);
+  CheckScope mode(CheckMode::kFatal);
   for (StateChecks c : {StateChecks::kAtNotify, StateChecks::kEveryCallback}) {
     JobResult r = RunDirect(OneOperator<CopyTitles, Document, Docs>(&DocKey), Options(c));
     ASSERT_TRUE(r.ok) << r.error;
@@ -251,7 +242,7 @@ TEST(StateCheckTest, CopyingTheTitlesIntoTheStatePasses) {
 // ---- the knob ---------------------------------------------------------------------------------
 
 TEST(StateCheckTest, FrequencyDecidesWhenStateIsScanned) {
-  CheckModeScope mode(CheckMode::kFatal);
+  CheckScope mode(CheckMode::kFatal);
   auto scans = [](StateChecks c) {
     JobResult r = RunDirect(OneOperator<CopyTitles, Document, Docs>(&DocKey), Options(c));
     EXPECT_TRUE(r.ok) << r.error;
@@ -263,7 +254,7 @@ TEST(StateCheckTest, FrequencyDecidesWhenStateIsScanned) {
   EXPECT_EQ(scans(StateChecks::kAtNotify), 2u + 2 + 1);
   EXPECT_EQ(scans(StateChecks::kEveryCallback), 2u + 4 + 2 + 1);
   {
-    CheckModeScope off(CheckMode::kOff);  // the check mode gates everything
+    CheckScope off(CheckMode::kOff);  // the check mode gates everything
     EXPECT_EQ(scans(StateChecks::kEveryCallback), 0u);
   }
   setenv("BROOM_STATE_CHECKS", "callback", 1);
@@ -328,7 +319,7 @@ class CountTicks final : public Unary<Tick> {
 };
 
 TEST(StateCheckTest, KeptEnvelopesAndPointersIntoOperatorStatePass) {
-  CheckModeScope mode(CheckMode::kFatal);
+  CheckScope mode(CheckMode::kFatal);
   Graph g;
   int src = g.AddStage<Ticks>("source", 1, 0, 1, Epoch{3});
   int keep = g.AddStage<KeepEnvelopes>("keep", 1, 1, 1);
@@ -371,7 +362,7 @@ class ExampleJobCheckedTest : public ::testing::TestWithParam<const char*> {};
 
 TEST_P(ExampleJobCheckedTest, PassesEveryStateCheckWithTheRightResult) {
   examples::RegisterExampleJobs();
-  CheckModeScope mode(CheckMode::kFatal);
+  CheckScope mode(CheckMode::kFatal);
   JobParams params = JobParams::Parse("epochs=4,docs=3000,lines=300,vocabulary=300,workers=2");
   auto graph = BuildJob(GetParam(), params);
   ASSERT_TRUE(graph.has_value());

@@ -14,6 +14,7 @@
 #include "broom/check.h"
 #include "broom/temporary_region.h"
 #include "broom/transferable_region.h"
+#include "tests/reliability/check_scope.h"
 
 namespace broom {
 namespace {
@@ -22,17 +23,7 @@ struct Link {
   const int* target;
 };
 
-// Sets the check mode for a test and restores the previous one.
-class CheckModeScope {
- public:
-  explicit CheckModeScope(CheckMode mode) : previous_(GetCheckMode()) { SetCheckMode(mode); }
-  ~CheckModeScope() { SetCheckMode(previous_); }
-  CheckModeScope(const CheckModeScope&) = delete;
-  CheckModeScope& operator=(const CheckModeScope&) = delete;
-
- private:
-  CheckMode previous_;
-};
+using testing::CheckScope;
 
 // Leaves words pointing into `actor` in `n` bytes of blocks, then frees those blocks to this
 // thread's cache (where the next region takes them, hottest first).
@@ -52,7 +43,7 @@ TEST(CheckedTransferTest, ARegionWithoutPointersPassesTheCheck) {
 // With checks on, a growth block taken from the cache is cleared, so padding over it holds no
 // stale words.
 TEST(CheckedTransferTest, CheckedModeClearsReusedGrowthBlocks) {
-  CheckModeScope mode(CheckMode::kFatal);
+  CheckScope mode(CheckMode::kFatal);
   ActorRegion actor;
   LeaveStalePointersIn(actor, 12 << 10);  // fills the 4 KiB first block and a 16 KiB block
   TransferableRegion message;
@@ -72,7 +63,7 @@ TEST(CheckedTransferTest, CheckedModeClearsReusedGrowthBlocks) {
 // region just gave back; with checks on, RegionAccess::Create clears its bump space, so no stale
 // words in the padding are reported (was known failure 6).
 TEST(CheckedTransferTest, StaleBytesInPaddingAreNotReported) {
-  CheckModeScope mode(CheckMode::kLog);
+  CheckScope mode(CheckMode::kLog);
   ActorRegion actor;
   LeaveStalePointersIn(actor, 3000);
   TransferableRegion message;  // takes the hot block the temporary region just gave back
@@ -91,7 +82,7 @@ TEST(CheckedTransferTest, StaleBytesInPaddingAreNotReported) {
 // held. Without it CAF's join, whose epoch state erases nodes holding vector headers, failed its
 // state check in about half the runs ("points to ... in freed region memory").
 TEST(CheckedTransferTest, DeallocatedObjectsOfABumpRegionAreNotScanned) {
-  CheckModeScope mode(CheckMode::kLog);
+  CheckScope mode(CheckMode::kLog);
   ActorRegion actor;
   TransferableRegion state;
   struct Node {

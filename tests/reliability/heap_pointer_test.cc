@@ -15,6 +15,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <memory_resource>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -24,6 +25,7 @@
 #include "broom/context.h"
 #include "broom/message.h"
 #include "broom/transferable_region.h"
+#include "tests/reliability/check_scope.h"
 
 namespace broom {
 namespace {
@@ -48,26 +50,18 @@ struct Holder {
 
 // The fixture turns checked mode on (kLog: reports go to stderr, tests read the report from
 // CheckOutlives) with heap pointers checked, which starts heap recognition and binds this thread.
-class HeapPointerTest : public testing::Test {
+class HeapPointerTest : public ::testing::Test {
  protected:
   void SetUp() override {
     GTEST_FLAG_SET(death_test_style, "threadsafe");
-    previous_mode_ = GetCheckMode();
-    previous_options_ = GetCheckOptions();
-    SetCheckOptions({.heap_pointers = true});
-    SetCheckMode(CheckMode::kLog);
+    checks_.emplace(CheckMode::kLog, CheckOptions{.heap_pointers = true});
     if (GetHeapRecognition() == HeapRecognition::kNone) {
       GTEST_SKIP() << "this build cannot recognise heap pointers";
     }
   }
-  void TearDown() override {
-    SetCheckMode(previous_mode_);
-    SetCheckOptions(previous_options_);
-  }
 
  private:
-  CheckMode previous_mode_ = CheckMode::kOff;
-  CheckOptions previous_options_;
+  std::optional<testing::CheckScope> checks_;  // restores mode and options after the test
 };
 
 // The address of the word inside `object` that holds `value` (a container's data pointer).
@@ -288,13 +282,13 @@ TEST(HeapPointerEnvTest, BroomCheckHeapSetsTheOption) {
         setenv("BROOM_CHECK_HEAP", "off", 1);
         _exit(GetCheckOptions().heap_pointers ? 1 : 0);
       },
-      testing::ExitedWithCode(0), "");
+      ::testing::ExitedWithCode(0), "");
   EXPECT_EXIT(
       {
         setenv("BROOM_CHECK_HEAP", "sometimes", 1);
         _exit(GetCheckOptions().heap_pointers == CheckOptions{}.heap_pointers ? 0 : 1);
       },
-      testing::ExitedWithCode(0), "broom: warning: BROOM_CHECK_HEAP=sometimes is not valid");
+      ::testing::ExitedWithCode(0), "broom: warning: BROOM_CHECK_HEAP=sometimes is not valid");
 }
 
 // An engine driver asks for the mode before it creates any region (the CAF runtime passes it
@@ -307,7 +301,7 @@ TEST(CheckModeEnvTest, TheFirstGetCheckModeReadsBroomChecks) {
         setenv("BROOM_CHECKS", "1", 1);
         _exit(GetCheckMode() == CheckMode::kFatal ? 0 : 1);
       },
-      testing::ExitedWithCode(0), "");
+      ::testing::ExitedWithCode(0), "");
 }
 
 // Where nothing can recognise heap pointers (UBSan alone, no jemalloc), turning the check on
@@ -325,7 +319,7 @@ TEST(HeapPointerEnvTest, ABuildThatCannotRecogniseHeapPointersSaysSoOnce) {
         std::fprintf(stderr, "done\n");
         _exit(0);
       },
-      testing::ExitedWithCode(0),
+      ::testing::ExitedWithCode(0),
       "^(recognised\n|broom: warning: heap pointers cannot be recognised \\([^)]*\\): the "
       "strict self-containment check \\(BROOM_CHECK_HEAP\\) reports none\n)done\n$");
 }

@@ -14,6 +14,7 @@
 #include <cstdio>
 #include <cstring>
 #include <memory_resource>
+#include <optional>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -22,6 +23,7 @@
 #include "broom/context.h"
 #include "broom/message.h"
 #include "broom/transferable_region.h"
+#include "tests/reliability/check_scope.h"
 
 namespace broom {
 namespace {
@@ -37,23 +39,17 @@ struct Batch {
 };
 
 // kFatal checked mode with sent writes caught, restored after the test.
-class SentWriteTest : public testing::Test {
+class SentWriteTest : public ::testing::Test {
  protected:
   void SetUp() override {
     GTEST_FLAG_SET(death_test_style, "threadsafe");
-    previous_mode_ = GetCheckMode();
-    previous_options_ = GetCheckOptions();
-    SetCheckOptions({.heap_pointers = previous_options_.heap_pointers, .sent_writes = true});
-    SetCheckMode(CheckMode::kFatal);
-  }
-  void TearDown() override {
-    SetCheckMode(previous_mode_);
-    SetCheckOptions(previous_options_);
+    checks_.emplace(
+        CheckMode::kFatal,
+        CheckOptions{.heap_pointers = GetCheckOptions().heap_pointers, .sent_writes = true});
   }
 
  private:
-  CheckMode previous_mode_ = CheckMode::kOff;
-  CheckOptions previous_options_;
+  std::optional<testing::CheckScope> checks_;  // restores mode and options after the test
 };
 
 // The report's pattern, with the offset of `p` from the start of its region's 4 KiB first block
@@ -181,14 +177,14 @@ TEST_F(SentWriteTest, OtherFaultsStillReachThePreviousHandler) {
         volatile uintptr_t nowhere = 16;
         *reinterpret_cast<volatile int*>(nowhere) = 1;  // unmapped
       },
-      testing::ExitedWithCode(42), "");
+      ::testing::ExitedWithCode(42), "");
   EXPECT_EXIT(
       {
         TransferableRegion sealed = install_then_seal();
         void* page = mmap(nullptr, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
         *static_cast<volatile int*>(page) = 1;  // read-only, but no region's
       },
-      testing::ExitedWithCode(42), "");
+      ::testing::ExitedWithCode(42), "");
 }
 
 TEST(SentWriteOffTest, WithoutTheOptionTransfersDoNotSeal) {
