@@ -122,27 +122,26 @@ void* ReapRegion::AllocateSlow(size_t size, size_t align) {
   if (BROOM_UNLIKELY(!LooksFreed(p))) DieLostTag(p);
   s.free = reinterpret_cast<void*>(p[0]);
   p[1] = 0;
-  ++s.used;
+  --s.nfree;
   return p;
 }
 
 bool ReapRegion::Refill(int c) {
   ClassState& s = classes_[c];
   const size_t csize = kReapClasses.size[c];
+  BROOM_ASSERT(s.free == nullptr && s.nfree == 0);
   if (BlockHeader* cur = s.slab) {
-    if (s.local_free != nullptr) {  // objects freed into the current slab since the last refill
-      s.free = s.local_free;
-      s.local_free = nullptr;
+    if (cur->free_list != nullptr) {  // objects freed into the current slab since the last refill
+      TakeList(s, cur, s.carved - cur->live_objects);
       return true;
     }
-    if (cur->used_end < cur->begin() + cur->capacity * csize) {
+    if (cur->used_end < cur->begin() + s.capacity * csize) {
       Carve(s, cur, csize);
       return true;
     }
     // Exhausted: every object is carved and none is free, so all are allocated.
-    BROOM_ASSERT(s.used == cur->capacity);
-    cur->live_objects = cur->capacity;
-    cur->freed_checksum = 0;
+    BROOM_ASSERT(cur->live_objects == s.capacity && cur->freed_checksum == 0);
+    cur->capacity = s.capacity;
     Push(full_, cur);
     s.slab = nullptr;
   }
@@ -151,36 +150,30 @@ bool ReapRegion::Refill(int c) {
     partial_[c] = nullptr;
   } else if (BlockHeader* b = partial_[c]) {
     Unlink(partial_[c], b);
-    s.slab = b;
-    s.free = b->free_list;
-    s.used = b->live_objects;
-    b->free_list = nullptr;
+    TakeList(s, b, static_cast<uint32_t>(b->capacity - b->live_objects));
+    MakeCurrent(s, b, b->capacity);
     return true;
   }
   BlockHeader* b = TakeSlab(c);
   if (b == nullptr) return false;
   BROOM_ASSERT(b->owner.load(std::memory_order_relaxed) == this && !b->dedicated);
+  b->next = b->prev = nullptr;
+  if (++s.slabs > s.peak_slabs) s.peak_slabs = s.slabs;
   if (b->object_class == internal::kEmptySlab && b->live_objects == c) {
     // An empty slab of this very class, intact: its free list holds all its objects already.
     b->object_class = static_cast<uint16_t>(c);
     b->live_objects = 0;
-    b->next = b->prev = nullptr;
-    s.slab = b;
-    s.free = b->free_list;
-    s.used = 0;
-    b->free_list = nullptr;
-    ++s.slabs;
+    TakeList(s, b, b->capacity);
+    MakeCurrent(s, b, b->capacity);
     return true;
   }
   b->object_class = static_cast<uint16_t>(c);
-  b->capacity = Capacity(b->size, csize);
   b->live_objects = 0;
+  b->freed_checksum = 0;
   b->used_end = b->begin();
   b->free_list = nullptr;
-  b->next = b->prev = nullptr;
-  s.slab = b;
-  s.used = 0;
-  ++s.slabs;
+  MakeCurrent(s, b, Capacity(b->size, csize));
+  s.carved = 0;  // nothing carved yet
   Carve(s, b, csize);
   return true;
 }
@@ -192,7 +185,8 @@ BlockHeader* ReapRegion::TakeSlab(int c) {
   const size_t csize = kReapClasses.size[c];
   const int first = FirstSlabClass(csize);
   const int max = csize > 4096 ? kMaxLargeSlabClass : kMaxSlabClass;
-  const int want = std::min<int>(first + static_cast<int>(classes_[c].slabs), std::max(first, max));
+  const int want =
+      std::min<int>(first + static_cast<int>(classes_[c].peak_slabs), std::max(first, max));
   if (empty_bytes_ != 0) {
     int pick = -1;
     for (int bc = want; bc >= first && pick < 0; --bc) {
@@ -230,8 +224,8 @@ BlockHeader* ReapRegion::TakeSlab(int c) {
   for (uint32_t used = classes_used_; used != 0; used &= used - 1) {
     const int o = __builtin_ctz(used);
     const BlockHeader* cur = classes_[o].slab;
-    if (o == c || cur == nullptr || classes_[o].used != 0 || cur->block_class < first ||
-        cur->size < kMinStolenSlab) {
+    if (o == c || cur == nullptr || cur->live_objects != classes_[o].nfree ||
+        cur->block_class < first || cur->size < kMinStolenSlab) {
       continue;
     }
     if (steal < 0 || cur->block_class == want) steal = o;
@@ -242,7 +236,7 @@ BlockHeader* ReapRegion::TakeSlab(int c) {
     BlockHeader* b = o.slab;
     o.slab = nullptr;
     o.free = nullptr;
-    o.local_free = nullptr;
+    o.nfree = 0;
     --o.slabs;
     internal::UnpoisonMemory(b->begin(), b->size - sizeof(BlockHeader));
     internal::ClearIfChecked(b->begin(), b->size - sizeof(BlockHeader));
@@ -259,7 +253,7 @@ BlockHeader* ReapRegion::TakeSlab(int c) {
 // list in address order. Each carries the freed tag, so scans skip it and freeing it before it
 // is handed out is reported.
 void ReapRegion::Carve(ClassState& s, BlockHeader* b, size_t csize) {
-  char* const end = b->begin() + b->capacity * csize;
+  char* const end = b->begin() + s.capacity * csize;
   const size_t n = std::min<size_t>(std::max<size_t>(kCarveBytes / csize, 1),
                                     static_cast<size_t>(end - b->used_end) / csize);
   char* p = b->used_end;
@@ -272,6 +266,9 @@ void ReapRegion::Carve(ClassState& s, BlockHeader* b, size_t csize) {
     next = obj;
   }
   s.free = next;
+  s.nfree += static_cast<uint32_t>(n);
+  s.carved += static_cast<uint32_t>(n);
+  b->live_objects = static_cast<uint16_t>(b->live_objects + n);  // counted as if allocated
   b->used_end = p + n * csize;
 }
 
@@ -333,25 +330,27 @@ void ReapRegion::FreeSlow(void* p) {
   if (BROOM_UNLIKELY(words[1] == Tag(p))) DieIfFreed(b, p);
   if (fast_free_classes_ == 0) std::memset(words + 2, 0, csize - 16);  // no stale words for scans
   bytes_freed_ += csize;
-  ClassState& s = classes_[c];
-  if (b == s.slab) {
-    words[0] = reinterpret_cast<uintptr_t>(s.local_free);
-    words[1] = Tag(p);
-    s.local_free = p;
-    --s.used;
-  } else {
-    words[0] = reinterpret_cast<uintptr_t>(b->free_list);
-    words[1] = Tag(p);
-    b->free_list = p;
-    b->freed_checksum += internal::ReapChecksumTerm(static_cast<size_t>(obj - b->begin()));
-    const uint16_t live = b->live_objects--;
-    if (live <= 1 || live == b->capacity) MoveSlab(b, c, live);
-  }
+  const uint16_t live = b->live_objects;
+  words[0] = reinterpret_cast<uintptr_t>(b->free_list);
+  words[1] = Tag(p);
+  b->free_list = p;
+  b->live_objects = static_cast<uint16_t>(live - 1);
+  b->freed_checksum += internal::ReapChecksumTerm(static_cast<size_t>(obj - b->begin()));
   if (csize > 16) internal::PoisonMemory(obj + 16, csize - 16);
+  if (live <= 1 || live == b->capacity) MoveSlab(b, c, live);  // last: see Free
 }
 
 void ReapRegion::MoveSlab(BlockHeader* b, int c, uint16_t live_before) {
-  BROOM_ASSERT(live_before >= 1 && live_before <= b->capacity);
+  const ClassState& s = classes_[c];
+  if (BROOM_UNLIKELY(live_before == 0 || (b == s.slab && live_before == s.nfree))) {
+    // The count went below the slab's live objects: an object that was free was freed again.
+    DieBadFree(b->free_list, "double free (its slab held no live object)");
+  }
+  // The current slab emptied: it stays current (its list is taken over when the class's
+  // allocation list runs out). Not checksummed here: in a steady alloc/free cycle it empties
+  // every few pairs; a second free is caught when its objects are handed out again.
+  if (b == s.slab) return;
+  BROOM_ASSERT(live_before <= b->capacity);
   if (live_before == b->capacity) {  // it was full
     Unlink(full_, b);
     if (live_before == 1) {
@@ -372,7 +371,7 @@ size_t ReapRegion::EmptyBound() const {
 void ReapRegion::DieLostTag(const void* p) const {
   DieBadFree(p,
              "double free: a free object lost its free tag before it was handed out again (it "
-             "was freed twice while its slab was not current, or written after it was freed)");
+             "was freed twice, or written after it was freed)");
 }
 
 // `b` (in no list now) has no live object: keep it for any class, or give it back.
@@ -381,9 +380,7 @@ void ReapRegion::SlabEmptied(BlockHeader* b, int c) {
   // not caught at that Free, leaves it twice (and a live object off the list).
   if (BROOM_UNLIKELY(b->freed_checksum !=
                      internal::ReapFullChecksum(b->capacity, kReapClasses.size[c]))) {
-    DieBadFree(b->free_list,
-               "double free: an object was freed twice while its slab was not "
-               "current (its emptied slab's free list does not hold each object once)");
+    DieChecksum(b);
   }
   BROOM_ASSERT(b->live_objects == 0 && classes_[c].slab != b && classes_[c].slabs > 0);
   --classes_[c].slabs;
@@ -399,6 +396,12 @@ void ReapRegion::SlabEmptied(BlockHeader* b, int c) {
   } else {
     ReleaseBlock(b);
   }
+}
+
+void ReapRegion::DieChecksum(const BlockHeader* b) const {
+  DieBadFree(b->free_list,
+             "double free: an object was freed twice (its emptied slab's free list does not "
+             "hold each object once)");
 }
 
 void ReapRegion::FreeLarge(BlockHeader* b, void* p) {
@@ -417,7 +420,7 @@ void ReapRegion::DieIfFreed(BlockHeader* b, const void* p) const {
     }
     return false;
   };
-  if (b == s.slab ? on(s.free) || on(s.local_free) : on(b->free_list)) {
+  if ((b == s.slab && on(s.free)) || on(b->free_list)) {
     DieBadFree(p, "double free");
   }
 }
@@ -493,7 +496,7 @@ template <class F>
 void ReapRegion::ForEachSlab(F&& f) const {
   for (uint32_t used = classes_used_; used != 0; used &= used - 1) {
     const int c = __builtin_ctz(used);
-    if (classes_[c].slab != nullptr) f(classes_[c].slab, classes_[c].used);
+    if (const BlockHeader* cur = classes_[c].slab) f(cur, cur->live_objects - classes_[c].nfree);
     for (BlockHeader* b = partial_[c]; b != nullptr; b = b->next) f(b, b->live_objects);
   }
   for (BlockHeader* b = full_; b != nullptr; b = b->next) f(b, b->live_objects);
@@ -543,31 +546,41 @@ void ReapRegion::Validate() const {
   size_t blocks = 0;
   // Checks a slab of class c and counts the objects on `free` and `more` (its own list, or the
   // class's two).
-  auto slab = [&](const BlockHeader* b, int c, const void* free, const void* more, size_t live) {
+  // Checks a slab of class c, its own free list and, for a current slab, the class's
+  // allocation list `alloc` of `nalloc` objects; `live` is its true live count.
+  auto slab = [&](const BlockHeader* b, int c, const void* alloc, size_t nalloc, size_t live) {
     const size_t csize = kReapClasses.size[c];
+    const bool current = b == classes_[c].slab;
+    const size_t cap = current ? classes_[c].capacity : b->capacity;
     if (b->owner.load(std::memory_order_relaxed) != this) DieInvalid(this, b, "owner");
     if (b->object_class != c) DieInvalid(this, b, "object class");
-    if (b->capacity != Capacity(b->size, csize)) DieInvalid(this, b, "capacity");
+    if (cap != Capacity(b->size, csize) || (current && b->capacity != 0)) {
+      DieInvalid(this, b, "capacity");
+    }
     const size_t carved = static_cast<size_t>(b->used_end - b->begin());
-    if (b->used_end < b->begin() || carved % csize != 0 || carved / csize > b->capacity) {
+    if (b->used_end < b->begin() || carved % csize != 0 || carved / csize > cap) {
       DieInvalid(this, b, "carved end");
     }
+    if (b->live_objects != live + nalloc) DieInvalid(this, b, "live count");
     size_t n = 0;
     uint64_t checksum = 0;
-    for (const void* list : {free, more}) {
+    auto walk = [&](const void* list, bool sum) {
       for (const void* q = list; q != nullptr; q = *static_cast<void* const*>(q)) {
         const char* o = static_cast<const char*>(q);
         if (o < b->begin() || o >= b->used_end || (o - b->begin()) % csize != 0 || !LooksFreed(o)) {
           DieInvalid(this, b, "free list holds a pointer that is not a free object of the slab");
         }
-        if (++n > b->capacity) DieInvalid(this, b, "free list cycles");
-        checksum += internal::ReapChecksumTerm(static_cast<size_t>(o - b->begin()));
+        if (++n > cap) DieInvalid(this, b, "free list cycles");
+        if (sum) checksum += internal::ReapChecksumTerm(static_cast<size_t>(o - b->begin()));
       }
-    }
-    if (b != classes_[c].slab && checksum != b->freed_checksum) {
+    };
+    walk(b->free_list, true);
+    if (n != carved / csize - b->live_objects) DieInvalid(this, b, "slab free list length");
+    walk(alloc, false);
+    if (n != carved / csize - live) DieInvalid(this, b, "allocation list length");
+    if (checksum != b->freed_checksum) {
       DieInvalid(this, b, "the checksum over the free list does not match");
     }
-    if (n + live != carved / csize) DieInvalid(this, b, "live count + free objects != carved");
     bytes += b->size;
     ++blocks;
   };
@@ -581,20 +594,26 @@ void ReapRegion::Validate() const {
   for (uint32_t used = classes_used_; used != 0; used &= used - 1) {
     const int c = __builtin_ctz(used);
     const ClassState& s = classes_[c];
-    if (s.slab != nullptr) slab(s.slab, c, s.free, s.local_free, s.used);
+    if (s.slab != nullptr) {
+      slab(s.slab, c, s.free, s.nfree, s.slab->live_objects - s.nfree);
+      if (s.carved * kReapClasses.size[c] !=
+          static_cast<size_t>(s.slab->used_end - s.slab->begin())) {
+        DieInvalid(this, s.slab, "the class's carved count");
+      }
+    }
     list(partial_[c], [&](const BlockHeader* b) {
       if (b->live_objects == 0 || b->live_objects >= b->capacity) DieInvalid(this, b, "partial");
       if (b->used_end != b->begin() + size_t{b->capacity} * kReapClasses.size[c]) {
         DieInvalid(this, b, "partial slab not fully carved");
       }
-      slab(b, c, b->free_list, nullptr, b->live_objects);
+      slab(b, c, nullptr, 0, b->live_objects);
     });
   }
   list(full_, [&](const BlockHeader* b) {
     if (b->object_class >= kNumClasses || b->live_objects != b->capacity || b->free_list) {
       DieInvalid(this, b, "full");
     }
-    slab(b, b->object_class, nullptr, nullptr, b->live_objects);
+    slab(b, b->object_class, nullptr, 0, b->live_objects);
   });
   size_t empty = 0;
   for (int bc = 0; bc < internal::kNumBlockClasses; ++bc) {

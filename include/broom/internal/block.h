@@ -55,19 +55,21 @@ struct alignas(64) BlockHeader {
   uint8_t block_class;         // 0..kNumBlockClasses-1, or kRunClass
   uint8_t dedicated;           // 1: holds one large object (not a growth block or a slab)
   uint16_t object_class;       // actor slabs: size class; kLargeObject, kEmptySlab, kNoObjectClass
-  uint16_t live_objects;       // slabs not current for their class: objects allocated, not freed
+  uint16_t live_objects;       // slabs: objects allocated and not freed, counting those on
+                               // the class's allocation list if current (ReapRegion::ClassState)
                                // (empty slabs: the class whose free list free_list still is)
-  uint16_t capacity;           // slabs: objects the slab holds
+  uint16_t capacity;           // slabs: objects the slab holds; 0 while it is its class's
+                               // current slab (ReapRegion::ClassState::capacity has it)
   union {
     char* object;             // dedicated blocks: address of the object
-    uint64_t freed_checksum;  // slabs not current for their class: over the objects freed since
-                              // the slab stopped being current (see ReapRegion::Free)
+    uint64_t freed_checksum;  // slabs: over the objects on free_list (see ReapRegion::Free)
   };
   char* used_end;   // bump blocks that are not current and dedicated blocks: end of
                     // the bytes handed out (for outlives scans); slabs: end of the
                     // part carved into objects so far
-  void* free_list;  // slabs not current for their class: their freed objects
-  // INVARIANT (slabs): live_objects <= capacity and begin() + capacity * class size <= end()
+  void* free_list;  // slabs: objects freed since the class last took the list
+  // INVARIANT (slabs not current): live_objects <= capacity and
+  // begin() + capacity * class size <= end()
 
   char* begin() { return reinterpret_cast<char*>(this) + sizeof(BlockHeader); }
   char* end() { return reinterpret_cast<char*>(this) + size; }

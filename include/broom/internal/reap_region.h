@@ -7,9 +7,12 @@
 //     until that slab is exhausted, so consecutive allocations come from one block (cache- and
 //     TLB-local) and a freed object goes back to the slab it belongs to, found from its address
 //     alone (BlockOf: the chunk map and a mask).
-//   * The current slab's free lists live in the class table (ClassState), so the fast path is
-//     a table load, a pop and two stores, with no access to the slab header. Objects freed into
-//     the current slab wait on a second list until the first runs out.
+//   * The current slab's allocation list lives in the class table (ClassState), so the fast
+//     path is a table load, a pop and two stores, with no access to the slab header. Every free,
+//     into the current slab or any other, goes to the slab's own list in its header, which the
+//     class takes over when its allocation list runs out (as mimalloc's page does): Free does not
+//     ask which slab is current (a branch no predictor can learn when frees scatter) and never
+//     reads the object.
 //   * Other slabs of a class are full (region-wide list `full_`) or partial (the class's
 //     `partial_` list, where the slow path finds them). A slab whose last object is freed goes
 //     to the region's empty slabs, reusable by any class; beyond a bound it goes back to the
@@ -18,10 +21,10 @@
 //     classes); each further slab doubles, up to 64 KiB (256 KiB for objects above 4 KiB).
 //   * Larger objects get a block of their own, released when freed.
 //   * Free always checks its pointer: it must belong to this region and be the start of an
-//     object. A freed object carries a tag word; a second free is caught at once in the current
-//     slab (a tagged object is confirmed on the free lists), and for objects of older slabs,
-//     whose memory Free does not read, when the object is handed out again (the tag must be
-//     there) or its slab empties (its free list must be exactly its objects).
+//     object. A freed object carries a tag word. A second free of the object freed last into its
+//     slab is caught at once; any other second free when the object is handed out again (the
+//     tag must be there) or when its slab empties (a checksum: its free list must be exactly its
+//     objects), always before its memory is reused.
 #ifndef BROOM_INTERNAL_REAP_REGION_H_
 #define BROOM_INTERNAL_REAP_REGION_H_
 
@@ -46,22 +49,23 @@ class ReapRegion final : public Region {
   static constexpr int kNumClasses = internal::kReapNumClasses;
   static constexpr size_t kMaxSmall = internal::kReapMaxSmall;  // larger: a block of its own
 
-  // Allocates from the size class of `size`: pops the class's current free list (about 10
-  // instructions: a table load, two loads, three stores). Alignments up to 64 are served from
-  // slabs (a class whose size is a multiple of the alignment), larger ones from a block of
-  // their own. An empty free list, sizes above 1 KiB with a runtime size, and errors take one
+  // Allocates from the size class of `size`: pops the class's allocation list (about 15
+  // instructions: a table load, two loads, the tag check, three stores). Alignments up to 64 are
+  // served from slabs (a class whose size is a multiple of the alignment), larger ones from a block
+  // of their own. An empty free list, sizes above 1 KiB with a runtime size, and errors take one
   // out-of-line call.
   inline void* Allocate(size_t size, size_t align = kDefaultAlignment);
 
   // Frees one object for reuse; null is ignored. Fatal (always checked), naming this region and
   // the pointer's owner: `p` not owned by this region (heap, another region, freed region), not
   // the start of an object, or already free (double free). A double free is reported at the
-  // second Free when the object's slab is current for its class or has just emptied; otherwise
-  // (an older slab that still holds live objects, whose objects Free does not read) when the
-  // object would be handed out again or its slab empties, always before its memory is reused.
-  // Inline: the lookup of p's slab, the checks and the push take about 50 instructions; a slab
-  // that becomes full-to-partial or empty, a large object, checked mode and every error take
-  // one out-of-line call.
+  // second Free when no other object of its slab was freed in between, or when its slab holds
+  // no live object; otherwise (Free does not read the object) when the object would be handed
+  // out again or its slab empties, always before its memory is reused.
+  // Inline: the lookup of p's slab, the checks and the push take about 45 instructions and touch
+  // only the slab header and the object's first line, written, never read; a slab that changes
+  // list (full to partial, emptied), a large object, checked mode and every error take one
+  // out-of-line call.
   inline void Free(void* p);
   void Deallocate(void* p, size_t /*size*/, size_t /*align*/ = kDefaultAlignment) { Free(p); }
 
@@ -94,16 +98,23 @@ class ReapRegion final : public Region {
   template <class R, const char* kName>
   friend class internal::OwnedRegion;
 
-  // The class table entry: the current slab and its two free lists. Allocation pops `free`;
-  // objects freed into the current slab go to `local_free`, taken over only when `free` runs
-  // out (as mimalloc's page does), so consecutive allocations keep walking the slab in order
-  // instead of reusing what was just freed.
+  // The class table entry: the current slab and its allocation list. Allocation pops `free`;
+  // frees go to the slab's own list (BlockHeader::free_list), taken over when `free` runs out,
+  // so consecutive allocations keep walking the slab in order instead of reusing what was just
+  // freed. The slab's live_objects counts the objects on `free` as if allocated (they are added
+  // when the class takes a list): the slab's true live count is live_objects - nfree, and Free
+  // updates the same header fields for every slab.
   struct ClassState {
     void* free;                   // intrusive: word 0 = next, word 1 = kReapFreedTag ^ address
-    void* local_free;             // the same, for objects freed since `free` was last refilled
     internal::BlockHeader* slab;  // the current slab, or null
-    uint32_t used;                // objects of the current slab allocated and not freed
-    uint32_t slabs;               // slabs the class holds (drives slab growth)
+    uint32_t nfree;               // objects on `free`
+    uint16_t slabs;               // slabs the class holds
+    uint16_t peak_slabs;          // the most it has held at once (drives slab growth)
+    uint32_t carved;              // objects of the current slab carved so far
+    // The current slab's capacity: its header's is 0 while it is current, so that Free's one
+    // compare calls MoveSlab only when it empties (live 1) or a double free takes it below 0.
+    uint16_t capacity;
+    uint16_t reserved;  // keeps an entry at 32 bytes (one shift to index)
   };
   static_assert(sizeof(ClassState) == 32);
 
@@ -116,10 +127,13 @@ class ReapRegion final : public Region {
 
   BROOM_NOINLINE void* AllocateSlow(size_t size, size_t align);
   BROOM_NOINLINE void FreeSlow(void* p);
-  // A free took slab `b` of class c (not current) from `live_before` live objects to one fewer:
-  // moves it from the full list to its class's partial list, or to the empty slabs.
+  // A free took slab `b` of class c from `live_before` (its live_objects) to one fewer, and
+  // live_before was 0, 1 or the slab's capacity: moves a slab that is not current from the full
+  // list to its class's partial list, or to the empty slabs; checks a current slab that
+  // emptied; reports the double free that took a count below zero.
   BROOM_NOINLINE void MoveSlab(internal::BlockHeader* b, int c, uint16_t live_before);
   [[noreturn]] BROOM_NOINLINE void DieLostTag(const void* p) const;
+  [[noreturn]] void DieChecksum(const internal::BlockHeader* b) const;
   // ASan builds: makes a freed object unaddressable but for its two list words.
   static void PoisonFreed(uintptr_t* words, int c);
   void* AllocateLarge(size_t size, size_t align);
@@ -127,6 +141,22 @@ class ReapRegion final : public Region {
   // slab). Returns false, with the error recorded, if no block can be had.
   bool Refill(int c);
   internal::BlockHeader* TakeSlab(int c);
+  static void MakeCurrent(ClassState& s, internal::BlockHeader* b, uint16_t capacity) {
+    s.slab = b;
+    s.capacity = capacity;
+    s.carved = capacity;
+    b->capacity = 0;
+  }
+  // Makes b's free list (n objects) the class's allocation list and returns its head.
+  static void* TakeList(ClassState& s, internal::BlockHeader* b, uint32_t n) {
+    void* head = b->free_list;
+    s.free = head;
+    s.nfree = n;
+    b->live_objects = static_cast<uint16_t>(b->live_objects + n);  // counted as if allocated
+    b->free_list = nullptr;
+    b->freed_checksum = 0;  // the checksum is over b->free_list, empty now
+    return head;
+  }
   void Carve(ClassState& s, internal::BlockHeader* b, size_t csize);
   void SlabEmptied(internal::BlockHeader* b, int c);
   void FreeLarge(internal::BlockHeader* b, void* p);
@@ -164,9 +194,8 @@ inline void* ReapRegion::Allocate(size_t size, size_t align) {
     const int c = internal::kReapClasses.class_of[(size + 15) >> 4];
     ClassState& s = classes_[c];
     auto* p = static_cast<uintptr_t*>(s.free);
-    if (BROOM_UNLIKELY(p == nullptr)) {  // take over what was freed into the current slab
-      p = static_cast<uintptr_t*>(s.local_free);
-      s.local_free = nullptr;
+    if (BROOM_UNLIKELY(p == nullptr) && s.slab != nullptr && s.slab->free_list != nullptr) {
+      p = static_cast<uintptr_t*>(TakeList(s, s.slab, s.carved - s.slab->live_objects));
     }
     if (BROOM_LIKELY(p != nullptr)) {
 #if BROOM_ASAN
@@ -179,7 +208,7 @@ inline void* ReapRegion::Allocate(size_t size, size_t align) {
       }
       s.free = reinterpret_cast<void*>(p[0]);
       p[1] = 0;  // clear the freed tag
-      ++s.used;
+      --s.nfree;
       return p;
     }
   }
@@ -199,33 +228,23 @@ inline void ReapRegion::Free(void* p) {
     // One compare bounds p to the carved objects (below begin() wraps around).
     if (BROOM_LIKELY(offset < static_cast<size_t>(b->used_end - b->begin()) &&
                      internal::IsReapObjectOffset(offset, c))) {
-      ClassState& s = classes_[c];
-      if (b == s.slab) {
-        // A freed object carries its tag: the slow path confirms the double free.
-        if (BROOM_UNLIKELY(words[1] == tag)) return FreeSlow(p);
-        words[0] = reinterpret_cast<uintptr_t>(s.local_free);
-        words[1] = tag;
-        s.local_free = p;
-        --s.used;
-        bytes_freed_ += internal::kReapClasses.size[c];
-        PoisonFreed(words, c);
-        return;
-      }
       // The object is not read here (a scattered free would miss on it): a second free of it is
-      // caught when it is handed out again (Allocate checks the tag) or when the slab empties
-      // (the checksum over its list does not match; SlabEmptied).
+      // caught here if it is still the head of its slab's list, else when it is handed out again
+      // (Allocate checks the tag) or when its slab empties (the checksum over its list does not
+      // match; MoveSlab).
+      void* const head = b->free_list;
+      if (BROOM_UNLIKELY(p == head)) return FreeSlow(p);
       const uint16_t live = b->live_objects;
-      BROOM_ASSERT_FAST(live >= 1 && live <= b->capacity);
-      words[0] = reinterpret_cast<uintptr_t>(b->free_list);
+      words[0] = reinterpret_cast<uintptr_t>(head);
       words[1] = tag;
       b->free_list = p;
       b->live_objects = static_cast<uint16_t>(live - 1);
       b->freed_checksum += internal::ReapChecksumTerm(offset);
       bytes_freed_ += internal::kReapClasses.size[c];
       PoisonFreed(words, c);
-      // Full to partial (live was capacity) or emptied (live was 1), in one unsigned compare: the
-      // slab changes list, in one out-of-line call, last (an emptied slab may go back to the
-      // thread cache, so nothing in it is written after).
+      // live was capacity (full to partial), 1 (emptied) or 0 (a double free took it below
+      // zero), in one unsigned compare: one out-of-line call, last (an emptied slab may go back
+      // to the thread cache, so nothing in it is written after).
       if (BROOM_UNLIKELY(static_cast<uint16_t>(live - 2) >=
                          static_cast<uint16_t>(b->capacity - 2))) {
         MoveSlab(b, c, live);

@@ -259,8 +259,9 @@ TEST(ReapRegionDeathTest, FreeOfAnObjectWhoseSlabIsAlreadyEmptyIsADoubleFree) {
       "double free");
 }
 
-// A second free of an object of an older (not current) slab is not read at that Free; it is
-// caught before the memory can be handed out twice: when the slab empties...
+// Free does not read the object: a second free of an object that is not the head of its slab's
+// list is not caught at that Free, but before the memory can be handed out twice: when the slab
+// empties (older slabs here; the current slab below)...
 TEST(ReapRegionDeathTest, DoubleFreeInAnOlderSlabIsCaughtWhenTheSlabEmpties) {
   EXPECT_DEATH(
       {
@@ -268,12 +269,45 @@ TEST(ReapRegionDeathTest, DoubleFreeInAnOlderSlabIsCaughtWhenTheSlabEmpties) {
         std::vector<void*> objects;
         for (int i = 0; i < 200; ++i) objects.push_back(a.Allocate(64));  // slabs of 15, 31, ...
         a.Free(objects[0]);
-        a.Free(objects[0]);  // the first slab (15 objects) is no longer current
-        // 13 more frees take its live count to 0 with objects[14] still live: the checksum
-        // over its free list (objects[0] twice, no objects[14]) does not match.
-        for (int i = 1; i < 14; ++i) a.Free(objects[i]);
+        a.Free(objects[1]);
+        a.Free(objects[0]);  // not the head of its slab's list: not caught here
+        // 12 more frees take the first slab's (15 objects) live count to 0 with objects[14]
+        // still live: the checksum over its free list (objects[0] twice, no objects[14]) does
+        // not match.
+        for (int i = 2; i < 14; ++i) a.Free(objects[i]);
       },
-      "double free: an object was freed twice while its slab was not current");
+      "double free: an object was freed twice \\(its emptied slab's free list");
+}
+
+// The current slab emptying is not checksummed (it empties every few pairs in a steady
+// alloc/free cycle): its 15 objects all allocated, 0 freed twice (not at the head), 14 still
+// live when its count reaches 0; the second hand-out of 0 is caught.
+TEST(ReapRegionDeathTest, DoubleFreeInTheCurrentSlabIsCaughtWhenHandedOutAgain) {
+  EXPECT_DEATH(
+      {
+        ActorRegion a;
+        std::vector<void*> objects;
+        for (int i = 0; i < 15; ++i) objects.push_back(a.Allocate(64));  // the first slab, whole
+        a.Free(objects[0]);
+        a.Free(objects[1]);
+        a.Free(objects[0]);
+        for (int i = 2; i < 14; ++i) a.Free(objects[i]);
+        for (int i = 0; i < 15; ++i) (void)a.Allocate(64);
+      },
+      "double free: a free object lost its free tag");
+}
+
+// A free that takes the current slab's count below zero is a double free, reported at once.
+TEST(ReapRegionDeathTest, FreeInACurrentSlabWithNoLiveObjectIsFatal) {
+  EXPECT_DEATH(
+      {
+        ActorRegion a;
+        std::vector<void*> objects;
+        for (int i = 0; i < 15; ++i) objects.push_back(a.Allocate(64));
+        for (int i = 0; i < 15; ++i) a.Free(objects[i]);  // the slab, current, empties
+        a.Free(objects[3]);                               // not the head
+      },
+      "double free \\(its slab held no live object\\)");
 }
 
 // ... or when the object would be handed out again.
@@ -284,6 +318,7 @@ TEST(ReapRegionDeathTest, DoubleFreeInAnOlderSlabIsCaughtWhenItIsHandedOutAgain)
         std::vector<void*> objects;
         for (int i = 0; i < 200; ++i) objects.push_back(a.Allocate(64));
         a.Free(objects[0]);
+        a.Free(objects[1]);
         a.Free(objects[0]);
         for (int i = 0; i < 400; ++i) a.Allocate(64);  // the slab becomes current again
       },
@@ -296,6 +331,8 @@ TEST(ReapRegionDeathTest, FreeOfACarvedObjectNeverHandedOutIsFatal) {
         ActorRegion a;
         char* p = static_cast<char*>(a.Allocate(64));
         a.Free(p + 64);  // the next object of the slab, carved but not allocated
+        // Free does not read the object: caught when it is handed out (twice).
+        for (int i = 0; i < 40; ++i) (void)a.Allocate(64);
       },
       "double free");
 }
