@@ -132,7 +132,7 @@ bool ReapRegion::Refill(int c) {
   BROOM_ASSERT(s.free == nullptr && s.nfree == 0);
   if (BlockHeader* cur = s.slab) {
     if (cur->free_list != nullptr) {  // objects freed into the current slab since the last refill
-      TakeList(s, cur, s.carved - cur->live_objects);
+      TakeList(s, cur, FreedIntoCurrent(s));
       return true;
     }
     if (cur->used_end < cur->begin() + s.capacity * csize) {
@@ -140,8 +140,9 @@ bool ReapRegion::Refill(int c) {
       return true;
     }
     // Exhausted: every object is carved and none is free, so all are allocated.
-    BROOM_ASSERT(cur->live_objects == s.capacity && cur->freed_checksum == 0);
+    BROOM_ASSERT(cur->live_objects == s.capacity + 1 && cur->freed_checksum == 0);
     cur->capacity = s.capacity;
+    cur->live_objects = s.capacity;  // the class table's hold ends
     Push(full_, cur);
     s.slab = nullptr;
   }
@@ -224,7 +225,7 @@ BlockHeader* ReapRegion::TakeSlab(int c) {
   for (uint32_t used = classes_used_; used != 0; used &= used - 1) {
     const int o = __builtin_ctz(used);
     const BlockHeader* cur = classes_[o].slab;
-    if (o == c || cur == nullptr || cur->live_objects != classes_[o].nfree ||
+    if (o == c || cur == nullptr || cur->live_objects != classes_[o].nfree + 1 ||
         cur->block_class < first || cur->size < kMinStolenSlab) {
       continue;
     }
@@ -341,15 +342,11 @@ void ReapRegion::FreeSlow(void* p) {
 }
 
 void ReapRegion::MoveSlab(BlockHeader* b, int c, uint16_t live_before) {
-  const ClassState& s = classes_[c];
-  if (BROOM_UNLIKELY(live_before == 0 || (b == s.slab && live_before == s.nfree))) {
-    // The count went below the slab's live objects: an object that was free was freed again.
+  // Below zero (0), or a current slab (Free calls only at live 0 or 1 for it, and its count
+  // holds one more than its live and listed objects): an object that was free was freed again.
+  if (BROOM_UNLIKELY(live_before == 0 || b == classes_[c].slab)) {
     DieBadFree(b->free_list, "double free (its slab held no live object)");
   }
-  // The current slab emptied: it stays current (its list is taken over when the class's
-  // allocation list runs out). Not checksummed here: in a steady alloc/free cycle it empties
-  // every few pairs; a second free is caught when its objects are handed out again.
-  if (b == s.slab) return;
   BROOM_ASSERT(live_before <= b->capacity);
   if (live_before == b->capacity) {  // it was full
     Unlink(full_, b);
@@ -496,7 +493,8 @@ template <class F>
 void ReapRegion::ForEachSlab(F&& f) const {
   for (uint32_t used = classes_used_; used != 0; used &= used - 1) {
     const int c = __builtin_ctz(used);
-    if (const BlockHeader* cur = classes_[c].slab) f(cur, cur->live_objects - classes_[c].nfree);
+    if (const BlockHeader* cur = classes_[c].slab)
+      f(cur, cur->live_objects - classes_[c].nfree - 1);
     for (BlockHeader* b = partial_[c]; b != nullptr; b = b->next) f(b, b->live_objects);
   }
   for (BlockHeader* b = full_; b != nullptr; b = b->next) f(b, b->live_objects);
@@ -561,7 +559,7 @@ void ReapRegion::Validate() const {
     if (b->used_end < b->begin() || carved % csize != 0 || carved / csize > cap) {
       DieInvalid(this, b, "carved end");
     }
-    if (b->live_objects != live + nalloc) DieInvalid(this, b, "live count");
+    if (b->live_objects != live + nalloc + current) DieInvalid(this, b, "live count");
     size_t n = 0;
     uint64_t checksum = 0;
     auto walk = [&](const void* list, bool sum) {
@@ -575,7 +573,9 @@ void ReapRegion::Validate() const {
       }
     };
     walk(b->free_list, true);
-    if (n != carved / csize - b->live_objects) DieInvalid(this, b, "slab free list length");
+    if (n != carved / csize + current - b->live_objects) {
+      DieInvalid(this, b, "slab free list length");
+    }
     walk(alloc, false);
     if (n != carved / csize - live) DieInvalid(this, b, "allocation list length");
     if (checksum != b->freed_checksum) {
@@ -595,7 +595,7 @@ void ReapRegion::Validate() const {
     const int c = __builtin_ctz(used);
     const ClassState& s = classes_[c];
     if (s.slab != nullptr) {
-      slab(s.slab, c, s.free, s.nfree, s.slab->live_objects - s.nfree);
+      slab(s.slab, c, s.free, s.nfree, s.slab->live_objects - s.nfree - 1);
       if (s.carved * kReapClasses.size[c] !=
           static_cast<size_t>(s.slab->used_end - s.slab->begin())) {
         DieInvalid(this, s.slab, "the class's carved count");

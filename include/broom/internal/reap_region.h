@@ -102,8 +102,9 @@ class ReapRegion final : public Region {
   // frees go to the slab's own list (BlockHeader::free_list), taken over when `free` runs out,
   // so consecutive allocations keep walking the slab in order instead of reusing what was just
   // freed. The slab's live_objects counts the objects on `free` as if allocated (they are added
-  // when the class takes a list): the slab's true live count is live_objects - nfree, and Free
-  // updates the same header fields for every slab.
+  // when the class takes a list) plus one, the class table's hold, so it never reaches 0 while
+  // the slab is current: its true live count is live_objects - nfree - 1, and Free updates the
+  // same header fields for every slab with no call unless a double free took it too low.
   struct ClassState {
     void* free;                   // intrusive: word 0 = next, word 1 = kReapFreedTag ^ address
     internal::BlockHeader* slab;  // the current slab, or null
@@ -129,8 +130,8 @@ class ReapRegion final : public Region {
   BROOM_NOINLINE void FreeSlow(void* p);
   // A free took slab `b` of class c from `live_before` (its live_objects) to one fewer, and
   // live_before was 0, 1 or the slab's capacity: moves a slab that is not current from the full
-  // list to its class's partial list, or to the empty slabs; checks a current slab that
-  // emptied; reports the double free that took a count below zero.
+  // list to its class's partial list, or to the empty slabs; reports the double free that took
+  // a count too low (0, or 1 for a current slab).
   BROOM_NOINLINE void MoveSlab(internal::BlockHeader* b, int c, uint16_t live_before);
   [[noreturn]] BROOM_NOINLINE void DieLostTag(const void* p) const;
   [[noreturn]] void DieChecksum(const internal::BlockHeader* b) const;
@@ -146,6 +147,11 @@ class ReapRegion final : public Region {
     s.capacity = capacity;
     s.carved = capacity;
     b->capacity = 0;
+    ++b->live_objects;  // the class table's hold: the count never reaches 0 while current
+  }
+  // Objects on the current slab's own list (freed into it since the class last took it).
+  static uint32_t FreedIntoCurrent(const ClassState& s) {
+    return s.carved + 1 - s.slab->live_objects;
   }
   // Makes b's free list (n objects) the class's allocation list and returns its head.
   static void* TakeList(ClassState& s, internal::BlockHeader* b, uint32_t n) {
@@ -195,7 +201,7 @@ inline void* ReapRegion::Allocate(size_t size, size_t align) {
     ClassState& s = classes_[c];
     auto* p = static_cast<uintptr_t*>(s.free);
     if (BROOM_UNLIKELY(p == nullptr) && s.slab != nullptr && s.slab->free_list != nullptr) {
-      p = static_cast<uintptr_t*>(TakeList(s, s.slab, s.carved - s.slab->live_objects));
+      p = static_cast<uintptr_t*>(TakeList(s, s.slab, FreedIntoCurrent(s)));
     }
     if (BROOM_LIKELY(p != nullptr)) {
 #if BROOM_ASAN
