@@ -117,15 +117,17 @@ inline BlockHeader* BlockOf(const void* p) {
   return reinterpret_cast<BlockHeader*>((word & kMapCarved) != 0 ? a & (word - 1) : word);
 }
 
-// BlockOf for fast paths that have a slow path to fall back on: the same, but null also for a
-// chunk marked by quarantine (the caller's slow path then calls BlockOf). No calls.
-inline BlockHeader* BlockOfOrNull(const void* p) {
+// For fast paths that have a slow path to fall back on (ReapRegion::Free): the header of the
+// block containing `p` if p is in a chunk carved into blocks and not marked by quarantine, else
+// null (runs, quarantine, never-used chunks and pointers outside the space: the caller's slow
+// path then calls BlockOf). No calls.
+inline BlockHeader* CarvedBlockOfOrNull(const void* p) {
   const uintptr_t a = reinterpret_cast<uintptr_t>(p);
   const uintptr_t offset = a - g_space.base;
   if (BROOM_UNLIKELY(offset >= g_space.size)) return nullptr;
   const uintptr_t word = g_space.chunk_map[offset >> kChunkShift].load(std::memory_order_acquire);
-  if (BROOM_UNLIKELY((word & kMapQuarantined) != 0)) return nullptr;
-  return reinterpret_cast<BlockHeader*>((word & kMapCarved) != 0 ? a & (word - 1) : word);
+  if (BROOM_UNLIKELY((word & (kMapCarved | kMapQuarantined)) != kMapCarved)) return nullptr;
+  return reinterpret_cast<BlockHeader*>(a & (word - 1));
 }
 
 }  // namespace broom::internal

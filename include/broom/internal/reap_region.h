@@ -223,7 +223,8 @@ inline void* ReapRegion::Allocate(size_t size, size_t align) {
 
 inline void ReapRegion::Free(void* p) {
   BROOM_OWNER_CHECK_FAST(this, "Free");
-  internal::BlockHeader* b = internal::BlockOfOrNull(p);  // null for null, heap pointers...
+  // Null for null, heap pointers, runs (large objects): those take FreeSlow.
+  internal::BlockHeader* b = internal::CarvedBlockOfOrNull(p);
   // fast_free_classes_ is 0 in checked mode: every free takes the slow path.
   if (BROOM_LIKELY(b != nullptr && b->owner.load(std::memory_order_relaxed) == this &&
                    b->object_class < fast_free_classes_)) {
