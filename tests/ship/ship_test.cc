@@ -4,7 +4,10 @@
 // tests/ship/ship_peer.cc: the address plan in several processes (the same range everywhere,
 // each its own slice; a taken range is a clear error), and pointer-rich regions shipped by
 // address between two processes over 127.0.0.1 (tests/ship/wire.h), their content compared,
-// their loans balanced; what checked mode refuses to ship; malformed manifests.
+// their loans balanced; processes killed mid-transfer or while holding loans (a clear error
+// within seconds, the loans taken back, nothing left installed); a chain of three processes
+// (tests/ship/ship_peer.cc relay and sink) with notes relayed back to the first; what checked
+// mode refuses to ship; malformed manifests.
 #include "broom/ship.h"
 
 #include <gtest/gtest.h>
