@@ -38,7 +38,8 @@
 //                              0 is checked (or "ERR") and freed, and a fresh Small of the same
 //                              sequence number goes back as 'B'; notes for 0 every 64 regions;
 //                              'Q': the last notes and an 'E' frame, then "STATS loaned=..
-//                              borrowed=.. rss_growth_kb=.." (VmRSS at the end minus at the 1000th
+//                              borrowed=.. rss_growth_kb=.. committed_growth_kb=.." (VmRSS and
+//                              the region space's committed bytes at the end minus at the 1000th
 //                              region).
 #include <sys/mman.h>
 
@@ -244,7 +245,7 @@ int Bounce(uint16_t port) {
   if (fd < 0) return 1;
   std::string error;
   uint64_t count = 0;
-  long rss_start = -1;
+  long rss_start = -1, committed_start = -1;
   for (;;) {
     const char tag = broom::testing::ReadTag(fd);
     if (tag == 'B') {
@@ -265,15 +266,20 @@ int Bounce(uint16_t port) {
         return 1;
       }
       if (++count % 64 == 0 && !broom::testing::SendNotes(fd, 0)) return 1;
-      if (count == 1000) rss_start = broom::testing::ResidentKb();
+      if (count == 1000) {
+        rss_start = broom::testing::ResidentKb();
+        committed_start = broom::testing::CommittedKb();
+      }
     } else if (tag == 'N') {
       if (broom::testing::ReceiveNotes(fd) < 0) return 1;
     } else {
       const char end = 'E';
       if (!broom::testing::SendNotes(fd, 0) || !broom::testing::WriteAll(fd, &end, 1)) return 1;
       const broom::ShipStats s = broom::GetShipStats();
-      std::printf("STATS loaned=%zu borrowed=%zu rss_growth_kb=%ld\n", s.loaned_bytes,
-                  s.borrowed_bytes, rss_start < 0 ? 0 : broom::testing::ResidentKb() - rss_start);
+      std::printf("STATS loaned=%zu borrowed=%zu rss_growth_kb=%ld committed_growth_kb=%ld\n",
+                  s.loaned_bytes, s.borrowed_bytes,
+                  rss_start < 0 ? 0 : broom::testing::ResidentKb() - rss_start,
+                  committed_start < 0 ? 0 : broom::testing::CommittedKb() - committed_start);
       return tag == 'Q' ? 0 : 1;
     }
   }

@@ -8,6 +8,9 @@
 //   MakeSmall()   the record for (seq, side), the same in every process.
 //   SmallIsIntact()  the content is the one MakeSmall gave, and every pointer is in the region.
 //   ResidentKb()  this process's resident set (VmRSS), in KiB.
+//   CommittedKb() the region space this process has made accessible so far, in KiB.
+//   kResidentIsMeaningful   false under AddressSanitizer, whose quarantine keeps freed heap
+//                 memory resident (up to 256 MiB): only CommittedKb bounds memory there.
 //
 // Thread-safety: plain functions on owner-thread data.
 #ifndef BROOM_TESTS_SHIP_SOAK_H_
@@ -22,6 +25,7 @@
 #include <string_view>
 #include <vector>
 
+#include "broom/memory.h"
 #include "broom/message.h"
 #include "broom/region.h"
 
@@ -74,6 +78,20 @@ inline long ResidentKb() {
   std::fclose(f);
   return kb;
 }
+
+inline long CommittedKb() { return static_cast<long>(GetGlobalStats().committed_bytes >> 10); }
+
+#if defined(__SANITIZE_ADDRESS__)
+inline constexpr bool kResidentIsMeaningful = false;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+inline constexpr bool kResidentIsMeaningful = false;
+#else
+inline constexpr bool kResidentIsMeaningful = true;
+#endif
+#else
+inline constexpr bool kResidentIsMeaningful = true;
+#endif
 
 }  // namespace broom::testing
 
