@@ -270,7 +270,8 @@ uint64_t LendersWithLoanNotes();
 // from: AcceptLoanNotes there queues each note about a block of another slice for that slice's
 // lender (relayed, ShipStats::notes_relayed) instead of applying it, so notes flow back along
 // the shipments' path until they reach their lender. A move and a return may arrive in either
-// order: the return ends the loan, the late move is stale.
+// order: the return ends the loan, the late move is stale. Notes relayed for a lender after
+// ForgetPeer(lender) are queued again: an engine drops them with TakeLoanNotes.
 size_t AcceptLoanNotes(const LoanNote* notes, size_t n);
 // Process `peer` is gone (died, or its job ended): drops the notes queued for it and takes back
 // every block on loan to it. Blocks it had lent to this process stay usable here until freed.

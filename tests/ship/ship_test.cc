@@ -568,6 +568,25 @@ TEST(ShipTest, FreedBorrowedMemoryStaysWarmWithinItsCapAndNeverHitsABlockInstall
   EXPECT_EQ(std::count(bytes, bytes + 4096, 0x5a), 4096);
 }
 
+TEST(ShipTest, NotesAboutAnotherLendersBlocksAreRelayedToThatLenderNotApplied) {
+  AddressPlan plan = OwnPlan();
+  ASSERT_GE(plan.processes, 3u);
+  const LoanNote note{plan.SliceBase(2) + (size_t{3} << 20), 7, kLoanReturned};
+  const ShipStats before = GetShipStats();
+  EXPECT_EQ(AcceptLoanNotes(&note, 1), 0u);  // not a loan of this process
+  ShipStats s = GetShipStats();
+  EXPECT_EQ(s.notes_relayed - before.notes_relayed, 1u);
+  EXPECT_EQ(s.stale_notes, before.stale_notes);
+  EXPECT_EQ(s.notes_pending - before.notes_pending, 1u);
+  EXPECT_NE(LendersWithLoanNotes() & (uint64_t{1} << 2), 0u);
+  LoanNote out[4];
+  ASSERT_EQ(TakeLoanNotes(2, out, 4), 1u);  // the engine sends it on to process 2
+  EXPECT_EQ(out[0].block, note.block);
+  EXPECT_EQ(out[0].generation, note.generation);
+  EXPECT_EQ(out[0].holder, kLoanReturned);
+  EXPECT_EQ(GetShipStats().notes_pending, before.notes_pending);
+}
+
 TEST(AddressPlanTest, ConfiguringAnotherPlanAfterTheFirstRegionIsAnError) {
   AddressPlan plan = OwnPlan();  // the space exists now
   std::string error;
