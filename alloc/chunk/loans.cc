@@ -166,6 +166,7 @@ Holder& TheHolder() {
 std::atomic<uint64_t> g_notes_accepted{0};
 std::atomic<uint64_t> g_stale_notes{0};
 std::atomic<uint64_t> g_reclaimed{0};
+std::atomic<uint64_t> g_notes_relayed{0};
 
 // A block whose loan ended goes back to this process's pool, its header as the loan recorded it
 // (a holder sharing the memory may have rewritten the links).
@@ -315,6 +316,7 @@ LoanCounters GetLoanCounters() {
   c.notes_accepted = g_notes_accepted.load(std::memory_order_relaxed);
   c.stale_notes = g_stale_notes.load(std::memory_order_relaxed);
   c.reclaimed_blocks = g_reclaimed.load(std::memory_order_relaxed);
+  c.notes_relayed = g_notes_relayed.load(std::memory_order_relaxed);
   return c;
 }
 
@@ -344,8 +346,20 @@ void CancelLoan(uintptr_t block, uint32_t generation) {
 
 size_t AcceptNotes(const LoanNote* notes, size_t n) {
   size_t matched = 0;
+  const AddressPlan& plan = chunk_internal::ProcessSpace().plan();
   for (size_t i = 0; i < n; ++i) {
     const LoanNote& note = notes[i];
+    const int lender = plan.SliceOf(note.block);
+    if (lender >= 0 && static_cast<uint32_t>(lender) != plan.index) {
+      // A note for another lender, from a process further down a chain of shipments (A -> B ->
+      // C: C may reach A only through B): queued here for its lender, as if this process had
+      // written it. Dropped if that lender has been forgotten (ForgetPeer clears the queue).
+      Holder& h = TheHolder();
+      MutexLock lock(&h.mu);
+      h.Queue(static_cast<uint32_t>(lender), note);
+      g_notes_relayed.fetch_add(1, std::memory_order_relaxed);
+      continue;
+    }
     bool ok;
     if (note.holder == kNoteReturned) {
       Loan loan;

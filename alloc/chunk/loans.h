@@ -19,6 +19,9 @@
 //                 to lenders (the CAF shim piggybacks them on its credit messages); a note whose
 //                 generation is not the block's current loan is stale and ignored, so notes may
 //                 be late, duplicated or cross each other.
+//   Relaying      a note can travel back along the path its block took (A -> B -> C: C may be
+//                 connected to B only): AcceptNotes in B queues the notes about other slices
+//                 for their lenders, where B's engine takes them as its own.
 //
 // Ownership: the tables here own no memory of blocks, only their bookkeeping (heap metadata).
 // Thread-safety: thread-safe; one mutex for the loans, one for the borrowed blocks (each taken
@@ -53,6 +56,7 @@ struct LoanCounters {
   uint64_t notes_accepted = 0;     // notes from holders that ended or moved a loan here
   uint64_t stale_notes = 0;        // notes that matched no current loan
   uint64_t reclaimed_blocks = 0;   // loans taken back from holders that died
+  uint64_t notes_relayed = 0;      // notes for other lenders, received here and queued for them
   size_t notes_pending = 0;        // queued, not yet taken by the engine
   size_t warm_borrowed_bytes = 0;  // freed borrowed memory still resident here (<= 32 MiB)
 };
@@ -69,7 +73,9 @@ uint32_t LendBlock(BlockHeader* b, uint32_t holder);
 bool EndLoanForInstall(uintptr_t block, uint32_t generation, size_t size, AllocError* error);
 // Ends a loan whose shipment never left (the block comes back to the pool).
 void CancelLoan(uintptr_t block, uint32_t generation);
-// Applies holders' notes. Returns the notes that matched a current loan.
+// Applies holders' notes. A note about a block of another process's slice is not ours to apply:
+// it is queued for that lender (relayed, as TakeNotes then returns it) and not counted.
+// Returns the notes that matched a current loan.
 size_t AcceptNotes(const LoanNote* notes, size_t n);
 // Takes back every block on loan to `holder` (it died). Returns the blocks reclaimed.
 size_t ReclaimLoans(uint32_t holder);

@@ -733,6 +733,7 @@ ShipStats GetShipStats() {
   s.notes_accepted = c.notes_accepted;
   s.stale_notes = c.stale_notes;
   s.reclaimed_blocks = c.reclaimed_blocks;
+  s.notes_relayed = c.notes_relayed;
   return s;
 }
 

@@ -264,6 +264,14 @@ size_t TakeLoanNotes(uint32_t lender, LoanNote* out, size_t max);
 uint64_t LendersWithLoanNotes();
 // Applies notes that holders sent to this process (in any order; stale or repeated notes are
 // ignored). Returns the notes that ended or moved a loan.
+// Onward shipping (A -> B -> C): B's Ship queues a move note for A (holder C), and C's free
+// queues return notes for A (A's blocks) and for B (blocks B added). An engine sends notes for
+// lender L to L directly or, if it is not connected to L, to the process it received the blocks
+// from: AcceptLoanNotes there queues each note about a block of another slice for that slice's
+// lender (relayed, ShipStats::notes_relayed) instead of applying it, so notes flow back along
+// the shipments' path until they reach their lender. A move and a return may arrive in either
+// order: the return ends the loan, the late move is stale. Notes relayed for a lender after
+// ForgetPeer(lender) are queued again: an engine drops them with TakeLoanNotes.
 size_t AcceptLoanNotes(const LoanNote* notes, size_t n);
 // Process `peer` is gone (died, or its job ended): drops the notes queued for it and takes back
 // every block on loan to it. Blocks it had lent to this process stay usable here until freed.
@@ -287,6 +295,7 @@ struct ShipStats {
   uint64_t notes_accepted = 0;     // notes from holders that ended or moved a loan of ours
   uint64_t stale_notes = 0;        // notes that matched no current loan (late or repeated)
   uint64_t reclaimed_blocks = 0;   // loans taken back from processes that died
+  uint64_t notes_relayed = 0;      // notes for other lenders received here and queued for them
 };
 ShipStats GetShipStats();
 

@@ -15,19 +15,50 @@
 //                              prints "GOT <digest>" and frees it; after each, an 'N' frame
 //                              with the notes for process 0; 'N': applies the notes;
 //                              'Q': prints "STATS loaned=<bytes> borrowed=<bytes>" and exits.
+//                              'H' region: prints "HELD <n>" and keeps it (n: regions
+//                              held), for the tests that kill a holder.
 //                              Errors print "ERR <message>".
+//   ship_peer half <port> <s>  connects, ships a graph to process 0 but writes only the frame's
+//                              manifest and half its payload, prints "HALF", then waits <s>
+//                              seconds without writing (the test kills it, or times out).
+//   ship_peer relay <port>     process 1 of a chain 0 -> 1 -> 2: connects to process 0, listens
+//                              on a port the OS chooses and prints "PORT <port>", accepts
+//                              process 2. 'S' or 'H' from 0: prints "GOT <digest>", grows the
+//                              graph (seed 99, 50 nodes, 300000 big bytes) and ships it on to 2
+//                              ('F' or 'H'), then sends 0 its notes (the move notes); after an 'F',
+//                              it waits for 2's notes, applies them (relaying those for 0) and
+//                              sends 0 its notes again. 'K': ForgetPeer(2), prints "FORGOT
+//                              <blocks>". 'Q': quits 2 too, prints "STATS loaned=.. borrowed=..
+//                              relayed=..".
+//   ship_peer sink <port>      process 2 of the chain: connects to 127.0.0.1:<port> (process
+//                              1); 'F' from 1: prints "GOT <digest>", frees it and sends 1 its
+//                              notes for 0 and for 1 (it has no connection to 0); 'H': keeps it,
+//                              prints "HELD <n>"; 'Q': prints STATS as echo does.
+//   ship_peer bounce <port>    the soak's other side (tests/ship/soak.h): each 'B' region from
+//                              0 is checked (or "ERR") and freed, and a fresh Small of the same
+//                              sequence number goes back as 'B'; notes for 0 every 64 regions;
+//                              'Q': the last notes and an 'E' frame, then "STATS loaned=..
+//                              borrowed=.. rss_growth_kb=.. committed_growth_kb=.." (VmRSS and
+//                              the region space's committed bytes at the end minus at the 1000th
+//                              region).
 #include <sys/mman.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cinttypes>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <optional>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "broom/region.h"
 #include "broom/ship.h"
 #include "broom/transferable_region.h"
 #include "tests/ship/graph.h"
+#include "tests/ship/soak.h"
 #include "tests/ship/wire.h"
 
 namespace {
@@ -49,17 +80,31 @@ int Where() {
   return 0;
 }
 
+using broom::testing::Graph;
+
+void PrintStats() {
+  const broom::ShipStats s = broom::GetShipStats();
+  std::printf("STATS loaned=%zu borrowed=%zu\n", s.loaned_bytes, s.borrowed_bytes);
+  std::fflush(stdout);
+}
+
 int Echo(uint16_t port) {
-  using broom::testing::Graph;
   int fd = broom::testing::Connect(port);
   if (fd < 0) {
     std::printf("ERR cannot connect to port %u\n", port);
     return 1;
   }
   std::string error;
+  std::vector<broom::Message<Graph>> held;
   for (;;) {
     const char tag = broom::testing::ReadTag(fd);
-    if (tag == 'S' || tag == 'F') {
+    if (tag == 'H') {
+      auto m = broom::testing::ReceiveRegion<Graph>(fd, 0, &error);
+      if (!m) return 1;
+      held.push_back(std::move(*m));
+      std::printf("HELD %zu\n", held.size());
+      std::fflush(stdout);
+    } else if (tag == 'S' || tag == 'F') {
       auto m = broom::testing::ReceiveRegion<Graph>(fd, 0, &error);
       if (!m) {
         std::printf("ERR %s\n", error.c_str());
@@ -80,8 +125,161 @@ int Echo(uint16_t port) {
     } else if (tag == 'N') {
       if (broom::testing::ReceiveNotes(fd) < 0) return 1;
     } else {
+      PrintStats();
+      return tag == 'Q' ? 0 : 1;
+    }
+  }
+}
+
+int Half(uint16_t port, int seconds) {
+  int fd = broom::testing::Connect(port);
+  if (fd < 0) return 1;
+  broom::RegionOptions options;
+  options.name = "half";
+  auto m = broom::Message<Graph>::CreateWith(options);
+  broom::testing::Grow(m, 5, 2000, 1 << 20);
+  std::string error;
+  std::optional<broom::Shipment> s = broom::ShipMessage(m, 0, broom::ShipMode::kCopy, &error);
+  if (!s) return 1;
+  char tag = 'F';
+  uint64_t sizes[2] = {s->manifest().size(), s->payload_bytes()};
+  std::vector<iovec> v = {{&tag, 1},
+                          {sizes, sizeof(sizes)},
+                          {const_cast<char*>(s->manifest().data()), s->manifest().size()}};
+  size_t left = s->payload_bytes() / 2;
+  for (const broom::Shipment::Range& r : s->payload()) {
+    const size_t n = std::min(left, r.size);
+    if (n == 0) break;
+    v.push_back({const_cast<void*>(r.data), n});
+    left -= n;
+  }
+  if (!broom::testing::WriteV(fd, std::move(v))) return 1;
+  std::printf("HALF\n");
+  std::fflush(stdout);
+  std::this_thread::sleep_for(std::chrono::seconds(seconds));
+  return 0;  // the shipment is cancelled: its blocks come back here
+}
+
+int Relay(uint16_t port) {
+  using broom::testing::ReadTag;
+  int up = broom::testing::Connect(port);
+  uint16_t own_port = 0;
+  int listener = broom::testing::Listen(&own_port);
+  if (up < 0 || listener < 0) return 1;
+  std::printf("PORT %u\n", own_port);
+  std::fflush(stdout);
+  int down = broom::testing::Accept(listener);
+  if (down < 0) return 1;
+  std::string error;
+  for (;;) {
+    const char tag = ReadTag(up);
+    if (tag == 'S' || tag == 'H') {
+      auto m = broom::testing::ReceiveRegion<Graph>(up, 0, &error);
+      if (!m) {
+        std::printf("ERR %s\n", error.c_str());
+        return 1;
+      }
+      std::printf("GOT %s\n", broom::testing::Digest(**m, &m->region().region()).c_str());
+      std::fflush(stdout);
+      broom::testing::Grow(*m, 99, 50, 300000);  // a new run block of slice 1
+      if (!broom::testing::SendRegion(down, tag == 'S' ? 'F' : 'H', *m, 2, &error)) {
+        std::printf("ERR %s\n", error.c_str());
+        return 1;
+      }
+      if (!broom::testing::SendNotes(up, 0)) return 1;  // "moved to 2"
+      if (tag == 'H') continue;
+      for (int frames = 0; frames < 2; ++frames) {  // 2's notes for 0 (relayed) and for 1
+        if (ReadTag(down) != 'N' || broom::testing::ReceiveNotes(down) < 0) {
+          std::printf("ERR process 2 sent no notes\n");
+          return 1;
+        }
+      }
+      if (!broom::testing::SendNotes(up, 0)) return 1;
+    } else if (tag == 'K') {
+      std::printf("FORGOT %zu\n", broom::ForgetPeer(2));
+      std::fflush(stdout);
+    } else {
+      const char quit = 'Q';
+      broom::testing::WriteAll(down, &quit, 1);
       const broom::ShipStats s = broom::GetShipStats();
-      std::printf("STATS loaned=%zu borrowed=%zu\n", s.loaned_bytes, s.borrowed_bytes);
+      std::printf("STATS loaned=%zu borrowed=%zu relayed=%" PRIu64 "\n", s.loaned_bytes,
+                  s.borrowed_bytes, s.notes_relayed);
+      return tag == 'Q' ? 0 : 1;
+    }
+  }
+}
+
+int Sink(uint16_t port) {
+  int fd = broom::testing::Connect(port);
+  if (fd < 0) return 1;
+  std::string error;
+  std::vector<broom::Message<Graph>> held;
+  for (;;) {
+    const char tag = broom::testing::ReadTag(fd);
+    if (tag == 'F' || tag == 'H') {
+      auto m = broom::testing::ReceiveRegion<Graph>(fd, 1, &error);
+      if (!m) {
+        std::printf("ERR %s\n", error.c_str());
+        return 1;
+      }
+      if (tag == 'H') {
+        held.push_back(std::move(*m));
+        std::printf("HELD %zu\n", held.size());
+        std::fflush(stdout);
+        continue;
+      }
+      std::printf("GOT %s\n", broom::testing::Digest(**m, &m->region().region()).c_str());
+      std::fflush(stdout);
+      m.reset();  // freed here, once: return notes for 0 and for 1
+      if (!broom::testing::SendNotes(fd, 0) || !broom::testing::SendNotes(fd, 1)) return 1;
+    } else {
+      PrintStats();
+      return tag == 'Q' ? 0 : 1;
+    }
+  }
+}
+
+int Bounce(uint16_t port) {
+  using broom::testing::Small;
+  int fd = broom::testing::Connect(port);
+  if (fd < 0) return 1;
+  std::string error;
+  uint64_t count = 0;
+  long rss_start = -1, committed_start = -1;
+  for (;;) {
+    const char tag = broom::testing::ReadTag(fd);
+    if (tag == 'B') {
+      auto m = broom::testing::ReceiveRegion<Small>(fd, 0, &error);
+      if (!m) {
+        std::printf("ERR %s\n", error.c_str());
+        return 1;
+      }
+      const uint64_t seq = (*m)->seq;
+      if (!broom::testing::SmallIsIntact(*m, seq, 0)) {
+        std::printf("ERR region %" PRIu64 " arrived damaged\n", seq);
+        return 1;
+      }
+      m.reset();
+      auto back = broom::testing::MakeSmall(seq, 1);
+      if (!broom::testing::SendRegion(fd, 'B', back, 0, &error)) {
+        std::printf("ERR %s\n", error.c_str());
+        return 1;
+      }
+      if (++count % 64 == 0 && !broom::testing::SendNotes(fd, 0)) return 1;
+      if (count == 1000) {
+        rss_start = broom::testing::ResidentKb();
+        committed_start = broom::testing::CommittedKb();
+      }
+    } else if (tag == 'N') {
+      if (broom::testing::ReceiveNotes(fd) < 0) return 1;
+    } else {
+      const char end = 'E';
+      if (!broom::testing::SendNotes(fd, 0) || !broom::testing::WriteAll(fd, &end, 1)) return 1;
+      const broom::ShipStats s = broom::GetShipStats();
+      std::printf("STATS loaned=%zu borrowed=%zu rss_growth_kb=%ld committed_growth_kb=%ld\n",
+                  s.loaned_bytes, s.borrowed_bytes,
+                  rss_start < 0 ? 0 : broom::testing::ResidentKb() - rss_start,
+                  committed_start < 0 ? 0 : broom::testing::CommittedKb() - committed_start);
       return tag == 'Q' ? 0 : 1;
     }
   }
@@ -96,7 +294,12 @@ int ShipPeerMain(int argc, char** argv) {
   ++argv;
   --argc;
   if (mode == "where") return Where();
-  if (mode == "echo" && argc > 0) return Echo(static_cast<uint16_t>(std::atoi(argv[0])));
+  const uint16_t port = argc > 0 ? static_cast<uint16_t>(std::atoi(argv[0])) : 0;
+  if (mode == "echo" && argc > 0) return Echo(port);
+  if (mode == "half" && argc > 1) return Half(port, std::atoi(argv[1]));
+  if (mode == "relay" && argc > 0) return Relay(port);
+  if (mode == "sink" && argc > 0) return Sink(port);
+  if (mode == "bounce" && argc > 0) return Bounce(port);
   if (mode == "occupy" && argc > 0) {
     void* at = reinterpret_cast<void*>(std::strtoull(argv[0], nullptr, 16));
     if (mmap(at, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0) != at) {

@@ -4,17 +4,27 @@
 // tests/ship/ship_peer.cc: the address plan in several processes (the same range everywhere,
 // each its own slice; a taken range is a clear error), and pointer-rich regions shipped by
 // address between two processes over 127.0.0.1 (tests/ship/wire.h), their content compared,
-// their loans balanced; what checked mode refuses to ship; malformed manifests.
+// their loans balanced; processes killed mid-transfer or while holding loans (a clear error
+// within seconds, the loans taken back, nothing left installed); a chain of three processes
+// (tests/ship/ship_peer.cc relay and sink) with notes relayed back to the first; what checked
+// mode refuses to ship; malformed manifests.
 #include "broom/ship.h"
 
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <array>
+#include <chrono>
 #include <cinttypes>
 #include <cstdio>
 #include <cstring>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "alloc/region/ship_internal.h"
 #include "broom/check.h"
@@ -41,15 +51,9 @@ using testing::Graph;
 using testing::Grow;
 using testing::Node;
 using testing::PeerProcess;
+using testing::PlanEnv;
 
 const char kSelf[] = "/proc/self/exe";
-
-std::vector<std::string> PlanEnv(const AddressPlan& plan, uint32_t index) {
-  return {"BROOM_PLAN_BASE_GB=" + std::to_string(plan.base >> 30),
-          "BROOM_RESERVE_GB=" + std::to_string(plan.slice_bytes >> 30),
-          "BROOM_PLAN_PROCESSES=" + std::to_string(plan.processes),
-          "BROOM_PLAN_INDEX=" + std::to_string(index)};
-}
 
 AddressPlan OwnPlan() {
   AddressPlan plan;
@@ -222,6 +226,215 @@ TEST_F(ShipProcessTest, AShipmentTheReceiverRefusesIsAClearErrorAndTheConnection
   EXPECT_EQ(peer_->ReadLine(), "STATS loaned=0 borrowed=0");
 }
 
+// ---- processes that die, and a chain of three ---------------------------------------------------
+
+double SecondsSince(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+}
+
+TEST_F(ShipProcessTest, AReceiverKilledWhileHoldingLoansIsSeenWithinSecondsAndItsLoansComeBack) {
+  const ShipStats before = GetShipStats();
+  std::vector<const void*> objects;  // where the shipped regions' objects were (first blocks)
+  for (int i = 0; i < 3; ++i) {
+    Message<Graph> m = Build({{20 + i, 300, i == 2 ? 1 << 20 : 0}});
+    objects.push_back(&m.region().region());
+    std::string error;
+    ASSERT_TRUE(testing::SendRegion(fd_, 'H', m, 1, &error)) << error;
+    ASSERT_EQ(peer_->ReadLine(), "HELD " + std::to_string(i + 1));
+  }
+  const ShipStats holding = GetShipStats();
+  const size_t lent = holding.loaned_blocks - before.loaned_blocks;
+  ASSERT_GT(lent, 3u);
+  EXPECT_GT(holding.loaned_bytes, size_t{1} << 20);
+
+  ASSERT_EQ(kill(peer_->pid(), SIGKILL), 0);
+  const auto t0 = std::chrono::steady_clock::now();
+  EXPECT_EQ(testing::ReadTag(fd_), 0);  // the connection ends: the survivor learns of the death
+  EXPECT_LT(SecondsSince(t0), 5.0);
+  // Shipping to it now fails with a clear error (the first writes may still be buffered: those
+  // shipments count as lent to the dead process, and are taken back below).
+  std::string error;
+  bool failed = false;
+  for (int i = 0; i < 20 && !failed; ++i) {
+    Message<Graph> m = Build({{40 + i, 10, 0}});
+    failed = !testing::SendRegion(fd_, 'H', m, 1, &error);
+    if (!failed) usleep(20000);
+  }
+  ASSERT_TRUE(failed);
+  EXPECT_NE(error.find("connection failed while sending"), std::string::npos) << error;
+  EXPECT_LT(SecondsSince(t0), 5.0);
+
+  EXPECT_GE(ForgetPeer(1), lent);
+  const ShipStats after = GetShipStats();
+  EXPECT_EQ(after.loaned_bytes, 0u);
+  EXPECT_EQ(after.loaned_blocks, 0u);
+  EXPECT_GE(after.reclaimed_blocks - before.reclaimed_blocks, lent);
+  EXPECT_EQ(ForgetPeer(1), 0u);  // nothing twice
+  // The addresses are this process's to carve again: new regions land on them.
+  std::vector<Message<Graph>> fresh;
+  bool reused = false;
+  for (int i = 0; i < 512 && !reused; ++i) {
+    fresh.push_back(Build({{60, 1, 0}}));
+    const void* at = &fresh.back().region().region();
+    reused = std::find(objects.begin(), objects.end(), at) != objects.end();
+  }
+  EXPECT_TRUE(reused) << "no new region reused a block taken back from the dead process";
+}
+
+// Receives the frame the `half` peer sends (its tag, sizes and manifest whole, half its
+// payload), with `kill_it` the peer is killed mid-payload, else it stalls and the read times out.
+void ExpectHalfShipmentCleanedUp(bool kill_it) {
+  SetCheckMode(CheckMode::kFatal);
+  const AddressPlan plan = OwnPlan();
+  uint16_t port = 0;
+  const int listener = testing::Listen(&port);
+  ASSERT_GE(listener, 0);
+  PeerProcess peer(kSelf, {"--peer", "half", std::to_string(port), "30"}, PlanEnv(plan, 1));
+  const int fd = testing::Accept(listener);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(peer.ReadLine(), "HALF");
+  if (!kill_it) {
+    timeval tv{1, 0};  // the engine's deadline for a stalled sender
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  }
+  const ShipStats before = GetShipStats();
+  ASSERT_EQ(testing::ReadTag(fd), 'F');
+  uint64_t sizes[2];
+  ASSERT_TRUE(testing::ReadAll(fd, sizes, sizeof(sizes)));
+  std::string manifest(sizes[0], '\0');
+  ASSERT_TRUE(testing::ReadAll(fd, manifest.data(), manifest.size()));
+  std::string error;
+  std::optional<Receipt> receipt = Receipt::Open(manifest, 1, &error);
+  ASSERT_TRUE(receipt) << error;
+  EXPECT_GT(GetShipStats().borrowed_bytes, before.borrowed_bytes + (size_t{1} << 20));
+  if (kill_it) {
+    ASSERT_EQ(kill(peer.pid(), SIGKILL), 0);
+  }
+  const auto t0 = std::chrono::steady_clock::now();
+  std::vector<iovec> v;
+  for (const Receipt::Range& r : receipt->payload()) v.push_back({r.data, r.size});
+  EXPECT_FALSE(testing::ReadV(fd, std::move(v)));  // EOF, or the deadline
+  EXPECT_LT(SecondsSince(t0), 5.0);
+  receipt.reset();  // half installed: uninstalled, nothing kept
+  const ShipStats after = GetShipStats();
+  EXPECT_EQ(after.borrowed_bytes, before.borrowed_bytes);
+  EXPECT_EQ(after.borrowed_blocks, before.borrowed_blocks);
+  EXPECT_EQ(after.regions_received, before.regions_received);
+  EXPECT_LE(after.warm_borrowed_bytes, size_t{32} << 20);
+  EXPECT_EQ(ForgetPeer(1), 0u);  // it held nothing of ours
+  // Those addresses can be installed again (a restarted sender reuses them).
+  std::optional<Receipt> again = Receipt::Open(manifest, 1, &error);
+  EXPECT_TRUE(again) << error;
+  again.reset();
+  EXPECT_EQ(GetShipStats().borrowed_bytes, before.borrowed_bytes);
+  close(fd);
+  close(listener);
+}
+
+TEST(ShipFailureTest, ASenderKilledMidPayloadLeavesAClearErrorAndNothingInstalled) {
+  ExpectHalfShipmentCleanedUp(/*kill_it=*/true);
+}
+
+TEST(ShipFailureTest, ASenderThatStallsMidPayloadTimesOutAndLeavesNothingInstalled) {
+  ExpectHalfShipmentCleanedUp(/*kill_it=*/false);
+}
+
+// Process 0 (this test) -> 1 (ship_peer relay) -> 2 (ship_peer sink). 2 is connected to 1 only,
+// so its notes for 0 are relayed by 1.
+class ShipChainTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    SetCheckMode(CheckMode::kFatal);
+    plan_ = OwnPlan();
+    ASSERT_GE(plan_.processes, 3u);
+    uint16_t port = 0;
+    listener_ = testing::Listen(&port);
+    ASSERT_GE(listener_, 0);
+    b_.emplace(kSelf, std::vector<std::string>{"--peer", "relay", std::to_string(port)},
+               PlanEnv(plan_, 1));
+    fd_ = testing::Accept(listener_);
+    ASSERT_GE(fd_, 0);
+    unsigned b_port = 0;
+    const std::string line = b_->ReadLine();
+    ASSERT_EQ(std::sscanf(line.c_str(), "PORT %u", &b_port), 1) << line;
+    c_.emplace(kSelf, std::vector<std::string>{"--peer", "sink", std::to_string(b_port)},
+               PlanEnv(plan_, 2));
+  }
+  void TearDown() override {
+    c_.reset();
+    b_.reset();
+    if (fd_ >= 0) close(fd_);
+    if (listener_ >= 0) close(listener_);
+  }
+  void ExpectNotes() {
+    ASSERT_EQ(testing::ReadTag(fd_), 'N');
+    ASSERT_GE(testing::ReceiveNotes(fd_), 0);
+  }
+
+  AddressPlan plan_;
+  int listener_ = -1;
+  int fd_ = -1;
+  std::optional<PeerProcess> b_, c_;
+};
+
+TEST_F(ShipChainTest, ARegionShippedOnTwiceArrivesIntactIsFreedOnceAndTheLoansSettle) {
+  const ShipStats before = GetShipStats();
+  const std::vector<std::array<int, 3>> steps = {{31, 1500, 0}, {32, 5, 300000}};
+  Message<Graph> m = Build(steps);
+  const std::string sent = Digest(*m, &m.region().region());
+  std::string error;
+  ASSERT_TRUE(testing::SendRegion(fd_, 'S', m, 1, &error)) << error;
+  const size_t lent = GetShipStats().loaned_blocks - before.loaned_blocks;
+  ASSERT_GT(lent, 1u);
+  EXPECT_EQ(b_->ReadLine(), "GOT " + sent);
+  std::vector<std::array<int, 3>> grown = steps;
+  grown.push_back({99, 50, 300000});  // 1 grows it (blocks of slice 1) before shipping it on
+  Message<Graph> expect = Build(grown);
+  EXPECT_EQ(c_->ReadLine(), "GOT " + Digest(*expect, &expect.region().region()));
+  ExpectNotes();  // 1's "moved to 2"
+  ExpectNotes();  // 2's returns, relayed by 1
+  const ShipStats after = GetShipStats();
+  EXPECT_EQ(after.loaned_bytes, 0u);
+  EXPECT_EQ(after.loaned_blocks, 0u);
+  // Freed once: each block came back once (no return was stale, none missing) and most were
+  // moved once on the way (a block 1 kept for reuse was returned by 1 itself, without a move).
+  EXPECT_GT(after.notes_accepted - before.notes_accepted, lent);
+  EXPECT_LE(after.notes_accepted - before.notes_accepted, 2 * lent);
+  EXPECT_EQ(after.stale_notes, before.stale_notes);
+  EXPECT_EQ(after.reclaimed_blocks, before.reclaimed_blocks);
+  const char quit = 'Q';
+  ASSERT_TRUE(testing::WriteAll(fd_, &quit, 1));
+  const std::string stats = b_->ReadLine();
+  EXPECT_EQ(stats.rfind("STATS loaned=0 borrowed=0 relayed=", 0), 0u) << stats;
+  EXPECT_EQ(stats.find("relayed=0"), std::string::npos) << stats;
+  EXPECT_EQ(c_->ReadLine(), "STATS loaned=0 borrowed=0");
+}
+
+TEST_F(ShipChainTest, WhenTheLastHolderDiesEveryLenderOnThePathTakesItsBlocksBack) {
+  const ShipStats before = GetShipStats();
+  Message<Graph> m = Build({{33, 800, 0}});
+  std::string error;
+  ASSERT_TRUE(testing::SendRegion(fd_, 'H', m, 1, &error)) << error;
+  const size_t lent = GetShipStats().loaned_blocks - before.loaned_blocks;
+  EXPECT_EQ(b_->ReadLine().rfind("GOT digest=", 0), 0u);
+  EXPECT_EQ(c_->ReadLine(), "HELD 1");
+  ExpectNotes();                 // 1's "moved to 2": the blocks are 2's to lose now
+  EXPECT_EQ(ForgetPeer(1), 0u);  // 1 holds none of them
+  ASSERT_EQ(kill(c_->pid(), SIGKILL), 0);
+  EXPECT_EQ(ForgetPeer(2), lent);
+  EXPECT_EQ(GetShipStats().loaned_bytes, 0u);
+  const char forget = 'K';  // 1 learns of 2's death too
+  ASSERT_TRUE(testing::WriteAll(fd_, &forget, 1));
+  const std::string line = b_->ReadLine();
+  unsigned long forgot = 0;
+  ASSERT_EQ(std::sscanf(line.c_str(), "FORGOT %lu", &forgot), 1) << line;
+  EXPECT_GT(forgot, 0u);  // the blocks 1 added
+  const char quit = 'Q';
+  ASSERT_TRUE(testing::WriteAll(fd_, &quit, 1));
+  const std::string stats = b_->ReadLine();
+  EXPECT_EQ(stats.rfind("STATS loaned=0 borrowed=0", 0), 0u) << stats;
+}
+
 // ---- in one process: what cannot travel, and bad input -----------------------------------------
 
 TEST(ShipTest, CheckedModeRefusesARegionWithAPointerOutsideItselfAndKeepsIt) {
@@ -353,6 +566,25 @@ TEST(ShipTest, FreedBorrowedMemoryStaysWarmWithinItsCapAndNeverHitsABlockInstall
   EXPECT_LE(GetShipStats().warm_borrowed_bytes, size_t{32} << 20);
   const auto* bytes = static_cast<const unsigned char*>(again->payload()[0].data);
   EXPECT_EQ(std::count(bytes, bytes + 4096, 0x5a), 4096);
+}
+
+TEST(ShipTest, NotesAboutAnotherLendersBlocksAreRelayedToThatLenderNotApplied) {
+  AddressPlan plan = OwnPlan();
+  ASSERT_GE(plan.processes, 3u);
+  const LoanNote note{plan.SliceBase(2) + (size_t{3} << 20), 7, kLoanReturned};
+  const ShipStats before = GetShipStats();
+  EXPECT_EQ(AcceptLoanNotes(&note, 1), 0u);  // not a loan of this process
+  ShipStats s = GetShipStats();
+  EXPECT_EQ(s.notes_relayed - before.notes_relayed, 1u);
+  EXPECT_EQ(s.stale_notes, before.stale_notes);
+  EXPECT_EQ(s.notes_pending - before.notes_pending, 1u);
+  EXPECT_NE(LendersWithLoanNotes() & (uint64_t{1} << 2), 0u);
+  LoanNote out[4];
+  ASSERT_EQ(TakeLoanNotes(2, out, 4), 1u);  // the engine sends it on to process 2
+  EXPECT_EQ(out[0].block, note.block);
+  EXPECT_EQ(out[0].generation, note.generation);
+  EXPECT_EQ(out[0].holder, kLoanReturned);
+  EXPECT_EQ(GetShipStats().notes_pending, before.notes_pending);
 }
 
 TEST(AddressPlanTest, ConfiguringAnotherPlanAfterTheFirstRegionIsAnError) {

@@ -10,6 +10,7 @@
 //     'Q'     quit
 //   SendRegion / ReceiveRegion   ship a Message<T> and receive one (straight into its blocks)
 //   SendNotes / ReceiveNotes     carry the notes queued here for a lender, and apply received ones
+//   PlanEnv   the environment that starts a process of the job at its slice
 //
 // Sockets get 10 s send/receive timeouts (Connect/Accept), so a dead peer fails a test, never
 // hangs it. Thread-safety: one thread per socket.
@@ -37,6 +38,15 @@
 #include "broom/ship.h"
 
 namespace broom::testing {
+
+// The environment that puts a process of the job at slice `index` of `plan` (as an engine
+// starts its workers).
+inline std::vector<std::string> PlanEnv(const AddressPlan& plan, uint32_t index) {
+  return {"BROOM_PLAN_BASE_GB=" + std::to_string(plan.base >> 30),
+          "BROOM_RESERVE_GB=" + std::to_string(plan.slice_bytes >> 30),
+          "BROOM_PLAN_PROCESSES=" + std::to_string(plan.processes),
+          "BROOM_PLAN_INDEX=" + std::to_string(index)};
+}
 
 inline void SetTimeouts(int fd) {
   timeval tv{10, 0};
