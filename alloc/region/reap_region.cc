@@ -159,7 +159,8 @@ bool ReapRegion::Refill(int c) {
   if (b == nullptr) return false;
   BROOM_ASSERT(b->owner.load(std::memory_order_relaxed) == this && !b->dedicated);
   b->next = b->prev = nullptr;
-  if (++s.slabs > s.peak_slabs) s.peak_slabs = s.slabs;
+  if (++s.slabs > s.peak_slabs)
+    s.peak_slabs = static_cast<uint16_t>(std::min<uint32_t>(s.slabs, 255));
   if (b->object_class == internal::kEmptySlab && b->live_objects == c) {
     // An empty slab of this very class, intact: its free list holds all its objects already.
     b->object_class = static_cast<uint16_t>(c);
@@ -596,7 +597,7 @@ void ReapRegion::Validate() const {
     const ClassState& s = classes_[c];
     if (s.slab != nullptr) {
       slab(s.slab, c, s.free, s.nfree, s.slab->live_objects - s.nfree - 1);
-      if (s.carved * kReapClasses.size[c] !=
+      if (size_t{s.carved} * kReapClasses.size[c] !=
           static_cast<size_t>(s.slab->used_end - s.slab->begin())) {
         DieInvalid(this, s.slab, "the class's carved count");
       }

@@ -109,13 +109,12 @@ class ReapRegion final : public Region {
     void* free;                   // intrusive: word 0 = next, word 1 = kReapFreedTag ^ address
     internal::BlockHeader* slab;  // the current slab, or null
     uint32_t nfree;               // objects on `free`
-    uint16_t slabs;               // slabs the class holds
-    uint16_t peak_slabs;          // the most it has held at once (drives slab growth)
     uint32_t carved;              // objects of the current slab carved so far
+    uint32_t slabs;               // slabs the class holds
     // The current slab's capacity: its header's is 0 while it is current, so that Free's one
-    // compare calls MoveSlab only when it empties (live 1) or a double free takes it below 0.
+    // compare (with the class table's hold) calls MoveSlab only for a double free.
     uint16_t capacity;
-    uint16_t reserved;  // keeps an entry at 32 bytes (one shift to index)
+    uint16_t peak_slabs;  // the most slabs it has held at once, at most 255 (drives slab growth)
   };
   static_assert(sizeof(ClassState) == 32);
 
@@ -250,7 +249,8 @@ inline void ReapRegion::Free(void* p) {
       bytes_freed_ += internal::kReapClasses.size[c];
       PoisonFreed(words, c);
       // live was capacity (full to partial), 1 (emptied) or 0 (a double free took it below
-      // zero), in one unsigned compare: one out-of-line call, last (an emptied slab may go back
+      // zero; for a current slab, whose capacity reads 0, 1 and 0 are both double frees), in one
+      // unsigned compare: one out-of-line call, last (an emptied slab may go back
       // to the thread cache, so nothing in it is written after).
       if (BROOM_UNLIKELY(static_cast<uint16_t>(live - 2) >=
                          static_cast<uint16_t>(b->capacity - 2))) {
