@@ -22,10 +22,10 @@ constexpr int kFirstBlockClass = [] {
   while (internal::BlockClassSize(c) < kHeaderBytes) ++c;
   return c;
 }();
-// Slabs double per slab a class holds, up to 64 KiB (16 pages: TLB-friendly), or 256 KiB for
-// classes above 4 KiB so a slab holds several objects. Larger slabs for busy small classes would
-// mean fewer blocks to release in bulk, but a larger current slab, whose frees read the object
-// (the double-free check): measured, scattered frees of 16-256 B objects took 1.5x as long.
+// Slabs double per slab a class has held at most at once, up to 64 KiB (16 pages: TLB-friendly),
+// or 256 KiB for classes above 4 KiB so a slab holds several objects. (Larger slabs for busy
+// small classes would mean fewer blocks to release in bulk; measured before Free stopped reading
+// the object, scattered frees of 16-256 B objects took 1.5x as long with them. Not re-measured.)
 constexpr int kMaxSlabClass = 6;       // 64 KiB
 constexpr int kMaxLargeSlabClass = 8;  // 256 KiB
 // Carving a fresh slab into a free list touches at most this much at once (in address order).

@@ -18,13 +18,15 @@
 //     to the region's empty slabs, reusable by any class; beyond a bound it goes back to the
 //     thread's block cache. So a region's memory follows what is live.
 //   * A class's first slab is the smallest block that holds one object (1 KiB for most
-//     classes); each further slab doubles, up to 64 KiB (256 KiB for objects above 4 KiB).
+//     classes); each further slab doubles per slab the class has held at most at once (so it
+//     refills at its old size after a batch is freed), up to 64 KiB (256 KiB above 4 KiB).
 //   * Larger objects get a block of their own, released when freed.
 //   * Free always checks its pointer: it must belong to this region and be the start of an
-//     object. A freed object carries a tag word. A second free of the object freed last into its
-//     slab is caught at once; any other second free when the object is handed out again (the
-//     tag must be there) or when its slab empties (a checksum: its free list must be exactly its
-//     objects), always before its memory is reused.
+//     object. A freed object carries a tag word. A second free is caught at once if the object
+//     is the one freed last into its slab or its slab has no live object left; any other when
+//     the object is handed out again (the tag must be there) or when its slab, not current,
+//     empties (a checksum: its free list must be exactly its objects), always before its memory
+//     is reused.
 #ifndef BROOM_INTERNAL_REAP_REGION_H_
 #define BROOM_INTERNAL_REAP_REGION_H_
 
@@ -52,7 +54,8 @@ class ReapRegion final : public Region {
   // Allocates from the size class of `size`: pops the class's allocation list (about 15
   // instructions: a table load, two loads, the tag check, three stores). Alignments up to 64 are
   // served from slabs (a class whose size is a multiple of the alignment), larger ones from a block
-  // of their own. An empty free list, sizes above 1 KiB with a runtime size, and errors take one
+  // of their own. When the list is empty, the current slab's own list is taken over inline;
+  // otherwise an empty list, sizes above 1 KiB with a runtime size, and errors take one
   // out-of-line call.
   inline void* Allocate(size_t size, size_t align = kDefaultAlignment);
 
@@ -61,7 +64,7 @@ class ReapRegion final : public Region {
   // the start of an object, or already free (double free). A double free is reported at the
   // second Free when no other object of its slab was freed in between, or when its slab holds
   // no live object; otherwise (Free does not read the object) when the object would be handed
-  // out again or its slab empties, always before its memory is reused.
+  // out again or its slab, not current, empties, always before its memory is reused.
   // Inline: the lookup of p's slab, the checks and the push take about 45 instructions and touch
   // only the slab header and the object's first line, written, never read; a slab that changes
   // list (full to partial, emptied), a large object, checked mode and every error take one
