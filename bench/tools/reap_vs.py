@@ -14,22 +14,21 @@ import os
 import re
 import statistics
 import subprocess
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import reap_ab  # noqa: E402
 
 LIBDIR = '/usr/lib/x86_64-linux-gnu/'
-ROWS = {
-    'churn': ('churn', ['--ops=1000000', '--live=100000'], 'cpu_seconds'),
-    'batch100k': ('reap_batch', ['--pattern=batch', '--n=100000', '--sizes=16-256',
-                                 '--ops=4000000'], 'ns_per_pair'),
-    'batch1k': ('reap_batch', ['--pattern=batch', '--n=1000', '--sizes=16-256',
-                               '--ops=8000000'], 'ns_per_pair'),
+# reap_ab's rows (churn, batch n=100k and 1k, ring, pair 16 B) and three more.
+ROWS = dict(reap_ab.ROWS)
+ROWS.update({
     'batch1k_mixed': ('reap_batch', ['--pattern=batch', '--n=1000', '--sizes=mixed',
                                      '--ops=8000000'], 'ns_per_pair'),
-    'ring': ('reap_batch', ['--pattern=ring', '--sizes=16-256', '--ops=8000000'], 'ns_per_pair'),
-    'pair16': ('reap_batch', ['--pattern=pair', '--sizes=16', '--ops=8000000'], 'ns_per_pair'),
     'pair16-256': ('reap_batch', ['--pattern=pair', '--sizes=16-256', '--ops=8000000'],
                    'ns_per_pair'),
     'pmr_state': ('reap_pmr', [], 'cpu_seconds'),
-}
+})
 CONTENDERS = [('broom', None), ('mimalloc', 'libmimalloc.so.2'),
               ('tcmalloc', 'libtcmalloc_minimal.so.4'), ('jemalloc', 'libjemalloc.so.2')]
 
