@@ -46,6 +46,12 @@ int main(int argc, char** argv) {
 namespace broom {
 namespace {
 
+// Applies the 'N' frame (loan notes) a peer sends on `fd` after each region.
+void ExpectNotes(int fd) {
+  ASSERT_EQ(testing::ReadTag(fd), 'N');
+  ASSERT_GE(testing::ReceiveNotes(fd), 0);
+}
+
 using testing::Digest;
 using testing::Graph;
 using testing::Grow;
@@ -130,11 +136,6 @@ class ShipProcessTest : public ::testing::Test {
     if (fd_ >= 0) close(fd_);
     if (listener_ >= 0) close(listener_);
   }
-  // Applies the 'N' frame the peer sends after each region.
-  void ExpectNotes() {
-    ASSERT_EQ(testing::ReadTag(fd_), 'N');
-    ASSERT_GE(testing::ReceiveNotes(fd_), 0);
-  }
 
   AddressPlan plan_;
   int listener_ = -1;
@@ -163,7 +164,7 @@ TEST_F(ShipProcessTest, PointerRichGraphsTravelBothWaysByAddressWithTheSameConte
     ASSERT_EQ(testing::ReadTag(fd_), 'S');
     std::optional<Message<Graph>> back = testing::ReceiveRegion<Graph>(fd_, 1, &error);
     ASSERT_TRUE(back) << error;
-    ExpectNotes();
+    ExpectNotes(fd_);
     EXPECT_EQ(back->get(), root);
     std::vector<std::array<int, 3>> grown = steps;
     grown.push_back({99, 50, 0});
@@ -184,7 +185,7 @@ TEST_F(ShipProcessTest, PointerRichGraphsTravelBothWaysByAddressWithTheSameConte
   std::string error;
   ASSERT_TRUE(testing::SendRegion(fd_, 'F', m, 1, &error)) << error;
   EXPECT_EQ(peer_->ReadLine(), "GOT " + sent);
-  ExpectNotes();
+  ExpectNotes(fd_);
 
   const ShipStats after = GetShipStats();
   EXPECT_EQ(after.loaned_bytes, 0u);  // every block lent came back
@@ -219,7 +220,7 @@ TEST_F(ShipProcessTest, AShipmentTheReceiverRefusesIsAClearErrorAndTheConnection
   ASSERT_TRUE(testing::WriteAll(fd_, frame.data(), frame.size()));
   s->Sent();
   EXPECT_EQ(peer_->ReadLine().rfind("GOT digest=", 0), 0u);
-  ExpectNotes();
+  ExpectNotes(fd_);
   EXPECT_EQ(GetShipStats().loaned_bytes, 0u);
   const char quit = 'Q';
   ASSERT_TRUE(testing::WriteAll(fd_, &quit, 1));
@@ -366,10 +367,6 @@ class ShipChainTest : public ::testing::Test {
     if (fd_ >= 0) close(fd_);
     if (listener_ >= 0) close(listener_);
   }
-  void ExpectNotes() {
-    ASSERT_EQ(testing::ReadTag(fd_), 'N');
-    ASSERT_GE(testing::ReceiveNotes(fd_), 0);
-  }
 
   AddressPlan plan_;
   int listener_ = -1;
@@ -391,8 +388,8 @@ TEST_F(ShipChainTest, ARegionShippedOnTwiceArrivesIntactIsFreedOnceAndTheLoansSe
   grown.push_back({99, 50, 300000});  // 1 grows it (blocks of slice 1) before shipping it on
   Message<Graph> expect = Build(grown);
   EXPECT_EQ(c_->ReadLine(), "GOT " + Digest(*expect, &expect.region().region()));
-  ExpectNotes();  // 1's "moved to 2"
-  ExpectNotes();  // 2's returns, relayed by 1
+  ExpectNotes(fd_);  // 1's "moved to 2"
+  ExpectNotes(fd_);  // 2's returns, relayed by 1
   const ShipStats after = GetShipStats();
   EXPECT_EQ(after.loaned_bytes, 0u);
   EXPECT_EQ(after.loaned_blocks, 0u);
@@ -418,7 +415,7 @@ TEST_F(ShipChainTest, WhenTheLastHolderDiesEveryLenderOnThePathTakesItsBlocksBac
   const size_t lent = GetShipStats().loaned_blocks - before.loaned_blocks;
   EXPECT_EQ(b_->ReadLine().rfind("GOT digest=", 0), 0u);
   EXPECT_EQ(c_->ReadLine(), "HELD 1");
-  ExpectNotes();                 // 1's "moved to 2": the blocks are 2's to lose now
+  ExpectNotes(fd_);              // 1's "moved to 2": the blocks are 2's to lose now
   EXPECT_EQ(ForgetPeer(1), 0u);  // 1 holds none of them
   ASSERT_EQ(kill(c_->pid(), SIGKILL), 0);
   EXPECT_EQ(ForgetPeer(2), lent);
