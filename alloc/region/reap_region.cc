@@ -42,8 +42,8 @@ static_assert(sizeof(BlockHeader) % 64 == 0, "slab objects start 64-aligned");
 uintptr_t Tag(const void* p) { return internal::kReapFreedTag ^ reinterpret_cast<uintptr_t>(p); }
 bool LooksFreed(const void* p) { return static_cast<const uintptr_t*>(p)[1] == Tag(p); }
 
-static_assert(internal::kChunkSize < (uint64_t{1} << 32),
-              "IsReapObjectOffset is exact for every offset in a slab");
+static_assert(internal::kChunkSize < (uint64_t{1} << 24),
+              "IsReapObjectOffset and ReapChecksumTerm are exact for every offset in a slab");
 static_assert(
     [] {
       for (int c = 0; c < internal::kReapNumClasses; ++c) {
@@ -51,7 +51,7 @@ static_assert(
       }
       return true;
     }(),
-    "ReapChecksumTerm numbers objects by offset / 16");
+    "slab objects are 16-aligned");
 
 // Smallest class >= size whose objects are all aligned to `align` (objects start at a slab's
 // begin(), 64-aligned), or kReapNumClasses.
@@ -132,7 +132,7 @@ bool ReapRegion::Refill(int c) {
   BROOM_ASSERT(s.free == nullptr && s.nfree == 0);
   if (BlockHeader* cur = s.slab) {
     if (cur->free_list != nullptr) {  // objects freed into the current slab since the last refill
-      TakeList(s, cur, FreedIntoCurrent(s));
+      TakeList(c, cur, FreedIntoCurrent(s));
       return true;
     }
     if (cur->used_end < cur->begin() + s.capacity * csize) {
@@ -151,7 +151,7 @@ bool ReapRegion::Refill(int c) {
     partial_[c] = nullptr;
   } else if (BlockHeader* b = partial_[c]) {
     Unlink(partial_[c], b);
-    TakeList(s, b, static_cast<uint32_t>(b->capacity - b->live_objects));
+    TakeList(c, b, static_cast<uint32_t>(b->capacity - b->live_objects));
     MakeCurrent(s, b, b->capacity);
     return true;
   }
@@ -165,7 +165,7 @@ bool ReapRegion::Refill(int c) {
     // An empty slab of this very class, intact: its free list holds all its objects already.
     b->object_class = static_cast<uint16_t>(c);
     b->live_objects = 0;
-    TakeList(s, b, b->capacity);
+    TakeList(c, b, b->capacity);
     MakeCurrent(s, b, b->capacity);
     return true;
   }
@@ -237,6 +237,7 @@ BlockHeader* ReapRegion::TakeSlab(int c) {
     ClassState& o = classes_[steal];
     BlockHeader* b = o.slab;
     o.slab = nullptr;
+    listed_bytes_ -= size_t{o.nfree} * kReapClasses.size[steal];  // never handed out
     o.free = nullptr;
     o.nfree = 0;
     --o.slabs;
@@ -270,6 +271,7 @@ void ReapRegion::Carve(ClassState& s, BlockHeader* b, size_t csize) {
   s.free = next;
   s.nfree += static_cast<uint32_t>(n);
   s.carved += static_cast<uint32_t>(n);
+  listed_bytes_ += n * csize;
   b->live_objects = static_cast<uint16_t>(b->live_objects + n);  // counted as if allocated
   b->used_end = p + n * csize;
 }
@@ -331,7 +333,6 @@ void ReapRegion::FreeSlow(void* p) {
   auto* words = static_cast<uintptr_t*>(p);
   if (BROOM_UNLIKELY(words[1] == Tag(p))) DieIfFreed(b, p);
   if (fast_free_classes_ == 0) std::memset(words + 2, 0, csize - 16);  // no stale words for scans
-  bytes_freed_ += csize;
   const uint16_t live = b->live_objects;
   words[0] = reinterpret_cast<uintptr_t>(b->free_list);
   words[1] = Tag(p);
@@ -506,13 +507,20 @@ RegionStats ReapRegion::stats() const {
   ForEachSlab([&](const BlockHeader* b, size_t used) {
     live += used * kReapClasses.size[b->object_class];
   });
+  // Small objects handed out: what the class lists ever held less what they hold now.
+  size_t handed = listed_bytes_;
+  for (uint32_t used = classes_used_; used != 0; used &= used - 1) {
+    const int c = __builtin_ctz(used);
+    handed -= size_t{classes_[c].nfree} * kReapClasses.size[c];
+  }
+  const size_t freed = handed - live + bytes_freed_;  // bytes_freed_: large objects only
   for (const BlockHeader* b = blocks_; b != nullptr; b = b->next) {
     if (b->dedicated)
       live += static_cast<size_t>(b->size - (b->object - reinterpret_cast<const char*>(b)));
   }
   RegionStats s;
-  s.bytes_requested = live + bytes_freed_;
-  s.bytes_freed = bytes_freed_;
+  s.bytes_requested = live + freed;
+  s.bytes_freed = freed;
   s.block_bytes = block_bytes_;
   s.blocks = blocks_held_;
   s.peak_block_bytes = peak_block_bytes_;

@@ -155,8 +155,10 @@ class ReapRegion final : public Region {
   static uint32_t FreedIntoCurrent(const ClassState& s) {
     return s.carved + 1 - s.slab->live_objects;
   }
-  // Makes b's free list (n objects) the class's allocation list and returns its head.
-  static void* TakeList(ClassState& s, internal::BlockHeader* b, uint32_t n) {
+  // Makes b's free list (n objects) class c's allocation list and returns its head.
+  void* TakeList(int c, internal::BlockHeader* b, uint32_t n) {
+    ClassState& s = classes_[c];
+    listed_bytes_ += size_t{n} * internal::kReapClasses.size[c];
     void* head = b->free_list;
     s.free = head;
     s.nfree = n;
@@ -184,6 +186,10 @@ class ReapRegion final : public Region {
   internal::BlockHeader* full_ = nullptr;
   internal::BlockHeader* empty_[internal::kNumBlockClasses] = {};
   size_t empty_bytes_ = 0;
+  // Bytes of the objects ever put on a class's allocation list (carved or taken over), less
+  // those of a stolen slab's list: what was handed out is this less what the lists still hold,
+  // so stats() derives the bytes freed and Free counts nothing. (Large objects: bytes_freed_.)
+  size_t listed_bytes_ = 0;
   size_t retain_bytes_;
   // kNumClasses, or 0 if checked mode was on at creation: then every free takes FreeSlow, which
   // zeroes the freed object (no stale words for scans).
@@ -203,7 +209,7 @@ inline void* ReapRegion::Allocate(size_t size, size_t align) {
     ClassState& s = classes_[c];
     auto* p = static_cast<uintptr_t*>(s.free);
     if (BROOM_UNLIKELY(p == nullptr) && s.slab != nullptr && s.slab->free_list != nullptr) {
-      p = static_cast<uintptr_t*>(TakeList(s, s.slab, FreedIntoCurrent(s)));
+      p = static_cast<uintptr_t*>(TakeList(c, s.slab, FreedIntoCurrent(s)));
     }
     if (BROOM_LIKELY(p != nullptr)) {
 #if BROOM_ASAN
@@ -249,7 +255,6 @@ inline void ReapRegion::Free(void* p) {
       b->free_list = p;
       b->live_objects = static_cast<uint16_t>(live - 1);
       b->freed_checksum += internal::ReapChecksumTerm(offset);
-      bytes_freed_ += internal::kReapClasses.size[c];
       PoisonFreed(words, c);
       // live was capacity (full to partial), 1 (emptied) or 0 (a double free took it below
       // zero; for a current slab, whose capacity reads 0, 1 and 0 are both double frees), in one

@@ -169,6 +169,55 @@ TEST(ReapRegionTest, PhaseShiftPeakBlockBytesStayNearThePeakOfLiveBytes) {
   EXPECT_LE(ratio, 1.25) << a.stats().peak_block_bytes << " / " << peak_live;
 }
 
+// A class that went quiet keeps its current slab; another class needing a slab takes it over
+// (with no empty slab kept, retain_bytes = 0), and the statistics stay exact across the move:
+// the quiet class's unallocated list is not counted as handed out.
+TEST(ReapRegionTest, AQuietClasssCurrentSlabIsTakenOverAndStatsStayExact) {
+  ActorRegion a(RegionOptions{.retain_bytes = 0});
+  std::vector<void*> small;
+  for (int i = 0; i < 2000; ++i) small.push_back(a.Allocate(64));
+  BlockHeader* current = SlabOf(small.back());
+  ASSERT_GE(current->size, size_t{16} << 10);
+  for (void* p : small) a.Free(p);
+  EXPECT_EQ(a.stats().bytes_freed, size_t{64} * 2000);
+  void* big = a.Allocate(1000);
+  EXPECT_EQ(SlabOf(big), current);
+  const size_t big_size = a.UsableSize(big);
+  void* again = a.Allocate(64);  // the quiet class needs a slab of its own again
+  EXPECT_NE(SlabOf(again), current);
+  RegionStats s = a.stats();
+  EXPECT_EQ(s.bytes_requested, size_t{64} * 2001 + big_size);
+  EXPECT_EQ(s.bytes_freed, size_t{64} * 2000);
+  a.Free(big);
+  a.Free(again);
+  s = a.stats();
+  EXPECT_EQ(s.bytes_freed, s.bytes_requested);
+  a.region().Validate();
+}
+
+// The checksum an emptied slab is checked with: the sum of its objects' terms is the full
+// checksum, and any one object listed twice in place of another changes it.
+TEST(ReapRegionTest, TheSlabChecksumMatchesOnlyWhenEachObjectIsListedOnce) {
+  std::mt19937 rng(5);
+  for (int c = 0; c < internal::kReapNumClasses; ++c) {
+    const size_t csize = internal::kReapClasses.size[c];
+    for (size_t block : {size_t{1} << 10, size_t{64} << 10, internal::kChunkSize}) {
+      if (block < sizeof(BlockHeader) + csize) continue;
+      const size_t n = (block - sizeof(BlockHeader)) / csize;
+      uint64_t sum = 0;
+      for (size_t i = 0; i < n; ++i) sum += internal::ReapChecksumTerm(i * csize);
+      ASSERT_EQ(sum, internal::ReapFullChecksum(n, csize)) << csize << " " << n;
+      for (int k = 0; k < 64 && n > 1; ++k) {
+        const size_t x = rng() % n;
+        const size_t y = (x + 1 + rng() % (n - 1)) % n;
+        EXPECT_NE(
+            sum - internal::ReapChecksumTerm(y * csize) + internal::ReapChecksumTerm(x * csize),
+            sum);
+      }
+    }
+  }
+}
+
 TEST(ReapRegionTest, StatsCountClassBytesFreesAndDestructors) {
   ActorRegion a;
   void* p = a.Allocate(40);   // class 48
