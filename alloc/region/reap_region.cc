@@ -180,41 +180,22 @@ bool ReapRegion::Refill(int c) {
   return true;
 }
 
-// An empty slab of this region (the wanted size first, then smaller ones that still hold an
-// object, then larger), else another class's current slab if it holds no live object, else a
-// new block; under a budget, the smallest block that holds one object.
+// An empty slab of this region (the wanted size first, then half of it, then larger), else
+// another class's current slab if it holds no live object, else a new block. Under a budget
+// that a block of the wanted size would exceed: any empty slab that holds an object, else the
+// smallest block that does. Otherwise smaller empty slabs are left to the classes that
+// want them: a class whose objects cycle through its slabs (a ring, FIFO) and kept refilling
+// from small ones took its slow path about five times as often (callgrind: 0.41 mispredicted
+// branches per pair on the ring row, 0.07 without).
 BlockHeader* ReapRegion::TakeSlab(int c) {
   const size_t csize = kReapClasses.size[c];
   const int first = FirstSlabClass(csize);
   const int max = csize > 4096 ? kMaxLargeSlabClass : kMaxSlabClass;
   const int want =
       std::min<int>(first + static_cast<int>(classes_[c].peak_slabs), std::max(first, max));
+  const bool room = budget_ == 0 || block_bytes_ + internal::BlockClassSize(want) <= budget_;
   if (empty_bytes_ != 0) {
-    int pick = -1;
-    for (int bc = want; bc >= first && pick < 0; --bc) {
-      if (empty_[bc] != nullptr) pick = bc;
-    }
-    for (int bc = want + 1; bc < internal::kNumBlockClasses && pick < 0; ++bc) {
-      if (empty_[bc] != nullptr) pick = bc;
-    }
-    if (pick >= 0) {
-      // Prefer one this class emptied (among the first few): it needs no carving.
-      BlockHeader** link = &empty_[pick];
-      BlockHeader** l = link;
-      for (int n = 0; n < 8 && *l != nullptr; ++n, l = &(*l)->next) {
-        if ((*l)->live_objects == c) {
-          link = l;
-          break;
-        }
-      }
-      BlockHeader* b = *link;
-      *link = b->next;
-      empty_bytes_ -= b->size;
-      internal::UnpoisonMemory(b->begin(), b->size - sizeof(BlockHeader));
-      if (internal::ChecksEnabled()) {
-        std::memset(b->begin(), 0, b->size - sizeof(BlockHeader));  // no stale words for scans
-        b->object_class = internal::kNoObjectClass;  // its free list is gone: carve again
-      }
+    if (BlockHeader* b = TakeEmptySlab(c, want, room ? std::max(first, want - 1) : first)) {
       return b;
     }
   }
@@ -248,6 +229,36 @@ BlockHeader* ReapRegion::TakeSlab(int c) {
   BlockHeader* b = AcquireBlock(internal::BlockClassSize(want));
   if (b == nullptr && want > first && last_error() == AllocError::kRegionBudget) {
     b = AcquireBlock(internal::BlockClassSize(first));
+  }
+  return b;
+}
+
+// An empty slab of block class `want` down to `lowest`, else the smallest larger one, else
+// null; among the first few of that size, one that class c emptied (it needs no carving).
+BlockHeader* ReapRegion::TakeEmptySlab(int c, int want, int lowest) {
+  int pick = -1;
+  for (int bc = want; bc >= lowest && pick < 0; --bc) {
+    if (empty_[bc] != nullptr) pick = bc;
+  }
+  for (int bc = want + 1; bc < internal::kNumBlockClasses && pick < 0; ++bc) {
+    if (empty_[bc] != nullptr) pick = bc;
+  }
+  if (pick < 0) return nullptr;
+  BlockHeader** link = &empty_[pick];
+  BlockHeader** l = link;
+  for (int n = 0; n < 8 && *l != nullptr; ++n, l = &(*l)->next) {
+    if ((*l)->live_objects == c) {
+      link = l;
+      break;
+    }
+  }
+  BlockHeader* b = *link;
+  *link = b->next;
+  empty_bytes_ -= b->size;
+  internal::UnpoisonMemory(b->begin(), b->size - sizeof(BlockHeader));
+  if (internal::ChecksEnabled()) {
+    std::memset(b->begin(), 0, b->size - sizeof(BlockHeader));  // no stale words for scans
+    b->object_class = internal::kNoObjectClass;  // its free list is gone: carve again
   }
   return b;
 }

@@ -144,6 +144,7 @@ class ReapRegion final : public Region {
   // slab). Returns false, with the error recorded, if no block can be had.
   bool Refill(int c);
   internal::BlockHeader* TakeSlab(int c);
+  internal::BlockHeader* TakeEmptySlab(int c, int want, int lowest);
   static void MakeCurrent(ClassState& s, internal::BlockHeader* b, uint16_t capacity) {
     s.slab = b;
     s.capacity = capacity;

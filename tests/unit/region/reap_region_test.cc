@@ -123,6 +123,25 @@ TEST(ReapRegionTest, RetainBytesZeroGivesBackEveryEmptySlab) {
   EXPECT_LE(a.stats().block_bytes, 2048u + (256 << 10));  // the header and the current slab
 }
 
+// Under a budget, a class that grew to large slabs refills from the small empty slabs it left
+// rather than failing for want of room for a large one.
+TEST(ReapRegionTest, UnderABudgetEveryEmptySlabIsReused) {
+  ActorRegion a(RegionOptions{.budget_bytes = size_t{160} << 10});
+  std::vector<void*> objects;
+  while (void* p = a.Allocate(64)) objects.push_back(p);
+  const size_t n = objects.size();
+  ASSERT_GT(n, 1000u);
+  for (void* p : objects) a.Free(p);
+  objects.clear();
+  for (size_t i = 0; i < n; ++i) {
+    void* p = a.Allocate(64);
+    ASSERT_NE(p, nullptr) << i << " of " << n;
+    objects.push_back(p);
+  }
+  for (void* p : objects) a.Free(p);
+  a.region().Validate();
+}
+
 // Issue 11's footprint target: a small operator state costs little.
 TEST(ReapRegionTest, NineObjectsOfNineClassesHoldAtMost16KiBOfBlocks) {
   ActorRegion a;
