@@ -120,14 +120,20 @@ inline BlockHeader* BlockOf(const void* p) {
 // For fast paths that have a slow path to fall back on (ReapRegion::Free): the header of the
 // block containing `p` if p is in a chunk carved into blocks and not marked by quarantine, else
 // null (runs, quarantine, never-used chunks and pointers outside the space: the caller's slow
-// path then calls BlockOf). No calls.
+// path then calls BlockOf). No calls. One test tells the cases apart: word - 1, the mask of a
+// carved chunk, has its two low bits clear exactly when the word is carved and not quarantined
+// (a never-used chunk's 0 and a run's header address give 11, quarantine 10 or 01).
 inline BlockHeader* CarvedBlockOfOrNull(const void* p) {
+  static_assert(kMapCarved == 1 && kMapQuarantined == 2 && alignof(BlockHeader) >= 4);
   const uintptr_t a = reinterpret_cast<uintptr_t>(p);
   const uintptr_t offset = a - g_space.base;
   if (BROOM_UNLIKELY(offset >= g_space.size)) return nullptr;
-  const uintptr_t word = g_space.chunk_map[offset >> kChunkShift].load(std::memory_order_acquire);
-  if (BROOM_UNLIKELY((word & (kMapCarved | kMapQuarantined)) != kMapCarved)) return nullptr;
-  return reinterpret_cast<BlockHeader*>(a & (word - 1));
+  const uintptr_t mask =
+      g_space.chunk_map[offset >> kChunkShift].load(std::memory_order_acquire) - 1;
+  if (BROOM_UNLIKELY((mask & (kMapCarved | kMapQuarantined)) != 0)) return nullptr;
+  const uintptr_t header = a & mask;
+  BROOM_ASSUME(header != 0);  // a block of the space: at or above its (nonzero) base
+  return reinterpret_cast<BlockHeader*>(header);
 }
 
 }  // namespace broom::internal

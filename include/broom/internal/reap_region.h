@@ -52,7 +52,8 @@ class ReapRegion final : public Region {
   static constexpr size_t kMaxSmall = internal::kReapMaxSmall;  // larger: a block of its own
 
   // Allocates from the size class of `size`: pops the class's allocation list (about 15
-  // instructions: a table load, two loads, the tag check, three stores). Alignments up to 64 are
+  // instructions with a size known at compile time, 22 with a size from memory: the class
+  // table lookup, two loads, the tag check, three stores). Alignments up to 64 are
   // served from slabs (a class whose size is a multiple of the alignment), larger ones from a block
   // of their own. When the list is empty, the current slab's own list is taken over inline;
   // otherwise an empty list, sizes above 1 KiB with a runtime size, and errors take one
@@ -65,7 +66,7 @@ class ReapRegion final : public Region {
   // second Free when no other object of its slab was freed in between, or when its slab holds
   // no live object; otherwise (Free does not read the object) when the object would be handed
   // out again or its slab, not current, empties, always before its memory is reused.
-  // Inline: the lookup of p's slab, the checks and the push take about 45 instructions and touch
+  // Inline: the lookup of p's slab, the checks and the push take about 48 instructions and touch
   // only the slab header and the object's first line, written, never read; a slab that changes
   // list (full to partial, emptied), a large object, checked mode and every error take one
   // out-of-line call.
@@ -138,7 +139,7 @@ class ReapRegion final : public Region {
   [[noreturn]] BROOM_NOINLINE void DieLostTag(const void* p) const;
   [[noreturn]] void DieChecksum(const internal::BlockHeader* b) const;
   // ASan builds: makes a freed object unaddressable but for its two list words.
-  static void PoisonFreed(uintptr_t* words, int c);
+  static void PoisonFreed(uintptr_t* words, size_t c);
   void* AllocateLarge(size_t size, size_t align);
   // Gives class `c` a non-empty current free list (carving, or the next partial, empty or new
   // slab). Returns false, with the error recorded, if no block can be had.
@@ -157,7 +158,7 @@ class ReapRegion final : public Region {
     return s.carved + 1 - s.slab->live_objects;
   }
   // Makes b's free list (n objects) class c's allocation list and returns its head.
-  void* TakeList(int c, internal::BlockHeader* b, uint32_t n) {
+  void* TakeList(size_t c, internal::BlockHeader* b, uint32_t n) {
     ClassState& s = classes_[c];
     listed_bytes_ += size_t{n} * internal::kReapClasses.size[c];
     void* head = b->free_list;
@@ -206,7 +207,7 @@ inline void* ReapRegion::Allocate(size_t size, size_t align) {
   // align in {1, 2, 4, 8, 16}: one shift of a mask of those bits; size 0 wraps to the slow path.
   if (BROOM_LIKELY(size - 1 < internal::kReapTableMax && align <= kDefaultAlignment &&
                    ((0x10116u >> align) & 1) != 0)) {
-    const int c = internal::kReapClasses.class_of[(size + 15) >> 4];
+    const size_t c = internal::kReapClasses.class_of[(size + 15) >> 4];
     ClassState& s = classes_[c];
     auto* p = static_cast<uintptr_t*>(s.free);
     if (BROOM_UNLIKELY(p == nullptr) && s.slab != nullptr && s.slab->free_list != nullptr) {
@@ -235,14 +236,14 @@ inline void ReapRegion::Free(void* p) {
   // Null for null, heap pointers, runs (large objects): those take FreeSlow.
   internal::BlockHeader* b = internal::CarvedBlockOfOrNull(p);
   // fast_free_classes_ is 0 in checked mode: every free takes the slow path.
-  if (BROOM_LIKELY(b != nullptr && b->owner.load(std::memory_order_relaxed) == this &&
-                   b->object_class < fast_free_classes_)) {
-    const int c = b->object_class;
+  if (BROOM_LIKELY(b != nullptr && b->owner.load(std::memory_order_relaxed) == this)) {
+    const size_t c = b->object_class;
     const size_t offset = static_cast<size_t>(static_cast<char*>(p) - b->begin());
     auto* words = static_cast<uintptr_t*>(p);
     const uintptr_t tag = internal::kReapFreedTag ^ reinterpret_cast<uintptr_t>(p);
     // One compare bounds p to the carved objects (below begin() wraps around).
-    if (BROOM_LIKELY(offset < static_cast<size_t>(b->used_end - b->begin()) &&
+    if (BROOM_LIKELY(c < fast_free_classes_ &&
+                     offset < static_cast<size_t>(b->used_end - b->begin()) &&
                      internal::IsReapObjectOffset(offset, c))) {
       // The object is not read here (a scattered free would miss on it): a second free of it is
       // caught here if it is still the head of its slab's list, else when it is handed out again
@@ -251,7 +252,7 @@ inline void ReapRegion::Free(void* p) {
       void* const head = b->free_list;
       if (BROOM_UNLIKELY(p == head)) return FreeSlow(p);
       const uint16_t live = b->live_objects;
-      words[0] = reinterpret_cast<uintptr_t>(head);
+      *static_cast<void**>(p) = head;  // as a pointer: two plain stores, not a packed vector
       words[1] = tag;
       b->free_list = p;
       b->live_objects = static_cast<uint16_t>(live - 1);
@@ -263,7 +264,7 @@ inline void ReapRegion::Free(void* p) {
       // to the thread cache, so nothing in it is written after).
       if (BROOM_UNLIKELY(static_cast<uint16_t>(live - 2) >=
                          static_cast<uint16_t>(b->capacity - 2))) {
-        MoveSlab(b, c, live);
+        MoveSlab(b, static_cast<int>(c), live);
       }
       return;
     }
@@ -271,7 +272,7 @@ inline void ReapRegion::Free(void* p) {
   FreeSlow(p);
 }
 
-inline void ReapRegion::PoisonFreed([[maybe_unused]] uintptr_t* words, [[maybe_unused]] int c) {
+inline void ReapRegion::PoisonFreed([[maybe_unused]] uintptr_t* words, [[maybe_unused]] size_t c) {
 #if BROOM_ASAN
   if (internal::kReapClasses.size[c] > 16) {
     internal::PoisonMemory(words + 2, internal::kReapClasses.size[c] - 16);

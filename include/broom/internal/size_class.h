@@ -59,7 +59,7 @@ static_assert(ReapSizeClassSlow(kReapMaxSmall) == kReapNumClasses - 1);
 inline constexpr uintptr_t kReapFreedTag = 0x5bd1e9955bd1e995ull;
 
 // True if `offset` (< 2^32) is a multiple of the size of class c: one multiply.
-inline bool IsReapObjectOffset(size_t offset, int c) {
+inline bool IsReapObjectOffset(size_t offset, size_t c) {
   const uint64_t m = kReapClasses.multiple_test[c];
   return static_cast<uint64_t>(offset) * m < m;
 }

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "broom/actor_region.h"
+#include "broom/check.h"
 #include "broom/context.h"
 #include "broom/region.h"
 #include "broom/transferable_region.h"
@@ -80,6 +81,39 @@ TEST(ReapRegionTest, AFreeGoesBackToItsOwnSlab) {
   bool reused = false;
   for (int i = 0; i < 2000 && !reused; ++i) reused = a.Allocate(32) == early;
   EXPECT_TRUE(reused);
+}
+
+// Free's lookup: a slab's header for its objects, null (the slow path) for everything else.
+TEST(ReapRegionTest, FreesLookupFindsSlabsAndRefusesEverythingElse) {
+  ActorRegion a;
+  void* small = a.Allocate(64);
+  EXPECT_EQ(internal::CarvedBlockOfOrNull(small), BlockOf(small));
+  EXPECT_NE(BlockOf(small), nullptr);
+  void* run = a.Allocate(size_t{1} << 20);  // a run of chunks: its map words hold the header
+  ASSERT_NE(BlockOf(run), nullptr);
+  EXPECT_EQ(internal::CarvedBlockOfOrNull(run), nullptr);
+  EXPECT_EQ(internal::CarvedBlockOfOrNull(static_cast<char*>(run) + (size_t{600} << 10)), nullptr);
+  std::vector<char> heap(64);
+  EXPECT_EQ(internal::CarvedBlockOfOrNull(heap.data()), nullptr);
+  // A chunk never used (map word 0).
+  const size_t chunks = internal::g_space.size >> internal::kChunkShift;
+  size_t unused = chunks;
+  while (unused > 0 && internal::g_space.chunk_map[unused - 1].load() != 0) --unused;
+  ASSERT_GT(unused, 0u);
+  const void* never = reinterpret_cast<const void*>(internal::g_space.base +
+                                                    ((unused - 1) << internal::kChunkShift) + 64);
+  EXPECT_EQ(internal::CarvedBlockOfOrNull(never), nullptr);
+  // A carved chunk marked by quarantine.
+  EnableQuarantine({.duration_ms = 60000});
+  void* gone;
+  {
+    TransferableRegion t;
+    gone = t.Allocate(100);
+  }
+  EXPECT_EQ(internal::CarvedBlockOfOrNull(gone), nullptr);
+  DisableQuarantine();
+  a.Free(run);
+  a.Free(small);
 }
 
 TEST(ReapRegionTest, AnEmptySlabIsReusedByAnotherSizeClass) {
