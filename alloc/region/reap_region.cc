@@ -130,11 +130,16 @@ bool ReapRegion::Refill(int c) {
   ClassState& s = classes_[c];
   const size_t csize = kReapClasses.size[c];
   BROOM_ASSERT(s.free == nullptr && s.nfree == 0);
-  if (BlockHeader* cur = s.slab) {
-    if (cur->free_list != nullptr) {  // objects freed into the current slab since the last refill
+  if (BlockHeader* cur = s.slab; cur != nullptr && cur->free_list != nullptr) {
+    // Objects freed into the current slab since the last refill.
+    if (cur->live_objects != 1 || s.capacity >= kOutgrowCapacity || cur->size >= kOutgrowBytes ||
+        s.carved != s.capacity) {
       TakeList(c, cur, FreedIntoCurrent(s));
       return true;
     }
+    OutgrowSlab(c);  // every object of a small slab is free again: a larger slab replaces it
+  }
+  if (BlockHeader* cur = s.slab) {
     if (cur->used_end < cur->begin() + s.capacity * csize) {
       Carve(s, cur, csize);
       return true;
@@ -159,8 +164,7 @@ bool ReapRegion::Refill(int c) {
   if (b == nullptr) return false;
   BROOM_ASSERT(b->owner.load(std::memory_order_relaxed) == this && !b->dedicated);
   b->next = b->prev = nullptr;
-  if (++s.slabs > s.peak_slabs)
-    s.peak_slabs = static_cast<uint16_t>(std::min<uint32_t>(s.slabs, 255));
+  if (++s.slabs > s.growth) s.growth = static_cast<uint16_t>(std::min<uint32_t>(s.slabs, 255));
   if (b->object_class == internal::kEmptySlab && b->live_objects == c) {
     // An empty slab of this very class, intact: its free list holds all its objects already.
     b->object_class = static_cast<uint16_t>(c);
@@ -192,7 +196,7 @@ BlockHeader* ReapRegion::TakeSlab(int c) {
   const int first = FirstSlabClass(csize);
   const int max = csize > 4096 ? kMaxLargeSlabClass : kMaxSlabClass;
   const int want =
-      std::min<int>(first + static_cast<int>(classes_[c].peak_slabs), std::max(first, max));
+      std::min<int>(first + static_cast<int>(classes_[c].growth), std::max(first, max));
   const bool room = budget_ == 0 || block_bytes_ + internal::BlockClassSize(want) <= budget_;
   if (empty_bytes_ != 0) {
     if (BlockHeader* b = TakeEmptySlab(c, want, room ? std::max(first, want - 1) : first)) {
@@ -231,6 +235,25 @@ BlockHeader* ReapRegion::TakeSlab(int c) {
     b = AcquireBlock(internal::BlockClassSize(first));
   }
   return b;
+}
+
+// Class c's current slab is small, fully carved and has no live object: all its objects are on
+// its own list. It goes back to the thread's block cache (a larger slab replaces it; among this
+// region's empty slabs it would only be handed back) and the class's next slab is twice as large.
+void ReapRegion::OutgrowSlab(int c) {
+  ClassState& s = classes_[c];
+  BlockHeader* b = s.slab;
+  BROOM_ASSERT(s.free == nullptr && s.nfree == 0 && b->live_objects == 1 && s.carved == s.capacity);
+  b->capacity = s.capacity;
+  b->live_objects = 0;
+  s.slab = nullptr;
+  if (BROOM_UNLIKELY(b->freed_checksum !=
+                     internal::ReapFullChecksum(b->capacity, kReapClasses.size[c]))) {
+    DieChecksum(b);
+  }
+  --s.slabs;
+  if (s.growth < 255) ++s.growth;
+  ReleaseBlock(b);
 }
 
 // An empty slab of block class `want` down to `lowest`, else the smallest larger one, else

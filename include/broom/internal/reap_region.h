@@ -50,6 +50,11 @@ class ReapRegion final : public Region {
  public:
   static constexpr int kNumClasses = internal::kReapNumClasses;
   static constexpr size_t kMaxSmall = internal::kReapMaxSmall;  // larger: a block of its own
+  // A current slab of fewer objects than this, below kOutgrowBytes, whose objects are all free
+  // when its class refills from it is replaced by a larger one (OutgrowSlab): a class that
+  // cycles a few objects would otherwise run its allocation list dry every few allocations.
+  static constexpr uint16_t kOutgrowCapacity = 16;
+  static constexpr size_t kOutgrowBytes = size_t{16} << 10;
 
   // Allocates from the size class of `size`: pops the class's allocation list (about 15
   // instructions with a size known at compile time, 22 with a size from memory: the class
@@ -118,7 +123,9 @@ class ReapRegion final : public Region {
     // The current slab's capacity: its header's is 0 while it is current, so that Free's one
     // compare (with the class table's hold) calls MoveSlab only for a double free.
     uint16_t capacity;
-    uint16_t peak_slabs;  // the most slabs it has held at once, at most 255 (drives slab growth)
+    // Slab growth (each step doubles the next slab): the most slabs the class has held at once,
+    // plus one per small slab it outgrew (OutgrowSlab), at most 255.
+    uint16_t growth;
   };
   static_assert(sizeof(ClassState) == 32);
 
@@ -146,6 +153,7 @@ class ReapRegion final : public Region {
   bool Refill(int c);
   internal::BlockHeader* TakeSlab(int c);
   internal::BlockHeader* TakeEmptySlab(int c, int want, int lowest);
+  void OutgrowSlab(int c);
   static void MakeCurrent(ClassState& s, internal::BlockHeader* b, uint16_t capacity) {
     s.slab = b;
     s.capacity = capacity;
@@ -210,7 +218,8 @@ inline void* ReapRegion::Allocate(size_t size, size_t align) {
     const size_t c = internal::kReapClasses.class_of[(size + 15) >> 4];
     ClassState& s = classes_[c];
     auto* p = static_cast<uintptr_t*>(s.free);
-    if (BROOM_UNLIKELY(p == nullptr) && s.slab != nullptr && s.slab->free_list != nullptr) {
+    if (BROOM_UNLIKELY(p == nullptr) && s.slab != nullptr && s.slab->free_list != nullptr &&
+        (s.capacity >= kOutgrowCapacity || s.slab->live_objects != 1)) {
       p = static_cast<uintptr_t*>(TakeList(c, s.slab, FreedIntoCurrent(s)));
     }
     if (BROOM_LIKELY(p != nullptr)) {

@@ -116,6 +116,34 @@ TEST(ReapRegionTest, FreesLookupFindsSlabsAndRefusesEverythingElse) {
   a.Free(small);
 }
 
+// A class that allocates and frees one object at a time (a pair) in a slab of a few objects
+// moves to larger slabs until one holds at least kOutgrowCapacity objects, giving the small ones
+// back: its allocation list then lasts that many allocations.
+TEST(ReapRegionTest, AClassCyclingASmallSlabMovesToALargerOne) {
+  ActorRegion a;
+  BlockHeader* first = nullptr;
+  BlockHeader* last = nullptr;
+  for (int i = 0; i < 1000; ++i) {
+    void* p = a.Allocate(256);
+    if (first == nullptr) first = SlabOf(p);
+    last = SlabOf(p);
+    a.Free(p);
+  }
+  EXPECT_EQ(first->size, size_t{1} << 10);
+  const size_t capacity = (last->size - sizeof(BlockHeader)) / 256;
+  EXPECT_GE(capacity, ReapRegion::kOutgrowCapacity);
+  EXPECT_LE(last->size, ReapRegion::kOutgrowBytes);
+  // The outgrown slabs went back: the header block and the current slab remain.
+  EXPECT_LE(a.stats().block_bytes, size_t{2} * 1024 + last->size);
+  a.region().Validate();
+  // A slab with a live object is not outgrown.
+  ActorRegion b;
+  void* keep = b.Allocate(256);
+  for (int i = 0; i < 100; ++i) b.Free(b.Allocate(256));
+  EXPECT_EQ(SlabOf(keep)->size, size_t{1} << 10);
+  EXPECT_EQ(SlabOf(b.Allocate(256)), SlabOf(keep));
+}
+
 TEST(ReapRegionTest, AnEmptySlabIsReusedByAnotherSizeClass) {
   ActorRegion a;
   std::vector<void*> small;
@@ -389,14 +417,31 @@ TEST(ReapRegionDeathTest, DoubleFreeInTheCurrentSlabIsCaughtWhenHandedOutAgain) 
       {
         ActorRegion a;
         std::vector<void*> objects;
+        for (int i = 0; i < 30; ++i) objects.push_back(a.Allocate(32));  // the first slab, whole
+        a.Free(objects[0]);
+        a.Free(objects[1]);
+        a.Free(objects[0]);
+        for (int i = 2; i < 29; ++i) a.Free(objects[i]);
+        for (int i = 0; i < 30; ++i) (void)a.Allocate(32);
+      },
+      "double free: a free object lost its free tag");
+}
+
+// The same in a current slab too small to keep (fewer than kOutgrowCapacity objects): its count
+// says no object is live when the class refills, so its list must hold each object once.
+TEST(ReapRegionDeathTest, DoubleFreeInASmallCurrentSlabIsCaughtWhenItIsOutgrown) {
+  EXPECT_DEATH(
+      {
+        ActorRegion a;
+        std::vector<void*> objects;
         for (int i = 0; i < 15; ++i) objects.push_back(a.Allocate(64));  // the first slab, whole
         a.Free(objects[0]);
         a.Free(objects[1]);
         a.Free(objects[0]);
         for (int i = 2; i < 14; ++i) a.Free(objects[i]);
-        for (int i = 0; i < 15; ++i) (void)a.Allocate(64);
+        (void)a.Allocate(64);
       },
-      "double free: a free object lost its free tag");
+      "double free: an object was freed twice");
 }
 
 // A free that takes the current slab's count below zero is a double free, reported at once.
