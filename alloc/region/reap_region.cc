@@ -132,12 +132,10 @@ bool ReapRegion::Refill(int c) {
   BROOM_ASSERT(s.free == nullptr && s.nfree == 0);
   if (BlockHeader* cur = s.slab; cur != nullptr && cur->free_list != nullptr) {
     // Objects freed into the current slab since the last refill.
-    if (cur->live_objects != 1 || s.capacity >= kOutgrowCapacity || cur->size >= kOutgrowBytes ||
-        s.carved != s.capacity) {
-      TakeList(c, cur, FreedIntoCurrent(s));
-      return true;
-    }
-    OutgrowSlab(c);  // every object of a small slab is free again: a larger slab replaces it
+    const bool small_and_free = cur->live_objects == 1 && s.capacity < kOutgrowCapacity &&
+                                cur->size < kOutgrowBytes && s.carved == s.capacity;
+    if (!small_and_free || !OutgrowSlab(c)) TakeList(c, cur, FreedIntoCurrent(s));
+    return true;
   }
   if (BlockHeader* cur = s.slab) {
     if (cur->used_end < cur->begin() + s.capacity * csize) {
@@ -162,6 +160,14 @@ bool ReapRegion::Refill(int c) {
   }
   BlockHeader* b = TakeSlab(c);
   if (b == nullptr) return false;
+  InstallSlab(c, b);
+  return true;
+}
+
+// Makes `b` (from TakeSlab) class c's current slab, with a non-empty allocation list.
+void ReapRegion::InstallSlab(int c, BlockHeader* b) {
+  ClassState& s = classes_[c];
+  const size_t csize = kReapClasses.size[c];
   BROOM_ASSERT(b->owner.load(std::memory_order_relaxed) == this && !b->dedicated);
   b->next = b->prev = nullptr;
   if (++s.slabs > s.growth) s.growth = static_cast<uint16_t>(std::min<uint32_t>(s.slabs, 255));
@@ -171,7 +177,7 @@ bool ReapRegion::Refill(int c) {
     b->live_objects = 0;
     TakeList(c, b, b->capacity);
     MakeCurrent(s, b, b->capacity);
-    return true;
+    return;
   }
   b->object_class = static_cast<uint16_t>(c);
   b->live_objects = 0;
@@ -181,7 +187,6 @@ bool ReapRegion::Refill(int c) {
   MakeCurrent(s, b, Capacity(b->size, csize));
   s.carved = 0;  // nothing carved yet
   Carve(s, b, csize);
-  return true;
 }
 
 // An empty slab of this region (the wanted size first, then half of it, then larger), else
@@ -194,9 +199,7 @@ bool ReapRegion::Refill(int c) {
 BlockHeader* ReapRegion::TakeSlab(int c) {
   const size_t csize = kReapClasses.size[c];
   const int first = FirstSlabClass(csize);
-  const int max = csize > 4096 ? kMaxLargeSlabClass : kMaxSlabClass;
-  const int want =
-      std::min<int>(first + static_cast<int>(classes_[c].growth), std::max(first, max));
+  const int want = WantedBlockClass(c);
   const bool room = budget_ == 0 || block_bytes_ + internal::BlockClassSize(want) <= budget_;
   if (empty_bytes_ != 0) {
     if (BlockHeader* b = TakeEmptySlab(c, want, room ? std::max(first, want - 1) : first)) {
@@ -237,23 +240,52 @@ BlockHeader* ReapRegion::TakeSlab(int c) {
   return b;
 }
 
+// The block class of class c's next slab: the smallest that holds one object, doubled per step
+// of the class's growth, up to 64 KiB (256 KiB above 4 KiB).
+int ReapRegion::WantedBlockClass(int c) const {
+  const size_t csize = kReapClasses.size[c];
+  const int first = FirstSlabClass(csize);
+  const int max = csize > 4096 ? kMaxLargeSlabClass : kMaxSlabClass;
+  return std::min<int>(first + static_cast<int>(classes_[c].growth), std::max(first, max));
+}
+
 // Class c's current slab is small, fully carved and has no live object: all its objects are on
-// its own list. It goes back to the thread's block cache (a larger slab replaces it; among this
-// region's empty slabs it would only be handed back) and the class's next slab is twice as large.
-void ReapRegion::OutgrowSlab(int c) {
+// its own list. A slab of the next size replaces it, if one can be had, and it goes back to the
+// thread's block cache (among this region's empty slabs it would only be handed back). Returns
+// false, changing nothing, if none can be had: the class keeps refilling from the small slab, and
+// the allocation does not fail.
+bool ReapRegion::OutgrowSlab(int c) {
   ClassState& s = classes_[c];
-  BlockHeader* b = s.slab;
-  BROOM_ASSERT(s.free == nullptr && s.nfree == 0 && b->live_objects == 1 && s.carved == s.capacity);
-  b->capacity = s.capacity;
-  b->live_objects = 0;
-  s.slab = nullptr;
-  if (BROOM_UNLIKELY(b->freed_checksum !=
-                     internal::ReapFullChecksum(b->capacity, kReapClasses.size[c]))) {
-    DieChecksum(b);
+  BlockHeader* old = s.slab;
+  BROOM_ASSERT(s.free == nullptr && s.nfree == 0 && old->live_objects == 1 &&
+               s.carved == s.capacity);
+  if (BROOM_UNLIKELY(old->freed_checksum !=
+                     internal::ReapFullChecksum(s.capacity, kReapClasses.size[c]))) {
+    DieChecksum(old);
   }
-  --s.slabs;
+  const uint16_t growth = s.growth;
   if (s.growth < 255) ++s.growth;
-  ReleaseBlock(b);
+  // Under a budget with no room for the larger slab, TakeSlab would settle for a small one.
+  if (budget_ != 0 && block_bytes_ + internal::BlockClassSize(WantedBlockClass(c)) > budget_) {
+    s.growth = growth;
+    return false;
+  }
+  const AllocError region_error = last_error();
+  const AllocError thread_error = LastAllocError();
+  BlockHeader* b = TakeSlab(c);  // not `old`: it is in no list, and TakeSlab steals from others
+  if (b == nullptr) {            // the OS refused: not an error of this allocation, which goes on
+    s.growth = growth;
+    last_error_ = region_error;
+    internal::SetLastError(thread_error);
+    return false;
+  }
+  old->capacity = s.capacity;
+  old->live_objects = 0;
+  s.slab = nullptr;
+  --s.slabs;
+  ReleaseBlock(old);
+  InstallSlab(c, b);
+  return true;
 }
 
 // An empty slab of block class `want` down to `lowest`, else the smallest larger one, else

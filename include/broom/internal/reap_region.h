@@ -153,7 +153,9 @@ class ReapRegion final : public Region {
   bool Refill(int c);
   internal::BlockHeader* TakeSlab(int c);
   internal::BlockHeader* TakeEmptySlab(int c, int want, int lowest);
-  void OutgrowSlab(int c);
+  bool OutgrowSlab(int c);
+  void InstallSlab(int c, internal::BlockHeader* b);
+  int WantedBlockClass(int c) const;
   static void MakeCurrent(ClassState& s, internal::BlockHeader* b, uint16_t capacity) {
     s.slab = b;
     s.capacity = capacity;

@@ -18,9 +18,9 @@
 //     malloc itself, which deadlocks glibc's malloc as well).
 //   fork_safety nested FORKS
 //     One thread forks FORKS times; its pthread_atfork handlers take a while, and a 300 us
-//     interval timer's SIGALRM handler forks too, often while the loop's own fork is inside its
-//     handlers (which hold every allocator lock). Single-threaded, as glibc's fork is then
-//     safe in a signal handler.
+//     interval timer's SIGALRM handler forks too (at most 10 * FORKS times), often while the
+//     loop's own fork is inside its handlers (which hold every allocator lock). Single-threaded, as
+//     glibc's fork is then safe in a signal handler.
 // "regions" (with the preload): the getline threads read with a temporary region pushed, so
 // their allocations take the region space's lock too.
 #define BROOM_C_WEAK
@@ -192,15 +192,24 @@ void SlowHandler() {
   for (unsigned i = 0; i < 20000; ++i) g_sink = g_sink + i;
 }
 
+// At most this many handler forks (set by Nested): where one fork takes longer than the timer's
+// interval, the handler would otherwise run back to back, starving the loop (and its reaping)
+// until the machine runs out of processes.
+std::atomic<int> g_max_handler_forks{0};
+
 void ForkInAlarm(int) {
   int saved = errno;
-  pid_t pid = fork();
-  if (pid == 0) _exit(0);  // async-signal-safe only: the interrupted fork may be half done
-  Count(pid);
+  if (g_forks.load(std::memory_order_relaxed) < g_max_handler_forks.load()) {
+    pid_t pid = fork();
+    if (pid == 0) _exit(0);  // async-signal-safe only: the interrupted fork may be half done
+    Count(pid);
+  }
+  Reap(false);  // waitpid is async-signal-safe: the handler's children never pile up
   errno = saved;
 }
 
 int Nested(int forks) {
+  g_max_handler_forks = 10 * forks;
   pthread_atfork(&SlowHandler, &SlowHandler, &SlowHandler);
   struct sigaction sa = {};
   sa.sa_handler = &ForkInAlarm;

@@ -144,6 +144,26 @@ TEST(ReapRegionTest, AClassCyclingASmallSlabMovesToALargerOne) {
   EXPECT_EQ(SlabOf(b.Allocate(256)), SlabOf(keep));
 }
 
+// Under a budget with no room for a larger slab the class keeps its small one: every
+// allocation succeeds and nothing is charged or recorded as an error.
+TEST(ReapRegionTest, ASmallSlabIsKeptWhenABudgetLeavesNoRoomForALargerOne) {
+  ActorRegion a;
+  void* p = a.Allocate(256);
+  BlockHeader* slab = SlabOf(p);
+  a.Free(p);
+  const size_t bytes = a.stats().block_bytes;
+  a.region().SetBudget(bytes);
+  for (int i = 0; i < 100; ++i) {
+    p = a.Allocate(256);
+    ASSERT_NE(p, nullptr) << i;
+    EXPECT_EQ(SlabOf(p), slab);
+    a.Free(p);
+  }
+  EXPECT_EQ(a.stats().block_bytes, bytes);
+  EXPECT_EQ(a.region().last_error(), AllocError::kNone);
+  a.region().Validate();
+}
+
 TEST(ReapRegionTest, AnEmptySlabIsReusedByAnotherSizeClass) {
   ActorRegion a;
   std::vector<void*> small;
