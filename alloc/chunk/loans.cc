@@ -575,10 +575,10 @@ bool OwnSharedSlice(SharedSliceId* id, char* why, size_t n) {
     i.machine = os::MachineBootHash();
     os::FileIdentity(space.shared_fd(), &i.dev, &i.ino, &size);
     i.fd = space.shared_fd();
+    i.pid = os::ProcessId();  // a forked child cannot use the slice (DetachSharedAfterFork)
     return i;
   }();
   *id = own;
-  id->pid = os::ProcessId();
   return true;
 }
 
