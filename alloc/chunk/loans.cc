@@ -177,7 +177,20 @@ Holder& TheHolder() {
   return *holder;
 }
 
-std::atomic<bool> g_shared_mappings{false};
+// Bit s: slice s is mapped here from its lender's memfd (read without a lock by fork's child
+// handler). Plans have at most 4095 slices (BROOM_PLAN_PROCESSES).
+constexpr uint32_t kMaxSlices = 4096;
+std::atomic<uint64_t> g_mapped_slices[kMaxSlices / 64] = {};
+
+void NoteSliceMapped(uint32_t slice, bool mapped) {
+  if (slice >= kMaxSlices) return;
+  const uint64_t bit = uint64_t{1} << (slice % 64);
+  if (mapped) {
+    g_mapped_slices[slice / 64].fetch_or(bit, std::memory_order_release);
+  } else {
+    g_mapped_slices[slice / 64].fetch_and(~bit, std::memory_order_release);
+  }
+}
 std::atomic<uint64_t> g_notes_accepted{0};
 std::atomic<uint64_t> g_stale_notes{0};
 std::atomic<uint64_t> g_reclaimed{0};
@@ -300,6 +313,7 @@ void UnmapLender(Holder& h, uint32_t slice) ABSL_EXCLUSIVE_LOCKS_REQUIRED(h.mu) 
   }
   os::CloseFile(pm->fd);
   *pm = Holder::PeerMapping{};
+  NoteSliceMapped(slice, false);
 }
 
 // After a block of `block`'s slice left: a forgotten lender's mapping goes with its last block.
@@ -651,7 +665,7 @@ bool MapLenderSlice(uint32_t lender, const SharedSliceId& id, char* why, size_t 
   }
   if (h.peers.size() <= lender) h.peers.resize(lender + 1);
   h.peers[lender] = Holder::PeerMapping{dev, ino, fd, false};
-  g_shared_mappings.store(true, std::memory_order_relaxed);
+  NoteSliceMapped(lender, true);
   return true;
 }
 
@@ -664,7 +678,10 @@ bool ForeignMemory(uintptr_t block, InstallMemory* memory) {
   return true;
 }
 
-bool SharedMappingsExist() { return g_shared_mappings.load(std::memory_order_relaxed); }
+bool SliceMappedHere(uint32_t slice) {
+  return slice < kMaxSlices && (g_mapped_slices[slice / 64].load(std::memory_order_acquire) &
+                                (uint64_t{1} << (slice % 64))) != 0;
+}
 
 size_t TakeNotes(uint32_t lender, LoanNote* out, size_t max) {
   Holder& h = TheHolder();

@@ -142,8 +142,9 @@ bool OwnSharedSlice(SharedSliceId* id, char* why, size_t n);
 bool MapLenderSlice(uint32_t lender, const SharedSliceId& id, char* why, size_t n);
 // How a block installed here got its memory; false if it is not installed.
 bool ForeignMemory(uintptr_t block, InstallMemory* memory);
-// True once any lender's slice was mapped here (read without a lock, by fork's child handler).
-bool SharedMappingsExist();
+// True if slice `slice` is mapped here from its lender's memfd now. No lock (fork's child
+// handler reads it).
+bool SliceMappedHere(uint32_t slice);
 
 // Moves up to `max` notes queued for `lender` to out[]; returns how many.
 size_t TakeNotes(uint32_t lender, LoanNote* out, size_t max);

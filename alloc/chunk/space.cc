@@ -48,9 +48,11 @@ void Space::BackSliceWithSharedMemory() {
   plan_.shared = false;
 }
 
-void Space::DetachSharedAfterFork(bool peers_mapped) {
-  if (shared_fd_ < 0 && !peers_mapped) return;
-  os::ReserveOver(base_, size_);
+void Space::DetachSharedAfterFork(bool (*mapped)(uint32_t slice)) {
+  if (shared_fd_ >= 0) os::ReserveOver(slice_base_, slice_bytes_);
+  for (uint32_t i = 0; i < plan_.processes; ++i) {
+    if (mapped(i)) os::ReserveOver(reinterpret_cast<void*>(plan_.SliceBase(i)), plan_.slice_bytes);
+  }
 }
 
 void Space::ReserveAnywhere(size_t bytes) {

@@ -78,10 +78,11 @@ class Space {
   int shared_fd() const { return shared_fd_; }
   const char* shared_problem() const { return shared_problem_; }
   int shared_errno() const { return shared_errno_; }
-  // In a child after fork(): the whole range becomes an inaccessible reservation if any of it
-  // is shared with other processes (the own slice or mappings of other slices), so the child
-  // cannot write into memory its parent or a peer still uses. See docs/design.md.
-  void DetachSharedAfterFork(bool peers_mapped);
+  // In a child after fork(): the slices shared with other processes (the own slice if it is
+  // memfd-backed, and each slice i with mapped(i), other processes' memfds mapped here) become
+  // inaccessible reservations, so the child cannot write into memory its parent or a peer still
+  // uses. See docs/design.md, "Shared memory".
+  void DetachSharedAfterFork(bool (*mapped)(uint32_t slice));
 
   // The first chunk never carved; [slice_base, frontier) has been handed out at least once.
   // (Readable from any thread: relaxed snapshots; only Carve writes them.)
