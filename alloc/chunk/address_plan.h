@@ -7,8 +7,8 @@
 //                 had (alloc/region/ship.cc): every pointer inside it stays valid.
 //   PlanFromOptions()   the plan of this process, from the options table (alloc/os/options.h):
 //                 BROOM_PLAN_BASE_GB, BROOM_RESERVE_GB (the slice), BROOM_PLAN_PROCESSES,
-//                 BROOM_PLAN_INDEX, BROOM_PLAN_SHARED. A worker process gets the values of its driver in its
-//                 environment (the CAF shim sets them).
+//                 BROOM_PLAN_INDEX, BROOM_PLAN_SHARED. A worker process gets the values of its
+//                 driver in its environment (the CAF shim sets them).
 //
 // Thread-safety: plain values and pure functions.
 #ifndef BROOM_ALLOC_CHUNK_ADDRESS_PLAN_H_

@@ -572,8 +572,7 @@ bool OwnSharedSlice(SharedSliceId* id, char* why, size_t n) {
   Space& space = chunk_internal::ProcessSpace();
   if (space.shared_fd() < 0) {
     if (space.shared_problem() != nullptr) {
-      std::snprintf(why, n,
-                    "this process's slice could not be backed by shared memory: %s (%s)",
+      std::snprintf(why, n, "this process's slice could not be backed by shared memory: %s (%s)",
                     space.shared_problem(), std::strerror(space.shared_errno()));
     } else {
       std::snprintf(why, n,

@@ -15,8 +15,8 @@
 //                 own pages (shared mode: the lender's memfd is mapped over its slice here, once
 //                 per lender, MapLenderSlice). When the region frees it, ReleaseBlock ends here:
 //                 copied memory is purged (shared pages stay mapped: they are the lender's) and
-//                 a RETURN note for the lender is queued. Shipping it on to a third process queues a MOVE note
-//                 (the lender then knows who has it, for death reclamation).
+//                 a RETURN note for the lender is queued. Shipping it on to a third process queues
+//                 a MOVE note (the lender then knows who has it, for death reclamation).
 //   Notes         (block address, generation, holder) triples the engine carries from holders
 //                 to lenders (the CAF shim piggybacks them on its credit messages); a note whose
 //                 generation is not the block's current loan is stale and ignored, so notes may
@@ -54,13 +54,13 @@ struct LoanCounters {
   size_t borrowed_blocks = 0;
   uint64_t lent_total = 0;  // blocks ever lent / borrowed
   uint64_t borrowed_total = 0;
-  uint64_t notes_queued = 0;       // notes ever queued here for lenders
-  uint64_t notes_accepted = 0;     // notes from holders that ended or moved a loan here
-  uint64_t stale_notes = 0;        // notes that matched no current loan
-  uint64_t reclaimed_blocks = 0;   // loans taken back from holders that died
-  uint64_t notes_relayed = 0;      // notes for other lenders, received here and queued for them
-  size_t notes_pending = 0;        // queued, not yet taken by the engine
-  size_t warm_borrowed_bytes = 0;  // freed borrowed memory still resident here (<= 32 MiB)
+  uint64_t notes_queued = 0;        // notes ever queued here for lenders
+  uint64_t notes_accepted = 0;      // notes from holders that ended or moved a loan here
+  uint64_t stale_notes = 0;         // notes that matched no current loan
+  uint64_t reclaimed_blocks = 0;    // loans taken back from holders that died
+  uint64_t notes_relayed = 0;       // notes for other lenders, received here and queued for them
+  size_t notes_pending = 0;         // queued, not yet taken by the engine
+  size_t warm_borrowed_bytes = 0;   // freed borrowed memory still resident here (<= 32 MiB)
   size_t shared_slices_mapped = 0;  // lenders' memfds mapped here now (shared mode)
 };
 LoanCounters GetLoanCounters();

@@ -40,7 +40,8 @@ void Space::BackSliceWithSharedMemory() {
                               &shared_errno_)) {
     shared_problem_ = "mapping the memfd over the slice failed";
     os::CloseFile(fd);
-    BROOM_CHECK(os::ReserveOver(slice_base_, slice_bytes_), "cannot restore the slice's reservation");
+    BROOM_CHECK(os::ReserveOver(slice_base_, slice_bytes_),
+                "cannot restore the slice's reservation");
   } else {
     shared_fd_ = fd;
     return;

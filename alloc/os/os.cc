@@ -101,8 +101,8 @@ bool MapSharedAt(void* p, size_t size, int fd, size_t offset, bool accessible, i
 }
 
 bool ReserveOver(void* p, size_t size) {
-  return mmap(p, size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1,
-              0) == p;
+  return mmap(p, size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0) ==
+         p;
 }
 
 void PurgeShared(void* p, size_t size) { madvise(p, size, MADV_REMOVE); }

@@ -22,10 +22,11 @@
 //                 [--touch 0|1] [--only ship|encode|shared]
 //     defaults 400, 256, 9, 0, 16. --coalesce F: the sender writes F frames (or 256 KiB) per
 //     sendmsg, every path alike (1: a write per batch). --touch 0: the receiver does not read
-//     the records (decoding still does, for encode): what shipping itself costs. --tags T > 0: records carry T short pmr strings in a pmr vector
-//     besides their title (Tagged), so decoding allocates T + 2 objects per record; --only runs
-//     one path, for profiling. BROOM_PLAN_SHARED=0 in the environment leaves the slices
-//     unshared (the shared path then fails with Ship's message).
+//     the records (decoding still does, for encode): what shipping itself costs. --tags T > 0:
+//     records carry T short pmr strings in a pmr vector besides their title (Tagged), so decoding
+//     allocates T + 2 objects per record; --only runs one path, for profiling. BROOM_PLAN_SHARED=0
+//     in the environment leaves the slices unshared (the shared path then fails with Ship's
+//     message).
 //   ship_loopback --peer PORT TAGS TOUCH   the receiver, started by the above
 #include <poll.h>
 #include <sys/socket.h>
@@ -35,10 +36,10 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <cerrno>
 #include <cstring>
 #include <optional>
 #include <string>
@@ -362,8 +363,7 @@ class FrameWriter {
 // Sends every batch (tag 'E', 'S' copy mode or 'M' shared mode), `coalesce` frames per write,
 // and waits for the last acknowledgement; seconds taken.
 template <class Rec>
-double Round(int fd, char tag, std::vector<broom::Message<Batch<Rec>>>& batches,
-             size_t coalesce) {
+double Round(int fd, char tag, std::vector<broom::Message<Batch<Rec>>>& batches, size_t coalesce) {
   std::string error;
   FrameWriter out(fd, coalesce);
   size_t acked = 0;

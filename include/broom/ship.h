@@ -314,18 +314,18 @@ struct ShipStats {
   uint64_t manifest_bytes_sent = 0;
   uint64_t mapped_bytes_sent = 0;      // used bytes of blocks shipped in shared mode, out and in
   uint64_t mapped_bytes_received = 0;  // (what shared memory saved copying)
-  size_t loaned_bytes = 0;  // this process's blocks on loan to other processes now
+  size_t loaned_bytes = 0;             // this process's blocks on loan to other processes now
   size_t loaned_blocks = 0;
   size_t borrowed_bytes = 0;  // other processes' blocks held by regions here now
   size_t borrowed_blocks = 0;
-  size_t warm_borrowed_bytes = 0;  // freed borrowed memory kept resident for the next shipment
-                                   // at those addresses (at most 32 MiB; the oldest is purged)
-  uint64_t notes_queued = 0;       // notes queued here for lenders, ever
-  size_t notes_pending = 0;        // of those, not yet taken by the engine
-  uint64_t notes_accepted = 0;     // notes from holders that ended or moved a loan of ours
-  uint64_t stale_notes = 0;        // notes that matched no current loan (late or repeated)
-  uint64_t reclaimed_blocks = 0;   // loans taken back from processes that died
-  uint64_t notes_relayed = 0;      // notes for other lenders received here and queued for them
+  size_t warm_borrowed_bytes = 0;   // freed borrowed memory kept resident for the next shipment
+                                    // at those addresses (at most 32 MiB; the oldest is purged)
+  uint64_t notes_queued = 0;        // notes queued here for lenders, ever
+  size_t notes_pending = 0;         // of those, not yet taken by the engine
+  uint64_t notes_accepted = 0;      // notes from holders that ended or moved a loan of ours
+  uint64_t stale_notes = 0;         // notes that matched no current loan (late or repeated)
+  uint64_t reclaimed_blocks = 0;    // loans taken back from processes that died
+  uint64_t notes_relayed = 0;       // notes for other lenders received here and queued for them
   size_t shared_slices_mapped = 0;  // other processes' slices mapped here now (shared mode; one
                                     // goes after ForgetPeer, once no block of it is held here)
 };

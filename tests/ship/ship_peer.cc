@@ -37,9 +37,9 @@
 //                              it waits for 2's notes, applies them (relaying those for 0) and
 //                              sends 0 its notes again. `relay <port> shared` first tries to
 //                              ship on in shared mode and prints "REFUSED <error>" (or "SHARED
-//                              ok" and exits), then ships in copy mode. 'K': ForgetPeer(2), prints "FORGOT
-//                              <blocks>". 'Q': quits 2 too, prints "STATS loaned=.. borrowed=..
-//                              relayed=..".
+//                              ok" and exits), then ships in copy mode. 'K': ForgetPeer(2), prints
+//                              "FORGOT <blocks>". 'Q': quits 2 too, prints "STATS loaned=..
+//                              borrowed=.. relayed=..".
 //   ship_peer sink <port>      process 2 of the chain: connects to 127.0.0.1:<port> (process
 //                              1); 'F' from 1: prints "GOT <digest>", frees it and sends 1 its
 //                              notes for 0 and for 1 (it has no connection to 0); 'H': keeps it,
@@ -241,7 +241,7 @@ int Relay(uint16_t port, broom::ShipMode mode) {
       std::printf("GOT %s\n", broom::testing::Digest(**m, &m->region().region()).c_str());
       std::fflush(stdout);
       broom::testing::Grow(*m, 99, 50, 300000);  // a new run block of slice 1
-      if (mode == broom::ShipMode::kShared) {  // refused (0's blocks): then in copy mode
+      if (mode == broom::ShipMode::kShared) {    // refused (0's blocks): then in copy mode
         std::optional<broom::Shipment> s =
             broom::ShipMessage(*m, 2, broom::ShipMode::kShared, &error);
         std::printf("%s %s\n", s ? "SHARED" : "REFUSED", s ? "ok" : error.c_str());

@@ -216,8 +216,8 @@ TEST_F(ShipSharedTest, AReceiverKilledWhileHoldingSharedLoansGivesThemBackForReu
   bool reused = false;
   for (int i = 0; i < 512 && !reused; ++i) {
     fresh.push_back(Build({{60, 1, 0}}));
-    reused = std::find(objects.begin(), objects.end(), &fresh.back().region().region()) !=
-             objects.end();
+    reused =
+        std::find(objects.begin(), objects.end(), &fresh.back().region().region()) != objects.end();
   }
   EXPECT_TRUE(reused) << "no new region reused a block taken back from the dead process";
   Message<Graph> check = Build({{61, 200, 0}});  // and they hold new content correctly
@@ -275,8 +275,7 @@ TEST(ShipSharedChainTest, OnwardShippingInSharedModeIsRefusedClearlyAndCopyModeC
   uint16_t port = 0;
   const int listener = testing::Listen(&port);
   ASSERT_GE(listener, 0);
-  PeerProcess b(kSelf, {"--peer", "relay", std::to_string(port), "shared"},
-                PlanEnv(plan, 1, true));
+  PeerProcess b(kSelf, {"--peer", "relay", std::to_string(port), "shared"}, PlanEnv(plan, 1, true));
   const int fd = testing::Accept(listener);
   ASSERT_GE(fd, 0);
   unsigned b_port = 0;
