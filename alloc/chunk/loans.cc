@@ -147,6 +147,10 @@ class Holder {
     bool forgotten = false;  // ForgetPeer: unmap when its last installed block goes
   };
   MetaVector<PeerMapping> peers ABSL_GUARDED_BY(mu);
+  // Borrowed blocks on their way out (ForeignLeaving until ForeignSent or ForeignCancelled), by
+  // lender slice: the engine may still be reading them, so their slice is neither mapped over
+  // nor unmapped meanwhile.
+  MetaVector<uint32_t> leaving ABSL_GUARDED_BY(mu);
 
   PeerMapping* MappingOf(uint32_t slice) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
     return slice < peers.size() && peers[slice].fd >= 0 ? &peers[slice] : nullptr;
@@ -286,12 +290,21 @@ void DropWarm(Holder& h, uintptr_t block, size_t size) ABSL_EXCLUSIVE_LOCKS_REQU
   }
 }
 
-// True if a block of slice `slice` is installed here.
+// True if a block of slice `slice` is installed here or on its way out.
 bool BorrowedInSlice(Holder& h, uint32_t slice) ABSL_EXCLUSIVE_LOCKS_REQUIRED(h.mu) {
+  if (slice < h.leaving.size() && h.leaving[slice] != 0) return true;
   const AddressPlan& plan = chunk_internal::ProcessSpace().plan();
   const uintptr_t lo = plan.SliceBase(slice);
   auto it = h.borrowed.lower_bound(lo);
   return it != h.borrowed.end() && it->first < lo + plan.slice_bytes;
+}
+
+// Counts a borrowed block leaving (+1) or gone (-1) in its slice's `leaving` entry.
+void NoteLeaving(Holder& h, uintptr_t block, int delta) ABSL_EXCLUSIVE_LOCKS_REQUIRED(h.mu) {
+  const int slice = SliceOf(block);
+  if (slice < 0) return;
+  if (h.leaving.size() <= static_cast<size_t>(slice)) h.leaving.resize(slice + 1, 0);
+  h.leaving[slice] += static_cast<uint32_t>(delta);
 }
 
 // Undoes MapLenderSlice: the slice is an inaccessible reservation here again, its commit steps
@@ -540,6 +553,7 @@ LeavingBlock ForeignLeaving(uintptr_t block) {
   {
     MutexLock lock(&h.mu);
     rec = Unregister(h, block, "shipping");
+    NoteLeaving(h, block, +1);
   }
   chunk_internal::UnchargeHeld(rec.size);
   return LeavingBlock{block, rec.size, rec.generation, rec.incarnation, rec.memory};
@@ -550,6 +564,7 @@ void ForeignSent(const LeavingBlock& b, uint32_t to) {
   {
     MutexLock lock(&h.mu);
     const int lender = SliceOf(b.block);
+    NoteLeaving(h, b.block, -1);
     PurgeBorrowed(h, b.block, b.size, b.memory);
     if (lender >= 0 && static_cast<uint32_t>(lender) != to) {
       QueueNote(h, b.block, b.generation, b.incarnation, to);
@@ -562,6 +577,7 @@ void ForeignCancelled(const LeavingBlock& b) {
   Holder& h = TheHolder();
   {
     MutexLock lock(&h.mu);
+    NoteLeaving(h, b.block, -1);
     PurgeBorrowed(h, b.block, b.size, b.memory);
     QueueNote(h, b.block, b.generation, b.incarnation, kNoteReturned);
     UnmapIfForgottenAndEmpty(h, b.block);
@@ -609,8 +625,8 @@ bool MapLenderSlice(uint32_t lender, const SharedSliceId& id, char* why, size_t 
     if (BorrowedInSlice(h, lender)) {
       std::snprintf(why, n,
                     "process %u's shared memory is another file than the one mapped here, "
-                    "whose blocks are still held here (did the process restart?): free them "
-                    "first",
+                    "whose blocks are still held here or being sent on (did the process "
+                    "restart?): free them first",
                     lender);
       return false;
     }
@@ -625,9 +641,9 @@ bool MapLenderSlice(uint32_t lender, const SharedSliceId& id, char* why, size_t 
   }
   if (BorrowedInSlice(h, lender)) {
     std::snprintf(why, n,
-                  "blocks process %u shipped here in copy mode are still held here: its shared "
-                  "memory cannot be mapped over them (free those regions first, or keep to one "
-                  "mode per pair of processes)",
+                  "blocks process %u shipped here in copy mode are still held here or being "
+                  "sent on: its shared memory cannot be mapped over them (free those regions "
+                  "first, or keep to one mode per pair of processes)",
                   lender);
     return false;
   }

@@ -44,7 +44,8 @@
 //                              1); 'F' from 1: prints "GOT <digest>", frees it and sends 1 its
 //                              notes for 0 and for 1 (it has no connection to 0); 'H': keeps it,
 //                              prints "HELD <n>"; 'Q': prints STATS as echo does.
-//   ship_peer bounce <port>    the soak's other side (tests/ship/soak.h): each 'B' region from
+//   ship_peer bounce <port> [shared]   the soak's other side (tests/ship/soak.h): each 'B' region
+//   from
 //                              0 is checked (or "ERR") and freed, and a fresh Small of the same
 //                              sequence number goes back as 'B'; notes for 0 every 64 regions;
 //                              'Q': the last notes and an 'E' frame, then "STATS loaned=..
@@ -305,7 +306,7 @@ int Sink(uint16_t port) {
   }
 }
 
-int Bounce(uint16_t port) {
+int Bounce(uint16_t port, broom::ShipMode mode) {
   using broom::testing::Small;
   int fd = broom::testing::Connect(port);
   if (fd < 0) return 1;
@@ -327,7 +328,7 @@ int Bounce(uint16_t port) {
       }
       m.reset();
       auto back = broom::testing::MakeSmall(seq, 1);
-      if (!broom::testing::SendRegion(fd, 'B', back, 0, &error)) {
+      if (!broom::testing::SendRegion(fd, 'B', back, 0, &error, mode)) {
         std::printf("ERR %s\n", error.c_str());
         return 1;
       }
@@ -370,7 +371,7 @@ int ShipPeerMain(int argc, char** argv) {
   if (mode == "half" && argc > 1) return Half(port, std::atoi(argv[1]));
   if (mode == "relay" && argc > 0) return Relay(port, ship_mode);
   if (mode == "sink" && argc > 0) return Sink(port);
-  if (mode == "bounce" && argc > 0) return Bounce(port);
+  if (mode == "bounce" && argc > 0) return Bounce(port, ship_mode);
   if (mode == "occupy" && argc > 0) {
     void* at = reinterpret_cast<void*>(std::strtoull(argv[0], nullptr, 16));
     if (mmap(at, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0) != at) {

@@ -425,6 +425,20 @@ TEST(ShipSharedModeTest, SharedManifestsWhoseMemoryCannotBeMappedAreRefusedClear
   EXPECT_NE(error.find("cannot open process 1's shared memory (/proc/"), std::string::npos)
       << error;
   EXPECT_NE(error.find("ship in copy mode"), std::string::npos) << error;
+  // A block process 1 shipped in copy mode is installed here: its shared memory cannot be
+  // mapped over it (the block's bytes here would be replaced).
+  std::string copy = SharedManifest(plan, internal::ManifestHeader{});
+  auto* ch = reinterpret_cast<internal::ManifestHeader*>(copy.data());
+  auto* cb = reinterpret_cast<internal::ManifestBlock*>(copy.data() + sizeof(*ch));
+  ch->mode = internal::kManifestCopy;
+  ch->payload_bytes = 4096;
+  cb->by_value = 1;
+  std::optional<Receipt> copied = Receipt::Open(copy, 1, &error);
+  ASSERT_TRUE(copied) << error;
+  EXPECT_FALSE(Receipt::Open(SharedManifest(plan, shm), 1, &error));
+  EXPECT_NE(error.find("shipped here in copy mode are still held here"), std::string::npos)
+      << error;
+  copied.reset();
   const ShipStats after = GetShipStats();
   EXPECT_EQ(after.borrowed_bytes, before.borrowed_bytes);  // nothing installed
   EXPECT_EQ(after.shared_slices_mapped, 0u);
