@@ -15,8 +15,15 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 
 namespace broom::internal {
+
+struct PlanState;
+// "this process's region space is not at its address plan: the range [..) (N slices of M GiB,
+// this process's slice i): <why> (<errno>); already mapped there: <line>; <what to change>",
+// for error messages (ship_plan.cc).
+std::string DescribePlanFailure(const PlanState& s);
 
 inline constexpr uint32_t kManifestMagic = 0x48534252;  // "RBSH"
 inline constexpr uint16_t kManifestVersion = 2;

@@ -302,8 +302,9 @@ uint64_t LendersWithLoanNotes();
 // ForgetPeer(lender) are queued again: an engine drops them with TakeLoanNotes.
 size_t AcceptLoanNotes(const LoanNote* notes, size_t n);
 // Process `peer` is gone (died, or its job ended): drops the notes queued for it and takes back
-// every block on loan to it. Blocks it had lent to this process stay usable here until freed.
-// Returns the blocks taken back.
+// every block on loan to it. Blocks it had lent to this process stay usable here until freed
+// (in shared mode its memory stays mapped, and alive, until the last of them is freed; then its
+// slice is unmapped here). Returns the blocks taken back.
 size_t ForgetPeer(uint32_t peer);
 
 struct ShipStats {
