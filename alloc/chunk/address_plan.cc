@@ -11,6 +11,7 @@ AddressPlan PlanFromOptions() {
   plan.slice_bytes = static_cast<size_t>(GetOption(Option::kReserveGb)) << 30;
   plan.processes = static_cast<uint32_t>(GetOption(Option::kPlanProcesses));
   plan.index = static_cast<uint32_t>(GetOption(Option::kPlanIndex));
+  plan.shared = GetOption(Option::kPlanShared) != 0;
   return plan;
 }
 

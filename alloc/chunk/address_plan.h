@@ -7,8 +7,8 @@
 //                 had (alloc/region/ship.cc): every pointer inside it stays valid.
 //   PlanFromOptions()   the plan of this process, from the options table (alloc/os/options.h):
 //                 BROOM_PLAN_BASE_GB, BROOM_RESERVE_GB (the slice), BROOM_PLAN_PROCESSES,
-//                 BROOM_PLAN_INDEX. A worker process gets the values of its driver in its
-//                 environment (the CAF shim sets them).
+//                 BROOM_PLAN_INDEX, BROOM_PLAN_SHARED. A worker process gets the values of its
+//                 driver in its environment (the CAF shim sets them).
 //
 // Thread-safety: plain values and pure functions.
 #ifndef BROOM_ALLOC_CHUNK_ADDRESS_PLAN_H_
@@ -27,6 +27,7 @@ struct AddressPlan {
   size_t slice_bytes = 0;  // each process's slice
   uint32_t processes = 0;  // slices; 0: no plan (the space was reserved anywhere)
   uint32_t index = 0;      // this process's slice
+  bool shared = false;     // this process's slice is backed by shared memory (a memfd)
   // INVARIANT (a valid plan): index < processes, base + slice_bytes * processes <= kUserSpaceEnd
 
   size_t range_bytes() const { return slice_bytes * processes; }
@@ -38,7 +39,7 @@ struct AddressPlan {
   }
   bool operator==(const AddressPlan& o) const {
     return base == o.base && slice_bytes == o.slice_bytes && processes == o.processes &&
-           index == o.index;
+           index == o.index && shared == o.shared;
   }
 };
 

@@ -198,8 +198,16 @@ void ForkParent() ABSL_NO_THREAD_SAFETY_ANALYSIS {
 // The child has one thread; the states of the others stay registered (their cached blocks are
 // lost to the child, which only matters for a child that keeps running without exec).
 // The child's only thread is the one that forked, which holds the locks: it releases them (also
-// what ThreadSanitizer can follow, unlike re-initializing the mutex).
-void ForkChild() { ForkParent(); }
+// what ThreadSanitizer can follow, unlike re-initializing the mutex). Memory shared with other
+// processes (a memfd-backed slice, other slices mapped here) is not the child's to write: those
+// slices become inaccessible in the child (a child that uses regions must not fork from a
+// process with shared memory; one that execs is unaffected).
+void ForkChild() {
+  if (Chunks* chunks = g_chunks.load(std::memory_order_acquire)) {
+    chunks->space.DetachSharedAfterFork(&SliceMappedHere);
+  }
+  ForkParent();
+}
 
 BROOM_NOINLINE ThreadState* CreateThreadState() {
   Chunks& chunks = GetChunks();

@@ -8,6 +8,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
+#include <cstring>
 #include <deque>
 #include <map>
 #include <vector>
@@ -137,6 +139,22 @@ class Holder {
   uint64_t warm_seq ABSL_GUARDED_BY(mu) = 0;
   size_t warm_bytes ABSL_GUARDED_BY(mu) = 0;
 
+  // Lenders' memfds mapped over their slices here (shared mode), by slice.
+  struct PeerMapping {
+    uint64_t dev = 0;
+    uint64_t ino = 0;
+    int fd = -1;             // -1: not mapped
+    bool forgotten = false;  // ForgetPeer: unmap when its last installed block goes
+  };
+  MetaVector<PeerMapping> peers ABSL_GUARDED_BY(mu);
+  // Borrowed blocks on their way out (ForeignLeaving until ForeignSent or ForeignCancelled), by
+  // lender slice: the engine may still be reading them, so their slice is neither mapped over
+  // nor unmapped meanwhile.
+  MetaVector<uint32_t> leaving ABSL_GUARDED_BY(mu);
+
+  PeerMapping* MappingOf(uint32_t slice) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    return slice < peers.size() && peers[slice].fd >= 0 ? &peers[slice] : nullptr;
+  }
   uint32_t& IncarnationOf(uint32_t slice) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
     if (incarnation.size() <= slice) incarnation.resize(slice + 1, 0);
     return incarnation[slice];
@@ -163,6 +181,20 @@ Holder& TheHolder() {
   return *holder;
 }
 
+// Bit s: slice s is mapped here from its lender's memfd (read without a lock by fork's child
+// handler). Plans have at most 4095 slices (BROOM_PLAN_PROCESSES).
+constexpr uint32_t kMaxSlices = 4096;
+std::atomic<uint64_t> g_mapped_slices[kMaxSlices / 64] = {};
+
+void NoteSliceMapped(uint32_t slice, bool mapped) {
+  if (slice >= kMaxSlices) return;
+  const uint64_t bit = uint64_t{1} << (slice % 64);
+  if (mapped) {
+    g_mapped_slices[slice / 64].fetch_or(bit, std::memory_order_release);
+  } else {
+    g_mapped_slices[slice / 64].fetch_and(~bit, std::memory_order_release);
+  }
+}
 std::atomic<uint64_t> g_notes_accepted{0};
 std::atomic<uint64_t> g_stale_notes{0};
 std::atomic<uint64_t> g_reclaimed{0};
@@ -258,13 +290,67 @@ void DropWarm(Holder& h, uintptr_t block, size_t size) ABSL_EXCLUSIVE_LOCKS_REQU
   }
 }
 
+// True if a block of slice `slice` is installed here or on its way out.
+bool BorrowedInSlice(Holder& h, uint32_t slice) ABSL_EXCLUSIVE_LOCKS_REQUIRED(h.mu) {
+  if (slice < h.leaving.size() && h.leaving[slice] != 0) return true;
+  const AddressPlan& plan = chunk_internal::ProcessSpace().plan();
+  const uintptr_t lo = plan.SliceBase(slice);
+  auto it = h.borrowed.lower_bound(lo);
+  return it != h.borrowed.end() && it->first < lo + plan.slice_bytes;
+}
+
+// Counts a borrowed block leaving (+1) or gone (-1) in its slice's `leaving` entry.
+void NoteLeaving(Holder& h, uintptr_t block, int delta) ABSL_EXCLUSIVE_LOCKS_REQUIRED(h.mu) {
+  const int slice = SliceOf(block);
+  if (slice < 0) return;
+  if (h.leaving.size() <= static_cast<size_t>(slice)) h.leaving.resize(slice + 1, 0);
+  h.leaving[slice] += static_cast<uint32_t>(delta);
+}
+
+// Undoes MapLenderSlice: the slice is an inaccessible reservation here again, its commit steps
+// uncommitted (copy mode commits them again), the lender's file closed.
+void UnmapLender(Holder& h, uint32_t slice) ABSL_EXCLUSIVE_LOCKS_REQUIRED(h.mu) {
+  Holder::PeerMapping* pm = h.MappingOf(slice);
+  if (pm == nullptr) return;
+  Space& space = chunk_internal::ProcessSpace();
+  const AddressPlan& plan = space.plan();
+  BROOM_CHECK(os::ReserveOver(reinterpret_cast<void*>(plan.SliceBase(slice)), plan.slice_bytes),
+              "cannot unmap process %u's shared memory", slice);
+  const uintptr_t base = reinterpret_cast<uintptr_t>(space.base());
+  for (uintptr_t a = plan.SliceBase(slice); a < plan.SliceBase(slice) + plan.slice_bytes;
+       a += Space::kCommitStep) {
+    const size_t step = (a - base) / Space::kCommitStep;
+    if (step / 64 < h.committed_steps.size()) {
+      h.committed_steps[step / 64] &= ~(uint64_t{1} << (step % 64));
+    }
+  }
+  os::CloseFile(pm->fd);
+  *pm = Holder::PeerMapping{};
+  NoteSliceMapped(slice, false);
+}
+
+// After a block of `block`'s slice left: a forgotten lender's mapping goes with its last block.
+void UnmapIfForgottenAndEmpty(Holder& h, uintptr_t block) ABSL_EXCLUSIVE_LOCKS_REQUIRED(h.mu) {
+  const int slice = SliceOf(block);
+  if (slice < 0) return;
+  Holder::PeerMapping* pm = h.MappingOf(static_cast<uint32_t>(slice));
+  if (pm != nullptr && pm->forgotten && !BorrowedInSlice(h, static_cast<uint32_t>(slice))) {
+    UnmapLender(h, static_cast<uint32_t>(slice));
+  }
+}
+
 // A borrowed block leaves this process (freed or shipped on): its memory becomes inaccessible
-// (ASan) and warm, and the oldest warm memory over the cap is purged. Under the lock, so that a
-// purge never hits the same addresses installed again meanwhile.
+// (ASan) and, if it was copied here, warm, and the oldest warm memory over the cap is purged.
+// Under the lock, so that a purge never hits the same addresses installed again meanwhile.
+// Memory of a slice mapped from its lender's memfd is the lender's pages: never purged here.
 void PurgeBorrowed(Holder& h, uintptr_t block, size_t size, InstallMemory memory)
     ABSL_EXCLUSIVE_LOCKS_REQUIRED(h.mu) {
-  if (memory != InstallMemory::kCommit) return;
   PoisonMemory(reinterpret_cast<void*>(block), size);
+  const int slice = SliceOf(block);
+  if (memory != InstallMemory::kCommit ||
+      (slice >= 0 && h.MappingOf(static_cast<uint32_t>(slice)) != nullptr)) {
+    return;
+  }
   const uint64_t seq = ++h.warm_seq;
   h.warm[block] = {size, seq};  // not warm before: installing it dropped any warm overlap
   h.warm_order.push_back({block, seq});
@@ -312,6 +398,7 @@ LoanCounters GetLoanCounters() {
     c.notes_queued = h.notes_queued;
     c.notes_pending = h.notes_pending;
     c.warm_borrowed_bytes = h.warm_bytes;
+    for (const Holder::PeerMapping& pm : h.peers) c.shared_slices_mapped += pm.fd >= 0 ? 1 : 0;
   }
   c.notes_accepted = g_notes_accepted.load(std::memory_order_relaxed);
   c.stale_notes = g_stale_notes.load(std::memory_order_relaxed);
@@ -412,6 +499,10 @@ bool InstallForeign(uintptr_t block, size_t size, uint8_t block_class, uint32_t 
       return false;
     }
   }
+  if (memory == InstallMemory::kMapped && h.MappingOf(static_cast<uint32_t>(slice)) == nullptr) {
+    *why = "its lender's shared memory is not mapped here";
+    return false;
+  }
   if (memory == InstallMemory::kCommit) DropWarm(h, block, size);
   if (memory == InstallMemory::kCommit && !CommitBorrowed(h, block, size)) {
     *why = "the kernel refused to commit memory for the block";
@@ -450,6 +541,7 @@ size_t ReleaseForeign(BlockHeader* b) {
     rec = Unregister(h, block, "release");
     PurgeBorrowed(h, block, rec.size, rec.memory);
     QueueNote(h, block, rec.generation, rec.incarnation, kNoteReturned);
+    UnmapIfForgottenAndEmpty(h, block);
   }
   chunk_internal::UnchargeHeld(rec.size);
   return rec.size;
@@ -461,6 +553,7 @@ LeavingBlock ForeignLeaving(uintptr_t block) {
   {
     MutexLock lock(&h.mu);
     rec = Unregister(h, block, "shipping");
+    NoteLeaving(h, block, +1);
   }
   chunk_internal::UnchargeHeld(rec.size);
   return LeavingBlock{block, rec.size, rec.generation, rec.incarnation, rec.memory};
@@ -471,10 +564,12 @@ void ForeignSent(const LeavingBlock& b, uint32_t to) {
   {
     MutexLock lock(&h.mu);
     const int lender = SliceOf(b.block);
+    NoteLeaving(h, b.block, -1);
     PurgeBorrowed(h, b.block, b.size, b.memory);
     if (lender >= 0 && static_cast<uint32_t>(lender) != to) {
       QueueNote(h, b.block, b.generation, b.incarnation, to);
     }
+    UnmapIfForgottenAndEmpty(h, b.block);
   }
 }
 
@@ -482,9 +577,125 @@ void ForeignCancelled(const LeavingBlock& b) {
   Holder& h = TheHolder();
   {
     MutexLock lock(&h.mu);
+    NoteLeaving(h, b.block, -1);
     PurgeBorrowed(h, b.block, b.size, b.memory);
     QueueNote(h, b.block, b.generation, b.incarnation, kNoteReturned);
+    UnmapIfForgottenAndEmpty(h, b.block);
   }
+}
+
+bool OwnSharedSlice(SharedSliceId* id, char* why, size_t n) {
+  Space& space = chunk_internal::ProcessSpace();
+  if (space.shared_fd() < 0) {
+    if (space.shared_problem() != nullptr) {
+      std::snprintf(why, n, "this process's slice could not be backed by shared memory: %s (%s)",
+                    space.shared_problem(), std::strerror(space.shared_errno()));
+    } else {
+      std::snprintf(why, n,
+                    "this process's slice is not backed by shared memory (set "
+                    "BROOM_PLAN_SHARED=1, or AddressPlan::shared_memory in "
+                    "ConfigureAddressPlan, before its first region)");
+    }
+    return false;
+  }
+  static const SharedSliceId own = [&space] {
+    SharedSliceId i{};
+    uint64_t size = 0;
+    i.machine = os::MachineBootHash();
+    os::FileIdentity(space.shared_fd(), &i.dev, &i.ino, &size);
+    i.fd = space.shared_fd();
+    i.pid = os::ProcessId();  // a forked child cannot use the slice (DetachSharedAfterFork)
+    return i;
+  }();
+  *id = own;
+  return true;
+}
+
+bool MapLenderSlice(uint32_t lender, const SharedSliceId& id, char* why, size_t n) {
+  static const uint64_t machine = os::MachineBootHash();
+  Space& space = chunk_internal::ProcessSpace();
+  const AddressPlan& plan = space.plan();
+  Holder& h = TheHolder();
+  MutexLock lock(&h.mu);
+  if (Holder::PeerMapping* pm = h.MappingOf(lender)) {
+    if (pm->dev == id.dev && pm->ino == id.ino) {
+      pm->forgotten = false;
+      return true;
+    }
+    if (BorrowedInSlice(h, lender)) {
+      std::snprintf(why, n,
+                    "process %u's shared memory is another file than the one mapped here, "
+                    "whose blocks are still held here or being sent on (did the process "
+                    "restart?): free them first",
+                    lender);
+      return false;
+    }
+    UnmapLender(h, lender);
+  }
+  if (id.machine != machine || machine == 0) {
+    std::snprintf(why, n,
+                  "process %u shipped in shared mode from another machine (or one whose boot "
+                  "id cannot be read): shared memory works on one machine; ship in copy mode",
+                  lender);
+    return false;
+  }
+  if (BorrowedInSlice(h, lender)) {
+    std::snprintf(why, n,
+                  "blocks process %u shipped here in copy mode are still held here or being "
+                  "sent on: its shared memory cannot be mapped over them (free those regions "
+                  "first, or keep to one mode per pair of processes)",
+                  lender);
+    return false;
+  }
+  int error = 0;
+  const int fd = os::OpenProcessFile(id.pid, id.fd, &error);
+  if (fd < 0) {
+    std::snprintf(why, n,
+                  "cannot open process %u's shared memory (/proc/%u/fd/%d: %s): shared mode "
+                  "needs both processes on one machine, run by one user in one pid namespace; "
+                  "ship in copy mode otherwise",
+                  lender, id.pid, id.fd, std::strerror(error));
+    return false;
+  }
+  uint64_t dev = 0, ino = 0, size = 0;
+  if (!os::FileIdentity(fd, &dev, &ino, &size) || dev != id.dev || ino != id.ino ||
+      size != plan.slice_bytes) {
+    os::CloseFile(fd);
+    std::snprintf(why, n,
+                  "/proc/%u/fd/%d is not process %u's shared memory (the process exited, or "
+                  "another has its id)",
+                  id.pid, id.fd, lender);
+    return false;
+  }
+  const uintptr_t lo = plan.SliceBase(lender);
+  DropWarm(h, lo, plan.slice_bytes);  // copied memory there is replaced by the lender's pages
+  if (!os::MapSharedAt(reinterpret_cast<void*>(lo), plan.slice_bytes, fd, 0, /*accessible=*/true,
+                       &error)) {
+    os::CloseFile(fd);
+    BROOM_CHECK(os::ReserveOver(reinterpret_cast<void*>(lo), plan.slice_bytes),
+                "cannot restore process %u's slice after a failed mapping", lender);
+    std::snprintf(why, n, "cannot map process %u's shared memory over its slice: %s", lender,
+                  std::strerror(error));
+    return false;
+  }
+  if (h.peers.size() <= lender) h.peers.resize(lender + 1);
+  h.peers[lender] = Holder::PeerMapping{dev, ino, fd, false};
+  NoteSliceMapped(lender, true);
+  return true;
+}
+
+bool ForeignMemory(uintptr_t block, InstallMemory* memory) {
+  Holder& h = TheHolder();
+  MutexLock lock(&h.mu);
+  auto it = h.borrowed.find(block);
+  if (it == h.borrowed.end()) return false;
+  *memory = it->second.memory;
+  return true;
+}
+
+bool SliceMappedHere(uint32_t slice) {
+  return slice < kMaxSlices && (g_mapped_slices[slice / 64].load(std::memory_order_acquire) &
+                                (uint64_t{1} << (slice % 64))) != 0;
 }
 
 size_t TakeNotes(uint32_t lender, LoanNote* out, size_t max) {
@@ -515,6 +726,10 @@ size_t ForgetPeer(uint32_t peer) {
   {
     MutexLock lock(&h.mu);
     ++h.IncarnationOf(peer);
+    if (Holder::PeerMapping* pm = h.MappingOf(peer)) {
+      pm->forgotten = true;
+      if (!BorrowedInSlice(h, peer)) UnmapLender(h, peer);
+    }
     if (peer < h.notes.size()) {
       h.notes_pending -= h.notes[peer].size();
       h.notes[peer].clear();

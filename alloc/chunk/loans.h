@@ -11,10 +11,12 @@
 //                 shipped back here, when the shipment is cancelled, or when its holder dies.
 //   Holder side   a block of another slice installed here is BORROWED: registered in the chunk
 //                 map (so BlockOf and RegionOf find it), charged like any held block, its memory
-//                 committed here (copy mode; the bytes arrive with the region). When the region
-//                 frees it, ReleaseBlock ends here: the memory is purged and a RETURN note for
-//                 the lender is queued. Shipping it on to a third process queues a MOVE note
-//                 (the lender then knows who has it, for death reclamation).
+//                 committed here (copy mode; the bytes arrive with the region) or the lender's
+//                 own pages (shared mode: the lender's memfd is mapped over its slice here, once
+//                 per lender, MapLenderSlice). When the region frees it, ReleaseBlock ends here:
+//                 copied memory is purged (shared pages stay mapped: they are the lender's) and
+//                 a RETURN note for the lender is queued. Shipping it on to a third process queues
+//                 a MOVE note (the lender then knows who has it, for death reclamation).
 //   Notes         (block address, generation, holder) triples the engine carries from holders
 //                 to lenders (the CAF shim piggybacks them on its credit messages); a note whose
 //                 generation is not the block's current loan is stale and ignored, so notes may
@@ -52,13 +54,14 @@ struct LoanCounters {
   size_t borrowed_blocks = 0;
   uint64_t lent_total = 0;  // blocks ever lent / borrowed
   uint64_t borrowed_total = 0;
-  uint64_t notes_queued = 0;       // notes ever queued here for lenders
-  uint64_t notes_accepted = 0;     // notes from holders that ended or moved a loan here
-  uint64_t stale_notes = 0;        // notes that matched no current loan
-  uint64_t reclaimed_blocks = 0;   // loans taken back from holders that died
-  uint64_t notes_relayed = 0;      // notes for other lenders, received here and queued for them
-  size_t notes_pending = 0;        // queued, not yet taken by the engine
-  size_t warm_borrowed_bytes = 0;  // freed borrowed memory still resident here (<= 32 MiB)
+  uint64_t notes_queued = 0;        // notes ever queued here for lenders
+  uint64_t notes_accepted = 0;      // notes from holders that ended or moved a loan here
+  uint64_t stale_notes = 0;         // notes that matched no current loan
+  uint64_t reclaimed_blocks = 0;    // loans taken back from holders that died
+  uint64_t notes_relayed = 0;       // notes for other lenders, received here and queued for them
+  size_t notes_pending = 0;         // queued, not yet taken by the engine
+  size_t warm_borrowed_bytes = 0;   // freed borrowed memory still resident here (<= 32 MiB)
+  size_t shared_slices_mapped = 0;  // lenders' memfds mapped here now (shared mode)
 };
 LoanCounters GetLoanCounters();
 
@@ -117,13 +120,41 @@ void ForeignSent(const LeavingBlock& b, uint32_t to);
 // Its shipment never left: the block is returned to its lender (purged, return note).
 void ForeignCancelled(const LeavingBlock& b);
 
+// ---- shared memory (docs/design.md, "Shared memory") ----------------------------------------
+
+// What a receiver needs to map a lender's memfd-backed slice: the lender's machine (a hash of
+// its boot id), process and descriptor, and the file's identity (checked after opening it).
+struct SharedSliceId {
+  uint64_t machine;
+  uint64_t dev;
+  uint64_t ino;
+  uint32_t pid;
+  int32_t fd;
+};
+// This process's slice's identity. False with *why (a sentence, written into why[0..n)) if the
+// slice is not backed by shared memory.
+bool OwnSharedSlice(SharedSliceId* id, char* why, size_t n);
+// Makes slice `lender`'s memory visible here: maps the lender's memfd (opened through
+// /proc/<pid>/fd/<fd>) over the whole slice, read-write, once per lender (later calls with the
+// same file cost one lock and a compare). False with *why if the lender is on another machine,
+// its file cannot be opened or is not the one named, blocks of another file of that slice (a
+// restarted lender) or blocks it shipped in copy mode are still installed here, or mmap fails.
+bool MapLenderSlice(uint32_t lender, const SharedSliceId& id, char* why, size_t n);
+// How a block installed here got its memory; false if it is not installed.
+bool ForeignMemory(uintptr_t block, InstallMemory* memory);
+// True if slice `slice` is mapped here from its lender's memfd now. No lock (fork's child
+// handler reads it).
+bool SliceMappedHere(uint32_t slice);
+
 // Moves up to `max` notes queued for `lender` to out[]; returns how many.
 size_t TakeNotes(uint32_t lender, LoanNote* out, size_t max);
 // Bit i of the result (i < 64): notes are queued for process i (processes past 63 are in the
 // top bit). Cheap: one relaxed load.
 uint64_t LendersWithNotes();
 // Forgets process `peer` (it died or its job ended): drops the notes queued for it and
-// reclaims the blocks on loan to it. Returns the blocks reclaimed.
+// reclaims the blocks on loan to it. Its slice's shared memory, if mapped here, is unmapped
+// once no block of it is installed here (at once, or when the last one is freed). Returns the
+// blocks reclaimed.
 size_t ForgetPeer(uint32_t peer);
 
 }  // namespace broom::internal

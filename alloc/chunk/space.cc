@@ -24,11 +24,36 @@ Space::Space(const AddressPlan& plan) : requested_(plan) {
     size_ = plan.range_bytes();
     slice_base_ = reinterpret_cast<char*>(plan.SliceBase(plan.index));
     slice_bytes_ = plan.slice_bytes;
+    if (plan.shared) BackSliceWithSharedMemory();
   } else {
     if (plan_problem_ == nullptr) plan_problem_ = "the plan's range cannot be reserved";
     ReserveAnywhere(plan.slice_bytes != 0 ? plan.slice_bytes : kMinReserve);
   }
   Init();
+}
+
+void Space::BackSliceWithSharedMemory() {
+  const int fd = os::CreateSharedFile(slice_bytes_, &shared_errno_);
+  if (fd < 0) {
+    shared_problem_ = "memfd_create or ftruncate failed";
+  } else if (!os::MapSharedAt(slice_base_, slice_bytes_, fd, 0, /*accessible=*/false,
+                              &shared_errno_)) {
+    shared_problem_ = "mapping the memfd over the slice failed";
+    os::CloseFile(fd);
+    BROOM_CHECK(os::ReserveOver(slice_base_, slice_bytes_),
+                "cannot restore the slice's reservation");
+  } else {
+    shared_fd_ = fd;
+    return;
+  }
+  plan_.shared = false;
+}
+
+void Space::DetachSharedAfterFork(bool (*mapped)(uint32_t slice)) {
+  if (shared_fd_ >= 0) os::ReserveOver(slice_base_, slice_bytes_);
+  for (uint32_t i = 0; i < plan_.processes; ++i) {
+    if (mapped(i)) os::ReserveOver(reinterpret_cast<void*>(plan_.SliceBase(i)), plan_.slice_bytes);
+  }
 }
 
 void Space::ReserveAnywhere(size_t bytes) {
@@ -59,6 +84,7 @@ void Space::Init() {
 Space::~Space() {
   os::Unmap(map_, chunks() * sizeof(std::atomic<uintptr_t>));
   os::Unmap(base_, size_);
+  if (shared_fd_ >= 0) os::CloseFile(shared_fd_);
 }
 
 void Space::Publish() const {

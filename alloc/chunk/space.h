@@ -13,6 +13,10 @@
 // and chunks() describe the whole range; the frontier and the commit step move within the slice.
 // A space built from a byte count (tests, and a process whose plan range is taken) is a range
 // of one slice, at whatever address the kernel chooses.
+// With plan.shared, the own slice is a MAP_SHARED mapping of a memfd the size of the slice
+// (inaccessible until committed, as the rest of the range): other processes of the job on this
+// machine map it at the same addresses to receive regions without copying (loans.h). Purge then
+// frees the file's pages (MADV_REMOVE), which MADV_DONTNEED would not.
 //
 // Ownership: the process-wide space is never destroyed (threads release blocks during static
 // destruction); a test may create and destroy its own, which never publishes to g_space.
@@ -69,6 +73,16 @@ class Space {
   int plan_errno() const { return plan_errno_; }
   // The plan this space was asked for (whether or not it could be placed).
   const AddressPlan& requested_plan() const { return requested_; }
+  // The memfd behind the own slice (-1 if plan().shared is false), and why there is none
+  // although the plan asked for one (null otherwise; shared_errno() is the errno).
+  int shared_fd() const { return shared_fd_; }
+  const char* shared_problem() const { return shared_problem_; }
+  int shared_errno() const { return shared_errno_; }
+  // In a child after fork(): the slices shared with other processes (the own slice if it is
+  // memfd-backed, and each slice i with mapped(i), other processes' memfds mapped here) become
+  // inaccessible reservations, so the child cannot write into memory its parent or a peer still
+  // uses. See docs/design.md, "Shared memory".
+  void DetachSharedAfterFork(bool (*mapped)(uint32_t slice));
 
   // The first chunk never carved; [slice_base, frontier) has been handed out at least once.
   // (Readable from any thread: relaxed snapshots; only Carve writes them.)
@@ -94,7 +108,13 @@ class Space {
   void OrMap(const void* p, uintptr_t bits);
 
   // OS services forwarded for the pool.
-  void Purge(void* p, size_t bytes) { os::Purge(p, bytes); }
+  void Purge(void* p, size_t bytes) {
+    if (shared_fd_ >= 0) {
+      os::PurgeShared(p, bytes);  // the pool purges only the own slice
+    } else {
+      os::Purge(p, bytes);
+    }
+  }
   uint64_t NowMs() const { return os::NowMs(); }
   // Zeroed memory charged only when touched (the pool's per-chunk records); never freed.
   void* MapZeroed(size_t bytes);
@@ -102,6 +122,9 @@ class Space {
  private:
   // Reserves `bytes` anywhere (halving as the constructor comment says) and sets base_/size_.
   void ReserveAnywhere(size_t bytes);
+  // Replaces the own slice's reservation with a memfd mapping (still inaccessible); on failure
+  // keeps the reservation, clears plan_.shared and says why in shared_problem_.
+  void BackSliceWithSharedMemory();
   // Maps the chunk map for size_ and starts the frontier at slice_base_.
   void Init();
 
@@ -118,6 +141,9 @@ class Space {
   AddressPlan requested_;
   const char* plan_problem_ = nullptr;
   int plan_errno_ = 0;
+  int shared_fd_ = -1;
+  const char* shared_problem_ = nullptr;
+  int shared_errno_ = 0;
 };
 
 }  // namespace broom::internal

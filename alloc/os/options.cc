@@ -62,6 +62,7 @@ constexpr OptionRow kTable[] = {
      "GiB from address 0, 1..131071"},
     {"BROOM_PLAN_PROCESSES", kPlanProcessesDefault, 1, 4095, nullptr, "an integer 1..4095"},
     {"BROOM_PLAN_INDEX", 0, 0, 4094, nullptr, "an integer 0..4094"},
+    {"BROOM_PLAN_SHARED", 0, 0, 1, kSwitchWords, "0/off or 1/on"},
 };
 static_assert(sizeof(kTable) / sizeof(kTable[0]) == static_cast<size_t>(Option::kCount),
               "one row per Option");

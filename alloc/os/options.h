@@ -27,6 +27,7 @@ enum class Option : int {
   kPlanBaseGb,     // BROOM_PLAN_BASE_GB: where the job's address plan starts, GiB from 0
   kPlanProcesses,  // BROOM_PLAN_PROCESSES: slices in the plan (processes a job may have)
   kPlanIndex,      // BROOM_PLAN_INDEX: this process's slice (the driver is 0; set for workers)
+  kPlanShared,     // BROOM_PLAN_SHARED: 0/1, back this process's slice with shared memory
   kCount,
 };
 

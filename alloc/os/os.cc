@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <link.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -74,6 +75,70 @@ void DescribeMapping(uintptr_t lo, uintptr_t hi, char* buf, size_t n) {
 bool Commit(void* p, size_t size) { return mprotect(p, size, PROT_READ | PROT_WRITE) == 0; }
 
 void Purge(void* p, size_t size) { madvise(p, size, MADV_DONTNEED); }
+
+int CreateSharedFile(size_t size, int* error) {
+  const int fd = static_cast<int>(memfd_create("broom-slice", MFD_CLOEXEC));
+  if (fd < 0) {
+    *error = errno;
+    return -1;
+  }
+  if (ftruncate(fd, static_cast<off_t>(size)) != 0) {
+    *error = errno;
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+bool MapSharedAt(void* p, size_t size, int fd, size_t offset, bool accessible, int* error) {
+  void* got = mmap(p, size, accessible ? PROT_READ | PROT_WRITE : PROT_NONE,
+                   MAP_SHARED | MAP_FIXED | MAP_NORESERVE, fd, static_cast<off_t>(offset));
+  if (got == MAP_FAILED) {
+    *error = errno;
+    return false;
+  }
+  return true;
+}
+
+bool ReserveOver(void* p, size_t size) {
+  return mmap(p, size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0) ==
+         p;
+}
+
+void PurgeShared(void* p, size_t size) { madvise(p, size, MADV_REMOVE); }
+
+int OpenProcessFile(uint32_t pid, int fd, int* error) {
+  char path[64];
+  std::snprintf(path, sizeof(path), "/proc/%u/fd/%d", pid, fd);
+  const int got = open(path, O_RDWR | O_CLOEXEC);
+  if (got < 0) *error = errno;
+  return got;
+}
+
+bool FileIdentity(int fd, uint64_t* dev, uint64_t* ino, uint64_t* size) {
+  struct stat st;
+  if (fstat(fd, &st) != 0) return false;
+  *dev = static_cast<uint64_t>(st.st_dev);
+  *ino = static_cast<uint64_t>(st.st_ino);
+  *size = static_cast<uint64_t>(st.st_size);
+  return true;
+}
+
+void CloseFile(int fd) { close(fd); }
+
+uint64_t MachineBootHash() {
+  char id[64] = {};
+  const int fd = open("/proc/sys/kernel/random/boot_id", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  const ssize_t n = read(fd, id, sizeof(id) - 1);
+  close(fd);
+  if (n <= 0) return 0;
+  uint64_t h = 1469598103934665603ull;
+  for (ssize_t i = 0; i < n; ++i) h = (h ^ static_cast<unsigned char>(id[i])) * 1099511628211ull;
+  return h;
+}
+
+uint32_t ProcessId() { return static_cast<uint32_t>(getpid()); }
 
 void* MapLazyZeroed(size_t size) {
   void* p = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,

@@ -23,6 +23,33 @@ bool Commit(void* p, size_t size);
 // Returns the physical pages of [p, p + size) to the OS; the range stays accessible and reads
 // as zeros afterwards.
 void Purge(void* p, size_t size);
+// Shared memory (a job's slices backed by a memfd, docs/design.md "Shared memory"):
+// Creates an anonymous shared-memory file of `size` bytes (memfd_create, close-on-exec; sparse:
+// nothing is allocated until touched). Returns its descriptor, or -1 with *error = the errno.
+int CreateSharedFile(size_t size, int* error);
+// Maps [p, p + size) to the file's bytes from `offset`, shared (MAP_SHARED | MAP_FIXED |
+// MAP_NORESERVE), accessible or not (PROT_NONE, made accessible later by Commit). Replaces
+// whatever was mapped there. False with *error = the errno.
+bool MapSharedAt(void* p, size_t size, int fd, size_t offset, bool accessible, int* error);
+// Replaces [p, p + size) with an inaccessible reservation (PROT_NONE, MAP_FIXED, nothing
+// committed): how a shared mapping is undone without giving up the addresses.
+bool ReserveOver(void* p, size_t size);
+// Frees the pages of [p, p + size) in a shared file mapping (MADV_REMOVE: Purge's MADV_DONTNEED
+// only drops this process's page table entries, the file keeps the pages). Reads as zeros
+// afterwards, in every process mapping the file.
+void PurgeShared(void* p, size_t size);
+// Opens descriptor `fd` of process `pid` (/proc/<pid>/fd/<fd>, read-write, close-on-exec): same
+// machine, same user. Returns the new descriptor or -1 with *error = the errno.
+int OpenProcessFile(uint32_t pid, int fd, int* error);
+// The file's device and inode numbers and size. False if fstat fails.
+bool FileIdentity(int fd, uint64_t* dev, uint64_t* ino, uint64_t* size);
+void CloseFile(int fd);
+// A hash of this boot of this machine (/proc/sys/kernel/random/boot_id; 0 if unreadable): two
+// processes with the same value run on one machine.
+uint64_t MachineBootHash();
+// This process's id.
+uint32_t ProcessId();
+
 // Maps `size` bytes of zeroed read-write memory that is not charged until touched.
 void* MapLazyZeroed(size_t size);
 void Unmap(void* p, size_t size);

@@ -1,11 +1,10 @@
 // Copyright Broom authors.
 //
-// Shipping regions between processes (broom/ship.h): the address plan as users see it, the
-// sender's side (Ship: checks, the manifest, lending the blocks), the receiver's (Receipt:
-// validation, installing the blocks, rebuilding the region object), and the loan notes.
+// Shipping regions between processes (broom/ship.h): the sender's side (Ship: checks, the
+// manifest, lending the blocks; shared mode's conditions), the receiver's (Receipt: validation,
+// installing or mapping the blocks, rebuilding the region object), and the loan notes. The
+// address plan as users see it is in ship_plan.cc.
 #include "broom/ship.h"
-
-#include <sys/stat.h>
 
 #include <algorithm>
 #include <atomic>
@@ -29,109 +28,6 @@
 
 namespace broom {
 
-namespace {
-
-AddressPlan ToPublic(const internal::AddressPlan& p) {
-  return {p.base, p.slice_bytes, p.processes, p.index};
-}
-
-internal::AddressPlan ToInternal(const AddressPlan& p) {
-  return {p.base, p.slice_bytes, p.processes, p.index};
-}
-
-// "the address plan's range [0x.., 0x..) (N slices of M GiB) ..." for error messages.
-std::string DescribePlanFailure(const internal::PlanState& s) {
-  const internal::AddressPlan& p = s.requested;
-  char buf[1024];
-  int n = std::snprintf(buf, sizeof(buf),
-                        "this process's region space is not at its address plan: the range "
-                        "[%#" PRIxPTR ", %#" PRIxPTR
-                        ") (%u slices of %zu GiB, this process's "
-                        "slice %u): %s",
-                        p.base, p.end(), p.processes, p.slice_bytes >> 30, p.index,
-                        s.problem != nullptr ? s.problem : "unknown");
-  if (s.error != 0 && n > 0 && static_cast<size_t>(n) < sizeof(buf)) {
-    n += std::snprintf(buf + n, sizeof(buf) - n, " (%s)", std::strerror(s.error));
-  }
-  if (s.error == EEXIST && n > 0 && static_cast<size_t>(n) < sizeof(buf)) {
-    char line[256];
-    internal::os::DescribeMapping(p.base, p.end(), line, sizeof(line));
-    if (line[0] != '\0') {
-      n += std::snprintf(buf + n, sizeof(buf) - n, "; already mapped there: %s", line);
-    }
-  }
-  if (n > 0 && static_cast<size_t>(n) < sizeof(buf)) {
-    std::snprintf(buf + n, sizeof(buf) - n, "; %s",
-                  s.error != 0 ? "choose a free range with BROOM_PLAN_BASE_GB (and "
-                                 "BROOM_PLAN_PROCESSES, BROOM_RESERVE_GB), the same in every "
-                                 "process of the job"
-                               : "fix BROOM_PLAN_BASE_GB, BROOM_PLAN_PROCESSES, "
-                                 "BROOM_PLAN_INDEX or BROOM_RESERVE_GB");
-  }
-  return buf;
-}
-
-}  // namespace
-
-bool GetAddressPlan(AddressPlan* plan, std::string* error) {
-  const internal::PlanState s = internal::GetPlanState();
-  if (s.active.processes != 0) {
-    *plan = ToPublic(s.active);
-    return true;
-  }
-  *plan = ToPublic(s.requested);
-  if (error != nullptr) *error = DescribePlanFailure(s);
-  return false;
-}
-
-std::string ExecutableBuildId() {
-  uint8_t id[64];
-  const size_t n = internal::os::ExecutableBuildId(id, sizeof(id));
-  std::string out;
-  if (n > 0) {
-    static const char kHex[] = "0123456789abcdef";
-    for (size_t i = 0; i < n && i < sizeof(id); ++i) {
-      out.push_back(kHex[id[i] >> 4]);
-      out.push_back(kHex[id[i] & 15]);
-    }
-    return out;
-  }
-  struct stat st;
-  if (stat("/proc/self/exe", &st) != 0) return "unknown";
-  char buf[128];
-  std::snprintf(buf, sizeof(buf), "file:%llu:%llu:%lld:%lld",
-                static_cast<unsigned long long>(st.st_dev),
-                static_cast<unsigned long long>(st.st_ino), static_cast<long long>(st.st_size),
-                static_cast<long long>(st.st_mtime));
-  return buf;
-}
-
-bool ConfigureAddressPlan(const AddressPlan& plan, std::string* error) {
-  const internal::AddressPlan p = ToInternal(plan);
-  if (const char* problem = internal::PlanProblem(p)) {
-    if (error != nullptr) *error = std::string("invalid address plan: ") + problem;
-    return false;
-  }
-  if (internal::ConfigurePlan(p)) return true;
-  const internal::PlanState s = internal::GetPlanState();
-  if (s.active == p) return true;
-  if (error != nullptr && s.active.processes == 0) {
-    *error = "the region space of this process already exists, and not at an address plan (" +
-             DescribePlanFailure(s) + ")";
-  } else if (error != nullptr) {
-    char buf[512];
-    std::snprintf(buf, sizeof(buf),
-                  "the region space of this process already exists at another address plan "
-                  "(base %#" PRIxPTR
-                  ", %u slices of %zu GiB, slice %u): the plan is chosen "
-                  "before the first region (set BROOM_PLAN_BASE_GB, BROOM_PLAN_PROCESSES, "
-                  "BROOM_RESERVE_GB in the environment, or call ConfigureAddressPlan first)",
-                  s.active.base, s.active.processes, s.active.slice_bytes >> 30, s.active.index);
-    *error = buf;
-  }
-  return false;
-}
-
 // ---- shipping ---------------------------------------------------------------------------------
 
 namespace internal {
@@ -148,6 +44,8 @@ std::atomic<uint64_t> g_regions_received{0};
 std::atomic<uint64_t> g_payload_sent{0};
 std::atomic<uint64_t> g_payload_received{0};
 std::atomic<uint64_t> g_manifest_sent{0};
+std::atomic<uint64_t> g_mapped_sent{0};
+std::atomic<uint64_t> g_mapped_received{0};
 
 // Region names are string literals in the sender; here they are interned copies, never freed.
 const char* InternName(std::string_view name) {
@@ -279,6 +177,41 @@ struct ShipAccess {
     return Fail(error, buf);
   }
 
+  // Shared mode's conditions (ShipMode::kShared): this process's slice is a memfd (*id gets
+  // it), and every block of `r` is of this slice or one the receiver shared with it.
+  static bool SharedShipPossible(const BumpRegion& r, const AddressPlan& plan, uint32_t to,
+                                 SharedSliceId* id, std::string* error) {
+    char why[512];
+    char name[128];
+    if (!OwnSharedSlice(id, why, sizeof(why))) {
+      return Fail(error, "cannot ship " + std::string(Describe(&r, name, sizeof(name))) +
+                             " in shared mode: " + why + "; ship it in copy mode");
+    }
+    size_t foreign = 0;
+    int example = -1;
+    for (const BlockHeader* b = r.blocks_; b != nullptr; b = b->next) {
+      const uintptr_t a = reinterpret_cast<uintptr_t>(b);
+      const int slice = plan.SliceOf(a);
+      if (slice == static_cast<int>(plan.index)) continue;
+      InstallMemory memory = InstallMemory::kCommit;
+      if (slice == static_cast<int>(to) && ForeignMemory(a, &memory) &&
+          memory == InstallMemory::kMapped) {
+        continue;  // the receiver's own pages, mapped here: they go home
+      }
+      ++foreign;
+      example = slice;
+    }
+    if (foreign == 0) return true;
+    return Fail(error, "cannot ship " + std::string(Describe(&r, name, sizeof(name))) +
+                           " in shared mode to process " + std::to_string(to) + ": " +
+                           std::to_string(foreign) + " of its blocks are of process " +
+                           std::to_string(example) +
+                           "'s slice and were not shared with the receiver (received in copy "
+                           "mode, or from a third process): shared mode ships only blocks of "
+                           "this process and blocks the receiver itself shared; ship it in copy "
+                           "mode");
+  }
+
   static std::optional<Shipment> Ship(TransferableRegion& handle, uint32_t to,
                                       const ShipOptions& options, std::string* error);
   static std::optional<Receipt> Open(std::string_view manifest, uint32_t from, std::string* error);
@@ -327,6 +260,9 @@ std::optional<Shipment> ShipAccess::Ship(TransferableRegion& handle, uint32_t to
       std::fprintf(stderr, "broom: check: %s", message.c_str());
     }
   }
+  const bool shared = options.mode == ShipMode::kShared;
+  SharedSliceId shm{};
+  if (shared && !SharedShipPossible(r, plan.active, to, &shm, error)) return std::nullopt;
   BumpRegion* region = handle.Release();  // TRANSFERRED; the transfer hook runs as for any
   // Blocks kept for reuse carry nothing: they stay here.
   if (region->spare_ != nullptr) {
@@ -351,6 +287,12 @@ std::optional<Shipment> ShipAccess::Ship(TransferableRegion& handle, uint32_t to
   h.from = plan.active.index;
   h.to = to;
   h.growth_class = region->growth_class_;
+  h.mode = shared ? kManifestShared : kManifestCopy;
+  h.shm_machine = shm.machine;
+  h.shm_dev = shm.dev;
+  h.shm_ino = shm.ino;
+  h.shm_pid = shm.pid;
+  h.shm_fd = shm.fd;
   h.root = options.root;
   h.exe_bias = Executable().bias;
   h.build_hash = BuildHash();
@@ -372,7 +314,7 @@ std::optional<Shipment> ShipAccess::Ship(TransferableRegion& handle, uint32_t to
     m.size = b->size;
     m.used = UsedBytes(*region, b);
     m.block_class = b->block_class;
-    m.by_value = 1;
+    m.by_value = shared ? 0 : 1;
     blocks.push_back(m);
   }
   // The blocks leave: own ones on loan to `to`, borrowed ones on their way. Headers are read
@@ -394,6 +336,8 @@ std::optional<Shipment> ShipAccess::Ship(TransferableRegion& handle, uint32_t to
     if (m.by_value) {
       s.payload_.push_back({b, m.used});
       s.payload_bytes_ += m.used;
+    } else {
+      s.mapped_bytes_ += m.used;
     }
   }
   h.block_count = static_cast<uint32_t>(blocks.size());
@@ -441,11 +385,25 @@ std::optional<Receipt> ShipAccess::Open(std::string_view manifest, uint32_t from
   }
   std::vector<ManifestBlock> blocks(h.block_count);
   std::memcpy(blocks.data(), manifest.data() + sizeof(h), blocks.size() * sizeof(ManifestBlock));
+  if (h.mode != kManifestCopy && h.mode != kManifestShared) return fail("its mode is unknown");
   // Shapes first: nothing is installed unless every block is well formed.
   std::vector<std::pair<uintptr_t, uint64_t>> spans;
   bool current_found = false;
-  uint64_t payload = 0;
+  bool maps_sender = false;  // blocks of the sender's slice to be mapped
+  bool maps_own = false;     // blocks of this slice coming home in shared mode
+  uint64_t payload = 0, mapped = 0;
   for (const ManifestBlock& m : blocks) {
+    if (m.by_value == 0) {
+      const int slice = plan.active.SliceOf(m.address);
+      if (h.mode != kManifestShared ||
+          (slice != static_cast<int>(from) && slice != static_cast<int>(plan.active.index))) {
+        return fail("block " + Hex(m.address) +
+                    " is to be mapped, but it is not of the sender's or this process's slice "
+                    "in a shared-mode shipment");
+      }
+      (slice == static_cast<int>(from) ? maps_sender : maps_own) = true;
+      mapped += m.used;
+    }
     const bool run = m.block_class == kRunClass;
     const bool sized =
         run ? m.size >= kChunkSize && m.size % kChunkSize == 0 && m.address % kChunkSize == 0
@@ -475,11 +433,21 @@ std::optional<Receipt> ShipAccess::Open(std::string_view manifest, uint32_t from
   if (blocks.back().used < kRegionBytes || payload != h.payload_bytes) {
     return fail("its first block cannot hold the region object, or its payload size is wrong");
   }
+  char why[512];
+  SharedSliceId own{};
+  if (maps_own && !OwnSharedSlice(&own, why, sizeof(why))) {
+    return fail(std::string("it brings blocks of this process home in shared mode, but ") + why);
+  }
+  if (maps_sender) {
+    const SharedSliceId id{h.shm_machine, h.shm_dev, h.shm_ino, h.shm_pid, h.shm_fd};
+    if (!MapLenderSlice(from, id, why, sizeof(why))) return fail(why);
+  }
   Receipt receipt;
   receipt.manifest_.assign(manifest);
   receipt.from_ = from;
   receipt.root_ = h.root;
   receipt.payload_bytes_ = payload;
+  receipt.mapped_bytes_ = mapped;
   receipt.pending_ = true;  // from here on, ~Receipt undoes what is installed
   for (const ManifestBlock& m : blocks) {
     const bool own = plan.active.SliceOf(m.address) == static_cast<int>(plan.active.index);
@@ -585,6 +553,7 @@ Shipment::Shipment(Shipment&& o) noexcept
       own_(std::move(o.own_)),
       leaving_(std::move(o.leaving_)),
       payload_bytes_(o.payload_bytes_),
+      mapped_bytes_(o.mapped_bytes_),
       to_(o.to_),
       pending_(std::exchange(o.pending_, false)) {}
 
@@ -596,6 +565,7 @@ Shipment& Shipment::operator=(Shipment&& o) noexcept {
     own_ = std::move(o.own_);
     leaving_ = std::move(o.leaving_);
     payload_bytes_ = o.payload_bytes_;
+    mapped_bytes_ = o.mapped_bytes_;
     to_ = o.to_;
     pending_ = std::exchange(o.pending_, false);
   }
@@ -613,6 +583,7 @@ void Shipment::Sent() {
                           to_);
   }
   internal::g_payload_sent.fetch_add(payload_bytes_, std::memory_order_relaxed);
+  internal::g_mapped_sent.fetch_add(mapped_bytes_, std::memory_order_relaxed);
   internal::g_manifest_sent.fetch_add(manifest_.size(), std::memory_order_relaxed);
 }
 
@@ -638,6 +609,7 @@ Receipt::Receipt(Receipt&& o) noexcept
       payload_(std::move(o.payload_)),
       installed_(std::move(o.installed_)),
       payload_bytes_(o.payload_bytes_),
+      mapped_bytes_(o.mapped_bytes_),
       root_(o.root_),
       from_(o.from_),
       pending_(std::exchange(o.pending_, false)) {}
@@ -649,6 +621,7 @@ Receipt& Receipt::operator=(Receipt&& o) noexcept {
     payload_ = std::move(o.payload_);
     installed_ = std::move(o.installed_);
     payload_bytes_ = o.payload_bytes_;
+    mapped_bytes_ = o.mapped_bytes_;
     root_ = o.root_;
     from_ = o.from_;
     pending_ = std::exchange(o.pending_, false);
@@ -698,6 +671,7 @@ std::optional<TransferableRegion> Receipt::Finish(std::string* error) {
   internal::NoteRegionCreated(RegionKind::kTransferable);
   internal::g_regions_received.fetch_add(1, std::memory_order_relaxed);
   internal::g_payload_received.fetch_add(payload_bytes_, std::memory_order_relaxed);
+  internal::g_mapped_received.fetch_add(mapped_bytes_, std::memory_order_relaxed);
   return TransferableRegion::Adopt(r);
 }
 
@@ -723,6 +697,8 @@ ShipStats GetShipStats() {
   s.payload_bytes_sent = internal::g_payload_sent.load(std::memory_order_relaxed);
   s.payload_bytes_received = internal::g_payload_received.load(std::memory_order_relaxed);
   s.manifest_bytes_sent = internal::g_manifest_sent.load(std::memory_order_relaxed);
+  s.mapped_bytes_sent = internal::g_mapped_sent.load(std::memory_order_relaxed);
+  s.mapped_bytes_received = internal::g_mapped_received.load(std::memory_order_relaxed);
   s.loaned_bytes = c.loaned_bytes;
   s.loaned_blocks = c.loaned_blocks;
   s.borrowed_bytes = c.borrowed_bytes;
@@ -734,6 +710,7 @@ ShipStats GetShipStats() {
   s.stale_notes = c.stale_notes;
   s.reclaimed_blocks = c.reclaimed_blocks;
   s.notes_relayed = c.notes_relayed;
+  s.shared_slices_mapped = c.shared_slices_mapped;
   return s;
 }
 

@@ -1,7 +1,8 @@
 // Copyright Broom authors. Layer 2 (region): the wire form of a shipped region (ship.cc).
 //
 //   ManifestHeader   the region's state (what the BumpRegion object holds besides its vtable
-//                    pointer), the root word, the sender's slice, executable bias and build.
+//                    pointer), the root word, the sender's slice, executable bias and build,
+//                    the mode, and in shared mode the sender's memfd (for the receiver to map).
 //   ManifestBlock    one block: address, size, class, the loan generation, its used bytes, and
 //                    whether those bytes travel by value.
 //   A manifest is a ManifestHeader, `block_count` ManifestBlocks (the region's list order,
@@ -14,11 +15,20 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 
 namespace broom::internal {
 
+struct PlanState;
+// "this process's region space is not at its address plan: the range [..) (N slices of M GiB,
+// this process's slice i): <why> (<errno>); already mapped there: <line>; <what to change>",
+// for error messages (ship_plan.cc).
+std::string DescribePlanFailure(const PlanState& s);
+
 inline constexpr uint32_t kManifestMagic = 0x48534252;  // "RBSH"
-inline constexpr uint16_t kManifestVersion = 1;
+inline constexpr uint16_t kManifestVersion = 2;
+inline constexpr uint8_t kManifestCopy = 0;    // ManifestHeader::mode: blocks travel by value
+inline constexpr uint8_t kManifestShared = 1;  // the receiver maps them (shared memory)
 inline constexpr uint32_t kMaxManifestBlocks = 1u << 20;
 
 struct ManifestHeader {
@@ -29,7 +39,8 @@ struct ManifestHeader {
   uint32_t to;
   uint32_t block_count;
   uint8_t growth_class;
-  uint8_t reserved[3];
+  uint8_t mode;  // kManifestCopy or kManifestShared
+  uint8_t reserved[2];
   uint64_t root;
   uint64_t exe_bias;  // the sender's executable load bias: destructors' code is rebased by it
   uint64_t current;   // the bump block
@@ -44,8 +55,14 @@ struct ManifestHeader {
   uint64_t cleanup_count;
   uint64_t payload_bytes;
   uint64_t build_hash;  // FNV-1a of the sender's ExecutableBuildId(): the receiver's must match
+  // Shared mode: the sender's memfd (loans.h, SharedSliceId); zero in copy mode.
+  uint64_t shm_machine;
+  uint64_t shm_dev;
+  uint64_t shm_ino;
+  uint32_t shm_pid;
+  int32_t shm_fd;
 };
-static_assert(sizeof(ManifestHeader) == 136);
+static_assert(sizeof(ManifestHeader) == 168);
 
 struct ManifestBlock {
   uint64_t address;

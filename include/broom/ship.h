@@ -12,6 +12,9 @@
 //   Ship(region, to)       takes a transferable region out of its handle and describes it for
 //                          process `to`: a Shipment, its manifest (block list, used bytes, the
 //                          region's state and name) and the byte ranges that travel by value.
+//   ShipMode               kCopy: the blocks' used bytes travel with the manifest; kShared (one
+//                          machine, slices backed by shared memory): only the manifest travels
+//                          and the receiver maps the sender's pages.
 //   Receipt::Open(...)     the receiving side: installs the blocks at the same addresses, tells
 //                          the engine where the payload bytes go, and Finish() rebuilds the
 //                          region object (its vtable pointer, its name) and hands over a
@@ -35,6 +38,7 @@
 //   BROOM_RESERVE_GB       each slice, GiB (default 64)
 //   BROOM_PLAN_PROCESSES   slices (default 32; ThreadSanitizer builds: 4 from 0x7e8000000000)
 //   BROOM_PLAN_INDEX       this process's slice (default 0; engines set it for their workers)
+//   BROOM_PLAN_SHARED      1: back this process's slice with shared memory (ShipMode::kShared)
 //
 // Thread-safety: every function here is thread-safe unless its comment says otherwise.
 // Shipment and Receipt are thread-compatible values.
@@ -64,6 +68,11 @@ struct AddressPlan {
   size_t slice_bytes = 0;  // each process's slice (whole GiB)
   uint32_t processes = 0;  // slices
   uint32_t index = 0;      // this process's slice
+  // This process's slice is backed by shared memory (a memfd mapped over it), so that
+  // processes on this machine can receive its regions without copying (ShipMode::kShared).
+  // BROOM_PLAN_SHARED=1 sets it from the environment. If the memfd cannot be made, the slice is
+  // ordinary memory, the active plan (GetAddressPlan) has false here, and Ship(kShared) says why.
+  bool shared_memory = false;
 
   uintptr_t end() const { return base + slice_bytes * processes; }
   uintptr_t SliceBase(uint32_t i) const { return base + slice_bytes * i; }
@@ -98,7 +107,18 @@ std::string ExecutableBuildId();
 // ---- shipping ---------------------------------------------------------------------------------
 
 enum class ShipMode : uint8_t {
-  kCopy,  // every block's used bytes travel by value (any two processes, any two machines)
+  // Every block's used bytes travel by value (any two processes, any two machines): the engine
+  // writes Shipment::payload() and the receiver reads it into Receipt::payload().
+  kCopy,
+  // Only the manifest travels: the receiver maps the sender's pages (both processes on one
+  // machine, run by one user, each with a slice backed by shared memory: AddressPlan::
+  // shared_memory or BROOM_PLAN_SHARED=1). payload() is empty on both sides and nothing is
+  // copied (ShipStats::payload_bytes_* stay 0; mapped_bytes_* count what did not need copying).
+  // The region may hold blocks of this process's slice and blocks it received in shared mode
+  // from the receiver itself (a region going back); Ship refuses others (blocks received in
+  // copy mode, or from a third process: ship those in copy mode). docs/design.md, "Shared
+  // memory".
+  kShared,
 };
 
 struct ShipOptions {
@@ -158,6 +178,7 @@ class Shipment {
   std::vector<OwnBlock> own_;
   std::vector<Leaving> leaving_;
   size_t payload_bytes_ = 0;
+  size_t mapped_bytes_ = 0;
   uint32_t to_ = 0;
   bool pending_ = false;  // true from Ship() until Sent() or Cancel()
 };
@@ -169,7 +190,9 @@ class Shipment {
 // Returns nullopt with *error set, leaving `region` as it was, if: this process is not at an
 // address plan; `to` is not another slice of it; checked mode (broom/check.h) finds pointers out
 // of the region (the report names each) or into the program image (a vtable, function pointer or
-// string literal); a registered destructor's code is not in the executable.
+// string literal); a registered destructor's code is not in the executable; in kShared mode,
+// this process's slice is not backed by shared memory, or the region holds blocks that are not
+// shared with `to` (see ShipMode::kShared).
 std::optional<Shipment> Ship(TransferableRegion& region, uint32_t to, const ShipOptions& options,
                              std::string* error);
 
@@ -192,9 +215,13 @@ class Receipt {
 
   // Checks `manifest` (from process `from`) and installs its blocks at their addresses: blocks
   // of other processes are committed here and registered in the chunk map; blocks of this
-  // process come home from their loan. Returns nullopt with *error set, installing nothing, for
-  // a malformed manifest, a block that is already installed here or not on loan from here, a
-  // sender outside the plan, or memory that cannot be committed or charged.
+  // process come home from their loan. In shared mode the sender's slice is mapped here first
+  // (once per sender: its memfd, opened through /proc/<pid>/fd) and nothing is committed.
+  // Returns nullopt with *error set, installing nothing, for a malformed manifest, a block that
+  // is already installed here or not on loan from here, a sender outside the plan, memory that
+  // cannot be committed or charged, or (shared mode) a sender on another machine or whose
+  // memory cannot be opened or mapped here, or this process's slice not being shared memory
+  // while blocks of it come home unmapped.
   static std::optional<Receipt> Open(std::string_view manifest, uint32_t from, std::string* error);
 
   // Where the payload goes: one range per Shipment::payload() range, in order. The engine reads
@@ -222,6 +249,7 @@ class Receipt {
   std::vector<Range> payload_;
   std::vector<Installed> installed_;
   size_t payload_bytes_ = 0;
+  size_t mapped_bytes_ = 0;
   uint64_t root_ = 0;
   uint32_t from_ = 0;
   bool pending_ = false;  // installed, not finished
@@ -274,8 +302,9 @@ uint64_t LendersWithLoanNotes();
 // ForgetPeer(lender) are queued again: an engine drops them with TakeLoanNotes.
 size_t AcceptLoanNotes(const LoanNote* notes, size_t n);
 // Process `peer` is gone (died, or its job ended): drops the notes queued for it and takes back
-// every block on loan to it. Blocks it had lent to this process stay usable here until freed.
-// Returns the blocks taken back.
+// every block on loan to it. Blocks it had lent to this process stay usable here until freed
+// (in shared mode its memory stays mapped, and alive, until the last of them is freed; then its
+// slice is unmapped here). Returns the blocks taken back.
 size_t ForgetPeer(uint32_t peer);
 
 struct ShipStats {
@@ -284,18 +313,22 @@ struct ShipStats {
   uint64_t payload_bytes_sent = 0;      // bytes of blocks that travelled by value, out and in
   uint64_t payload_bytes_received = 0;  // (what shipping copies; 0 with shared memory)
   uint64_t manifest_bytes_sent = 0;
-  size_t loaned_bytes = 0;  // this process's blocks on loan to other processes now
+  uint64_t mapped_bytes_sent = 0;      // used bytes of blocks shipped in shared mode, out and in
+  uint64_t mapped_bytes_received = 0;  // (what shared memory saved copying)
+  size_t loaned_bytes = 0;             // this process's blocks on loan to other processes now
   size_t loaned_blocks = 0;
   size_t borrowed_bytes = 0;  // other processes' blocks held by regions here now
   size_t borrowed_blocks = 0;
-  size_t warm_borrowed_bytes = 0;  // freed borrowed memory kept resident for the next shipment
-                                   // at those addresses (at most 32 MiB; the oldest is purged)
-  uint64_t notes_queued = 0;       // notes queued here for lenders, ever
-  size_t notes_pending = 0;        // of those, not yet taken by the engine
-  uint64_t notes_accepted = 0;     // notes from holders that ended or moved a loan of ours
-  uint64_t stale_notes = 0;        // notes that matched no current loan (late or repeated)
-  uint64_t reclaimed_blocks = 0;   // loans taken back from processes that died
-  uint64_t notes_relayed = 0;      // notes for other lenders received here and queued for them
+  size_t warm_borrowed_bytes = 0;   // freed borrowed memory kept resident for the next shipment
+                                    // at those addresses (at most 32 MiB; the oldest is purged)
+  uint64_t notes_queued = 0;        // notes queued here for lenders, ever
+  size_t notes_pending = 0;         // of those, not yet taken by the engine
+  uint64_t notes_accepted = 0;      // notes from holders that ended or moved a loan of ours
+  uint64_t stale_notes = 0;         // notes that matched no current loan (late or repeated)
+  uint64_t reclaimed_blocks = 0;    // loans taken back from processes that died
+  uint64_t notes_relayed = 0;       // notes for other lenders received here and queued for them
+  size_t shared_slices_mapped = 0;  // other processes' slices mapped here now (shared mode; one
+                                    // goes after ForgetPeer, once no block of it is held here)
 };
 ShipStats GetShipStats();
 

@@ -14,9 +14,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <string>
+#include <string_view>
 #include <vector>
 
 extern char** environ;
@@ -25,14 +27,22 @@ namespace broom::testing {
 
 class PeerProcess {
  public:
-  // Starts `exe args...` with `env` ("NAME=value") added to this process's environment.
+  // Starts `exe args...` with `env` ("NAME=value") added to this process's environment (each
+  // replacing the variable of that name, if set here).
   // `extra_fds` are passed on, at their numbers (not close-on-exec in the child).
   PeerProcess(const std::string& exe, const std::vector<std::string>& args,
               const std::vector<std::string>& env, const std::vector<int>& extra_fds = {}) {
     int in[2], out[2];
     if (pipe2(in, O_CLOEXEC) != 0 || pipe2(out, O_CLOEXEC) != 0) return;
     std::vector<std::string> env_strings;
-    for (char** e = environ; *e != nullptr; ++e) env_strings.emplace_back(*e);
+    for (char** e = environ; *e != nullptr; ++e) {
+      const std::string_view entry(*e);
+      const bool overridden = std::any_of(env.begin(), env.end(), [&](const std::string& v) {
+        const size_t eq = v.find('=');
+        return entry.substr(0, eq + 1) == std::string_view(v).substr(0, eq + 1);
+      });
+      if (!overridden) env_strings.emplace_back(entry);
+    }
     for (const std::string& e : env) env_strings.push_back(e);
     std::vector<char*> envp;
     for (std::string& e : env_strings) envp.push_back(e.data());

@@ -18,6 +18,14 @@
 //                              'H' region: prints "HELD <n>" and keeps it (n: regions
 //                              held), for the tests that kill a holder.
 //                              Errors print "ERR <message>".
+//                              `echo <port> shared` ships 'S' regions back in shared mode; 'P'
+//                              prints "PAYLOAD sent=.. received=.. mapped_sent=..
+//                              mapped_received=.. mapped_slices=.." (ShipStats).
+//   ship_peer give <port> <mode>  connects, ships a graph (seed 70, 1500 nodes, 300000 big
+//                              bytes) to process 0 as 'F' in <mode> (copy or shared), prints
+//                              "SENT <digest>" and waits 30 s (the test kills it).
+//   ship_peer shipshared       tries to ship a region to process 0 in shared mode: "SHIP ok" or
+//                              "SHIP error=<message>".
 //   ship_peer half <port> <s>  connects, ships a graph to process 0 but writes only the frame's
 //                              manifest and half its payload, prints "HALF", then waits <s>
 //                              seconds without writing (the test kills it, or times out).
@@ -27,14 +35,17 @@
 //                              graph (seed 99, 50 nodes, 300000 big bytes) and ships it on to 2
 //                              ('F' or 'H'), then sends 0 its notes (the move notes); after an 'F',
 //                              it waits for 2's notes, applies them (relaying those for 0) and
-//                              sends 0 its notes again. 'K': ForgetPeer(2), prints "FORGOT
-//                              <blocks>". 'Q': quits 2 too, prints "STATS loaned=.. borrowed=..
-//                              relayed=..".
+//                              sends 0 its notes again. `relay <port> shared` first tries to
+//                              ship on in shared mode and prints "REFUSED <error>" (or "SHARED
+//                              ok" and exits), then ships in copy mode. 'K': ForgetPeer(2), prints
+//                              "FORGOT <blocks>". 'Q': quits 2 too, prints "STATS loaned=..
+//                              borrowed=.. relayed=..".
 //   ship_peer sink <port>      process 2 of the chain: connects to 127.0.0.1:<port> (process
 //                              1); 'F' from 1: prints "GOT <digest>", frees it and sends 1 its
 //                              notes for 0 and for 1 (it has no connection to 0); 'H': keeps it,
 //                              prints "HELD <n>"; 'Q': prints STATS as echo does.
-//   ship_peer bounce <port>    the soak's other side (tests/ship/soak.h): each 'B' region from
+//   ship_peer bounce <port> [shared]   the soak's other side (tests/ship/soak.h): each 'B' region
+//   from
 //                              0 is checked (or "ERR") and freed, and a fresh Small of the same
 //                              sequence number goes back as 'B'; notes for 0 every 64 regions;
 //                              'Q': the last notes and an 'E' frame, then "STATS loaned=..
@@ -80,6 +91,23 @@ int Where() {
   return 0;
 }
 
+// Tries to ship a fresh region to process 0 in shared mode: "SHIP ok" (then cancelled) or
+// "SHIP error=<message>".
+int ShipShared() {
+  broom::TransferableRegion r;
+  r.Allocate(16);
+  std::string error;
+  broom::ShipOptions options;
+  options.mode = broom::ShipMode::kShared;
+  std::optional<broom::Shipment> s = broom::Ship(r, 0, options, &error);
+  if (s) {
+    std::printf("SHIP ok\n");
+  } else {
+    std::printf("SHIP error=%s\n", error.c_str());
+  }
+  return 0;
+}
+
 using broom::testing::Graph;
 
 void PrintStats() {
@@ -88,7 +116,16 @@ void PrintStats() {
   std::fflush(stdout);
 }
 
-int Echo(uint16_t port) {
+void PrintPayload() {
+  const broom::ShipStats s = broom::GetShipStats();
+  std::printf("PAYLOAD sent=%" PRIu64 " received=%" PRIu64 " mapped_sent=%" PRIu64
+              " mapped_received=%" PRIu64 " mapped_slices=%zu\n",
+              s.payload_bytes_sent, s.payload_bytes_received, s.mapped_bytes_sent,
+              s.mapped_bytes_received, s.shared_slices_mapped);
+  std::fflush(stdout);
+}
+
+int Echo(uint16_t port, broom::ShipMode mode) {
   int fd = broom::testing::Connect(port);
   if (fd < 0) {
     std::printf("ERR cannot connect to port %u\n", port);
@@ -115,7 +152,7 @@ int Echo(uint16_t port) {
       std::fflush(stdout);
       if (tag == 'S') {
         broom::testing::Grow(*m, 99, 50);
-        if (!broom::testing::SendRegion(fd, 'S', *m, 0, &error)) {
+        if (!broom::testing::SendRegion(fd, 'S', *m, 0, &error, mode)) {
           std::printf("ERR %s\n", error.c_str());
           return 1;
         }
@@ -124,11 +161,34 @@ int Echo(uint16_t port) {
       if (!broom::testing::SendNotes(fd, 0)) return 1;
     } else if (tag == 'N') {
       if (broom::testing::ReceiveNotes(fd) < 0) return 1;
+    } else if (tag == 'P') {
+      PrintPayload();
     } else {
       PrintStats();
       return tag == 'Q' ? 0 : 1;
     }
   }
+}
+
+// Ships one graph (seed 70) to process 0 in `mode`, prints "SENT <digest>" and then waits, for
+// the test that kills a sender whose region the receiver still holds.
+int Give(uint16_t port, broom::ShipMode mode) {
+  int fd = broom::testing::Connect(port);
+  if (fd < 0) return 1;
+  broom::RegionOptions options;
+  options.name = "given";
+  auto m = broom::Message<Graph>::CreateWith(options);
+  broom::testing::Grow(m, 70, 1500, 300000);
+  const std::string digest = broom::testing::Digest(*m, &m.region().region());
+  std::string error;
+  if (!broom::testing::SendRegion(fd, 'F', m, 0, &error, mode)) {
+    std::printf("ERR %s\n", error.c_str());
+    return 1;
+  }
+  std::printf("SENT %s\n", digest.c_str());
+  std::fflush(stdout);
+  std::this_thread::sleep_for(std::chrono::seconds(30));
+  return 0;
 }
 
 int Half(uint16_t port, int seconds) {
@@ -160,7 +220,7 @@ int Half(uint16_t port, int seconds) {
   return 0;  // the shipment is cancelled: its blocks come back here
 }
 
-int Relay(uint16_t port) {
+int Relay(uint16_t port, broom::ShipMode mode) {
   using broom::testing::ReadTag;
   int up = broom::testing::Connect(port);
   uint16_t own_port = 0;
@@ -182,6 +242,13 @@ int Relay(uint16_t port) {
       std::printf("GOT %s\n", broom::testing::Digest(**m, &m->region().region()).c_str());
       std::fflush(stdout);
       broom::testing::Grow(*m, 99, 50, 300000);  // a new run block of slice 1
+      if (mode == broom::ShipMode::kShared) {    // refused (0's blocks): then in copy mode
+        std::optional<broom::Shipment> s =
+            broom::ShipMessage(*m, 2, broom::ShipMode::kShared, &error);
+        std::printf("%s %s\n", s ? "SHARED" : "REFUSED", s ? "ok" : error.c_str());
+        std::fflush(stdout);
+        if (s) return 1;
+      }
       if (!broom::testing::SendRegion(down, tag == 'S' ? 'F' : 'H', *m, 2, &error)) {
         std::printf("ERR %s\n", error.c_str());
         return 1;
@@ -239,7 +306,7 @@ int Sink(uint16_t port) {
   }
 }
 
-int Bounce(uint16_t port) {
+int Bounce(uint16_t port, broom::ShipMode mode) {
   using broom::testing::Small;
   int fd = broom::testing::Connect(port);
   if (fd < 0) return 1;
@@ -261,7 +328,7 @@ int Bounce(uint16_t port) {
       }
       m.reset();
       auto back = broom::testing::MakeSmall(seq, 1);
-      if (!broom::testing::SendRegion(fd, 'B', back, 0, &error)) {
+      if (!broom::testing::SendRegion(fd, 'B', back, 0, &error, mode)) {
         std::printf("ERR %s\n", error.c_str());
         return 1;
       }
@@ -294,12 +361,17 @@ int ShipPeerMain(int argc, char** argv) {
   ++argv;
   --argc;
   if (mode == "where") return Where();
+  if (mode == "shipshared") return ShipShared();
   const uint16_t port = argc > 0 ? static_cast<uint16_t>(std::atoi(argv[0])) : 0;
-  if (mode == "echo" && argc > 0) return Echo(port);
+  const broom::ShipMode ship_mode = argc > 1 && std::strcmp(argv[1], "shared") == 0
+                                        ? broom::ShipMode::kShared
+                                        : broom::ShipMode::kCopy;
+  if (mode == "echo" && argc > 0) return Echo(port, ship_mode);
+  if (mode == "give" && argc > 1) return Give(port, ship_mode);
   if (mode == "half" && argc > 1) return Half(port, std::atoi(argv[1]));
-  if (mode == "relay" && argc > 0) return Relay(port);
+  if (mode == "relay" && argc > 0) return Relay(port, ship_mode);
   if (mode == "sink" && argc > 0) return Sink(port);
-  if (mode == "bounce" && argc > 0) return Bounce(port);
+  if (mode == "bounce" && argc > 0) return Bounce(port, ship_mode);
   if (mode == "occupy" && argc > 0) {
     void* at = reinterpret_cast<void*>(std::strtoull(argv[0], nullptr, 16));
     if (mmap(at, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0) != at) {

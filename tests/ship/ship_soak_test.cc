@@ -4,12 +4,15 @@
 // this process (slice 0) and a peer (slice 1, ship_peer bounce) over 127.0.0.1: each side ships
 // a fresh region for every one it receives and frees, notes flow back every 64 regions. Memory
 // stays bounded on both sides (resident set; bytes on loan) and the loans balance to zero at the
-// end. Built twice (tests/ship/CMakeLists.txt): 20k regions in the default run, 1M as `stress`.
+// end. Built three times (tests/ship/CMakeLists.txt): 20k regions in the default run, 1M as
+// `stress`, and 20k in shared mode (BROOM_SHIP_SOAK_SHARED: both slices shared memory, only
+// manifests travel).
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <cinttypes>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <optional>
 #include <string>
@@ -23,17 +26,23 @@
 #ifndef BROOM_SHIP_SOAK_REGIONS
 #define BROOM_SHIP_SOAK_REGIONS 20000
 #endif
-// The two builds' tests have their own names in ctest.
-#if BROOM_SHIP_SOAK_REGIONS >= 1000000
+// The builds' tests have their own names in ctest.
+#if defined(BROOM_SHIP_SOAK_SHARED)
+#define BROOM_SHIP_SOAK_SUITE ShipSharedSoakTest
+constexpr bool kShared = true;
+#elif BROOM_SHIP_SOAK_REGIONS >= 1000000
 #define BROOM_SHIP_SOAK_SUITE ShipSoakStressTest
+constexpr bool kShared = false;
 #else
 #define BROOM_SHIP_SOAK_SUITE ShipSoakTest
+constexpr bool kShared = false;
 #endif
 
 int ShipPeerMain(int argc, char** argv);  // ship_peer.cc
 
 int main(int argc, char** argv) {
   if (argc > 1 && std::strcmp(argv[1], "--peer") == 0) return ShipPeerMain(argc - 2, argv + 2);
+  if (kShared) setenv("BROOM_PLAN_SHARED", "1", 1);  // before the first region
   ::testing::InitGoogleTest(&argc, argv);
   return RUN_ALL_TESTS();
 }
@@ -51,8 +60,10 @@ TEST(BROOM_SHIP_SOAK_SUITE,
   uint16_t port = 0;
   const int listener = testing::Listen(&port);
   ASSERT_GE(listener, 0);
-  testing::PeerProcess peer("/proc/self/exe", {"--peer", "bounce", std::to_string(port)},
-                            testing::PlanEnv(plan, 1));
+  const ShipMode mode = kShared ? ShipMode::kShared : ShipMode::kCopy;
+  testing::PeerProcess peer("/proc/self/exe",
+                            {"--peer", "bounce", std::to_string(port), kShared ? "shared" : "copy"},
+                            testing::PlanEnv(plan, 1, kShared));
   const int fd = testing::Accept(listener);
   ASSERT_GE(fd, 0);
   const ShipStats before = GetShipStats();
@@ -60,7 +71,8 @@ TEST(BROOM_SHIP_SOAK_SUITE,
   size_t max_loaned = 0, max_borrowed = 0;
   for (uint64_t i = 0; i < n; ++i) {
     Message<testing::Small> m = testing::MakeSmall(i, 0);
-    ASSERT_TRUE(testing::SendRegion(fd, 'B', m, 1, &error)) << "region " << i << ": " << error;
+    ASSERT_TRUE(testing::SendRegion(fd, 'B', m, 1, &error, mode))
+        << "region " << i << ": " << error;
     char tag;
     while ((tag = testing::ReadTag(fd)) == 'N') ASSERT_GE(testing::ReceiveNotes(fd), 0);
     ASSERT_EQ(tag, 'B') << "region " << i << ": " << peer.ReadLine(1);
@@ -105,6 +117,11 @@ TEST(BROOM_SHIP_SOAK_SUITE,
   EXPECT_EQ(after.stale_notes, before.stale_notes);
   EXPECT_EQ(peer_loaned, 0u);
   EXPECT_EQ(peer_borrowed, 0u);
+  if (kShared) {  // nothing copied this side (the peer's side: ship_shared_test)
+    EXPECT_EQ(after.payload_bytes_sent, before.payload_bytes_sent);
+    EXPECT_EQ(after.payload_bytes_received, before.payload_bytes_received);
+    EXPECT_GT(after.mapped_bytes_received, before.mapped_bytes_received);
+  }
   // Bounded: at most about 64 regions' blocks out between two rounds of notes, and the region
   // space committed and the resident set flat after warm-up (growth below 16 MiB on each side,
   // whatever n is; the resident set is not checked under ASan, whose quarantine holds freed

@@ -8,7 +8,8 @@
 //             (the tag is the test's instruction to the peer: echo it back grown, or free it)
 //     'N'     loan notes: u32 count, count LoanNotes
 //     'Q'     quit
-//   SendRegion / ReceiveRegion   ship a Message<T> and receive one (straight into its blocks)
+//   SendRegion / ReceiveRegion   ship a Message<T> and receive one (straight into its blocks;
+//             in shared mode only the manifest travels)
 //   SendNotes / ReceiveNotes     carry the notes queued here for a lender, and apply received ones
 //   PlanEnv   the environment that starts a process of the job at its slice
 //
@@ -41,11 +42,14 @@ namespace broom::testing {
 
 // The environment that puts a process of the job at slice `index` of `plan` (as an engine
 // starts its workers).
-inline std::vector<std::string> PlanEnv(const AddressPlan& plan, uint32_t index) {
+// `shared`: its slice backed by shared memory (ShipMode::kShared).
+inline std::vector<std::string> PlanEnv(const AddressPlan& plan, uint32_t index,
+                                        bool shared = false) {
   return {"BROOM_PLAN_BASE_GB=" + std::to_string(plan.base >> 30),
           "BROOM_RESERVE_GB=" + std::to_string(plan.slice_bytes >> 30),
           "BROOM_PLAN_PROCESSES=" + std::to_string(plan.processes),
-          "BROOM_PLAN_INDEX=" + std::to_string(index)};
+          "BROOM_PLAN_INDEX=" + std::to_string(index),
+          std::string("BROOM_PLAN_SHARED=") + (shared ? "1" : "0")};
 }
 
 inline void SetTimeouts(int fd) {
@@ -155,11 +159,13 @@ inline char ReadTag(int fd) {
   return ReadAll(fd, &tag, 1) ? tag : 0;
 }
 
-// Ships `m` to process `to` under `tag`. False with *error if Ship refused it (m is then as it
-// was) or the connection failed (the shipment is then cancelled: its blocks come back).
+// Ships `m` to process `to` under `tag`, in `mode`. False with *error if Ship refused it (m is
+// then as it was) or the connection failed (the shipment is then cancelled: its blocks come
+// back). In shared mode the frame's payload is empty.
 template <class T>
-bool SendRegion(int fd, char tag, Message<T>& m, uint32_t to, std::string* error) {
-  std::optional<Shipment> s = ShipMessage(m, to, ShipMode::kCopy, error);
+bool SendRegion(int fd, char tag, Message<T>& m, uint32_t to, std::string* error,
+                ShipMode mode = ShipMode::kCopy) {
+  std::optional<Shipment> s = ShipMessage(m, to, mode, error);
   if (!s) return false;
   uint64_t sizes[2] = {s->manifest().size(), s->payload_bytes()};
   std::vector<iovec> v = {{&tag, 1},
