@@ -19,14 +19,17 @@
 //     thread's block cache. So a region's memory follows what is live.
 //   * A class's first slab is the smallest block that holds one object (1 KiB for most
 //     classes); each further slab doubles per slab the class has held at most at once (so it
-//     refills at its old size after a batch is freed), up to 64 KiB (256 KiB above 4 KiB).
+//     refills at its old size after a batch is freed), up to 64 KiB (256 KiB above 4 KiB). A
+//     class takes empty slabs of the size it wants or half of it, not smaller ones, and a small
+//     current slab (under kOutgrowCapacity objects) whose objects are all free when the class
+//     refills is replaced by a larger one.
 //   * Larger objects get a block of their own, released when freed.
 //   * Free always checks its pointer: it must belong to this region and be the start of an
 //     object. A freed object carries a tag word. A second free is caught at once if the object
 //     is the one freed last into its slab or its slab has no live object left; any other when
 //     the object is handed out again (the tag must be there) or when its slab, not current,
-//     empties (a checksum: its free list must be exactly its objects), always before its memory
-//     is reused.
+//     empties or, small and current, is outgrown (a checksum: its free list must be exactly its
+//     objects), always before its memory is reused.
 #ifndef BROOM_INTERNAL_REAP_REGION_H_
 #define BROOM_INTERNAL_REAP_REGION_H_
 
