@@ -7,6 +7,7 @@
 //   Graph   the root: the list, a pmr::unordered_map<pmr::string, pmr::vector<pmr::string>>, a
 //           nested pmr::vector<pmr::vector<int64_t>>, and an optional large string (a run block).
 //   Grow()  deterministic additions (a seed and a count give the same graph in every process).
+//   Build() a new graph region from a list of Grow steps.
 //   Digest()  a canonical text of the graph's content plus how many of its pointers are outside
 //           `expect` (the region it should live in): equal digests mean equal content.
 //
@@ -15,6 +16,7 @@
 #define BROOM_TESTS_SHIP_GRAPH_H_
 
 #include <algorithm>
+#include <array>
 #include <cinttypes>
 #include <cstdint>
 #include <cstdio>
@@ -113,6 +115,16 @@ inline std::string Digest(const Graph& g, const Region* expect) {
   std::snprintf(out, sizeof(out), "digest=%016" PRIx64 " nodes=%zu keys=%zu big=%zu outside=%zu", h,
                 nodes, keys.size(), g.big.size(), outside);
   return out;
+}
+
+// A graph named "graph" in a new region, from (seed, nodes, big bytes) steps: every process that
+// builds the same steps gets the same content (the tests' expected side).
+inline Message<Graph> Build(const std::vector<std::array<int, 3>>& steps) {
+  RegionOptions options;
+  options.name = "graph";
+  auto m = Message<Graph>::CreateWith(options);
+  for (const auto& [seed, count, big] : steps) Grow(m, seed, count, static_cast<size_t>(big));
+  return m;
 }
 
 }  // namespace broom::testing

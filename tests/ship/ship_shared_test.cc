@@ -47,6 +47,7 @@ int main(int argc, char** argv) {
 namespace broom {
 namespace {
 
+using testing::Build;
 using testing::Digest;
 using testing::Graph;
 using testing::Grow;
@@ -65,14 +66,6 @@ AddressPlan OwnPlan() {
 void ExpectNotes(int fd) {
   ASSERT_EQ(testing::ReadTag(fd), 'N');
   ASSERT_GE(testing::ReceiveNotes(fd), 0);
-}
-
-Message<Graph> Build(const std::vector<std::array<int, 3>>& steps) {
-  RegionOptions options;
-  options.name = "graph";
-  auto m = Message<Graph>::CreateWith(options);
-  for (const auto& [seed, count, big] : steps) Grow(m, seed, count, static_cast<size_t>(big));
-  return m;
 }
 
 // Process 0 (this test) and process 1 (ship_peer echo, its slice shared, shipping back in

@@ -52,6 +52,7 @@ void ExpectNotes(int fd) {
   ASSERT_GE(testing::ReceiveNotes(fd), 0);
 }
 
+using testing::Build;
 using testing::Digest;
 using testing::Graph;
 using testing::Grow;
@@ -106,15 +107,6 @@ TEST(AddressPlanProcessTest, ATakenRangeIsAClearErrorNotAReservationElsewhere) {
   line = peer.ReadLine();  // and it cannot ship
   EXPECT_EQ(line.rfind("SHIP error=cannot ship: ", 0), 0u) << line;
   EXPECT_NE(line.find("not at its address plan"), std::string::npos) << line;
-}
-
-// A graph built from `seeds` (seed, nodes, big bytes), as both processes build it.
-Message<Graph> Build(const std::vector<std::array<int, 3>>& steps) {
-  RegionOptions options;
-  options.name = "graph";
-  auto m = Message<Graph>::CreateWith(options);
-  for (const auto& [seed, count, big] : steps) Grow(m, seed, count, static_cast<size_t>(big));
-  return m;
 }
 
 // Process 0 (this test) and process 1 (ship_peer echo) on 127.0.0.1.
