@@ -18,6 +18,12 @@ BatchHandle::BatchHandle(lifecycle::AnyEnvelope&& batch) : box_(new Box) {
   box_->batch = std::move(batch);
 }
 
+BatchHandle::BatchHandle(Shipment&& shipment, WireHeader header, uint32_t from) : box_(new Box) {
+  box_->shipment.emplace(std::move(shipment));
+  box_->header = std::move(header);
+  box_->from = from;
+}
+
 BatchHandle::BatchHandle(const BatchHandle& other) : box_(other.box_) {
   if (box_ != nullptr) box_->refs.fetch_add(1, std::memory_order_relaxed);
   lifecycle::internal::AddTo(lifecycle::internal::g_shim_counters.handle_copies);
@@ -31,22 +37,16 @@ void BatchHandle::Release() {
 
 lifecycle::AnyEnvelope BatchHandle::Take() {
   if (box_ == nullptr) return {};
+  BROOM_CHECK(!box_->shipment, "a batch of %s shipped to another process was delivered locally",
+              box_->header.type.c_str());
   if (box_->refs.load(std::memory_order_acquire) == 1) {
     lifecycle::AnyEnvelope out = std::move(box_->batch);
     Release();
     return out;
   }
-  // Shared: copy through the wire form into a fresh arena of the same policy.
+  // Shared: a copy in a fresh arena of the same policy.
   lifecycle::internal::AddTo(lifecycle::internal::g_shim_counters.handle_shared_takes);
-  const lifecycle::AnyEnvelope& src = box_->batch;
-  BROOM_CHECK(src.ops()->encode != nullptr,
-              "a shared batch of %s must be copied, but the record type cannot be encoded",
-              src.ops()->name);
-  std::vector<char> bytes;
-  src.EncodeRecords(bytes);
-  lifecycle::ByteReader in(bytes.data(), bytes.size());
-  lifecycle::AnyEnvelope out =
-      lifecycle::AnyEnvelope::Decode(*src.policy(), *src.ops(), src.epoch(), src.size(), in);
+  lifecycle::AnyEnvelope out = lifecycle::AnyEnvelope::CopyOf(box_->batch);
   Release();
   return out;
 }

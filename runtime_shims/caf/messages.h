@@ -5,15 +5,25 @@
 // serialization, registered under the same names in every process of a job.
 //
 //   WireBatch    batch(to_port, from, handle)      the batch travels in a BatchHandle
-//   WirePunct    punctuation(to_port, from, epoch)
-//   WireCredit   credit(out_port, from, n)
-//   WireSetup    the actor of every instance (stage-major) and the driver; starts an instance
-//   WireDone     an instance finished: its stage, index and Context::Report totals
+//   WirePunct    punctuation(to_port, from, epoch, notes)
+//   WireCredit   credit(out_port, from, n, notes)
+//   WireSetup    the actor of every instance (stage-major), the process each runs in, and the
+//                driver; starts an instance
+//   WireDone     an instance finished: its stage, index, Context::Report totals and notes
 //
-// A WireBatch that crosses processes is written as: record type name, epoch, count, then one
-// byte sequence (begin_sequence + apply_raw: one copy per side). On the receiver it is rebuilt
-// into a fresh message arena of ReceivePolicy(): raw records are read straight into the
-// batch's vector; coded records are decoded from a temporary buffer with BroomDecode.
+// `notes` are broom::LoanNotes for the receiving process: blocks it lent that were freed (or
+// shipped on) in the sending process (ship.h, "Loan notes"); the handlers apply them.
+//
+// A WireBatch that crosses processes is written as: record type name, epoch, count, a path
+// byte, then
+//  - by address (records that are not RawRecord and bring no codec, policy "regions"): the
+//    sender's slice of the address plan, the shipment's manifest, and one byte sequence of the
+//    blocks' used bytes (broom::Ship's payload: one copy per side, straight from the sender's
+//    blocks into the receiver's installed blocks). The receiver installs the blocks at their
+//    addresses (broom::Receipt) and adopts the region as the batch: no record code runs.
+//  - as bytes: one byte sequence (begin_sequence + apply_raw: one copy per side), rebuilt into
+//    a fresh message arena of ReceivePolicy(): raw records are read straight into the batch's
+//    vector; records with a codec (record.h) are decoded with BroomDecode.
 #ifndef BROOM_RUNTIME_SHIMS_CAF_MESSAGES_H_
 #define BROOM_RUNTIME_SHIMS_CAF_MESSAGES_H_
 
@@ -31,6 +41,14 @@
 
 #include "runtime_shims/caf/batch_handle.h"
 
+namespace broom {
+// Found by argument-dependent lookup for broom::LoanNote.
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, LoanNote& x) {
+  return f(caf::meta::type_name("LoanNote"), x.block, x.generation, x.holder);
+}
+}  // namespace broom
+
 namespace broom::caf_shim {
 
 using produce_atom = caf::atom_constant<caf::atom("bproduce")>;
@@ -45,20 +63,24 @@ struct WirePunct {
   int32_t to_port = 0;
   int32_t from = 0;
   uint64_t epoch = 0;
+  std::vector<LoanNote> notes;
 };
 struct WireCredit {
   int32_t out_port = 0;
   int32_t from = 0;
   uint32_t n = 0;
+  std::vector<LoanNote> notes;
 };
 struct WireSetup {
   std::vector<caf::actor> actors;  // stage-major: all instances of stage 0, then stage 1, ...
+  std::vector<int32_t> processes;  // the process (slice of the address plan) of each actor
   caf::actor driver;
 };
 struct WireDone {
   int32_t stage = 0;
   int32_t index = 0;
   std::vector<std::pair<std::string, uint64_t>> report;
+  std::vector<LoanNote> notes;
 };
 
 caf::error inspect(caf::serializer& f, BatchHandle& h);
@@ -76,19 +98,19 @@ typename Inspector::result_type inspect(Inspector& f, WireBatch& x) {
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, WirePunct& x) {
-  return f(caf::meta::type_name("WirePunct"), x.to_port, x.from, x.epoch);
+  return f(caf::meta::type_name("WirePunct"), x.to_port, x.from, x.epoch, x.notes);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, WireCredit& x) {
-  return f(caf::meta::type_name("WireCredit"), x.out_port, x.from, x.n);
+  return f(caf::meta::type_name("WireCredit"), x.out_port, x.from, x.n, x.notes);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, WireSetup& x) {
-  return f(caf::meta::type_name("WireSetup"), x.actors, x.driver);
+  return f(caf::meta::type_name("WireSetup"), x.actors, x.processes, x.driver);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, WireDone& x) {
-  return f(caf::meta::type_name("WireDone"), x.stage, x.index, x.report);
+  return f(caf::meta::type_name("WireDone"), x.stage, x.index, x.report, x.notes);
 }
 
 }  // namespace broom::caf_shim

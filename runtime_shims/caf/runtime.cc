@@ -82,6 +82,25 @@ void AddMessageTypes(caf::actor_system_config& cfg) {
 
 // ---- the instance actor ----------------------------------------------------------------------
 
+// Bit of process p in LendersWithLoanNotes().
+uint64_t LenderBit(int32_t p) { return uint64_t{1} << (p < 63 ? p : 63); }
+
+// The loan notes queued here for process `p` (empty for this process, or when none are).
+std::vector<LoanNote> NotesFor(int32_t p, int32_t self) {
+  std::vector<LoanNote> notes;
+  if (p == self || (LendersWithLoanNotes() & LenderBit(p)) == 0) return notes;
+  LoanNote buf[256];
+  size_t n;
+  while ((n = TakeLoanNotes(static_cast<uint32_t>(p), buf, 256)) > 0) {
+    notes.insert(notes.end(), buf, buf + n);
+  }
+  return notes;
+}
+
+void Accept(const std::vector<LoanNote>& notes) {
+  if (!notes.empty()) AcceptLoanNotes(notes.data(), notes.size());
+}
+
 class CafTransport final : public lifecycle::Transport {
  public:
   CafTransport(caf::event_based_actor* self, const Graph& graph, int stage, int index)
@@ -94,32 +113,60 @@ class CafTransport final : public lifecycle::Transport {
   }
   void Wire(WireSetup& setup) {
     actors_ = std::move(setup.actors);
+    processes_ = std::move(setup.processes);
     driver_ = std::move(setup.driver);
+    process_ = processes_[base_[stage_] + index_];
+    AddressPlan plan;
+    shared_ = GetAddressPlan(&plan) && plan.shared_memory;
   }
   void SendBatch(Address to, int to_port, AnyEnvelope&& batch) override {
+    const int32_t p = ProcessOf(to);
+    if (p != process_ && batch.ops()->by_address) {
+      self_->send(At(to), WireBatch{to_port, index_, ShipTo(p, std::move(batch))});
+      return;
+    }
     // Moved into the message: the handle is never copied on this path.
     self_->send(At(to), WireBatch{to_port, index_, BatchHandle(std::move(batch))});
   }
   void SendPunctuation(Address to, int to_port, Epoch closed) override {
-    self_->send(At(to), WirePunct{to_port, index_, closed});
+    self_->send(At(to), WirePunct{to_port, index_, closed, NotesFor(ProcessOf(to), process_)});
   }
   void SendCredit(Address to, int out_port, uint32_t n) override {
-    self_->send(At(to), WireCredit{out_port, index_, n});
+    self_->send(At(to), WireCredit{out_port, index_, n, NotesFor(ProcessOf(to), process_)});
   }
   void ScheduleProduce() override { self_->send(self_, produce_atom::value); }
   void Finished(const std::map<std::string, uint64_t>& report) override {
-    WireDone done{stage_, index_, {report.begin(), report.end()}};
+    WireDone done{stage_, index_, {report.begin(), report.end()}, NotesFor(0, process_)};
     self_->send(driver_, std::move(done));
     self_->quit();  // state (and the operator's region) is destroyed after this handler
   }
 
  private:
-  const caf::actor& At(Address a) const { return actors_[base_[a.stage] + a.instance]; }
+  int ActorIndex(Address a) const { return base_[a.stage] + a.instance; }
+  const caf::actor& At(Address a) const { return actors_[ActorIndex(a)]; }
+  int32_t ProcessOf(Address a) const { return processes_[ActorIndex(a)]; }
+  // The batch leaves by address: in shared mode when this process's slice is shared memory
+  // and the batch's blocks can be mapped by `p`, else in copy mode. A batch that cannot be
+  // shipped at all (checked mode found pointers out of it) stops the process with the report:
+  // its records have no codec to fall back on.
+  BatchHandle ShipTo(int32_t p, AnyEnvelope&& batch) {
+    WireHeader header = HeaderOf(batch);
+    std::string error;
+    std::optional<Shipment> s;
+    if (shared_) s = batch.Ship(static_cast<uint32_t>(p), ShipMode::kShared, &error);
+    if (!s) s = batch.Ship(static_cast<uint32_t>(p), ShipMode::kCopy, &error);
+    BROOM_CHECK(s.has_value(), "cannot send a batch of %s to process %d by address: %s",
+                header.type.c_str(), p, error.c_str());
+    return BatchHandle(std::move(*s), std::move(header), static_cast<uint32_t>(process_));
+  }
   caf::event_based_actor* self_;
   int stage_, index_;
   std::vector<int> base_;
   std::vector<caf::actor> actors_;
+  std::vector<int32_t> processes_;
   caf::actor driver_;
+  int32_t process_ = 0;
+  bool shared_ = false;
 };
 
 // Actor state. Members are destroyed in reverse order: the transport first, then the instance
@@ -164,8 +211,14 @@ caf::behavior InstanceActor(caf::stateful_actor<InstanceState>* self, std::strin
         self->state.instance->Start();
       },
       [=](WireBatch& m) { self->state.instance->OnBatch(m.to_port, m.from, m.batch.Take()); },
-      [=](WirePunct& m) { self->state.instance->OnPunctuation(m.to_port, m.from, m.epoch); },
-      [=](WireCredit& m) { self->state.instance->OnCredit(m.out_port, m.from, m.n); },
+      [=](WirePunct& m) {
+        Accept(m.notes);
+        self->state.instance->OnPunctuation(m.to_port, m.from, m.epoch);
+      },
+      [=](WireCredit& m) {
+        Accept(m.notes);
+        self->state.instance->OnCredit(m.out_port, m.from, m.n);
+      },
       [=](produce_atom) { self->state.instance->Produce(); },
   };
 }
@@ -188,6 +241,17 @@ void ForEachCounter(P& p, F&& f) {
   for (auto& a : s.arenas) {
     for (auto* c : {&a.created, &a.freed, &a.peak_live, &a.peak_bytes, &a.cleanups}) f(*c);
   }
+  auto& x = p.ship;
+  for (auto* c : {&x.regions_shipped, &x.regions_received, &x.payload_bytes_sent,
+                  &x.payload_bytes_received, &x.manifest_bytes_sent, &x.mapped_bytes_sent,
+                  &x.mapped_bytes_received, &x.notes_queued, &x.notes_accepted, &x.stale_notes,
+                  &x.reclaimed_blocks, &x.notes_relayed}) {
+    f(*c);
+  }
+  for (auto* c : {&x.loaned_bytes, &x.loaned_blocks, &x.borrowed_bytes, &x.borrowed_blocks,
+                  &x.warm_borrowed_bytes, &x.notes_pending, &x.shared_slices_mapped}) {
+    f(*c);
+  }
 }
 
 // Spawned by name on a worker after a job: answers with the worker's counters (ForEachCounter
@@ -198,6 +262,7 @@ caf::behavior StatsActor(caf::event_based_actor*) {
         lifecycle::ProcessStats p;
         p.broom = GetGlobalStats();
         p.shim = lifecycle::GetShimStats();
+        p.ship = GetShipStats();
         std::vector<uint64_t> v;
         ForEachCounter(p, [&v](auto c) { v.push_back(static_cast<uint64_t>(c)); });
         v.push_back(static_cast<uint64_t>(getpid()));
@@ -253,7 +318,9 @@ struct Worker {
 };
 
 // The environment of worker `index`: this process's, with the job's address plan and the
-// worker's slice in place of any BROOM_PLAN_* / BROOM_RESERVE_GB of our own.
+// worker's slice in place of any BROOM_PLAN_* / BROOM_RESERVE_GB of our own. A driver whose
+// slice is shared memory gives its workers shared slices too, so that batches go both ways
+// without copies (ShipMode::kShared).
 std::vector<std::string> WorkerEnvironment(const AddressPlan& plan, uint32_t index) {
   std::vector<std::string> env;
   for (char** e = environ; *e != nullptr; ++e) {
@@ -267,6 +334,7 @@ std::vector<std::string> WorkerEnvironment(const AddressPlan& plan, uint32_t ind
   env.push_back("BROOM_RESERVE_GB=" + std::to_string(plan.slice_bytes >> 30));
   env.push_back("BROOM_PLAN_PROCESSES=" + std::to_string(plan.processes));
   env.push_back("BROOM_PLAN_INDEX=" + std::to_string(index));
+  if (plan.shared_memory) env.push_back("BROOM_PLAN_SHARED=1");
   return env;
 }
 
@@ -484,7 +552,26 @@ std::string ResolveJob(const std::string& job, const JobParams& params, const Jo
   if (!error.empty()) return error;
   s->check_mode = static_cast<int32_t>(GetCheckMode());
   s->procs = std::max(1, options.processes);
-  return s->procs > 1 ? JobPlan(options, s->procs, &s->plan) : std::string();
+  if (s->procs == 1) return {};
+  for (const Graph::Edge& e : s->graph->edges()) {
+    const lifecycle::BatchOps& ops = *e.ops;
+    if (ops.raw_resize != nullptr || ops.encode != nullptr) continue;  // they travel as bytes
+    const std::string where = "'" + s->graph->stages()[e.from_stage].name + "' -> '" +
+                              s->graph->stages()[e.to_stage].name + "'";
+    if (!ops.by_address) {
+      return std::string("records of type ") + ops.name + " (edge " + where +
+             ") cannot cross processes: they are polymorphic (a vtable pointer is valid in one "
+             "process only) and have no codec (record.h)";
+    }
+    if (s->policy->name() != "regions") {
+      return std::string("records of type ") + ops.name + " (edge " + where +
+             ") cross processes by address, which needs the \"regions\" policy (this job runs "
+             "under \"" +
+             std::string(s->policy->name()) +
+             "\"); run it on one process, or give the type a codec (record.h)";
+    }
+  }
+  return JobPlan(options, s->procs, &s->plan);
 }
 
 // Starts worker processes 1..n-1 and connects to each. Returns the first error, or "".
@@ -554,7 +641,8 @@ std::string AwaitInstances(caf::actor_system& system, caf::scoped_actor& self,
                            std::map<std::string, uint64_t>* totals) {
   const std::vector<caf::actor>& actors = in.actors;
   for (auto& a : actors) self->monitor(a);
-  WireSetup wiring{actors, caf::actor_cast<caf::actor>(self)};
+  WireSetup wiring{actors, {in.where.begin(), in.where.end()},
+                   caf::actor_cast<caf::actor>(self)};
   for (auto& a : actors) self->send(a, wiring);
   std::vector<bool> done(actors.size(), false);
   size_t finished = 0;
@@ -578,6 +666,7 @@ std::string AwaitInstances(caf::actor_system& system, caf::scoped_actor& self,
           int base = 0;
           for (int s = 0; s < d.stage; ++s) base += setup.graph->stages()[s].instances;
           size_t k = static_cast<size_t>(base + d.index);
+          Accept(d.notes);
           if (k < done.size() && !done[k]) {
             done[k] = true;
             ++finished;
@@ -621,6 +710,7 @@ JobResult RunJob(const std::string& job, const JobParams& params, const JobOptio
   signal(SIGPIPE, SIG_IGN);
   lifecycle::ResetShimStats();  // counters describe this job (one job at a time per process)
   r.broom_before = GetGlobalStats();
+  r.ship_before = GetShipStats();
   auto t0 = std::chrono::steady_clock::now();
   std::vector<Worker> workers(setup.procs - 1);
   {
@@ -644,9 +734,13 @@ JobResult RunJob(const std::string& job, const JobParams& params, const JobOptio
     instances.actors.clear();
     StopWorkers(workers);
   }  // the actor system waits here for every local actor to be gone
+  // The workers are gone: what they still held of this process's memory comes back, and notes
+  // still queued for them are dropped (ship.h, ForgetPeer).
+  for (int p = 1; p < setup.procs; ++p) ForgetPeer(static_cast<uint32_t>(p));
   r.ok = r.error.empty();
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   r.broom_after = GetGlobalStats();
+  r.ship_after = GetShipStats();
   r.peak_rss_kb = lifecycle::PeakRssKb();
   r.shim = lifecycle::GetShimStats();
   return r;

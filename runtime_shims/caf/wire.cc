@@ -2,6 +2,7 @@
 //
 // Serialization of BatchHandle for batches that cross processes (see messages.h).
 #include <caf/make_message.hpp>
+#include <optional>
 
 #include "runtime_shims/caf/messages.h"
 
@@ -12,16 +13,93 @@ using lifecycle::ArenaScope;
 using lifecycle::BatchOps;
 namespace counters = lifecycle::internal;
 
+namespace {
+
+// How the records follow the header on the wire.
+enum WirePath : uint8_t {
+  kBytes = 0,    // one byte sequence: raw records, or the records' codec output
+  kAddress = 1,  // the sender's slice, the shipment's manifest, then its payload (ship.h)
+};
+
+caf::error WriteShipment(caf::serializer& f, BatchHandle& h) {
+  Shipment& s = *h.shipment();
+  WireHeader hdr = h.header();
+  uint8_t path = kAddress;
+  uint32_t from = h.from();
+  std::string manifest = s.manifest();
+  if (auto err = f(hdr.type, hdr.epoch, hdr.count, path, from, manifest)) return err;
+  size_t n = s.payload_bytes();
+  if (auto err = f.begin_sequence(n)) return err;
+  for (const Shipment::Range& r : s.payload()) {
+    if (r.size == 0) continue;
+    if (auto err = f.apply_raw(r.size, const_cast<void*>(r.data))) return err;
+  }
+  if (auto err = f.end_sequence()) return err;
+  s.Sent();
+  counters::AddTo(counters::g_shim_counters.remote_batches_out);
+  counters::AddTo(counters::g_shim_counters.remote_bytes_out, s.payload_bytes() + manifest.size());
+  return caf::none;
+}
+
+// Installs a batch shipped by address and adopts it as `env`.
+caf::error ReadShipment(caf::deserializer& f, const WireHeader& hdr, const BatchOps& ops,
+                        lifecycle::MemoryPolicy& policy, AnyEnvelope& env) {
+  uint32_t from = 0;
+  std::string manifest;
+  if (auto err = f(from, manifest)) return err;
+  std::string error;
+  std::optional<Receipt> receipt = Receipt::Open(manifest, from, &error);
+  if (!receipt) {
+    return caf::make_error(caf::sec::invalid_argument,
+                           "cannot install a batch of " + hdr.type + " from process " +
+                               std::to_string(from) + ": " + error);
+  }
+  size_t n = 0;
+  if (auto err = f.begin_sequence(n)) return err;
+  if (n != receipt->payload_bytes()) {
+    return caf::make_error(caf::sec::invalid_argument,
+                           "a batch of " + hdr.type + " brings " + std::to_string(n) +
+                               " payload bytes, its manifest says " +
+                               std::to_string(receipt->payload_bytes()));
+  }
+  for (const Receipt::Range& r : receipt->payload()) {
+    if (r.size == 0) continue;
+    if (auto err = f.apply_raw(r.size, r.data)) return err;
+  }
+  if (auto err = f.end_sequence()) return err;
+  std::optional<TransferableRegion> region = receipt->Finish(&error);
+  if (!region) {
+    return caf::make_error(caf::sec::invalid_argument,
+                           "a batch of " + hdr.type + " from process " + std::to_string(from) +
+                               " is corrupt: " + error);
+  }
+  void* root = reinterpret_cast<void*>(receipt->root());
+  if (RegionOf(root) != &region->region()) {  // region is freed on return
+    return caf::make_error(caf::sec::invalid_argument,
+                           "a batch of " + hdr.type + " from process " + std::to_string(from) +
+                               " has its root outside its region");
+  }
+  env = AnyEnvelope::Adopt(policy, ops, std::move(*region), root);
+  counters::AddTo(counters::g_shim_counters.remote_bytes_in, n + manifest.size());
+  return caf::none;
+}
+
+}  // namespace
+
 caf::error inspect(caf::serializer& f, BatchHandle& h) {
   if (!h) return caf::make_error(caf::sec::invalid_argument, "serializing an empty BatchHandle");
+  if (h.shipment() != nullptr) return WriteShipment(f, h);
   const AnyEnvelope& b = h.batch();
   const BatchOps* ops = b.ops();
   if (ops->encode == nullptr) {
     return caf::make_error(caf::sec::invalid_argument,
-                           std::string("record type cannot cross processes: ") + ops->name);
+                           std::string("record type cannot cross processes as bytes: ") +
+                               ops->name +
+                               " has no codec (it travels by address, under policy regions)");
   }
   WireHeader hdr = HeaderOf(b);
-  if (auto err = f(hdr.type, hdr.epoch, hdr.count)) return err;
+  uint8_t path = kBytes;
+  if (auto err = f(hdr.type, hdr.epoch, hdr.count, path)) return err;
   std::vector<char> bytes;
   const void* data;
   size_t n;
@@ -44,9 +122,10 @@ caf::error inspect(caf::serializer& f, BatchHandle& h) {
 
 caf::error inspect(caf::deserializer& f, BatchHandle& h) {
   WireHeader hdr;
-  if (auto err = f(hdr.type, hdr.epoch, hdr.count)) return err;
+  uint8_t path = kBytes;
+  if (auto err = f(hdr.type, hdr.epoch, hdr.count, path)) return err;
   const BatchOps* ops = lifecycle::FindBatchOps(hdr.type);
-  if (ops == nullptr || ops->decode == nullptr) {
+  if (ops == nullptr) {
     return caf::make_error(caf::sec::unknown_type,
                            "batch of unknown record type " + hdr.type +
                                " (not used by any graph built in this process)");
@@ -55,9 +134,20 @@ caf::error inspect(caf::deserializer& f, BatchHandle& h) {
   if (policy == nullptr) {
     return caf::make_error(caf::sec::runtime_error, "batch received before any job started");
   }
+  AnyEnvelope env;
+  if (path == kAddress) {
+    if (auto err = ReadShipment(f, hdr, *ops, *policy, env)) return err;
+    counters::AddTo(counters::g_shim_counters.remote_batches_in);
+    env.Transfer();  // the middleman thread hands the installed batch to the receiving actor
+    h = BatchHandle(std::move(env));
+    return caf::none;
+  }
+  if (path != kBytes || ops->decode == nullptr) {
+    return caf::make_error(caf::sec::invalid_argument,
+                           "batch of " + hdr.type + " arrived as bytes, but the type has no codec");
+  }
   size_t n = 0;
   if (auto err = f.begin_sequence(n)) return err;
-  AnyEnvelope env;
   if (ops->raw_resize != nullptr) {
     if (hdr.count > SIZE_MAX / ops->record_size || n != hdr.count * ops->record_size) {
       return caf::make_error(caf::sec::invalid_argument, "batch size does not match its header");

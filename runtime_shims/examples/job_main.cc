@@ -37,6 +37,9 @@ Runs one example job (runtime_shims/examples/jobs.h) and prints its result and s
   --threads=N       CAF scheduler threads (0: CAF's default)
   --workers=N       instances per stage (default: --threads, or 2)
   --processes=N     CAF: run on N processes on this machine (default 1)
+  --shared-memory=B CAF, several processes: 1 backs every process's slice with shared memory,
+                    so batches cross by address with no copy; 0 copies their blocks once
+                    (default 1, unless BROOM_PLAN_SHARED says otherwise)
   --credits=N       batches in flight per edge, 0 = unlimited             (default 16)
   --batch=N         records per batch                                     (default 1024)
   --timeout=S       give up after S seconds                               (default 300)
@@ -76,6 +79,7 @@ int main(int argc, char** argv) {
   JobOptions opt;
   JobParams params;
   int workers = 0;
+  int shared_memory = -1;  // --shared-memory: unset
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "-h") a = "--help";
@@ -104,6 +108,8 @@ int main(int argc, char** argv) {
         workers = std::stoi(v);
       else if (k == "processes")
         opt.processes = std::stoi(v);
+      else if (k == "shared-memory")
+        shared_memory = std::stoi(v);
       else if (k == "credits")
         opt.credits = static_cast<uint32_t>(std::stoul(v));
       else if (k == "batch")
@@ -121,6 +127,13 @@ int main(int argc, char** argv) {
     } catch (const std::exception&) {
       return Usage(("bad value in " + a).c_str());
     }
+  }
+  // Read when the first region is made, which is after this. An explicit BROOM_PLAN_SHARED in
+  // the environment wins over the multi-process default, not over the flag.
+  if (shared_memory >= 0) {
+    setenv("BROOM_PLAN_SHARED", shared_memory != 0 ? "1" : "0", 1);
+  } else if (opt.processes > 1) {
+    setenv("BROOM_PLAN_SHARED", "1", 0);
   }
 #ifdef BROOM_HAVE_GC_POLICY
   // Only when asked for: initializing the collector costs the other policies RSS.

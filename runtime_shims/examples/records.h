@@ -5,9 +5,10 @@
 //   Author, AuthorTotal                        trivially copyable: travel between processes as
 //                                              raw bytes (record.h, RawRecord).
 //   Document, JoinedDoc, Line, Word, WordCount hold std::pmr::string: allocator-aware (so a
-//                                              batch's vector clones them into its arena) and
-//                                              CodedRecord (BroomEncode / BroomDecode into the
-//                                              receiver's region).
+//                                              batch's vector clones them into its arena). They
+//                                              have no serialization code: a batch of them
+//                                              crosses processes as its region, by address
+//                                              (broom/ship.h; policy "regions").
 //   MakeDocument / TitleOf / MakeAuthor /      the synthetic data of Broom's evaluation: per
 //   MakeLine                                   epoch `docs` documents and 10-20 new authors.
 //                                              A document is an object with a heap title
@@ -33,8 +34,6 @@
 
 namespace broom::examples {
 
-using lifecycle::ByteReader;
-using lifecycle::ByteWriter;
 using lifecycle::Epoch;
 using lifecycle::MixHash;
 
@@ -78,23 +77,6 @@ struct Document {
   uint32_t length;
   uint32_t epoch;
   std::pmr::string title;
-
-  void BroomEncode(ByteWriter& w) const {
-    w.Put(id);
-    w.Put(author);
-    w.Put(length);
-    w.Put(epoch);
-    w.PutString(title);
-  }
-  static Document BroomDecode(ByteReader& r, std::pmr::memory_resource* m) {
-    uint64_t i = r.Get<uint64_t>();
-    uint64_t a = r.Get<uint64_t>();
-    uint32_t len = r.Get<uint32_t>();
-    uint32_t e = r.Get<uint32_t>();
-    Document d(i, a, len, e, allocator_type(m));
-    d.title.assign(r.GetString());
-    return d;
-  }
 };
 struct Author {
   uint64_t id;
@@ -133,25 +115,6 @@ struct JoinedDoc {
   uint32_t length;
   uint32_t epoch;
   std::pmr::string title;
-
-  void BroomEncode(ByteWriter& w) const {
-    w.Put(doc);
-    w.Put(author);
-    w.Put(name_hash);
-    w.Put(length);
-    w.Put(epoch);
-    w.PutString(title);
-  }
-  static JoinedDoc BroomDecode(ByteReader& r, std::pmr::memory_resource* m) {
-    uint64_t d = r.Get<uint64_t>();
-    uint64_t a = r.Get<uint64_t>();
-    uint64_t nh = r.Get<uint64_t>();
-    uint32_t len = r.Get<uint32_t>();
-    uint32_t e = r.Get<uint32_t>();
-    JoinedDoc j(d, a, nh, len, e, allocator_type(m));
-    j.title.assign(r.GetString());
-    return j;
-  }
 };
 struct AuthorTotal {
   uint64_t author;
@@ -230,11 +193,6 @@ struct Line {
   Line& operator=(const Line&) = default;
   Line& operator=(Line&&) = default;
   std::pmr::string text;
-
-  void BroomEncode(ByteWriter& w) const { w.PutString(text); }
-  static Line BroomDecode(ByteReader& r, std::pmr::memory_resource* m) {
-    return Line(r.GetString(), allocator_type(m));
-  }
 };
 
 struct Word {
@@ -247,11 +205,6 @@ struct Word {
   Word& operator=(const Word&) = default;
   Word& operator=(Word&&) = default;
   std::pmr::string text;
-
-  void BroomEncode(ByteWriter& w) const { w.PutString(text); }
-  static Word BroomDecode(ByteReader& r, std::pmr::memory_resource* m) {
-    return Word(r.GetString(), allocator_type(m));
-  }
 };
 
 struct WordCount {
@@ -269,18 +222,6 @@ struct WordCount {
   std::pmr::string word;
   uint64_t count;
   Epoch epoch;
-
-  void BroomEncode(ByteWriter& w) const {
-    w.PutString(word);
-    w.Put(count);
-    w.Put(epoch);
-  }
-  static WordCount BroomDecode(ByteReader& r, std::pmr::memory_resource* m) {
-    std::string_view w = r.GetString();
-    uint64_t c = r.Get<uint64_t>();
-    Epoch e = r.Get<Epoch>();
-    return WordCount(w, c, e, allocator_type(m));
-  }
 };
 
 // Line j of epoch e: words_per_line words "w<k>" from a skewed vocabulary. Writes into `out`

@@ -76,6 +76,24 @@ void Arena::Transfer() {
   if (auto* slot = std::get_if<1>(&holder_)) (*slot)->Transfer();
 }
 
+std::optional<Shipment> Arena::ShipOut(uint32_t to, const ShipOptions& options,
+                                       std::string* error) {
+  TransferableRegion* handle = transferable();
+  if (handle == nullptr) {
+    *error = std::string("only an arena that is a transferable region (policy \"regions\") can "
+                         "be shipped by address; this is a ") +
+             (region() != nullptr ? "actor region" : "heap or backend arena");
+    return std::nullopt;
+  }
+  const size_t peak = handle->region().stats().peak_block_bytes;
+  std::optional<Shipment> s = Ship(*handle, to, options, error);
+  if (s) {
+    holder_ = std::monostate{};  // the slot's handle is TRANSFERRED: it owns nothing now
+    internal::NoteArenaFreed(static_cast<int>(use_), peak, 0);
+  }
+  return s;
+}
+
 void Arena::ResetSlow() {
   size_t peak = 0, cleanups = 0;
   if (Region* r = region()) {

@@ -59,6 +59,56 @@ AnyEnvelope AnyEnvelope::Decode(MemoryPolicy& policy, const BatchOps& ops, Epoch
   return e;
 }
 
+AnyEnvelope AnyEnvelope::CopyOf(const AnyEnvelope& src) {
+  const BatchOps& ops = *src.ops_;
+  if (ops.copy == nullptr) {
+    BROOM_CHECK(ops.encode != nullptr,
+                "a batch of %s needs a second owner, but its records can be neither copied nor "
+                "encoded",
+                ops.name);
+    std::vector<char> bytes;
+    src.EncodeRecords(bytes);
+    ByteReader in(bytes.data(), bytes.size());
+    return Decode(*src.policy_, ops, src.epoch(), src.size(), in);
+  }
+  AnyEnvelope e;
+  e.arena_ = src.policy_->CreateArena(ArenaUse::kMessage, "batch");
+  {
+    ArenaScope open(e.arena_);
+    e.root_ = internal::HiddenPointer(ops.copy(src.root(), e.arena_.resource()));
+  }
+  e.arena_.AttachRoot(e.root());
+  e.policy_ = src.policy_;
+  e.ops_ = &ops;
+  return e;
+}
+
+AnyEnvelope AnyEnvelope::Adopt(MemoryPolicy& policy, const BatchOps& ops,
+                               TransferableRegion&& region, void* root) {
+  AnyEnvelope e;
+  e.arena_ = Arena(ArenaUse::kMessage, std::move(region));
+  e.root_ = internal::HiddenPointer(root);
+  e.policy_ = &policy;
+  e.ops_ = &ops;
+  return e;
+}
+
+std::optional<Shipment> AnyEnvelope::Ship(uint32_t to, ShipMode mode, std::string* error) {
+  if (!ops_->by_address) {
+    *error = std::string("records of type ") + ops_->name +
+             " do not travel by address (polymorphic, or they bring a codec of their own)";
+    return std::nullopt;
+  }
+  ShipOptions options{mode, reinterpret_cast<uintptr_t>(root())};
+  std::optional<Shipment> s = arena_.ShipOut(to, options, error);
+  if (s) {
+    root_ = {};
+    ops_ = nullptr;
+    policy_ = nullptr;
+  }
+  return s;
+}
+
 void AnyEnvelope::Reset() {
   if (void* root = root_.get()) ops_->destroy(root, arena_.resource());
   root_ = {};

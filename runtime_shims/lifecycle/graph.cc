@@ -190,6 +190,27 @@ void AppendProcess(std::ostringstream& o, const GlobalStats& before, const Globa
               U(after.block_bytes));
 }
 
+// One line on regions shipped by address (broom/ship.h) between `before` and `after`, if any.
+void AppendShipping(std::ostringstream& o, const ShipStats& before, const ShipStats& after) {
+  const uint64_t out = after.regions_shipped - before.regions_shipped;
+  const uint64_t in = after.regions_received - before.regions_received;
+  if (out == 0 && in == 0) return;
+  o << Format(
+      "    shipped by address: %llu regions out, %llu in; payload bytes copied %llu out, %llu in; "
+      "mapped (shared memory) %llu out, %llu in; loan notes accepted %llu",
+      U(out), U(in), U(after.payload_bytes_sent - before.payload_bytes_sent),
+      U(after.payload_bytes_received - before.payload_bytes_received),
+      U(after.mapped_bytes_sent - before.mapped_bytes_sent),
+      U(after.mapped_bytes_received - before.mapped_bytes_received),
+      U(after.notes_accepted - before.notes_accepted));
+  if (after.reclaimed_blocks > before.reclaimed_blocks) {
+    o << Format(", blocks taken back from finished workers %llu",
+                U(after.reclaimed_blocks - before.reclaimed_blocks));
+  }
+  o << Format("; on loan now %llu B, borrowed now %llu B\n", U(after.loaned_bytes),
+              U(after.borrowed_bytes));
+}
+
 }  // namespace
 
 std::string JobResult::Summary() const {
@@ -199,11 +220,13 @@ std::string JobResult::Summary() const {
   o << Format("  time = %.3f s, peak RSS = %ld KiB\n", seconds, peak_rss_kb);
   o << (workers.empty() ? "  this process:\n" : "  driver process (this one):\n");
   AppendProcess(o, broom_before, broom_after, shim, "threads still running");
+  AppendShipping(o, ship_before, ship_after);
   o << "  shim: " << shim.ToString() << "\n";
   for (const ProcessStats& w : workers) {
     o << "  worker process pid " << w.pid << " (read after its instances stopped):\n";
     AppendProcess(o, GlobalStats{}, w.broom, w.shim,
                   "its scheduler threads are still running; freed when the worker exits");
+    AppendShipping(o, ShipStats{}, w.ship);
     o << "  shim: " << w.shim.ToString() << "\n";
   }
   return o.str();

@@ -393,7 +393,80 @@ TEST(LifecycleTest, FallbackResourceScopeRedirectsCurrentResourceOnlyWithoutAReg
   EXPECT_EQ(CurrentResource(), HeapResource());
 }
 
-TEST(LifecycleTest, RawAndCodedRecordsRoundTripThroughFlatBytes) {
+// A record that brings its own codec (record.h's explicit fallback): it crosses processes as
+// bytes, never by address.
+struct Named {
+  using allocator_type = std::pmr::polymorphic_allocator<std::byte>;
+  Named(std::string_view n, uint64_t c, const allocator_type& a = {}) : name(n, a), count(c) {}
+  Named(const Named& o, const allocator_type& a) : name(o.name, a), count(o.count) {}
+  Named(Named&& o, const allocator_type& a) : name(std::move(o.name), a), count(o.count) {}
+  Named(const Named&) = default;
+  Named(Named&&) = default;
+  std::pmr::string name;
+  uint64_t count;
+
+  void BroomEncode(ByteWriter& w) const {
+    w.PutString(name);
+    w.Put(count);
+  }
+  static Named BroomDecode(ByteReader& r, std::pmr::memory_resource* m) {
+    std::string_view n = r.GetString();
+    return Named(n, r.Get<uint64_t>(), allocator_type(m));
+  }
+};
+
+struct Polymorphic {
+  virtual ~Polymorphic() = default;
+  uint64_t id = 0;
+};
+
+TEST(LifecycleTest, EachRecordTypeCrossesProcessesOneWay) {
+  // pmr records without a codec (the example records): by address.
+  const BatchOps& words = BatchOpsFor<examples::WordCount>();
+  EXPECT_TRUE(words.by_address);
+  EXPECT_EQ(words.encode, nullptr);
+  EXPECT_EQ(words.raw_resize, nullptr);
+  EXPECT_NE(words.copy, nullptr);
+  // A record with a codec: as bytes, through it.
+  const BatchOps& named = BatchOpsFor<Named>();
+  EXPECT_FALSE(named.by_address);
+  EXPECT_NE(named.encode, nullptr);
+  EXPECT_NE(named.decode, nullptr);
+  // Trivially copyable records: as raw bytes.
+  const BatchOps& authors = BatchOpsFor<examples::Author>();
+  EXPECT_FALSE(authors.by_address);
+  EXPECT_NE(authors.raw_resize, nullptr);
+  // A vtable pointer is valid in one process only: not by address, and no codec.
+  const BatchOps& poly = BatchOpsFor<Polymorphic>();
+  EXPECT_FALSE(poly.by_address);
+  EXPECT_EQ(poly.encode, nullptr);
+}
+
+TEST(LifecycleTest, CodedRecordsRoundTripThroughFlatBytes) {
+  auto policy = MakePolicy("regions");
+  auto named = Envelope<Named>::Create(*policy, 7, 2);
+  {
+    ArenaScope open(named.arena());
+    named.records().emplace_back("a-rather-long-name-that-is-not-inline", 3);
+    named.records().emplace_back("b", 1);
+  }
+  std::vector<char> bytes;
+  named.any().EncodeRecords(bytes);
+  ByteReader in(bytes.data(), bytes.size());
+  const BatchOps& ops = BatchOpsFor<Named>();
+  Envelope<Named> b(AnyEnvelope::Decode(*policy, ops, 7, 2, in));
+  ASSERT_TRUE(b);
+  ASSERT_EQ(b.records().size(), 2u);
+  EXPECT_EQ(b.records()[0].name, "a-rather-long-name-that-is-not-inline");
+  EXPECT_EQ(b.records()[1].count, 1u);
+  // Self-contained: the decoded string lives in the new batch's region.
+  EXPECT_EQ(RegionOf(b.records()[0].name.data()), RegionOf(&b.records()[0]));
+  // Truncated input is rejected, not half-built.
+  ByteReader cut(bytes.data(), bytes.size() - 3);
+  EXPECT_FALSE(AnyEnvelope::Decode(*policy, ops, 7, 2, cut));
+}
+
+TEST(LifecycleTest, ACopyOfABatchLivesInItsOwnRegion) {
   auto policy = MakePolicy("regions");
   auto words = Envelope<examples::WordCount>::Create(*policy, 7, 2);
   {
@@ -401,20 +474,33 @@ TEST(LifecycleTest, RawAndCodedRecordsRoundTripThroughFlatBytes) {
     words.records().emplace_back("a-rather-long-word-that-is-not-inline", 3, 7);
     words.records().emplace_back("b", 1, 7);
   }
-  std::vector<char> bytes;
-  words.any().EncodeRecords(bytes);
-  ByteReader in(bytes.data(), bytes.size());
-  const BatchOps& ops = BatchOpsFor<examples::WordCount>();
-  Envelope<examples::WordCount> b(AnyEnvelope::Decode(*policy, ops, 7, 2, in));
-  ASSERT_TRUE(b);
-  ASSERT_EQ(b.records().size(), 2u);
-  EXPECT_EQ(b.records()[0].word, "a-rather-long-word-that-is-not-inline");
-  EXPECT_EQ(b.records()[1].count, 1u);
-  // Self-contained: the decoded string lives in the new batch's region.
-  EXPECT_EQ(RegionOf(b.records()[0].word.data()), RegionOf(&b.records()[0]));
-  // Truncated input is rejected, not half-built.
-  ByteReader cut(bytes.data(), bytes.size() - 3);
-  EXPECT_FALSE(AnyEnvelope::Decode(*policy, ops, 7, 2, cut));
+  Envelope<examples::WordCount> copy(AnyEnvelope::CopyOf(words.any()));
+  ASSERT_TRUE(copy);
+  EXPECT_EQ(copy.epoch(), 7u);
+  ASSERT_EQ(copy.size(), 2u);
+  EXPECT_EQ(copy.records()[0].word, "a-rather-long-word-that-is-not-inline");
+  EXPECT_EQ(copy.records()[1].count, 1u);
+  Region* r = RegionOf(&copy.records()[0]);
+  ASSERT_NE(r, nullptr);
+  EXPECT_NE(r, RegionOf(&words.records()[0]));
+  EXPECT_EQ(RegionOf(copy.records()[0].word.data()), r);  // the string came along
+  EXPECT_EQ(RegionOf(&*copy), r);                         // and the batch itself
+}
+
+TEST(LifecycleTest, ShippingABatchThatIsNotARegionOrNotByAddressIsRefused) {
+  auto heap = MakePolicy("heap");
+  auto words = Envelope<examples::WordCount>::Create(*heap, 7, 2);
+  AnyEnvelope any = std::move(words).Erase();
+  std::string error;
+  EXPECT_FALSE(any.Ship(1, ShipMode::kCopy, &error));
+  EXPECT_NE(error.find("only an arena that is a transferable region"), std::string::npos) << error;
+  EXPECT_TRUE(any);  // unchanged
+  auto regions = MakePolicy("regions");
+  AnyEnvelope named = Envelope<Named>::Create(*regions, 7, 2).Erase();
+  error.clear();
+  EXPECT_FALSE(named.Ship(1, ShipMode::kCopy, &error));
+  EXPECT_NE(error.find("do not travel by address"), std::string::npos) << error;
+  EXPECT_TRUE(named);
 }
 
 }  // namespace

@@ -36,6 +36,7 @@
 #include <memory_resource>
 #include <new>
 #include <optional>
+#include <string>
 #include <utility>
 #include <variant>
 
@@ -43,6 +44,7 @@
 #include "broom/context.h"
 #include "broom/lifecycle/stats.h"
 #include "broom/region.h"
+#include "broom/ship.h"
 #include "broom/transferable_region.h"
 
 namespace broom::lifecycle {
@@ -165,6 +167,11 @@ class Arena {
   // region (typestate checked, scanned in checked mode); nothing for other arenas. REQUIRES:
   // not open.
   void Transfer();
+  // A transferable region's arena leaves this process (broom::Ship, with `options`): on
+  // success the arena is empty and counted as freed here (its objects now belong to the
+  // receiver). Returns nullopt with *error set, the arena unchanged, for any other arena or if
+  // Ship refuses. REQUIRES: not open.
+  std::optional<Shipment> ShipOut(uint32_t to, const ShipOptions& options, std::string* error);
   // Frees the arena now; see the class comment. No-op when empty.
   void Reset() {
     if (*this) ResetSlow();

@@ -10,8 +10,10 @@
 //   Envelope<R>       owning, move-only handle of a batch of R records: what operators see.
 //                     Converts from an AnyEnvelope that holds R records (fatal otherwise) and
 //                     back, by moving; both hold the same three pointers.
-//   BatchOps          per record type: construct, destroy, size, encode/decode to flat bytes.
-//                     Registered by name on first use, so a receiving process finds it.
+//   BatchOps          per record type: construct, destroy, size, copy, and how a batch crosses
+//                     a process boundary (record.h): by address (broom::Ship), as raw bytes,
+//                     or through the record's codec. Registered by name on first use, so a
+//                     receiving process finds it.
 //   OwnedState        owning handle of one state object in its own arena (operator state,
 //                     per-timestamp state).
 //
@@ -30,6 +32,8 @@
 #include <cstdint>
 #include <memory>
 #include <memory_resource>
+#include <optional>
+#include <string>
 #include <string_view>
 #include <type_traits>
 #include <typeinfo>
@@ -41,6 +45,7 @@
 #include "broom/lifecycle/policy.h"
 #include "broom/lifecycle/record.h"
 #include "broom/lifecycle/stats.h"
+#include "broom/ship.h"
 
 namespace broom::lifecycle {
 
@@ -72,6 +77,14 @@ struct BatchOps {
   // storage, so a transport can read the bytes straight into the batch's arena.
   void* (*raw_resize)(void* root, size_t count);
   size_t record_size;  // sizeof(R)
+  // A copy of the batch built in `arena` (every record copied with the arena's allocator, so
+  // pmr members land there), for a batch that needs a second owner; null for records that are
+  // not copy-constructible.
+  void* (*copy)(const void* root, std::pmr::memory_resource* arena);
+  // The batch can cross processes as its region (AnyEnvelope::Ship): R is not polymorphic (a
+  // vtable pointer is a code address of one process) and has no codec of its own. Whether the
+  // records are self-contained is checked mode's to verify, when Ship scans the region.
+  bool by_address;
 };
 
 namespace internal {
@@ -132,15 +145,23 @@ struct BatchOpsImpl {
     recs.resize(count);
     return recs.data();
   }
+  static void* Copy(const void* root, std::pmr::memory_resource* arena) {
+    const B& src = *static_cast<const B*>(root);
+    B* b = static_cast<B*>(Construct(arena, src.epoch, src.records.size()));
+    for (const R& r : src.records) b->records.push_back(r);  // uses-allocator copies
+    return b;
+  }
   static const BatchOps* Make() {
     static const BatchOps ops = [] {
-      BatchOps o{typeid(R).name(), &Construct, &Destroy, &Size,    &GetEpoch,
-                 nullptr,          nullptr,    nullptr,  sizeof(R)};
+      BatchOps o{typeid(R).name(), &Construct, &Destroy, &Size,     &GetEpoch, nullptr,
+                 nullptr,          nullptr,    sizeof(R), nullptr, false};
       if constexpr (WireRecord<R>) {
         o.encode = &Encode;
         o.decode = &Decode;
       }
       if constexpr (RawRecord<R>) o.raw_resize = &RawResize;
+      if constexpr (std::is_copy_constructible_v<R>) o.copy = &Copy;
+      o.by_address = !std::is_polymorphic_v<R> && !WireRecord<R>;
       return o;
     }();
     return &ops;
@@ -188,6 +209,22 @@ class AnyEnvelope {
   // input.
   static AnyEnvelope Decode(MemoryPolicy& policy, const BatchOps& ops, Epoch epoch, size_t count,
                             ByteReader& in);
+  // A copy of `src` in a fresh arena of its policy, for a batch that needs a second owner:
+  // through BatchOps::copy, else through the codec. Fatal if the record type has neither.
+  static AnyEnvelope CopyOf(const AnyEnvelope& src);
+  // A batch that arrived by address: takes over `region` (a finished broom::Receipt, CLOSED)
+  // whose root Batch of `ops`' records is at `root`. REQUIRES: `root` points into `region` at
+  // a Batch built by a process running this binary (ship.h's rules).
+  static AnyEnvelope Adopt(MemoryPolicy& policy, const BatchOps& ops, TransferableRegion&& region,
+                           void* root);
+  // Sends the batch to process `to` by address (broom::Ship with the root as the shipment's
+  // root word): on success the envelope is empty and the Shipment holds the batch's blocks;
+  // the records' destructors do not run here (the receiver's envelope runs them). Returns
+  // nullopt with *error set, the envelope unchanged, if the arena is not a transferable region
+  // (only the "regions" policy's batches can travel so), the record type is not
+  // ops()->by_address, or Ship refuses (see broom::Ship: checked mode's self-containment scan,
+  // the address plan, shared memory). REQUIRES: non-empty, no ArenaScope open on it.
+  std::optional<Shipment> Ship(uint32_t to, ShipMode mode, std::string* error);
 
   // Destroys the batch and frees its arena (bulk under "regions"). No-op when empty.
   void Reset();

@@ -33,6 +33,7 @@
 #include "broom/lifecycle/operator.h"
 #include "broom/lifecycle/stats.h"
 #include "broom/memory.h"
+#include "broom/ship.h"
 
 namespace broom::lifecycle {
 
@@ -205,6 +206,7 @@ struct ProcessStats {
   long pid = 0;
   GlobalStats broom;  // region counters of that process (its whole life; workers run one job)
   ShimStats shim;     // its shim counters (its whole life)
+  ShipStats ship;     // regions it shipped and received by address, its loans (its whole life)
 };
 
 struct JobResult {
@@ -216,6 +218,10 @@ struct JobResult {
   ShimStats shim;            // driver process counters (drivers reset them at job start)
   GlobalStats broom_before;  // broom::GetGlobalStats() before and after the job (driver)
   GlobalStats broom_after;
+  // broom::GetShipStats() of the driver process before and after the job (after: once it has
+  // forgotten its workers, so their loans are back; ship.h).
+  ShipStats ship_before;
+  ShipStats ship_after;
   // CAF multi-process: one entry per worker process, read after its instances stopped (its
   // scheduler threads' callback scratch is still alive then: it is freed when the worker exits).
   std::vector<ProcessStats> workers;
