@@ -271,6 +271,34 @@ TEST(CafShimTest, AllocationContextIsSetPerCallbackOnTheThreadRunningIt) {
 
 // ---- several processes -------------------------------------------------------------------------
 
+// The documents and words of `r` (a 2-process job) crossed processes by address: regions went
+// both ways with no record code, every block lent came back to its lender (through loan notes,
+// or taken back from the finished worker) and every borrowed one was freed; with shared memory
+// (this binary run with BROOM_PLAN_SHARED=1, as ctest does once) not one payload byte was copied,
+// without it every shipped block's used bytes were.
+void ExpectShippedByAddress(const JobResult& r, const std::string& job) {
+  const ShipStats& b = r.ship_before;
+  const ShipStats& a = r.ship_after;
+  const ShipStats& w = r.workers.at(0).ship;
+  EXPECT_GT(a.regions_shipped - b.regions_shipped, 0u) << job;
+  EXPECT_GT(w.regions_received, 0u) << job;
+  EXPECT_GT(a.notes_accepted - b.notes_accepted, 0u) << job;  // notes really flowed back
+  EXPECT_EQ(a.loaned_bytes, 0u) << job << "\n" << r.Summary();
+  EXPECT_EQ(a.borrowed_bytes, b.borrowed_bytes) << job;
+  EXPECT_EQ(w.borrowed_bytes, 0u) << job << "\n" << r.Summary();
+  AddressPlan plan;
+  ASSERT_TRUE(GetAddressPlan(&plan));
+  if (plan.shared_memory) {
+    EXPECT_EQ(a.payload_bytes_sent - b.payload_bytes_sent, 0u) << job;
+    EXPECT_EQ(w.payload_bytes_received + w.payload_bytes_sent, 0u) << job;
+    EXPECT_GT(a.mapped_bytes_sent - b.mapped_bytes_sent, 0u) << job;
+  } else {
+    EXPECT_GT(a.payload_bytes_sent - b.payload_bytes_sent, 0u) << job;
+    EXPECT_EQ(w.payload_bytes_received, a.payload_bytes_sent - b.payload_bytes_sent) << job;
+    EXPECT_EQ(a.mapped_bytes_sent - b.mapped_bytes_sent, 0u) << job;
+  }
+}
+
 TEST(CafShimTest, TwoProcessesOverLoopbackEqualOneProcess) {
   examples::RegisterExampleJobs();
   for (const char* job : {"join", "wordcount", "aggregate"}) {
@@ -302,6 +330,7 @@ TEST(CafShimTest, TwoProcessesOverLoopbackEqualOneProcess) {
     }
     EXPECT_EQ(w.shim.handle_copies, 0u) << job;
     EXPECT_GT(w.shim.remote_batches_in, 0u) << job;
+    ExpectShippedByAddress(multi, job);
     EXPECT_EQ(w.shim.messages().created, w.shim.messages().freed) << job;
     // What the worker still holds is the callback scratch of its scheduler threads (alive until
     // the worker exits), and its summary says so instead of reading as a leak.
@@ -315,6 +344,21 @@ TEST(CafShimTest, TwoProcessesOverLoopbackEqualOneProcess) {
         << summary;
     EXPECT_EQ(summary.find("STILL ALIVE"), std::string::npos) << summary;
   }
+}
+
+TEST(CafShimTest, RecordsWithoutACodecCrossProcessesOnlyUnderTheRegionsPolicy) {
+  examples::RegisterExampleJobs();
+  JobOptions o = Options("heap");
+  o.processes = 2;
+  JobResult r = RunJob("join", Params(kSmall, 2), o);
+  EXPECT_FALSE(r.ok);
+  for (const char* part : {"Document", "cross processes by address, which needs the \"regions\"",
+                           "this job runs under \"heap\"", "give the type a codec"}) {
+    EXPECT_NE(r.error.find(part), std::string::npos) << part << " in: " << r.error;
+  }
+  // On one process the same job runs under that policy.
+  o.processes = 1;
+  EXPECT_TRUE(RunJob("join", Params(kSmall, 2), o).ok);
 }
 
 TEST(CafShimTest, AWorkerBinaryThatCannotServeGivesAClearError) {
