@@ -60,7 +60,9 @@ class BatchHandle {
   // The batch, read-only (serialization). REQUIRES: non-empty, not shipped.
   const lifecycle::AnyEnvelope& batch() const { return box_->batch; }
   // The shipment of a batch leaving by address, else null; its header and sending slice.
-  Shipment* shipment() const { return box_ != nullptr && box_->shipment ? &*box_->shipment : nullptr; }
+  Shipment* shipment() const {
+    return box_ != nullptr && box_->shipment ? &*box_->shipment : nullptr;
+  }
   const WireHeader& header() const { return box_->header; }
   uint32_t from() const { return box_->from; }
 

@@ -242,10 +242,10 @@ void ForEachCounter(P& p, F&& f) {
     for (auto* c : {&a.created, &a.freed, &a.peak_live, &a.peak_bytes, &a.cleanups}) f(*c);
   }
   auto& x = p.ship;
-  for (auto* c : {&x.regions_shipped, &x.regions_received, &x.payload_bytes_sent,
-                  &x.payload_bytes_received, &x.manifest_bytes_sent, &x.mapped_bytes_sent,
-                  &x.mapped_bytes_received, &x.notes_queued, &x.notes_accepted, &x.stale_notes,
-                  &x.reclaimed_blocks, &x.notes_relayed}) {
+  for (auto* c :
+       {&x.regions_shipped, &x.regions_received, &x.payload_bytes_sent, &x.payload_bytes_received,
+        &x.manifest_bytes_sent, &x.mapped_bytes_sent, &x.mapped_bytes_received, &x.notes_queued,
+        &x.notes_accepted, &x.stale_notes, &x.reclaimed_blocks, &x.notes_relayed}) {
     f(*c);
   }
   for (auto* c : {&x.loaned_bytes, &x.loaned_blocks, &x.borrowed_bytes, &x.borrowed_blocks,
@@ -641,8 +641,7 @@ std::string AwaitInstances(caf::actor_system& system, caf::scoped_actor& self,
                            std::map<std::string, uint64_t>* totals) {
   const std::vector<caf::actor>& actors = in.actors;
   for (auto& a : actors) self->monitor(a);
-  WireSetup wiring{actors, {in.where.begin(), in.where.end()},
-                   caf::actor_cast<caf::actor>(self)};
+  WireSetup wiring{actors, {in.where.begin(), in.where.end()}, caf::actor_cast<caf::actor>(self)};
   for (auto& a : actors) self->send(a, wiring);
   std::vector<bool> done(actors.size(), false);
   size_t finished = 0;

@@ -50,9 +50,9 @@ caf::error ReadShipment(caf::deserializer& f, const WireHeader& hdr, const Batch
   std::string error;
   std::optional<Receipt> receipt = Receipt::Open(manifest, from, &error);
   if (!receipt) {
-    return caf::make_error(caf::sec::invalid_argument,
-                           "cannot install a batch of " + hdr.type + " from process " +
-                               std::to_string(from) + ": " + error);
+    return caf::make_error(caf::sec::invalid_argument, "cannot install a batch of " + hdr.type +
+                                                           " from process " + std::to_string(from) +
+                                                           ": " + error);
   }
   size_t n = 0;
   if (auto err = f.begin_sequence(n)) return err;
@@ -69,15 +69,15 @@ caf::error ReadShipment(caf::deserializer& f, const WireHeader& hdr, const Batch
   if (auto err = f.end_sequence()) return err;
   std::optional<TransferableRegion> region = receipt->Finish(&error);
   if (!region) {
-    return caf::make_error(caf::sec::invalid_argument,
-                           "a batch of " + hdr.type + " from process " + std::to_string(from) +
-                               " is corrupt: " + error);
+    return caf::make_error(caf::sec::invalid_argument, "a batch of " + hdr.type + " from process " +
+                                                           std::to_string(from) +
+                                                           " is corrupt: " + error);
   }
   void* root = reinterpret_cast<void*>(receipt->root());
   if (RegionOf(root) != &region->region()) {  // region is freed on return
-    return caf::make_error(caf::sec::invalid_argument,
-                           "a batch of " + hdr.type + " from process " + std::to_string(from) +
-                               " has its root outside its region");
+    return caf::make_error(caf::sec::invalid_argument, "a batch of " + hdr.type + " from process " +
+                                                           std::to_string(from) +
+                                                           " has its root outside its region");
   }
   env = AnyEnvelope::Adopt(policy, ops, std::move(*region), root);
   counters::AddTo(counters::g_shim_counters.remote_bytes_in, n + manifest.size());

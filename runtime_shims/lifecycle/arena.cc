@@ -80,8 +80,9 @@ std::optional<Shipment> Arena::ShipOut(uint32_t to, const ShipOptions& options,
                                        std::string* error) {
   TransferableRegion* handle = transferable();
   if (handle == nullptr) {
-    *error = std::string("only an arena that is a transferable region (policy \"regions\") can "
-                         "be shipped by address; this is a ") +
+    *error = std::string(
+                 "only an arena that is a transferable region (policy \"regions\") can "
+                 "be shipped by address; this is a ") +
              (region() != nullptr ? "actor region" : "heap or backend arena");
     return std::nullopt;
   }

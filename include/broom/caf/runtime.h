@@ -30,9 +30,19 @@
 //     ... broom::caf_shim::RunJob("my-job", params, options) ...
 //   }
 //
+// Batches between processes (docs/design.md, "The CAF shim"): records that are not trivially
+// copyable and have no codec (record.h) travel by address: the sending actor ships the batch's
+// region (broom::Ship; shared mode when its slice is shared memory, which the driver passes on
+// to its workers, else copy mode) and the receiver installs its blocks at the same addresses.
+// Such jobs need options.policy "regions" on several processes; RunJob refuses them otherwise,
+// before starting anything. Raw records travel as bytes; records with a codec through it. Loan
+// notes ride on credits, punctuation and the instances' done messages; when the job ends (or
+// fails) the driver forgets its workers (broom::ForgetPeer), taking back what was still lent.
+//
 // Engine threads: each instance's callbacks run on whichever CAF scheduler thread runs its actor
 // for that message (max-threads = options.threads). Batches arriving from another process are
-// deserialized on a middleman thread, into a fresh message arena, before delivery.
+// deserialized on a middleman thread (installed at their addresses, or rebuilt in a fresh
+// message arena) before delivery.
 //
 // Thread-safety: RunJob may be called from any thread, one job at a time per process (the
 // receive-side memory policy is process-wide). The job's operators and record types must be

@@ -153,7 +153,7 @@ struct BatchOpsImpl {
   }
   static const BatchOps* Make() {
     static const BatchOps ops = [] {
-      BatchOps o{typeid(R).name(), &Construct, &Destroy, &Size,     &GetEpoch, nullptr,
+      BatchOps o{typeid(R).name(), &Construct, &Destroy,  &Size,   &GetEpoch, nullptr,
                  nullptr,          nullptr,    sizeof(R), nullptr, false};
       if constexpr (WireRecord<R>) {
         o.encode = &Encode;

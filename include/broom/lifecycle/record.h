@@ -1,12 +1,18 @@
 // Copyright Broom authors.
 //
-// record.h: what a record type must provide to cross a process boundary.
+// record.h: what a record type must provide to cross a process boundary. A batch of records
+// travels one of three ways (BatchOps in envelope.h says which):
 //
-//   ByteWriter / ByteReader   flat byte buffers (little-endian host layout; both ends run the
-//                             same binary on the same machine, so no byte swapping).
+//   by address                any other record that is not polymorphic: allocator-aware records
+//                             with pmr strings, vectors, maps, nested. The batch's region travels
+//                             as its blocks and the receiver installs them at the same addresses
+//                             (broom/ship.h), so the record needs no code at all. Needs the
+//                             "regions" policy and self-contained records (every pointer inside
+//                             the batch's region; checked mode verifies it before shipping).
 //   RawRecord<R>              trivially copyable records: a batch travels as its raw bytes and
 //                             is rebuilt with one memcpy into the receiver's fresh region.
-//   CodedRecord<R>            any other record provides, found as members:
+//   CodedRecord<R>            the explicit fallback, for a record that cannot be self-contained
+//                             or a policy other than "regions": the record provides, as members,
 //                               void BroomEncode(ByteWriter& w) const;
 //                               static R BroomDecode(ByteReader& r,
 //                                                    std::pmr::memory_resource* target);
@@ -14,7 +20,7 @@
 //                             (the receiver's fresh message arena), e.g. pmr strings
 //                             constructed with `target`. A decode that runs out of bytes must
 //                             leave `r.ok()` false; the batch is then rejected.
-//   WireRecord<R>             either of the two: what a Batch<R> needs to travel.
+//   WireRecord<R>             either of the last two: a Batch<R> that travels as bytes.
 //
 // Thread-safety: ByteWriter/ByteReader are thread-compatible values.
 #ifndef BROOM_LIFECYCLE_RECORD_H_
