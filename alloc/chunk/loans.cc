@@ -522,15 +522,6 @@ bool InstallForeign(uintptr_t block, size_t size, uint8_t block_class, uint32_t 
   return true;
 }
 
-bool ForeignGeneration(uintptr_t block, uint32_t* generation) {
-  Holder& h = TheHolder();
-  MutexLock lock(&h.mu);
-  auto it = h.borrowed.find(block);
-  if (it == h.borrowed.end()) return false;
-  *generation = it->second.generation;
-  return true;
-}
-
 size_t ReleaseForeign(BlockHeader* b) {
   const uintptr_t block = reinterpret_cast<uintptr_t>(b);
   b->owner.store(nullptr, std::memory_order_release);

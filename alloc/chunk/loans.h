@@ -96,8 +96,6 @@ enum class InstallMemory : uint8_t {
 // charged.
 bool InstallForeign(uintptr_t block, size_t size, uint8_t block_class, uint32_t generation,
                     InstallMemory memory, const char** why);
-// The generation under which a block installed here was lent, or false if it is not installed.
-bool ForeignGeneration(uintptr_t block, uint32_t* generation);
 // Called by ReleaseBlock for a block outside this process's slice (the region freed it, or an
 // install is undone): unregisters and uncharges it, queues a return note, and keeps its pages
 // resident for the next install at that address (up to 32 MiB of such memory; the oldest is

@@ -33,40 +33,24 @@
 #include "broom/transferable_region.h"
 #include "tests/ship/graph.h"
 #include "tests/ship/peer_process.h"
+#include "tests/ship/ship_test_util.h"
 #include "tests/ship/wire.h"
 
-int ShipPeerMain(int argc, char** argv);  // ship_peer.cc
-
-int main(int argc, char** argv) {
-  if (argc > 1 && std::strcmp(argv[1], "--peer") == 0) return ShipPeerMain(argc - 2, argv + 2);
-  setenv("BROOM_PLAN_SHARED", "1", 1);  // before the first region: this process's slice is shared
-  ::testing::InitGoogleTest(&argc, argv);
-  return RUN_ALL_TESTS();
-}
+int main(int argc, char** argv) { return broom::testing::RunShipTests(argc, argv, true); }
 
 namespace broom {
 namespace {
 
 using testing::Build;
 using testing::Digest;
+using testing::ExpectNotes;
 using testing::Graph;
 using testing::Grow;
+using testing::OwnPlan;
 using testing::PeerProcess;
 using testing::PlanEnv;
 
 const char kSelf[] = "/proc/self/exe";
-
-AddressPlan OwnPlan() {
-  AddressPlan plan;
-  std::string error;
-  EXPECT_TRUE(GetAddressPlan(&plan, &error)) << error;
-  return plan;
-}
-
-void ExpectNotes(int fd) {
-  ASSERT_EQ(testing::ReadTag(fd), 'N');
-  ASSERT_GE(testing::ReceiveNotes(fd), 0);
-}
 
 // Process 0 (this test) and process 1 (ship_peer echo, its slice shared, shipping back in
 // `mode`) on 127.0.0.1.

@@ -32,42 +32,25 @@
 #include "broom/transferable_region.h"
 #include "tests/ship/graph.h"
 #include "tests/ship/peer_process.h"
+#include "tests/ship/ship_test_util.h"
 #include "tests/ship/wire.h"
 
-int ShipPeerMain(int argc, char** argv);  // ship_peer.cc
-
-// The peer processes are this executable, run with --peer first.
-int main(int argc, char** argv) {
-  if (argc > 1 && std::strcmp(argv[1], "--peer") == 0) return ShipPeerMain(argc - 2, argv + 2);
-  ::testing::InitGoogleTest(&argc, argv);
-  return RUN_ALL_TESTS();
-}
+int main(int argc, char** argv) { return broom::testing::RunShipTests(argc, argv, false); }
 
 namespace broom {
 namespace {
 
-// Applies the 'N' frame (loan notes) a peer sends on `fd` after each region.
-void ExpectNotes(int fd) {
-  ASSERT_EQ(testing::ReadTag(fd), 'N');
-  ASSERT_GE(testing::ReceiveNotes(fd), 0);
-}
-
 using testing::Build;
 using testing::Digest;
+using testing::ExpectNotes;
 using testing::Graph;
 using testing::Grow;
 using testing::Node;
+using testing::OwnPlan;
 using testing::PeerProcess;
 using testing::PlanEnv;
 
 const char kSelf[] = "/proc/self/exe";
-
-AddressPlan OwnPlan() {
-  AddressPlan plan;
-  std::string error;
-  EXPECT_TRUE(GetAddressPlan(&plan, &error)) << error;
-  return plan;
-}
 
 TEST(AddressPlanProcessTest, EveryProcessReservesTheRangeAtTheSameAddressAndUsesItsSlice) {
   AddressPlan plan = OwnPlan();
