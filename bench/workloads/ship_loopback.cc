@@ -20,13 +20,15 @@
 // against encode, and the payload bytes shipping copied on each side (the receiver's counts
 // come back in its last acknowledgement).
 //
-//   ship_loopback [--batches N] [--records R] [--rounds K] [--tags T] [--coalesce F]
+//   ship_loopback [--batches N] [--records R] [--rounds K] [--tags T] [--flat 1] [--coalesce F]
 //                 [--touch 0|1] [--only ship|encode|shared]
 //     defaults 400, 256, 9, 0, 16. --coalesce F: the sender writes F frames (or 256 KiB) per
 //     sendmsg, every path alike (1: a write per batch). --touch 0: the receiver does not read
 //     the records (decoding still does, for encode): what shipping itself costs. --tags T > 0:
 //     records carry T short pmr strings in a pmr vector besides their title (Tagged), so decoding
-//     allocates T + 2 objects per record; --only runs one path, for profiling. BROOM_PLAN_SHARED=0
+//     allocates T + 2 objects per record; --flat 1: trivially copyable 48-byte records (Flat),
+//     whose encode path is the CAF shim's raw one (the batch's records as one byte range, read
+//     into a fresh batch with one copy); --only runs one path, for profiling. BROOM_PLAN_SHARED=0
 //     in the environment leaves the slices unshared (the shared path then fails with Ship's
 //     message).
 //   ship_loopback --peer PORT TAGS TOUCH   the receiver, started by the above
@@ -88,6 +90,15 @@ struct Tagged {
   }
 };
 
+// A trivially copyable record (--flat 1), like the example jobs' Author.
+struct Flat {
+  uint64_t id;
+  uint64_t author;
+  uint32_t length;
+  uint32_t epoch;
+  char title[24];
+};
+
 // The encode path's codec: Tagged's own, and for Document the one it carried when the CAF
 // shim serialized its batches.
 void Encode(broom::lifecycle::ByteWriter& w, const Tagged& d) { d.BroomEncode(w); }
@@ -120,6 +131,15 @@ size_t Fill(std::pmr::vector<Document>& docs, uint64_t id, size_t) {
   d.title.assign(broom::examples::TitleOf(spec, d.id));
   return 24 + d.title.size();
 }
+size_t Fill(std::pmr::vector<Flat>& docs, uint64_t id, size_t) {
+  Flat& d = docs.emplace_back();
+  d.id = id;
+  d.author = id % 977;
+  d.length = static_cast<uint32_t>(id % 2000);
+  d.epoch = 0;
+  std::snprintf(d.title, sizeof(d.title), "flat-%llu", static_cast<unsigned long long>(id));
+  return sizeof(Flat);
+}
 size_t Fill(std::pmr::vector<Tagged>& docs, uint64_t id, size_t tags) {
   broom::examples::DataSpec spec;
   Tagged& d = docs.emplace_back();
@@ -135,6 +155,7 @@ size_t Fill(std::pmr::vector<Tagged>& docs, uint64_t id, size_t tags) {
 }
 
 uint64_t TouchOne(const Document& d) { return d.id + d.title.size(); }
+uint64_t TouchOne(const Flat& d) { return d.id + d.length; }
 uint64_t TouchOne(const Tagged& d) {
   uint64_t sum = d.id + d.title.size();
   for (const auto& t : d.tags) sum += t.size() + static_cast<uint8_t>(t[0]);
@@ -256,9 +277,14 @@ int Peer(uint16_t port, bool touch) {
         auto open = m.Open();
         broom::lifecycle::ByteReader r(bytes.data(), bytes.size());
         const uint32_t count = r.Get<uint32_t>();
-        m->docs.reserve(count);
-        for (uint32_t i = 0; i < count; ++i) {
-          m->docs.push_back(Decode<Rec>(r, m.region().region().resource()));
+        if constexpr (std::is_trivially_copyable_v<Rec>) {
+          m->docs.resize(count);
+          r.Read(m->docs.data(), count * sizeof(Rec));
+        } else {
+          m->docs.reserve(count);
+          for (uint32_t i = 0; i < count; ++i) {
+            m->docs.push_back(Decode<Rec>(r, m.region().region().resource()));
+          }
         }
       }
       sink += Touch(*m);
@@ -412,7 +438,11 @@ double Round(int fd, char tag, std::vector<broom::Message<Batch<Rec>>>& batches,
     if (tag == 'E') {
       broom::lifecycle::ByteWriter w(out.NextEncoded());
       w.Put<uint32_t>(static_cast<uint32_t>(m->docs.size()));
-      for (const Rec& d : m->docs) Encode(w, d);
+      if constexpr (std::is_trivially_copyable_v<Rec>) {
+        w.Write(m->docs.data(), m->docs.size() * sizeof(Rec));
+      } else {
+        for (const Rec& d : m->docs) Encode(w, d);
+      }
       out.AddEncoded();
     } else {
       std::optional<broom::Shipment> s = broom::ShipMessage(
@@ -437,7 +467,8 @@ double Median(std::vector<double> v) {
 
 struct Params {
   size_t batches = 400, records = 256, rounds = 9, tags = 0, coalesce = 16, touch = 1;
-  std::string only;  // --only ship|encode|shared: one path (for profiling)
+  std::string only;   // --only ship|encode|shared: one path (for profiling)
+  bool flat = false;  // --flat 1: Flat records
 };
 
 constexpr const char* kPathNames[3] = {"encode", "ship", "shared"};
@@ -510,10 +541,10 @@ int Drive(int fd, const Params& p) {
   }
   std::printf("\n");
   std::printf(
-      "(%zu batches of %zu records, %zu tags, %.1f MB, %zu rounds, %zu frames per write, "
+      "(%zu batches of %zu records, %zu tags%s, %.1f MB, %zu rounds, %zu frames per write, "
       "receiver %s the records)\n",
-      p.batches, p.records, p.tags, data_bytes / 1e6, p.rounds, p.coalesce,
-      p.touch ? "reads" : "does not read");
+      p.batches, p.records, p.tags, p.flat ? " (flat records)" : "", data_bytes / 1e6, p.rounds,
+      p.coalesce, p.touch ? "reads" : "does not read");
   return sent_bytes[2] == 0 && received[1] == 0 ? 0 : 1;
 }
 
@@ -522,6 +553,7 @@ int Drive(int fd, const Params& p) {
 int main(int argc, char** argv) {
   if (argc > 3 && std::strcmp(argv[1], "--peer") == 0) {
     const bool touch = argc <= 4 || std::atoi(argv[4]) != 0;
+    if (std::strcmp(argv[3], "flat") == 0) return Peer<Flat>(std::atoi(argv[2]), touch);
     return std::atoi(argv[3]) > 0 ? Peer<Tagged>(std::atoi(argv[2]), touch)
                                   : Peer<Document>(std::atoi(argv[2]), touch);
   }
@@ -532,6 +564,7 @@ int main(int argc, char** argv) {
     if (std::strcmp(argv[i], "--records") == 0) p.records = v;
     if (std::strcmp(argv[i], "--rounds") == 0) p.rounds = v;
     if (std::strcmp(argv[i], "--tags") == 0) p.tags = v;
+    if (std::strcmp(argv[i], "--flat") == 0) p.flat = v != 0;
     if (std::strcmp(argv[i], "--coalesce") == 0) p.coalesce = v;
     if (std::strcmp(argv[i], "--touch") == 0) p.touch = v;
     if (std::strcmp(argv[i], "--only") == 0) p.only = argv[i + 1];
@@ -552,12 +585,15 @@ int main(int argc, char** argv) {
     setenv("BROOM_RESERVE_GB", std::to_string(plan.slice_bytes >> 30).c_str(), 1);
     setenv("BROOM_PLAN_PROCESSES", std::to_string(plan.processes).c_str(), 1);
     execl("/proc/self/exe", argv[0], "--peer", std::to_string(port).c_str(),
-          std::to_string(p.tags).c_str(), std::to_string(p.touch).c_str(), nullptr);
+          p.flat ? "flat" : std::to_string(p.tags).c_str(), std::to_string(p.touch).c_str(),
+          nullptr);
     _exit(127);
   }
   const int fd = wire::Accept(listener);
   if (fd < 0) return 1;
-  const int status = p.tags > 0 ? Drive<Tagged>(fd, p) : Drive<Document>(fd, p);
+  const int status = p.flat       ? Drive<Flat>(fd, p)
+                     : p.tags > 0 ? Drive<Tagged>(fd, p)
+                                  : Drive<Document>(fd, p);
   const char quit = 'Q';
   wire::WriteAll(fd, &quit, 1);
   waitpid(pid, nullptr, 0);

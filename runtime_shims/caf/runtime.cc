@@ -103,8 +103,9 @@ void Accept(const std::vector<LoanNote>& notes) {
 
 class CafTransport final : public lifecycle::Transport {
  public:
-  CafTransport(caf::event_based_actor* self, const Graph& graph, int stage, int index)
-      : self_(self), stage_(stage), index_(index) {
+  // `regions`: the job's policy is "regions" (its batches are transferable regions).
+  CafTransport(caf::event_based_actor* self, const Graph& graph, int stage, int index, bool regions)
+      : self_(self), stage_(stage), index_(index), regions_(regions) {
     int base = 0;
     for (const auto& s : graph.stages()) {
       base_.push_back(base);
@@ -119,11 +120,25 @@ class CafTransport final : public lifecycle::Transport {
     AddressPlan plan;
     shared_ = GetAddressPlan(&plan) && plan.shared_memory;
   }
+  // To another process, records without a codec go by address; raw records too when both
+  // slices are shared memory (nothing copied; in copy mode their raw bytes measured as fast and
+  // carry no unused capacity: bench/README.md, "The CAF shim ships batches by address").
   void SendBatch(Address to, int to_port, AnyEnvelope&& batch) override {
     const int32_t p = ProcessOf(to);
-    if (p != process_ && batch.ops()->by_address) {
-      self_->send(At(to), WireBatch{to_port, index_, ShipTo(p, std::move(batch))});
-      return;
+    const lifecycle::BatchOps* ops = batch.ops();
+    const bool raw = ops->raw_resize != nullptr;
+    if (p != process_ && ops->by_address && (!raw || (shared_ && regions_))) {
+      WireHeader header = HeaderOf(batch);
+      std::string error;
+      if (std::optional<Shipment> s = ShipTo(p, batch, &error)) {
+        self_->send(At(to), WireBatch{to_port, index_,
+                                      BatchHandle(std::move(*s), std::move(header),
+                                                  static_cast<uint32_t>(process_))});
+        return;
+      }
+      // Raw records fall back on their bytes; others have nothing to fall back on.
+      BROOM_CHECK(raw, "cannot send a batch of %s to process %d by address: %s",
+                  header.type.c_str(), p, error.c_str());
     }
     // Moved into the message: the handle is never copied on this path.
     self_->send(At(to), WireBatch{to_port, index_, BatchHandle(std::move(batch))});
@@ -145,19 +160,14 @@ class CafTransport final : public lifecycle::Transport {
   int ActorIndex(Address a) const { return base_[a.stage] + a.instance; }
   const caf::actor& At(Address a) const { return actors_[ActorIndex(a)]; }
   int32_t ProcessOf(Address a) const { return processes_[ActorIndex(a)]; }
-  // The batch leaves by address: in shared mode when this process's slice is shared memory
-  // and the batch's blocks can be mapped by `p`, else in copy mode. A batch that cannot be
-  // shipped at all (checked mode found pointers out of it) stops the process with the report:
-  // its records have no codec to fall back on.
-  BatchHandle ShipTo(int32_t p, AnyEnvelope&& batch) {
-    WireHeader header = HeaderOf(batch);
-    std::string error;
+  // Ships `batch` to `p`: in shared mode when this process's slice is shared memory and the
+  // batch's blocks can be mapped by `p`, else in copy mode. Null with *error set, the batch
+  // unchanged, if it cannot be shipped at all (checked mode found pointers out of it).
+  std::optional<Shipment> ShipTo(int32_t p, AnyEnvelope& batch, std::string* error) {
     std::optional<Shipment> s;
-    if (shared_) s = batch.Ship(static_cast<uint32_t>(p), ShipMode::kShared, &error);
-    if (!s) s = batch.Ship(static_cast<uint32_t>(p), ShipMode::kCopy, &error);
-    BROOM_CHECK(s.has_value(), "cannot send a batch of %s to process %d by address: %s",
-                header.type.c_str(), p, error.c_str());
-    return BatchHandle(std::move(*s), std::move(header), static_cast<uint32_t>(process_));
+    if (shared_) s = batch.Ship(static_cast<uint32_t>(p), ShipMode::kShared, error);
+    if (!s) s = batch.Ship(static_cast<uint32_t>(p), ShipMode::kCopy, error);
+    return s;
   }
   caf::event_based_actor* self_;
   int stage_, index_;
@@ -166,6 +176,7 @@ class CafTransport final : public lifecycle::Transport {
   std::vector<int32_t> processes_;
   caf::actor driver_;
   int32_t process_ = 0;
+  bool regions_;
   bool shared_ = false;
 };
 
@@ -198,7 +209,8 @@ caf::behavior InstanceActor(caf::stateful_actor<InstanceState>* self, std::strin
   if (GetCheckMode() != static_cast<CheckMode>(check_mode)) {
     SetCheckMode(static_cast<CheckMode>(check_mode));
   }
-  st.transport = std::make_unique<CafTransport>(self, *st.graph, stage, index);
+  st.transport =
+      std::make_unique<CafTransport>(self, *st.graph, stage, index, policy->name() == "regions");
   st.instance = std::make_unique<Instance>(
       *st.graph, stage, index, *policy, *st.transport,
       lifecycle::InstanceOptions{credits, batch_size,

@@ -82,8 +82,10 @@ struct BatchOps {
   // not copy-constructible.
   void* (*copy)(const void* root, std::pmr::memory_resource* arena);
   // The batch can cross processes as its region (AnyEnvelope::Ship): R is not polymorphic (a
-  // vtable pointer is a code address of one process) and has no codec of its own. Whether the
-  // records are self-contained is checked mode's to verify, when Ship scans the region.
+  // vtable pointer is a code address of one process) and has no codec of its own. Raw records
+  // can travel either way (raw_resize is set too; the CAF shim ships them by address only with
+  // shared memory, where that measured faster). Whether the records are self-contained is
+  // checked mode's to verify, when Ship scans the region.
   bool by_address;
 };
 
@@ -161,7 +163,7 @@ struct BatchOpsImpl {
       }
       if constexpr (RawRecord<R>) o.raw_resize = &RawResize;
       if constexpr (std::is_copy_constructible_v<R>) o.copy = &Copy;
-      o.by_address = !std::is_polymorphic_v<R> && !WireRecord<R>;
+      o.by_address = !std::is_polymorphic_v<R> && !CodedRecord<R>;
       return o;
     }();
     return &ops;
