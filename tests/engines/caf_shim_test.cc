@@ -444,6 +444,11 @@ TEST(CafShimTest, KillingAWorkerProcessGivesAClearErrorWithinSeconds) {
   for (RegionKind k : {RegionKind::kTransferable, RegionKind::kActor}) {
     EXPECT_EQ(Created(r, k), Destroyed(r, k)) << KindName(k);
   }
+  // What the dead worker held of the driver's memory came back (ForgetPeer): it had batches
+  // on loan when it died.
+  EXPECT_GT(r.ship_after.regions_shipped, r.ship_before.regions_shipped);
+  EXPECT_GT(r.ship_after.reclaimed_blocks, r.ship_before.reclaimed_blocks);
+  EXPECT_EQ(r.ship_after.loaned_bytes, 0u);
 }
 
 }  // namespace
