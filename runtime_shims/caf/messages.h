@@ -16,7 +16,8 @@
 //
 // A WireBatch that crosses processes is written as: record type name, epoch, count, a path
 // byte, then
-//  - by address (records that are not RawRecord and bring no codec, policy "regions"): the
+//  - by address (records that bring no codec, policy "regions"; raw records only when the
+//    slices are shared memory): the
 //    sender's slice of the address plan, the shipment's manifest, and one byte sequence of the
 //    blocks' used bytes (broom::Ship's payload: one copy per side, straight from the sender's
 //    blocks into the receiver's installed blocks). The receiver installs the blocks at their

@@ -3,7 +3,8 @@
 // records.h: the record types of the example jobs and their deterministic generators.
 //
 //   Author, AuthorTotal                        trivially copyable: travel between processes as
-//                                              raw bytes (record.h, RawRecord).
+//                                              raw bytes (record.h, RawRecord), or by address
+//                                              when the slices are shared memory.
 //   Document, JoinedDoc, Line, Word, WordCount hold std::pmr::string: allocator-aware (so a
 //                                              batch's vector clones them into its arena). They
 //                                              have no serialization code: a batch of them

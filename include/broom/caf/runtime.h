@@ -35,7 +35,8 @@
 // region (broom::Ship; shared mode when its slice is shared memory, which the driver passes on
 // to its workers, else copy mode) and the receiver installs its blocks at the same addresses.
 // Such jobs need options.policy "regions" on several processes; RunJob refuses them otherwise,
-// before starting anything. Raw records travel as bytes; records with a codec through it. Loan
+// before starting anything. Raw records travel as bytes (by address with shared memory);
+// records with a codec through it. Loan
 // notes ride on credits, punctuation and the instances' done messages; when the job ends (or
 // fails) the driver forgets its workers (broom::ForgetPeer), taking back what was still lent.
 //

@@ -10,7 +10,9 @@
 //                             "regions" policy and self-contained records (every pointer inside
 //                             the batch's region; checked mode verifies it before shipping).
 //   RawRecord<R>              trivially copyable records: a batch travels as its raw bytes and
-//                             is rebuilt with one memcpy into the receiver's fresh region.
+//                             is rebuilt with one memcpy into the receiver's fresh region, or
+//                             by address where that is cheaper (the CAF shim: when both
+//                             processes' slices are shared memory).
 //   CodedRecord<R>            the explicit fallback, for a record that cannot be self-contained
 //                             or a policy other than "regions": the record provides, as members,
 //                               void BroomEncode(ByteWriter& w) const;
