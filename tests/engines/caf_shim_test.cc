@@ -271,8 +271,8 @@ TEST(CafShimTest, AllocationContextIsSetPerCallbackOnTheThreadRunningIt) {
 
 // ---- several processes -------------------------------------------------------------------------
 
-// The documents and words of `r` (a 2-process job) crossed processes by address: regions went
-// both ways with no record code, every block lent came back to its lender (through loan notes,
+// The documents and words of `r` (a job on several processes) crossed processes by address: regions
+// went both ways with no record code, every block lent came back to its lender (through loan notes,
 // or taken back from the finished worker) and every borrowed one was freed; with shared memory
 // (this binary run with BROOM_PLAN_SHARED=1, as ctest does once) not one payload byte was copied,
 // without it every shipped block's used bytes were.
@@ -294,7 +294,14 @@ void ExpectShippedByAddress(const JobResult& r, const std::string& job) {
     EXPECT_GT(a.mapped_bytes_sent - b.mapped_bytes_sent, 0u) << job;
   } else {
     EXPECT_GT(a.payload_bytes_sent - b.payload_bytes_sent, 0u) << job;
-    EXPECT_EQ(w.payload_bytes_received, a.payload_bytes_sent - b.payload_bytes_sent) << job;
+    // Every byte one process sent, another received.
+    uint64_t sent = a.payload_bytes_sent - b.payload_bytes_sent;
+    uint64_t received = a.payload_bytes_received - b.payload_bytes_received;
+    for (const lifecycle::ProcessStats& p : r.workers) {
+      sent += p.ship.payload_bytes_sent;
+      received += p.ship.payload_bytes_received;
+    }
+    EXPECT_EQ(sent, received) << job;
     EXPECT_EQ(a.mapped_bytes_sent - b.mapped_bytes_sent, 0u) << job;
   }
 }
@@ -343,6 +350,25 @@ TEST(CafShimTest, TwoProcessesOverLoopbackEqualOneProcess) {
               std::string::npos)
         << summary;
     EXPECT_EQ(summary.find("STILL ALIVE"), std::string::npos) << summary;
+  }
+}
+
+TEST(CafShimTest, FourProcessesEqualOneProcessAndEveryLoanComesBack) {
+  examples::RegisterExampleJobs();
+  for (const char* job : {"join", "wordcount"}) {
+    JobParams params = Params(kSmall, 4);
+    JobOptions o = Options();
+    o.processes = 4;
+    o.timeout_seconds = 60 * kSlowdown;
+    JobResult r = RunJob(job, params, o);
+    ASSERT_TRUE(r.ok) << job << ": " << r.error;
+    EXPECT_EQ(r.totals, examples::ReferenceTotals(job, params)) << job;
+    ASSERT_EQ(r.workers.size(), 3u) << job;
+    ExpectShippedByAddress(r, job);
+    for (const lifecycle::ProcessStats& w : r.workers) {
+      EXPECT_GT(w.ship.regions_received, 0u) << job;
+      EXPECT_EQ(w.ship.borrowed_bytes, 0u) << job << "\n" << r.Summary();
+    }
   }
 }
 
