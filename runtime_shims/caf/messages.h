@@ -89,7 +89,9 @@ caf::error inspect(caf::deserializer& f, BatchHandle& h);
 // Any other inspector (CAF's to_string): a summary.
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, BatchHandle& h) {
-  std::string summary = h ? HeaderOf(h.batch()).type : std::string("empty");
+  std::string summary = !h                        ? std::string("empty")
+                        : h.shipment() != nullptr ? h.header().type + " (shipped)"
+                                                  : HeaderOf(h.batch()).type;
   return f(caf::meta::type_name("BatchHandle"), summary);
 }
 

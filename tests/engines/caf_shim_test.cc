@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
@@ -21,6 +22,7 @@
 #include "broom/region.h"
 #include "broom/ship.h"
 #include "runtime_shims/caf/batch_handle.h"
+#include "runtime_shims/caf/messages.h"
 #include "runtime_shims/examples/jobs.h"
 
 namespace broom::caf_shim {
@@ -128,6 +130,31 @@ TEST(CafShimTest, LinearPipelineMovesBatchesWithoutCopyingHandles) {
   EXPECT_EQ(r.shim.handle_shared_takes, 0u);
   // SELECT forwards its input batch: fewer arenas than batches sent over both edges.
   EXPECT_LT(r.shim.messages().created, r.shim.batches_sent);
+}
+
+TEST(CafShimTest, AShippedHandlePrintsItsTypeAndGivesItsBlocksBackIfNeverWritten) {
+  auto policy = lifecycle::MakePolicy("regions");
+  auto docs = lifecycle::Envelope<examples::Document>::Create(*policy, 3, 4);
+  {
+    lifecycle::ArenaScope open(docs.arena());
+    docs.records().emplace_back(1, 2, 3, 3).title.assign(64, 't');
+  }
+  lifecycle::AnyEnvelope any = std::move(docs).Erase();
+  const WireHeader header = HeaderOf(any);
+  const size_t loaned_before = GetShipStats().loaned_bytes;
+  std::string error;
+  std::optional<Shipment> s = any.Ship(1, ShipMode::kCopy, &error);
+  ASSERT_TRUE(s) << error;
+  EXPECT_FALSE(any);  // the batch left with the shipment
+  EXPECT_GT(GetShipStats().loaned_bytes, loaned_before);
+  {
+    BatchHandle h(std::move(*s), header, 0);
+    ASSERT_TRUE(h);
+    ASSERT_NE(h.shipment(), nullptr);
+    const std::string text = caf::deep_to_string(WireBatch{0, 0, h});
+    EXPECT_NE(text.find(header.type + " (shipped)"), std::string::npos) << text;
+  }  // the message was never written: its blocks came back
+  EXPECT_EQ(GetShipStats().loaned_bytes, loaned_before);
 }
 
 TEST(CafShimTest, CopiedHandleIsCountedAndSharedTakeGivesEachReceiverItsOwnBatch) {
