@@ -67,6 +67,53 @@ TEST(ReapRegionTest, AllocationsAfterRandomFreesStayInOneSlabUntilItIsExhausted)
   EXPECT_GT(slabs.size(), 10u);
 }
 
+// Slabs are carved into free lists a few KiB at a time (Carve): across those steps a class still
+// hands out every object of a slab, each once, in address order, before it takes another slab.
+TEST(ReapRegionTest, CarvingStepsHandOutEverySlabObjectOnceInAddressOrder) {
+  for (const size_t size : {16, 48, 256, 1024, 4096, 8192}) {
+    ActorRegion a;
+    std::vector<char*> objects;
+    // Enough objects for several slabs, the later ones 64 KiB or more (many carving steps).
+    for (size_t i = 0; i < (size_t{1} << 20) / size; ++i) {
+      objects.push_back(static_cast<char*>(a.Allocate(size)));
+    }
+    std::set<char*> distinct(objects.begin(), objects.end());
+    ASSERT_EQ(distinct.size(), objects.size()) << size;
+    size_t i = 0;
+    while (i < objects.size()) {
+      BlockHeader* slab = SlabOf(objects[i]);
+      size_t k = 0;
+      for (; i + k < objects.size() && SlabOf(objects[i + k]) == slab; ++k) {
+        ASSERT_EQ(objects[i + k], slab->begin() + k * size) << size << " object " << k;
+      }
+      const size_t capacity = (slab->size - sizeof(BlockHeader)) / size;
+      if (i + k < objects.size()) {
+        EXPECT_EQ(k, capacity) << size << ": slab left early";
+      }
+      i += k;
+    }
+    for (char* p : objects) a.Free(p);
+    EXPECT_EQ(a.stats().bytes_freed, a.stats().bytes_requested);
+  }
+}
+
+// The inline path's class lookup: every size up to the table's end gets the smallest class that
+// holds it.
+TEST(ReapRegionTest, EverySizeGetsTheSmallestClassThatHoldsIt) {
+  ActorRegion a;
+  for (size_t size = 1; size <= internal::kReapTableMax + 16; ++size) {
+    void* p = a.Allocate(size);
+    const size_t usable = a.UsableSize(p);
+    const int c = internal::ReapSizeClassSlow(size);
+    EXPECT_EQ(usable, internal::ReapClassSize(c)) << size;
+    EXPECT_GE(usable, size);
+    if (c > 0) {
+      EXPECT_LT(internal::ReapClassSize(c - 1), size) << size;
+    }
+    a.Free(p);
+  }
+}
+
 TEST(ReapRegionTest, AFreeGoesBackToItsOwnSlab) {
   ActorRegion a;
   std::vector<void*> objects;
