@@ -3,6 +3,7 @@
 // ReapRegion: slabs with per-slab free lists (see the comment of reap_region.h), the slow path
 // that refills a class, Free and its checks, large objects, statistics and destruction.
 #include <algorithm>
+#include <array>
 #include <cstdio>
 #include <new>
 
@@ -139,7 +140,7 @@ bool ReapRegion::Refill(int c) {
   }
   if (BlockHeader* cur = s.slab) {
     if (cur->used_end < cur->begin() + s.capacity * csize) {
-      Carve(s, cur, csize);
+      Carve(s, cur, static_cast<size_t>(c));
       return true;
     }
     // Exhausted: every object is carved and none is free, so all are allocated.
@@ -186,7 +187,7 @@ void ReapRegion::InstallSlab(int c, BlockHeader* b) {
   b->free_list = nullptr;
   MakeCurrent(s, b, Capacity(b->size, csize));
   s.carved = 0;  // nothing carved yet
-  Carve(s, b, csize);
+  Carve(s, b, static_cast<size_t>(c));
 }
 
 // An empty slab of this region (the wanted size first, then half of it, then larger), else
@@ -319,27 +320,40 @@ BlockHeader* ReapRegion::TakeEmptySlab(int c, int want, int lowest) {
 }
 
 // Threads the next objects of `b` (at most kCarveBytes, at least one) onto the class's free
-// list in address order. Each carries the freed tag, so scans skip it and freeing it before it
-// is handed out is reported.
-void ReapRegion::Carve(ClassState& s, BlockHeader* b, size_t csize) {
-  char* const end = b->begin() + s.capacity * csize;
-  const size_t n = std::min<size_t>(std::max<size_t>(kCarveBytes / csize, 1),
-                                    static_cast<size_t>(end - b->used_end) / csize);
-  char* p = b->used_end;
-  void* next = s.free;  // empty when called, but keep anything there
-  for (size_t i = n; i > 0; --i) {
-    auto* obj = reinterpret_cast<uintptr_t*>(p + (i - 1) * csize);
-    obj[0] = reinterpret_cast<uintptr_t>(next);
+// list in address order, writing them in that order too: the first object handed out is the
+// first line written, so its line is the first to arrive when the slab's memory is cold (a slab
+// taken back from the thread's cache). Each carries the freed tag, so scans skip it and freeing
+// it before it is handed out is reported. No division: the count comes from the class's carved
+// count and a per-class table.
+void ReapRegion::Carve(ClassState& s, BlockHeader* b, size_t c) {
+  static constexpr auto kCarveCount = [] {
+    std::array<uint16_t, kNumClasses> n{};
+    for (int i = 0; i < kNumClasses; ++i) {
+      n[i] = static_cast<uint16_t>(std::max<size_t>(kCarveBytes / kReapClasses.size[i], 1));
+    }
+    return n;
+  }();
+  const size_t csize = kReapClasses.size[c];
+  const uint32_t n = std::min<uint32_t>(kCarveCount[c], s.capacity - s.carved);
+  BROOM_ASSERT(n > 0 && b->used_end == b->begin() + size_t{s.carved} * csize);
+  char* const first = b->used_end;
+  char* const last = first + (n - 1) * csize;
+  for (char* p = first; p != last; p += csize) {
+    auto* obj = reinterpret_cast<uintptr_t*>(p);
+    obj[0] = reinterpret_cast<uintptr_t>(p + csize);
     obj[1] = Tag(obj);
     if (csize > 16) internal::PoisonMemory(obj + 2, csize - 16);
-    next = obj;
   }
-  s.free = next;
-  s.nfree += static_cast<uint32_t>(n);
-  s.carved += static_cast<uint32_t>(n);
+  auto* obj = reinterpret_cast<uintptr_t*>(last);
+  obj[0] = reinterpret_cast<uintptr_t>(s.free);  // empty when called, but keep anything there
+  obj[1] = Tag(obj);
+  if (csize > 16) internal::PoisonMemory(obj + 2, csize - 16);
+  s.free = first;
+  s.nfree += n;
+  s.carved += n;
   listed_bytes_ += n * csize;
   b->live_objects = static_cast<uint16_t>(b->live_objects + n);  // counted as if allocated
-  b->used_end = p + n * csize;
+  b->used_end = last + csize;
 }
 
 void* ReapRegion::AllocateLarge(size_t size, size_t align) {

@@ -60,7 +60,7 @@ class ReapRegion final : public Region {
   static constexpr size_t kOutgrowBytes = size_t{16} << 10;
 
   // Allocates from the size class of `size`: pops the class's allocation list (about 15
-  // instructions with a size known at compile time, 22 with a size from memory: the class
+  // instructions with a size known at compile time, 21 with a size from memory: the class
   // table lookup, two loads, the tag check, three stores). Alignments up to 64 are
   // served from slabs (a class whose size is a multiple of the alignment), larger ones from a block
   // of their own. When the list is empty, the current slab's own list is taken over inline;
@@ -182,7 +182,7 @@ class ReapRegion final : public Region {
     b->freed_checksum = 0;  // the checksum is over b->free_list, empty now
     return head;
   }
-  void Carve(ClassState& s, internal::BlockHeader* b, size_t csize);
+  void Carve(ClassState& s, internal::BlockHeader* b, size_t c);
   void SlabEmptied(internal::BlockHeader* b, int c);
   void FreeLarge(internal::BlockHeader* b, void* p);
   void DieIfFreed(internal::BlockHeader* b, const void* p) const;
@@ -220,7 +220,9 @@ inline void* ReapRegion::Allocate(size_t size, size_t align) {
   // align in {1, 2, 4, 8, 16}: one shift of a mask of those bits; size 0 wraps to the slow path.
   if (BROOM_LIKELY(size - 1 < internal::kReapTableMax && align <= kDefaultAlignment &&
                    ((0x10116u >> align) & 1) != 0)) {
-    const size_t c = internal::kReapClasses.class_of[(size + 15) >> 4];
+    // (size + 15) >> 4 as ((size - 1) >> 4) + 1: size - 1 is in a register from the bound
+    // test, and the + 1 folds into the load's displacement (one instruction fewer).
+    const size_t c = internal::kReapClasses.class_of[((size - 1) >> 4) + 1];
     ClassState& s = classes_[c];
     auto* p = static_cast<uintptr_t*>(s.free);
     if (BROOM_UNLIKELY(p == nullptr) && s.slab != nullptr && s.slab->free_list != nullptr &&

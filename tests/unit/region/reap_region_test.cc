@@ -17,6 +17,10 @@
 #include "broom/region.h"
 #include "broom/transferable_region.h"
 
+#if BROOM_ASAN
+#include <sanitizer/asan_interface.h>
+#endif
+
 namespace broom {
 namespace {
 
@@ -65,6 +69,53 @@ TEST(ReapRegionTest, AllocationsAfterRandomFreesStayInOneSlabUntilItIsExhausted)
   // One switch per slab (slabs emptied by the frees come back as well), never one per object.
   EXPECT_LE(switches, slabs.size() + 2) << "slabs: " << slabs.size();
   EXPECT_GT(slabs.size(), 10u);
+}
+
+// Slabs are carved into free lists a few KiB at a time (Carve): across those steps a class still
+// hands out every object of a slab, each once, in address order, before it takes another slab.
+TEST(ReapRegionTest, CarvingStepsHandOutEverySlabObjectOnceInAddressOrder) {
+  for (const size_t size : {16, 48, 256, 1024, 4096, 8192}) {
+    ActorRegion a;
+    std::vector<char*> objects;
+    // Enough objects for several slabs, the later ones 64 KiB or more (many carving steps).
+    for (size_t i = 0; i < (size_t{1} << 20) / size; ++i) {
+      objects.push_back(static_cast<char*>(a.Allocate(size)));
+    }
+    std::set<char*> distinct(objects.begin(), objects.end());
+    ASSERT_EQ(distinct.size(), objects.size()) << size;
+    size_t i = 0;
+    while (i < objects.size()) {
+      BlockHeader* slab = SlabOf(objects[i]);
+      size_t k = 0;
+      for (; i + k < objects.size() && SlabOf(objects[i + k]) == slab; ++k) {
+        ASSERT_EQ(objects[i + k], slab->begin() + k * size) << size << " object " << k;
+      }
+      const size_t capacity = (slab->size - sizeof(BlockHeader)) / size;
+      if (i + k < objects.size()) {
+        EXPECT_EQ(k, capacity) << size << ": slab left early";
+      }
+      i += k;
+    }
+    for (char* p : objects) a.Free(p);
+    EXPECT_EQ(a.stats().bytes_freed, a.stats().bytes_requested);
+  }
+}
+
+// The inline path's class lookup: every size up to the table's end gets the smallest class that
+// holds it.
+TEST(ReapRegionTest, EverySizeGetsTheSmallestClassThatHoldsIt) {
+  ActorRegion a;
+  for (size_t size = 1; size <= internal::kReapTableMax + 16; ++size) {
+    void* p = a.Allocate(size);
+    const size_t usable = a.UsableSize(p);
+    const int c = internal::ReapSizeClassSlow(size);
+    EXPECT_EQ(usable, internal::ReapClassSize(c)) << size;
+    EXPECT_GE(usable, size);
+    if (c > 0) {
+      EXPECT_LT(internal::ReapClassSize(c - 1), size) << size;
+    }
+    a.Free(p);
+  }
 }
 
 TEST(ReapRegionTest, AFreeGoesBackToItsOwnSlab) {
@@ -535,6 +586,45 @@ TEST(ReapRegionDeathTest, FreeOfRegionMetadataIsFatal) {
       },
       "not an object \\(region metadata\\)");
 }
+
+#if BROOM_ASAN
+// ASan builds: objects carved but not handed out, and freed objects, are unaddressable past
+// their two list words; a handed-out object is addressable in full. Checked for every object
+// of several carving steps, in classes of one line and of several.
+TEST(ReapRegionTest, AsanPoisonsCarvedAndFreedObjectsPastTheirListWords) {
+  for (const size_t size : {32, 256, 4096}) {
+    ActorRegion a;
+    std::vector<char*> objects;
+    for (size_t i = 0; i < (size_t{64} << 10) / size; ++i) {
+      objects.push_back(static_cast<char*>(a.Allocate(size)));
+    }
+    for (char* p : objects) {
+      ASSERT_EQ(__asan_region_is_poisoned(p, size), nullptr) << size;
+    }
+    // The rest of the last slab's carving step: carved, not handed out.
+    char* next = objects.back() + size;
+    if (next + size <= BlockOf(next)->end() && next < BlockOf(next)->used_end) {
+      EXPECT_EQ(__asan_region_is_poisoned(next, 16), nullptr) << size;
+      EXPECT_EQ(__asan_region_is_poisoned(next + 16, size - 16), next + 16) << size;
+    }
+    for (char* p : objects) {
+      a.Free(p);
+      EXPECT_EQ(__asan_region_is_poisoned(p + 16, size - 16), p + 16) << size;
+    }
+  }
+}
+
+TEST(ReapRegionDeathTest, AsanReportsAReadOfACarvedObjectNotHandedOut) {
+  EXPECT_DEATH(
+      {
+        ActorRegion a;
+        char* p = static_cast<char*>(a.Allocate(64));
+        volatile char v = p[64 + 32];  // the next object of the carving step, past its list words
+        (void)v;
+      },
+      "use-after-poison");
+}
+#endif  // BROOM_ASAN
 
 }  // namespace
 }  // namespace broom
