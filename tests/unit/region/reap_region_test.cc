@@ -481,7 +481,7 @@ TEST(ReapRegionDeathTest, DoubleFreeInAnOlderSlabIsCaughtWhenTheSlabEmpties) {
 }
 
 // The current slab emptying is not checksummed (it empties every few pairs in a steady
-// alloc/free cycle): its 15 objects all allocated, 0 freed twice (not at the head), 14 still
+// alloc/free cycle): its 30 objects all allocated, 0 freed twice (not at the head), 29 still
 // live when its count reaches 0; the second hand-out of 0 is caught.
 TEST(ReapRegionDeathTest, DoubleFreeInTheCurrentSlabIsCaughtWhenHandedOutAgain) {
   EXPECT_DEATH(
