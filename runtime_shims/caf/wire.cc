@@ -47,20 +47,19 @@ caf::error ReadShipment(caf::deserializer& f, const WireHeader& hdr, const Batch
   uint32_t from = 0;
   std::string manifest;
   if (auto err = f(from, manifest)) return err;
+  // "a batch of <type> from process <from> <what>" (the receipt, if open, is undone on return).
+  auto refuse = [&](const std::string& what) {
+    return caf::make_error(caf::sec::invalid_argument, "a batch of " + hdr.type + " from process " +
+                                                           std::to_string(from) + " " + what);
+  };
   std::string error;
   std::optional<Receipt> receipt = Receipt::Open(manifest, from, &error);
-  if (!receipt) {
-    return caf::make_error(caf::sec::invalid_argument, "cannot install a batch of " + hdr.type +
-                                                           " from process " + std::to_string(from) +
-                                                           ": " + error);
-  }
+  if (!receipt) return refuse("cannot be installed: " + error);
   size_t n = 0;
   if (auto err = f.begin_sequence(n)) return err;
   if (n != receipt->payload_bytes()) {
-    return caf::make_error(caf::sec::invalid_argument,
-                           "a batch of " + hdr.type + " brings " + std::to_string(n) +
-                               " payload bytes, its manifest says " +
-                               std::to_string(receipt->payload_bytes()));
+    return refuse("brings " + std::to_string(n) + " payload bytes, its manifest says " +
+                  std::to_string(receipt->payload_bytes()));
   }
   for (const Receipt::Range& r : receipt->payload()) {
     if (r.size == 0) continue;
@@ -68,17 +67,9 @@ caf::error ReadShipment(caf::deserializer& f, const WireHeader& hdr, const Batch
   }
   if (auto err = f.end_sequence()) return err;
   std::optional<TransferableRegion> region = receipt->Finish(&error);
-  if (!region) {
-    return caf::make_error(caf::sec::invalid_argument, "a batch of " + hdr.type + " from process " +
-                                                           std::to_string(from) +
-                                                           " is corrupt: " + error);
-  }
+  if (!region) return refuse("is corrupt: " + error);
   void* root = reinterpret_cast<void*>(receipt->root());
-  if (RegionOf(root) != &region->region()) {  // region is freed on return
-    return caf::make_error(caf::sec::invalid_argument, "a batch of " + hdr.type + " from process " +
-                                                           std::to_string(from) +
-                                                           " has its root outside its region");
-  }
+  if (RegionOf(root) != &region->region()) return refuse("has its root outside its region");
   env = AnyEnvelope::Adopt(policy, ops, std::move(*region), root);
   counters::AddTo(counters::g_shim_counters.remote_bytes_in, n + manifest.size());
   return caf::none;
