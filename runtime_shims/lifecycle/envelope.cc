@@ -31,19 +31,27 @@ const BatchOps* FindBatchOps(std::string_view name) {
   return it == r.end() ? nullptr : it->second;
 }
 
-AnyEnvelope AnyEnvelope::Create(MemoryPolicy& policy, const BatchOps& ops, Epoch epoch,
-                                size_t capacity) {
+// A batch whose root `make(arena's resource)` builds in a fresh message arena of `policy`,
+// with the arena open. On throw, the arena is freed.
+template <class Make>
+AnyEnvelope AnyEnvelope::InFreshArena(MemoryPolicy& policy, const BatchOps& ops, Make make) {
   AnyEnvelope e;
   e.arena_ = policy.CreateArena(ArenaUse::kMessage, "batch");
   {
     ArenaScope open(e.arena_);
-    // On throw, e frees the arena.
-    e.root_ = internal::HiddenPointer(ops.construct(e.arena_.resource(), epoch, capacity));
+    e.root_ = internal::HiddenPointer(make(e.arena_.resource()));
   }
   e.arena_.AttachRoot(e.root());
   e.policy_ = &policy;
   e.ops_ = &ops;
   return e;
+}
+
+AnyEnvelope AnyEnvelope::Create(MemoryPolicy& policy, const BatchOps& ops, Epoch epoch,
+                                size_t capacity) {
+  return InFreshArena(policy, ops, [&](std::pmr::memory_resource* arena) {
+    return ops.construct(arena, epoch, capacity);
+  });
 }
 
 AnyEnvelope AnyEnvelope::Decode(MemoryPolicy& policy, const BatchOps& ops, Epoch epoch,
@@ -71,16 +79,9 @@ AnyEnvelope AnyEnvelope::CopyOf(const AnyEnvelope& src) {
     ByteReader in(bytes.data(), bytes.size());
     return Decode(*src.policy_, ops, src.epoch(), src.size(), in);
   }
-  AnyEnvelope e;
-  e.arena_ = src.policy_->CreateArena(ArenaUse::kMessage, "batch");
-  {
-    ArenaScope open(e.arena_);
-    e.root_ = internal::HiddenPointer(ops.copy(src.root(), e.arena_.resource()));
-  }
-  e.arena_.AttachRoot(e.root());
-  e.policy_ = src.policy_;
-  e.ops_ = &ops;
-  return e;
+  return InFreshArena(*src.policy_, ops, [&](std::pmr::memory_resource* arena) {
+    return ops.copy(src.root(), arena);
+  });
 }
 
 AnyEnvelope AnyEnvelope::Adopt(MemoryPolicy& policy, const BatchOps& ops,

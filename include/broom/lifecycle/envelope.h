@@ -257,6 +257,9 @@ class AnyEnvelope {
   template <class R>
   friend class Envelope;
   [[noreturn]] void DieWrongType(const char* wanted) const;
+  // Create and CopyOf: a fresh message arena whose root `make(resource)` builds (envelope.cc).
+  template <class Make>
+  static AnyEnvelope InFreshArena(MemoryPolicy& policy, const BatchOps& ops, Make make);
 
   MemoryPolicy* policy_ = nullptr;
   Arena arena_;
