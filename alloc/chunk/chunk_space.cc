@@ -245,7 +245,7 @@ void InitHeader(BlockHeader* b, size_t size, uint8_t block_class) {
   b->used_end = nullptr;
   b->object_class = kNoObjectClass;
   b->live_objects = 0;
-  b->capacity = 0;
+  b->capacity_less_2 = 0;
   b->free_list = nullptr;
 }
 

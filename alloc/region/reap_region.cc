@@ -145,7 +145,7 @@ bool ReapRegion::Refill(int c) {
     }
     // Exhausted: every object is carved and none is free, so all are allocated.
     BROOM_ASSERT(cur->live_objects == s.capacity + 1 && cur->freed_checksum == 0);
-    cur->capacity = s.capacity;
+    SetSlabCapacity(cur, s.capacity);
     cur->live_objects = s.capacity;  // the class table's hold ends
     Push(full_, cur);
     s.slab = nullptr;
@@ -155,8 +155,8 @@ bool ReapRegion::Refill(int c) {
     partial_[c] = nullptr;
   } else if (BlockHeader* b = partial_[c]) {
     Unlink(partial_[c], b);
-    TakeList(c, b, static_cast<uint32_t>(b->capacity - b->live_objects));
-    MakeCurrent(s, b, b->capacity);
+    TakeList(c, b, static_cast<uint32_t>(SlabCapacity(b) - b->live_objects));
+    MakeCurrent(s, b, SlabCapacity(b));
     return true;
   }
   BlockHeader* b = TakeSlab(c);
@@ -176,8 +176,8 @@ void ReapRegion::InstallSlab(int c, BlockHeader* b) {
     // An empty slab of this very class, intact: its free list holds all its objects already.
     b->object_class = static_cast<uint16_t>(c);
     b->live_objects = 0;
-    TakeList(c, b, b->capacity);
-    MakeCurrent(s, b, b->capacity);
+    TakeList(c, b, SlabCapacity(b));
+    MakeCurrent(s, b, SlabCapacity(b));
     return;
   }
   b->object_class = static_cast<uint16_t>(c);
@@ -280,7 +280,7 @@ bool ReapRegion::OutgrowSlab(int c) {
     internal::SetLastError(thread_error);
     return false;
   }
-  old->capacity = s.capacity;
+  SetSlabCapacity(old, s.capacity);
   old->live_objects = 0;
   s.slab = nullptr;
   --s.slabs;
@@ -420,7 +420,7 @@ void ReapRegion::FreeSlow(void* p) {
   b->live_objects = static_cast<uint16_t>(live - 1);
   b->freed_checksum += internal::ReapChecksumTerm(static_cast<size_t>(obj - b->begin()));
   if (csize > 16) internal::PoisonMemory(obj + 16, csize - 16);
-  if (live <= 1 || live == b->capacity) MoveSlab(b, c, live);  // last: see Free
+  if (live <= 1 || live == SlabCapacity(b)) MoveSlab(b, c, live);  // last: see Free
 }
 
 void ReapRegion::MoveSlab(BlockHeader* b, int c, uint16_t live_before) {
@@ -429,8 +429,8 @@ void ReapRegion::MoveSlab(BlockHeader* b, int c, uint16_t live_before) {
   if (BROOM_UNLIKELY(live_before == 0 || b == classes_[c].slab)) {
     DieBadFree(b->free_list, "double free (its slab held no live object)");
   }
-  BROOM_ASSERT(live_before <= b->capacity);
-  if (live_before == b->capacity) {  // it was full
+  BROOM_ASSERT(live_before <= SlabCapacity(b));
+  if (live_before == SlabCapacity(b)) {  // it was full
     Unlink(full_, b);
     if (live_before == 1) {
       SlabEmptied(b, c);
@@ -458,7 +458,7 @@ void ReapRegion::SlabEmptied(BlockHeader* b, int c) {
   // Its list must hold each of its objects once: a second free of an object of an older slab,
   // not caught at that Free, leaves it twice (and a live object off the list).
   if (BROOM_UNLIKELY(b->freed_checksum !=
-                     internal::ReapFullChecksum(b->capacity, kReapClasses.size[c]))) {
+                     internal::ReapFullChecksum(SlabCapacity(b), kReapClasses.size[c]))) {
     DieChecksum(b);
   }
   BROOM_ASSERT(b->live_objects == 0 && classes_[c].slab != b && classes_[c].slabs > 0);
@@ -638,10 +638,10 @@ void ReapRegion::Validate() const {
   auto slab = [&](const BlockHeader* b, int c, const void* alloc, size_t nalloc, size_t live) {
     const size_t csize = kReapClasses.size[c];
     const bool current = b == classes_[c].slab;
-    const size_t cap = current ? classes_[c].capacity : b->capacity;
+    const size_t cap = current ? classes_[c].capacity : SlabCapacity(b);
     if (b->owner.load(std::memory_order_relaxed) != this) DieInvalid(this, b, "owner");
     if (b->object_class != c) DieInvalid(this, b, "object class");
-    if (cap != Capacity(b->size, csize) || (current && b->capacity != 0)) {
+    if (cap != Capacity(b->size, csize) || (current && SlabCapacity(b) != 0)) {
       DieInvalid(this, b, "capacity");
     }
     const size_t carved = static_cast<size_t>(b->used_end - b->begin());
@@ -691,15 +691,15 @@ void ReapRegion::Validate() const {
       }
     }
     list(partial_[c], [&](const BlockHeader* b) {
-      if (b->live_objects == 0 || b->live_objects >= b->capacity) DieInvalid(this, b, "partial");
-      if (b->used_end != b->begin() + size_t{b->capacity} * kReapClasses.size[c]) {
+      if (b->live_objects == 0 || b->live_objects >= SlabCapacity(b)) DieInvalid(this, b, "partial");
+      if (b->used_end != b->begin() + size_t{SlabCapacity(b)} * kReapClasses.size[c]) {
         DieInvalid(this, b, "partial slab not fully carved");
       }
       slab(b, c, nullptr, 0, b->live_objects);
     });
   }
   list(full_, [&](const BlockHeader* b) {
-    if (b->object_class >= kNumClasses || b->live_objects != b->capacity || b->free_list) {
+    if (b->object_class >= kNumClasses || b->live_objects != SlabCapacity(b) || b->free_list) {
       DieInvalid(this, b, "full");
     }
     slab(b, b->object_class, nullptr, 0, b->live_objects);

@@ -58,7 +58,8 @@ struct alignas(64) BlockHeader {
   uint16_t live_objects;       // slabs: objects allocated and not freed, counting those on
                                // the class's allocation list if current (ReapRegion::ClassState)
                                // (empty slabs: the class whose free list free_list still is)
-  uint16_t capacity;           // slabs: objects the slab holds; 0 while it is its class's
+  uint16_t capacity_less_2;    // slabs: objects the slab holds, less 2 (mod 2^16: ReapRegion::
+                               // Free compares with it as is); 0 - 2 while it is its class's
                                // current slab (ReapRegion::ClassState::capacity has it)
   union {
     char* object;             // dedicated blocks: address of the object
@@ -69,7 +70,7 @@ struct alignas(64) BlockHeader {
                     // part carved into objects so far
   void* free_list;  // slabs: objects freed since the class last took the list
   // INVARIANT (slabs not current): live_objects <= capacity and
-  // begin() + capacity * class size <= end()
+  // begin() + capacity * class size <= end(), capacity = capacity_less_2 + 2
 
   char* begin() { return reinterpret_cast<char*>(this) + sizeof(BlockHeader); }
   char* end() { return reinterpret_cast<char*>(this) + size; }

@@ -159,11 +159,18 @@ class ReapRegion final : public Region {
   bool OutgrowSlab(int c);
   void InstallSlab(int c, internal::BlockHeader* b);
   int WantedBlockClass(int c) const;
+  // A slab header keeps its capacity less 2 (BlockHeader::capacity_less_2), for Free's compare.
+  static uint16_t SlabCapacity(const internal::BlockHeader* b) {
+    return static_cast<uint16_t>(b->capacity_less_2 + 2);
+  }
+  static void SetSlabCapacity(internal::BlockHeader* b, uint16_t capacity) {
+    b->capacity_less_2 = static_cast<uint16_t>(capacity - 2);
+  }
   static void MakeCurrent(ClassState& s, internal::BlockHeader* b, uint16_t capacity) {
     s.slab = b;
     s.capacity = capacity;
     s.carved = capacity;
-    b->capacity = 0;
+    SetSlabCapacity(b, 0);
     ++b->live_objects;  // the class table's hold: the count never reaches 0 while current
   }
   // Objects on the current slab's own list (freed into it since the class last took it).
@@ -279,7 +286,7 @@ inline void ReapRegion::Free(void* p) {
       // unsigned compare: one out-of-line call, last (an emptied slab may go back
       // to the thread cache, so nothing in it is written after).
       if (BROOM_UNLIKELY(static_cast<uint16_t>(live - 2) >=
-                         static_cast<uint16_t>(b->capacity - 2))) {
+                         b->capacity_less_2)) {
         MoveSlab(b, static_cast<int>(c), live);
       }
       return;

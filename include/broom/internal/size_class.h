@@ -64,14 +64,16 @@ inline bool IsReapObjectOffset(size_t offset, size_t c) {
   return static_cast<uint64_t>(offset) * m < m;
 }
 
-// The checksum term of the object at byte `offset` in its slab: offset * (offset + 2^32), that
-// is offset^2 plus offset in the high 32 bits (mod 2^64; two instructions beside the add). Over a
-// slab's free list the sum equals ReapFullChecksum exactly when the list holds each object once,
-// for one error: with X on it twice and Y missing, the sums differ by (X - Y)(X + Y + 2^32),
-// nonzero and below 2^57 in magnitude for offsets below 2^24.
+// The checksum term of the object at byte `offset` in its slab: offset * (offset + K), K = 2^31 - 1
+// (mod 2^64; a lea and a multiply beside the add: K fits an instruction's 32-bit displacement,
+// where 2^32 took four instructions). Over a slab's free list the sum equals ReapFullChecksum
+// exactly when the list holds each object once, for one error: with X on it twice and Y missing,
+// the sums differ by (X - Y)(X + Y + K), nonzero and below 2^56 in magnitude for offsets below
+// 2^24.
+inline constexpr uint64_t kReapChecksumAddend = (uint64_t{1} << 31) - 1;
 inline uint64_t ReapChecksumTerm(size_t offset) {
   const uint64_t x = offset;
-  return x * (x | (uint64_t{1} << 32));
+  return x * (x + kReapChecksumAddend);
 }
 // The sum of the terms of all `capacity` objects of size `csize` of a slab: offsets csize * i,
 // i < capacity.
@@ -79,7 +81,7 @@ inline uint64_t ReapFullChecksum(uint64_t capacity, uint64_t csize) {
   const uint64_t n = capacity;
   const uint64_t si = n * (n - 1) / 2;                              // sum of i
   const uint64_t si2 = n == 0 ? 0 : (n - 1) * n * (2 * n - 1) / 6;  // sum of i^2
-  return csize * csize * si2 + ((csize * si) << 32);
+  return csize * csize * si2 + csize * si * kReapChecksumAddend;
 }
 
 // The class of `size`, 1 <= size <= kReapMaxSmall.
