@@ -691,7 +691,8 @@ void ReapRegion::Validate() const {
       }
     }
     list(partial_[c], [&](const BlockHeader* b) {
-      if (b->live_objects == 0 || b->live_objects >= SlabCapacity(b)) DieInvalid(this, b, "partial");
+      if (b->live_objects == 0 || b->live_objects >= SlabCapacity(b))
+        DieInvalid(this, b, "partial");
       if (b->used_end != b->begin() + size_t{SlabCapacity(b)} * kReapClasses.size[c]) {
         DieInvalid(this, b, "partial slab not fully carved");
       }
