@@ -12,7 +12,9 @@
 //   WireDone     an instance finished: its stage, index, Context::Report totals and notes
 //
 // `notes` are broom::LoanNotes for the receiving process: blocks it lent that were freed (or
-// shipped on) in the sending process (ship.h, "Loan notes"); the handlers apply them.
+// shipped on) in the sending process (ship.h, "Loan notes"); the handlers apply them. After a
+// job the driver's stats request to a worker (stats_atom, notes) and its answer (counters,
+// notes) carry the notes left; stop_atom ends an instance that has reported done.
 //
 // A WireBatch that crosses processes is written as: record type name, epoch, count, a path
 // byte, then
@@ -54,6 +56,7 @@ namespace broom::caf_shim {
 
 using produce_atom = caf::atom_constant<caf::atom("bproduce")>;
 using stats_atom = caf::atom_constant<caf::atom("bstats")>;
+using stop_atom = caf::atom_constant<caf::atom("bstop")>;
 
 struct WireBatch {
   int32_t to_port = 0;

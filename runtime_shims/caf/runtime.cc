@@ -19,7 +19,9 @@
 #include <memory>
 #include <mutex>
 #include <thread>
+#include <tuple>
 #include <type_traits>
+#include <vector>
 
 #include "broom/lifecycle/instance.h"
 #include "broom/ship.h"
@@ -78,6 +80,7 @@ void AddMessageTypes(caf::actor_system_config& cfg) {
   cfg.add_message_type<WireSetup>("broom.WireSetup");
   cfg.add_message_type<WireDone>("broom.WireDone");
   cfg.add_message_type<std::vector<uint64_t>>("broom.Counters");
+  cfg.add_message_type<std::vector<LoanNote>>("broom.LoanNotes");
 }
 
 // ---- the instance actor ----------------------------------------------------------------------
@@ -93,6 +96,19 @@ std::vector<LoanNote> NotesFor(int32_t p, int32_t self) {
   size_t n;
   while ((n = TakeLoanNotes(static_cast<uint32_t>(p), buf, 256)) > 0) {
     notes.insert(notes.end(), buf, buf + n);
+  }
+  return notes;
+}
+
+// Every loan note queued here, for whichever process (notes for other processes than the
+// receiver's are relayed there: ship.h, AcceptLoanNotes).
+std::vector<LoanNote> AllNotes(int32_t self) {
+  std::vector<LoanNote> notes;
+  AddressPlan plan;
+  if (!GetAddressPlan(&plan)) return notes;
+  for (uint32_t p = 0; p < plan.processes; ++p) {
+    std::vector<LoanNote> n = NotesFor(static_cast<int32_t>(p), self);
+    notes.insert(notes.end(), n.begin(), n.end());
   }
   return notes;
 }
@@ -153,7 +169,9 @@ class CafTransport final : public lifecycle::Transport {
   void Finished(const std::map<std::string, uint64_t>& report) override {
     WireDone done{stage_, index_, {report.begin(), report.end()}, NotesFor(0, process_)};
     self_->send(driver_, std::move(done));
-    self_->quit();  // state (and the operator's region) is destroyed after this handler
+    // The actor stays up until the driver stops it (stop_atom) once every instance is done, so
+    // that credits and punctuation still on their way to it arrive and it applies their loan
+    // notes (a message to an actor that has quit is dropped, and the notes with it).
   }
 
  private:
@@ -225,13 +243,21 @@ caf::behavior InstanceActor(caf::stateful_actor<InstanceState>* self, std::strin
       [=](WireBatch& m) { self->state.instance->OnBatch(m.to_port, m.from, m.batch.Take()); },
       [=](WirePunct& m) {
         Accept(m.notes);
-        self->state.instance->OnPunctuation(m.to_port, m.from, m.epoch);
+        if (!self->state.instance->finished()) {
+          self->state.instance->OnPunctuation(m.to_port, m.from, m.epoch);
+        }
       },
       [=](WireCredit& m) {
         Accept(m.notes);
-        self->state.instance->OnCredit(m.out_port, m.from, m.n);
+        if (!self->state.instance->finished()) {
+          self->state.instance->OnCredit(m.out_port, m.from, m.n);
+        }
       },
-      [=](produce_atom) { self->state.instance->Produce(); },
+      [=](produce_atom) {
+        if (!self->state.instance->finished()) self->state.instance->Produce();
+      },
+      // State (and the operator's region) is destroyed after this handler.
+      [=](stop_atom) { self->quit(); },
   };
 }
 
@@ -266,11 +292,17 @@ void ForEachCounter(P& p, F&& f) {
   }
 }
 
-// Spawned by name on a worker after a job: answers with the worker's counters (ForEachCounter
-// order), then its pid.
+// Spawned by name on a worker after a job. Given the loan notes the driver has for this worker,
+// applies them, takes every note queued here (for the driver, or for another worker through
+// it), and answers with the worker's counters (ForEachCounter order), its pid, and those notes.
+// The counters are read after both, so they show what the worker holds once the notes are in.
 caf::behavior StatsActor(caf::event_based_actor*) {
   return {
-      [](stats_atom) {
+      [](stats_atom, std::vector<LoanNote>& in) {
+        Accept(in);
+        AddressPlan plan;
+        GetAddressPlan(&plan);
+        std::vector<LoanNote> out = AllNotes(static_cast<int32_t>(plan.index));
         lifecycle::ProcessStats p;
         p.broom = GetGlobalStats();
         p.shim = lifecycle::GetShimStats();
@@ -278,7 +310,7 @@ caf::behavior StatsActor(caf::event_based_actor*) {
         std::vector<uint64_t> v;
         ForEachCounter(p, [&v](auto c) { v.push_back(static_cast<uint64_t>(c)); });
         v.push_back(static_cast<uint64_t>(getpid()));
-        return v;
+        return std::make_tuple(std::move(v), std::move(out));
       },
   };
 }
@@ -290,10 +322,12 @@ void ConfigureSystem(caf::actor_system_config& cfg, int threads) {
   cfg.add_actor_type("broom.stats", StatsActor);
 }
 
-// Reads a worker's counters once its instances are gone (their state, and regions, are
-// destroyed just after they report done, so poll briefly until no actor region is live).
+// Reads the counters of worker `process` once its instances are gone (AwaitInstances waits up to
+// 2 s for them to go down; poll briefly, too, until no actor region is live there). Each request
+// carries the loan notes queued here for the worker, and the notes it answers with are applied
+// here (or queued here for the worker they are for).
 bool ReadWorkerStats(caf::actor_system& system, caf::scoped_actor& self, const caf::node_id& node,
-                     lifecycle::ProcessStats& out) {
+                     int32_t process, lifecycle::ProcessStats& out) {
   auto a = system.middleman().remote_spawn<caf::actor>(node, "broom.stats", caf::make_message(),
                                                        std::chrono::seconds(5));
   if (!a) return false;
@@ -301,8 +335,13 @@ bool ReadWorkerStats(caf::actor_system& system, caf::scoped_actor& self, const c
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
   do {
     std::vector<uint64_t> v;
-    self->request(*a, std::chrono::seconds(2), stats_atom::value)
-        .receive([&](std::vector<uint64_t>& r) { v = std::move(r); }, [&](caf::error&) {});
+    self->request(*a, std::chrono::seconds(2), stats_atom::value, NotesFor(process, 0))
+        .receive(
+            [&](std::vector<uint64_t>& r, std::vector<LoanNote>& notes) {
+              v = std::move(r);
+              Accept(notes);
+            },
+            [&](caf::error&) {});
     size_t n = 0;
     ForEachCounter(out, [&n](auto&) { ++n; });
     if (v.size() != n + 1) break;
@@ -644,8 +683,11 @@ std::string SpawnInstances(caf::actor_system& system, const JobOptions& options,
 }
 
 // Wires the instances, waits until each reports done (adding its report to `totals`), one
-// stops early, or the timeout passes; on an error, kills the unfinished ones. Returns the error
-// or "".
+// stops early, or the timeout passes; on an error, kills them all. Once all are done, stops each
+// (stop_atom: behind every message sent to it before its senders reported done, since messages
+// between workers pass through this process) and waits up to 2 s until every actor is down: CAF
+// destroys an actor's state, and with it the regions it holds, before the actor goes down, so
+// the loan notes of those last frees are queued by then. Returns the error or "".
 std::string AwaitInstances(caf::actor_system& system, caf::scoped_actor& self,
                            const JobOptions& options, const JobSetup& setup,
                            const std::vector<Worker>& workers, const Instances& in,
@@ -705,9 +747,19 @@ std::string AwaitInstances(caf::actor_system& system, caf::scoped_actor& self,
             });
   }
   if (!error.empty()) {
-    for (size_t k = 0; k < actors.size(); ++k) {
-      if (!done[k]) self->send_exit(actors[k], caf::exit_reason::kill);
-    }
+    for (const caf::actor& a : actors) self->send_exit(a, caf::exit_reason::kill);
+    return error;
+  }
+  for (const caf::actor& a : actors) self->send(a, stop_atom::value);
+  size_t gone = 0;
+  const auto down_deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+  while (gone < actors.size() && std::chrono::steady_clock::now() < down_deadline) {
+    self->receive(
+        [&](caf::down_msg& dm) {
+          int k = index_of(dm.source);
+          if (k >= 0) ++gone;
+        },
+        caf::after(std::chrono::milliseconds(50)) >> [] {});
   }
   return error;
 }
@@ -735,18 +787,25 @@ JobResult RunJob(const std::string& job, const JobParams& params, const JobOptio
     if (r.error.empty()) {
       caf::scoped_actor self{system};
       r.error = AwaitInstances(system, self, options, setup, workers, instances, t0, &r.totals);
-      if (r.error.empty()) {
-        for (Worker& w : workers) {
+      // Twice over the workers: the first pass brings each worker the notes the driver owes it
+      // and brings back the notes it owes (to the driver, or relayed through it to another
+      // worker); the second delivers the relayed ones. The second pass's counters are reported.
+      for (int pass = 0; pass < 2 && r.error.empty(); ++pass) {
+        r.workers.clear();
+        for (size_t i = 0; i < workers.size(); ++i) {
           lifecycle::ProcessStats ps;
-          if (ReadWorkerStats(system, self, w.node, ps)) r.workers.push_back(ps);
+          if (ReadWorkerStats(system, self, workers[i].node, static_cast<int32_t>(i + 1), ps)) {
+            r.workers.push_back(ps);
+          }
         }
       }
     }
     instances.actors.clear();
     StopWorkers(workers);
   }  // the actor system waits here for every local actor to be gone
-  // The workers are gone: what they still held of this process's memory comes back, and notes
-  // still queued for them are dropped (ship.h, ForgetPeer).
+  // The workers are gone: what they still held of this process's memory comes back (nothing
+  // after a finished job: the stats requests carried the last notes), and notes still queued
+  // for them are dropped (ship.h, ForgetPeer).
   for (int p = 1; p < setup.procs; ++p) ForgetPeer(static_cast<uint32_t>(p));
   r.ok = r.error.empty();
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

@@ -299,8 +299,9 @@ TEST(CafShimTest, AllocationContextIsSetPerCallbackOnTheThreadRunningIt) {
 // ---- several processes -------------------------------------------------------------------------
 
 // The documents and words of `r` (a job on several processes) crossed processes by address: regions
-// went both ways with no record code, every block lent came back to its lender (through loan notes,
-// or taken back from the finished worker) and every borrowed one was freed; with shared memory
+// went both ways with no record code, every block lent came back to its lender through loan notes
+// before the workers' stats were read (none had to be taken back) and every borrowed one was
+// freed, in the driver and in every worker; with shared memory
 // (this binary run with BROOM_PLAN_SHARED=1, as ctest does once) not one payload byte was copied,
 // without it every shipped block's used bytes were.
 void ExpectShippedByAddress(const JobResult& r, const std::string& job) {
@@ -313,6 +314,15 @@ void ExpectShippedByAddress(const JobResult& r, const std::string& job) {
   EXPECT_EQ(a.loaned_bytes, 0u) << job << "\n" << r.Summary();
   EXPECT_EQ(a.borrowed_bytes, b.borrowed_bytes) << job;
   EXPECT_EQ(w.borrowed_bytes, 0u) << job << "\n" << r.Summary();
+  // Both sides balance before the workers exit: nothing of any worker is on loan, no note is left
+  // queued in one, and neither the driver nor a worker had to take a loan back.
+  for (const lifecycle::ProcessStats& p : r.workers) {
+    EXPECT_EQ(p.ship.loaned_bytes, 0u) << job << " pid " << p.pid << "\n" << r.Summary();
+    EXPECT_EQ(p.ship.loaned_blocks, 0u) << job << " pid " << p.pid;
+    EXPECT_EQ(p.ship.notes_pending, 0u) << job << " pid " << p.pid;
+    EXPECT_EQ(p.ship.reclaimed_blocks, 0u) << job << " pid " << p.pid;
+  }
+  EXPECT_EQ(a.reclaimed_blocks - b.reclaimed_blocks, 0u) << job << "\n" << r.Summary();
   AddressPlan plan;
   ASSERT_TRUE(GetAddressPlan(&plan));
   if (plan.shared_memory) {

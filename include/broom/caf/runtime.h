@@ -37,8 +37,10 @@
 // Such jobs need options.policy "regions" on several processes; RunJob refuses them otherwise,
 // before starting anything. Raw records travel as bytes (by address with shared memory);
 // records with a codec through it. Loan
-// notes ride on credits, punctuation and the instances' done messages; when the job ends (or
-// fails) the driver forgets its workers (broom::ForgetPeer), taking back what was still lent.
+// notes ride on credits, punctuation and the instances' done messages; at the end of a job the
+// driver's stats requests to each worker carry the notes left both ways, so every loan comes
+// back before the workers' stats are read. Then (and when a job fails) the driver forgets its
+// workers (broom::ForgetPeer), taking back what is still lent (a lost worker's loans).
 //
 // Engine threads: each instance's callbacks run on whichever CAF scheduler thread runs its actor
 // for that message (max-threads = options.threads). Batches arriving from another process are
