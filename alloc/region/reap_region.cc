@@ -44,7 +44,7 @@ uintptr_t Tag(const void* p) { return internal::kReapFreedTag ^ reinterpret_cast
 bool LooksFreed(const void* p) { return static_cast<const uintptr_t*>(p)[1] == Tag(p); }
 
 static_assert(internal::kChunkSize < (uint64_t{1} << 24),
-              "IsReapObjectOffset and ReapChecksumTerm are exact for every offset in a slab");
+              "ReapObjectKey and ReapChecksumTerm are exact for every offset in a slab");
 static_assert(
     [] {
       for (int c = 0; c < internal::kReapNumClasses; ++c) {
@@ -129,7 +129,6 @@ void* ReapRegion::AllocateSlow(size_t size, size_t align) {
 
 bool ReapRegion::Refill(int c) {
   ClassState& s = classes_[c];
-  const size_t csize = kReapClasses.size[c];
   BROOM_ASSERT(s.free == nullptr && s.nfree == 0);
   if (BlockHeader* cur = s.slab; cur != nullptr && cur->free_list != nullptr) {
     // Objects freed into the current slab since the last refill.
@@ -139,7 +138,7 @@ bool ReapRegion::Refill(int c) {
     return true;
   }
   if (BlockHeader* cur = s.slab) {
-    if (cur->used_end < cur->begin() + s.capacity * csize) {
+    if (s.carved < s.capacity) {
       Carve(s, cur, static_cast<size_t>(c));
       return true;
     }
@@ -183,7 +182,7 @@ void ReapRegion::InstallSlab(int c, BlockHeader* b) {
   b->object_class = static_cast<uint16_t>(c);
   b->live_objects = 0;
   b->freed_checksum = 0;
-  b->used_end = b->begin();
+  b->carved_key = 0;
   b->free_list = nullptr;
   MakeCurrent(s, b, Capacity(b->size, csize));
   s.carved = 0;  // nothing carved yet
@@ -335,8 +334,8 @@ void ReapRegion::Carve(ClassState& s, BlockHeader* b, size_t c) {
   }();
   const size_t csize = kReapClasses.size[c];
   const uint32_t n = std::min<uint32_t>(kCarveCount[c], s.capacity - s.carved);
-  BROOM_ASSERT(n > 0 && b->used_end == b->begin() + size_t{s.carved} * csize);
-  char* const first = b->used_end;
+  BROOM_ASSERT(n > 0 && internal::ReapCarvedCount(b->carved_key, c) == s.carved);
+  char* const first = b->begin() + size_t{s.carved} * csize;
   char* const last = first + (n - 1) * csize;
   for (char* p = first; p != last; p += csize) {
     auto* obj = reinterpret_cast<uintptr_t*>(p);
@@ -353,7 +352,7 @@ void ReapRegion::Carve(ClassState& s, BlockHeader* b, size_t c) {
   s.carved += n;
   listed_bytes_ += n * csize;
   b->live_objects = static_cast<uint16_t>(b->live_objects + n);  // counted as if allocated
-  b->used_end = last + csize;
+  b->carved_key = internal::ReapCarvedKey(s.carved, c);
 }
 
 void* ReapRegion::AllocateLarge(size_t size, size_t align) {
@@ -405,9 +404,8 @@ void ReapRegion::FreeSlow(void* p) {
                                             : "not an object (region metadata)");
   }
   const size_t csize = kReapClasses.size[c];
-  char* obj = static_cast<char*>(p);
-  if (BROOM_UNLIKELY(obj < b->begin() || obj >= b->used_end ||
-                     !internal::IsReapObjectOffset(static_cast<size_t>(obj - b->begin()), c))) {
+  const size_t offset = reinterpret_cast<uintptr_t>(p) - reinterpret_cast<uintptr_t>(b->begin());
+  if (BROOM_UNLIKELY(internal::ReapObjectKey(offset, c) >= b->carved_key)) {
     DieBadFree(p, "not the start of an object");
   }
   auto* words = static_cast<uintptr_t*>(p);
@@ -418,8 +416,8 @@ void ReapRegion::FreeSlow(void* p) {
   words[1] = Tag(p);
   b->free_list = p;
   b->live_objects = static_cast<uint16_t>(live - 1);
-  b->freed_checksum += internal::ReapChecksumTerm(static_cast<size_t>(obj - b->begin()));
-  if (csize > 16) internal::PoisonMemory(obj + 16, csize - 16);
+  b->freed_checksum += internal::ReapChecksumTerm(offset);
+  if (csize > 16) internal::PoisonMemory(words + 2, csize - 16);
   if (live <= 1 || live == SlabCapacity(b)) MoveSlab(b, c, live);  // last: see Free
 }
 
@@ -611,7 +609,8 @@ RegionStats ReapRegion::stats() const {
 void ReapRegion::ForEachLiveRange(RangeVisitor fn, void* ctx) const {
   ForEachSlab([&](const BlockHeader* b, size_t) {
     const size_t csize = kReapClasses.size[b->object_class];
-    for (const char* obj = b->begin(); obj + csize <= b->used_end; obj += csize) {
+    const char* const end = internal::ReapCarvedEnd(b, b->object_class);
+    for (const char* obj = b->begin(); obj < end; obj += csize) {
       if (!LooksFreed(obj)) fn(ctx, b, obj, obj + csize);
     }
   });
@@ -644,17 +643,19 @@ void ReapRegion::Validate() const {
     if (cap != Capacity(b->size, csize) || (current && SlabCapacity(b) != 0)) {
       DieInvalid(this, b, "capacity");
     }
-    const size_t carved = static_cast<size_t>(b->used_end - b->begin());
-    if (b->used_end < b->begin() || carved % csize != 0 || carved / csize > cap) {
-      DieInvalid(this, b, "carved end");
+    if (b->carved_key % kReapClasses.key_step[c] != 0 ||
+        internal::ReapCarvedCount(b->carved_key, c) > cap) {
+      DieInvalid(this, b, "carved key");
     }
+    const char* const carved_end = internal::ReapCarvedEnd(b, c);
+    const size_t carved = static_cast<size_t>(carved_end - b->begin());
     if (b->live_objects != live + nalloc + current) DieInvalid(this, b, "live count");
     size_t n = 0;
     uint64_t checksum = 0;
     auto walk = [&](const void* list, bool sum) {
       for (const void* q = list; q != nullptr; q = *static_cast<void* const*>(q)) {
         const char* o = static_cast<const char*>(q);
-        if (o < b->begin() || o >= b->used_end || (o - b->begin()) % csize != 0 || !LooksFreed(o)) {
+        if (o < b->begin() || o >= carved_end || (o - b->begin()) % csize != 0 || !LooksFreed(o)) {
           DieInvalid(this, b, "free list holds a pointer that is not a free object of the slab");
         }
         if (++n > cap) DieInvalid(this, b, "free list cycles");
@@ -685,15 +686,14 @@ void ReapRegion::Validate() const {
     const ClassState& s = classes_[c];
     if (s.slab != nullptr) {
       slab(s.slab, c, s.free, s.nfree, s.slab->live_objects - s.nfree - 1);
-      if (size_t{s.carved} * kReapClasses.size[c] !=
-          static_cast<size_t>(s.slab->used_end - s.slab->begin())) {
+      if (s.carved != internal::ReapCarvedCount(s.slab->carved_key, c)) {
         DieInvalid(this, s.slab, "the class's carved count");
       }
     }
     list(partial_[c], [&](const BlockHeader* b) {
       if (b->live_objects == 0 || b->live_objects >= SlabCapacity(b))
         DieInvalid(this, b, "partial");
-      if (b->used_end != b->begin() + size_t{SlabCapacity(b)} * kReapClasses.size[c]) {
+      if (internal::ReapCarvedCount(b->carved_key, c) != SlabCapacity(b)) {
         DieInvalid(this, b, "partial slab not fully carved");
       }
       slab(b, c, nullptr, 0, b->live_objects);

@@ -65,12 +65,15 @@ struct alignas(64) BlockHeader {
     char* object;             // dedicated blocks: address of the object
     uint64_t freed_checksum;  // slabs: over the objects on free_list (see ReapRegion::Free)
   };
-  char* used_end;   // bump blocks that are not current and dedicated blocks: end of
-                    // the bytes handed out (for outlives scans); slabs: end of the
-                    // part carved into objects so far
+  union {
+    char* used_end;       // bump blocks that are not current and dedicated blocks: end of
+                          // the bytes handed out (for outlives scans)
+    uint64_t carved_key;  // slabs: ReapCarvedKey(objects carved so far, class) (size_class.h)
+  };
   void* free_list;  // slabs: objects freed since the class last took the list
   // INVARIANT (slabs not current): live_objects <= capacity and
-  // begin() + capacity * class size <= end(), capacity = capacity_less_2 + 2
+  // begin() + capacity * class size <= end(), capacity = capacity_less_2 + 2; slabs: the
+  // objects carved, ReapCarvedCount(carved_key, class), at most the slab's capacity
 
   char* begin() { return reinterpret_cast<char*>(this) + sizeof(BlockHeader); }
   char* end() { return reinterpret_cast<char*>(this) + size; }

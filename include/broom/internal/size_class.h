@@ -34,10 +34,10 @@ constexpr size_t ReapClassSize(int c) {
 struct ReapClassTable {
   uint8_t class_of[kReapTableMax / 16 + 1];  // by (size + 15) / 16
   uint32_t size[kReapNumClasses];
-  // floor((2^64 - 1) / size) + 1: for x < 2^32, x is a multiple of size exactly when
-  // x * multiple_test (mod 2^64) < multiple_test (Lemire, Kaser and Kurz, "Faster remainder by
-  // direct computation", 2019): one multiply, no division.
-  uint64_t multiple_test[kReapNumClasses];
+  // floor(2^64 / size) + 1 and object_key * size (mod 2^64), between 1 and size: see
+  // ReapObjectKey.
+  uint64_t object_key[kReapNumClasses];
+  uint64_t key_step[kReapNumClasses];
 };
 
 inline constexpr ReapClassTable kReapClasses = [] {
@@ -47,7 +47,8 @@ inline constexpr ReapClassTable kReapClasses = [] {
   }
   for (int c = 0; c < kReapNumClasses; ++c) {
     t.size[c] = static_cast<uint32_t>(ReapClassSize(c));
-    t.multiple_test[c] = UINT64_MAX / t.size[c] + 1;
+    t.object_key[c] = UINT64_MAX / t.size[c] + (UINT64_MAX % t.size[c] == t.size[c] - 1 ? 2 : 1);
+    t.key_step[c] = t.object_key[c] * t.size[c];
   }
   return t;
 }();
@@ -58,10 +59,26 @@ static_assert(ReapSizeClassSlow(kReapMaxSmall) == kReapNumClasses - 1);
 // Word 1 of a free object in an actor slab holds kReapFreedTag ^ its address.
 inline constexpr uintptr_t kReapFreedTag = 0x5bd1e9955bd1e995ull;
 
-// True if `offset` (< 2^32) is a multiple of the size of class c: one multiply.
-inline bool IsReapObjectOffset(size_t offset, size_t c) {
-  const uint64_t m = kReapClasses.multiple_test[c];
-  return static_cast<uint64_t>(offset) * m < m;
+// The key of byte `offset` from a slab's first object (its begin()), class c: offset * M mod
+// 2^64 with M = floor(2^64 / size) + 1, so M * size = 2^64 + e, 1 <= e <= size (e is
+// key_step). The start of object k (offset k * size) has key k * e. Any other offset below
+// 2^24 (offset = k * size + r, 0 < r < size) has key k * e + r * M, no wrap, at least M >=
+// 2^51; an offset in [-64, 0), a pointer into the slab's header (-offset = q * size + r), wraps
+// to 2^64 - q * e - r * M, at least 2^64 / size - 5 * size > 2^50. So one multiply and one
+// compare, key < n * e, hold exactly when `offset` is the start of one of the slab's first n
+// objects (n * e < 2^30), the "below begin()" case included: ReapRegion::Free's bound and
+// object-start check in one (a division-free test in the manner of Lemire, Kaser and Kurz,
+// "Faster remainder by direct computation", 2019). ReapKeyTest checks every offset.
+inline uint64_t ReapObjectKey(size_t offset, size_t c) {
+  return static_cast<uint64_t>(offset) * kReapClasses.object_key[c];
+}
+// The key that admits exactly the first n objects of class c.
+inline constexpr uint64_t ReapCarvedKey(uint64_t n, size_t c) {
+  return n * kReapClasses.key_step[c];
+}
+// The n of ReapCarvedKey.
+inline constexpr uint64_t ReapCarvedCount(uint64_t key, size_t c) {
+  return key / kReapClasses.key_step[c];
 }
 
 // The checksum term of the object at byte `offset` in its slab: offset * (offset + K), K = 2^31 - 1

@@ -543,6 +543,43 @@ TEST(ReapRegionDeathTest, DoubleFreeInAnOlderSlabIsCaughtWhenItIsHandedOutAgain)
       "double free");
 }
 
+// ReapObjectKey, Free's one bound-and-start test, against the plain arithmetic at every byte
+// offset a slab of any class can hold, from 64 bytes before begin() (the header) to the end of
+// the largest slab, for every carved count the slab can have.
+TEST(ReapRegionTest, TheObjectKeyAdmitsExactlyTheCarvedObjectStarts) {
+  for (int c = 0; c < internal::kReapNumClasses; ++c) {
+    const size_t csize = internal::kReapClasses.size[c];
+    const int64_t span = static_cast<int64_t>(internal::kChunkSize - sizeof(BlockHeader));
+    const uint64_t most = static_cast<uint64_t>(span) / csize;
+    const uint64_t all = internal::ReapCarvedKey(most, c);
+    ASSERT_EQ(internal::ReapCarvedCount(all, c), most) << csize;
+    ASSERT_LT(all, uint64_t{1} << 30) << csize;
+    for (int64_t x = -64; x < span; ++x) {
+      const uint64_t key = internal::ReapObjectKey(static_cast<size_t>(x), c);
+      if (x >= 0 && x % static_cast<int64_t>(csize) == 0) {
+        // The start of object k: admitted by exactly the carved counts above k.
+        const uint64_t k = static_cast<uint64_t>(x) / csize;
+        ASSERT_EQ(key, internal::ReapCarvedKey(k, c)) << csize << " " << x;
+      } else {
+        ASSERT_GE(key, all) << csize << " " << x;  // no carved count admits it
+      }
+    }
+  }
+}
+
+TEST(ReapRegionDeathTest, FreeOfAPointerIntoASlabHeaderIsFatal) {
+  // Offsets below begin() that are multiples of the class size: -16, -32, -48, -64.
+  for (int back : {16, 32, 48, 64}) {
+    EXPECT_DEATH(
+        {
+          ActorRegion a;
+          char* p = static_cast<char*>(a.Allocate(16));
+          a.Free(BlockOf(p)->begin() - back);
+        },
+        "not the start of an object");
+  }
+}
+
 TEST(ReapRegionDeathTest, FreeOfACarvedObjectNeverHandedOutIsFatal) {
   EXPECT_DEATH(
       {
@@ -556,17 +593,20 @@ TEST(ReapRegionDeathTest, FreeOfACarvedObjectNeverHandedOutIsFatal) {
 }
 
 TEST(ReapRegionDeathTest, FreeBeyondTheCarvedPartOfASlabIsFatal) {
-  EXPECT_DEATH(
-      {
-        ActorRegion a;
-        // Slabs of class 16 double (1, 2, 4, 8 KiB); an 8 KiB slab is carved 4 KiB at a time.
-        char* p;
-        do {
-          p = static_cast<char*>(a.Allocate(16));
-        } while (BlockOf(p)->size < 8192);
-        a.Free(BlockOf(p)->begin() + 300 * 16);
-      },
-      "not the start of an object");
+  // Slabs of class 16 double (1, 2, 4, 8 KiB); an 8 KiB slab is carved 4 KiB (256 objects) at a
+  // time: object 256 is the first one not carved.
+  for (int index : {256, 300}) {
+    EXPECT_DEATH(
+        {
+          ActorRegion a;
+          char* p;
+          do {
+            p = static_cast<char*>(a.Allocate(16));
+          } while (BlockOf(p)->size < 8192);
+          a.Free(BlockOf(p)->begin() + index * 16);
+        },
+        "not the start of an object");
+  }
 }
 
 TEST(ReapRegionDeathTest, AsBumpOfAnActorRegionIsFatal) {
@@ -603,7 +643,8 @@ TEST(ReapRegionTest, AsanPoisonsCarvedAndFreedObjectsPastTheirListWords) {
     }
     // The rest of the last slab's carving step: carved, not handed out.
     char* next = objects.back() + size;
-    if (next + size <= BlockOf(next)->end() && next < BlockOf(next)->used_end) {
+    if (next + size <= BlockOf(next)->end() &&
+        next < internal::ReapCarvedEnd(BlockOf(next), BlockOf(next)->object_class)) {
       EXPECT_EQ(__asan_region_is_poisoned(next, 16), nullptr) << size;
       EXPECT_EQ(__asan_region_is_poisoned(next + 16, size - 16), next + 16) << size;
     }
