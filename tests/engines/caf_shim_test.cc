@@ -8,13 +8,17 @@
 #include <sys/mman.h>
 
 #include <chrono>
+#include <cinttypes>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
 #include <optional>
 #include <set>
 #include <string>
+#include <string_view>
 #include <thread>
+#include <vector>
 
 #include "broom/caf/runtime.h"
 #include "broom/check.h"
@@ -409,6 +413,72 @@ TEST(CafShimTest, FourProcessesEqualOneProcessAndEveryLoanComesBack) {
   }
 }
 
+// A source of words (records with a string: they cross processes by address in both ship
+// modes), 8 per batch, 4 batches per epoch, 100 epochs.
+class WordSource final : public lifecycle::Source {
+ public:
+  WordSource() : Source(100) {}
+  bool Produce(lifecycle::Epoch t, lifecycle::Context& ctx) override {
+    char text[48];
+    for (uint64_t i = 0; i < 8; ++i) {
+      std::snprintf(text, sizeof(text), "word number %" PRIu64 " of a held batch", calls_ * 8 + i);
+      ctx.output<examples::Word>(0).Give(t, examples::Word(text, CurrentResource()));
+    }
+    return ++calls_ % 4 == 0;
+  }
+
+ private:
+  uint64_t calls_ = 0;
+};
+uint64_t WordTextKey(const examples::Word& w) { return std::hash<std::string_view>()(w.text); }
+
+// A sink that keeps every batch it receives until the job tears it down: the blocks of batches
+// lent by the other process come back only when the instance is destroyed, after its last
+// credit and punctuation went out, so only the stats requests at the end of the job can carry
+// their loan notes home.
+class HoldingSink final : public lifecycle::Unary<examples::Word> {
+ public:
+  void OnRecv(lifecycle::Envelope<examples::Word>& batch, lifecycle::Context&) override {
+    n_ += batch.records().size();
+    held_.push_back(std::move(batch));
+  }
+  void OnFinish(lifecycle::Context& ctx) override {
+    ctx.Report("records", n_);
+    ctx.Report("held_batches", held_.size());
+  }
+
+ private:
+  uint64_t n_ = 0;
+  std::vector<lifecycle::Envelope<examples::Word>> held_;
+};
+
+// Registered in the test and in the worker processes (main).
+void RegisterHoldingJob() {
+  lifecycle::RegisterJob("test_hold", [](const JobParams&) {
+    lifecycle::Graph g;
+    int src = g.AddStage<WordSource>("words", 2, 0, 1);
+    int sink = g.AddStage<HoldingSink>("hold", 2, 1, 0);
+    g.Connect<examples::Word>(src, 0, sink, 0, lifecycle::Exchange<examples::Word>(&WordTextKey));
+    return g;
+  });
+}
+
+TEST(CafShimTest, BatchesHeldUntilAnOperatorIsDestroyedStillGoHome) {
+  RegisterHoldingJob();
+  JobOptions o = Options();
+  o.batch_size = 8;
+  o.processes = 2;
+  o.timeout_seconds = 30 * kSlowdown;
+  JobResult r = RunJob("test_hold", JobParams(), o);
+  ASSERT_TRUE(r.ok) << r.error;
+  EXPECT_EQ(r.totals["records"], 2u * 3200u);
+  EXPECT_GE(r.totals["held_batches"], 2u * 400u);  // an exchange splits batches
+  EXPECT_GT(r.shim.remote_batches_out, 0u);
+  ASSERT_EQ(r.workers.size(), 1u);
+  EXPECT_GT(r.workers[0].shim.remote_batches_in, 0u);
+  ExpectShippedByAddress(r, "test_hold");
+}
+
 TEST(CafShimTest, RecordsWithoutACodecCrossProcessesOnlyUnderTheRegionsPolicy) {
   examples::RegisterExampleJobs();
   JobOptions o = Options("heap");
@@ -531,6 +601,7 @@ int main(int argc, char** argv) {
            MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
     }
     broom::examples::RegisterExampleJobs();
+    broom::caf_shim::RegisterHoldingJob();
     return broom::caf_shim::WorkerMain(argc, argv);
   }
   ::testing::InitGoogleTest(&argc, argv);
