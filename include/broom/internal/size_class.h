@@ -68,7 +68,8 @@ inline constexpr uintptr_t kReapFreedTag = 0x5bd1e9955bd1e995ull;
 // compare, key < n * e, hold exactly when `offset` is the start of one of the slab's first n
 // objects (n * e < 2^30), the "below begin()" case included: ReapRegion::Free's bound and
 // object-start check in one (a division-free test in the manner of Lemire, Kaser and Kurz,
-// "Faster remainder by direct computation", 2019). ReapKeyTest checks every offset.
+// "Faster remainder by direct computation", 2019). ReapRegionTest.
+// TheObjectKeyAdmitsExactlyTheCarvedObjectStarts checks every offset.
 inline uint64_t ReapObjectKey(size_t offset, size_t c) {
   return static_cast<uint64_t>(offset) * kReapClasses.object_key[c];
 }
