@@ -145,6 +145,7 @@ class Holder {
     uint64_t ino = 0;
     int fd = -1;             // -1: not mapped
     bool forgotten = false;  // ForgetPeer: unmap when its last installed block goes
+    SharedSliceId id{};      // as the lender named it (MapLenderSlice), for MappedLenderSlice
   };
   MetaVector<PeerMapping> peers ABSL_GUARDED_BY(mu);
   // Borrowed blocks on their way out (ForeignLeaving until ForeignSent or ForeignCancelled), by
@@ -670,8 +671,17 @@ bool MapLenderSlice(uint32_t lender, const SharedSliceId& id, char* why, size_t 
     return false;
   }
   if (h.peers.size() <= lender) h.peers.resize(lender + 1);
-  h.peers[lender] = Holder::PeerMapping{dev, ino, fd, false};
+  h.peers[lender] = Holder::PeerMapping{dev, ino, fd, false, id};
   NoteSliceMapped(lender, true);
+  return true;
+}
+
+bool MappedLenderSlice(uint32_t lender, SharedSliceId* id) {
+  Holder& h = TheHolder();
+  MutexLock lock(&h.mu);
+  const Holder::PeerMapping* pm = h.MappingOf(lender);
+  if (pm == nullptr) return false;
+  *id = pm->id;
   return true;
 }
 

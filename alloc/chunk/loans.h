@@ -138,6 +138,10 @@ bool OwnSharedSlice(SharedSliceId* id, char* why, size_t n);
 // its file cannot be opened or is not the one named, blocks of another file of that slice (a
 // restarted lender) or blocks it shipped in copy mode are still installed here, or mmap fails.
 bool MapLenderSlice(uint32_t lender, const SharedSliceId& id, char* why, size_t n);
+// The identity MapLenderSlice mapped slice `lender` with (the lender's own process and
+// descriptor), so that a region holding its blocks can be shipped on to a third process in
+// shared mode, which maps them from the lender too. False if the slice is not mapped here.
+bool MappedLenderSlice(uint32_t lender, SharedSliceId* id);
 // How a block installed here got its memory; false if it is not installed.
 bool ForeignMemory(uintptr_t block, InstallMemory* memory);
 // True if slice `slice` is mapped here from its lender's memfd now. No lock (fork's child

@@ -178,9 +178,12 @@ struct ShipAccess {
   }
 
   // Shared mode's conditions (ShipMode::kShared): this process's slice is a memfd (*id gets
-  // it), and every block of `r` is of this slice or one the receiver shared with it.
+  // it), and every block of `r` is of this slice or mapped here from its lender's memfd (the
+  // receiver's own pages going home, or a third process's: *lenders gets each such lender's
+  // memfd, for the receiver to map too).
   static bool SharedShipPossible(const BumpRegion& r, const AddressPlan& plan, uint32_t to,
-                                 SharedSliceId* id, std::string* error) {
+                                 SharedSliceId* id, std::vector<ManifestLender>* lenders,
+                                 std::string* error) {
     char why[512];
     char name[128];
     if (!OwnSharedSlice(id, why, sizeof(why))) {
@@ -194,22 +197,39 @@ struct ShipAccess {
       const int slice = plan.SliceOf(a);
       if (slice == static_cast<int>(plan.index)) continue;
       InstallMemory memory = InstallMemory::kCommit;
-      if (slice == static_cast<int>(to) && ForeignMemory(a, &memory) &&
-          memory == InstallMemory::kMapped) {
-        continue;  // the receiver's own pages, mapped here: they go home
+      SharedSliceId lender{};
+      if (slice >= 0 && ForeignMemory(a, &memory) && memory == InstallMemory::kMapped &&
+          (slice == static_cast<int>(to) ||
+           MappedLenderSlice(static_cast<uint32_t>(slice), &lender))) {
+        // The receiver's own pages go home; a third process's are mapped there from it.
+        const bool listed = std::any_of(lenders->begin(), lenders->end(), [&](const auto& l) {
+          return l.slice == static_cast<uint32_t>(slice);
+        });
+        if (slice != static_cast<int>(to) && !listed) {
+          lenders->push_back({static_cast<uint32_t>(slice), lender.pid, lender.fd, 0,
+                              lender.machine, lender.dev, lender.ino});
+        }
+        continue;
       }
       ++foreign;
       example = slice;
     }
-    if (foreign == 0) return true;
+    if (foreign == 0 && lenders->size() <= kMaxManifestLenders) return true;
+    if (foreign == 0) {
+      return Fail(error, "cannot ship " + std::string(Describe(&r, name, sizeof(name))) +
+                             " in shared mode: it holds blocks of " +
+                             std::to_string(lenders->size()) +
+                             " other processes' slices (at most " +
+                             std::to_string(kMaxManifestLenders) + "); ship it in copy mode");
+    }
     return Fail(error, "cannot ship " + std::string(Describe(&r, name, sizeof(name))) +
                            " in shared mode to process " + std::to_string(to) + ": " +
                            std::to_string(foreign) + " of its blocks are of process " +
                            std::to_string(example) +
-                           "'s slice and were not shared with the receiver (received in copy "
-                           "mode, or from a third process): shared mode ships only blocks of "
-                           "this process and blocks the receiver itself shared; ship it in copy "
-                           "mode");
+                           "'s slice and were received in copy mode (they live in this "
+                           "process's private memory): shared mode ships only blocks of this "
+                           "process and blocks mapped from their own process's shared memory; "
+                           "ship it in copy mode");
   }
 
   static std::optional<Shipment> Ship(TransferableRegion& handle, uint32_t to,
@@ -262,7 +282,10 @@ std::optional<Shipment> ShipAccess::Ship(TransferableRegion& handle, uint32_t to
   }
   const bool shared = options.mode == ShipMode::kShared;
   SharedSliceId shm{};
-  if (shared && !SharedShipPossible(r, plan.active, to, &shm, error)) return std::nullopt;
+  std::vector<ManifestLender> lenders;
+  if (shared && !SharedShipPossible(r, plan.active, to, &shm, &lenders, error)) {
+    return std::nullopt;
+  }
   BumpRegion* region = handle.Release();  // TRANSFERRED; the transfer hook runs as for any
   // Blocks kept for reuse carry nothing: they stay here.
   if (region->spare_ != nullptr) {
@@ -288,6 +311,7 @@ std::optional<Shipment> ShipAccess::Ship(TransferableRegion& handle, uint32_t to
   h.to = to;
   h.growth_class = region->growth_class_;
   h.mode = shared ? kManifestShared : kManifestCopy;
+  h.lender_count = static_cast<uint8_t>(lenders.size());
   h.shm_machine = shm.machine;
   h.shm_dev = shm.dev;
   h.shm_ino = shm.ino;
@@ -342,11 +366,14 @@ std::optional<Shipment> ShipAccess::Ship(TransferableRegion& handle, uint32_t to
   }
   h.block_count = static_cast<uint32_t>(blocks.size());
   h.payload_bytes = s.payload_bytes_;
-  s.manifest_.reserve(sizeof(h) + blocks.size() * sizeof(ManifestBlock) + h.name_length);
+  s.manifest_.reserve(sizeof(h) + blocks.size() * sizeof(ManifestBlock) +
+                      lenders.size() * sizeof(ManifestLender) + h.name_length);
   s.manifest_.append(reinterpret_cast<const char*>(&h), sizeof(h));
   s.manifest_.append(reinterpret_cast<const char*>(blocks.data()),
                      blocks.size() * sizeof(ManifestBlock));
   s.manifest_.append(region->name(), h.name_length);
+  s.manifest_.append(reinterpret_cast<const char*>(lenders.data()),
+                     lenders.size() * sizeof(ManifestLender));
   s.pending_ = true;
   // The region has left this process (its object and contents now belong to the shipment).
   NoteRegionDestroyed(RegionKind::kTransferable);
@@ -379,13 +406,32 @@ std::optional<Receipt> ShipAccess::Open(std::string_view manifest, uint32_t from
                 std::to_string(plan.active.index));
   }
   if (h.block_count == 0 || h.block_count > kMaxManifestBlocks ||
-      manifest.size() !=
-          sizeof(h) + size_t{h.block_count} * sizeof(ManifestBlock) + h.name_length) {
-    return fail("its size does not match its block count");
+      manifest.size() != sizeof(h) + size_t{h.block_count} * sizeof(ManifestBlock) + h.name_length +
+                             size_t{h.lender_count} * sizeof(ManifestLender)) {
+    return fail("its size does not match its block and lender counts");
   }
   std::vector<ManifestBlock> blocks(h.block_count);
   std::memcpy(blocks.data(), manifest.data() + sizeof(h), blocks.size() * sizeof(ManifestBlock));
   if (h.mode != kManifestCopy && h.mode != kManifestShared) return fail("its mode is unknown");
+  std::vector<ManifestLender> lenders(h.lender_count);
+  std::memcpy(lenders.data(),
+              manifest.data() + manifest.size() - lenders.size() * sizeof(ManifestLender),
+              lenders.size() * sizeof(ManifestLender));
+  // A third process's slice, listed once, to be mapped from its own memfd (shared mode only).
+  auto lender_of = [&](int slice) -> const ManifestLender* {
+    for (const ManifestLender& l : lenders) {
+      if (static_cast<int>(l.slice) == slice) return &l;
+    }
+    return nullptr;
+  };
+  for (size_t i = 0; i < lenders.size(); ++i) {
+    const ManifestLender& l = lenders[i];
+    if (h.mode != kManifestShared || l.slice >= plan.active.processes || l.slice == from ||
+        l.slice == plan.active.index || lender_of(static_cast<int>(l.slice)) != &l) {
+      return fail("its lender " + std::to_string(i) + " (slice " + std::to_string(l.slice) +
+                  ") is not a third process's slice listed once in a shared-mode shipment");
+    }
+  }
   // Shapes first: nothing is installed unless every block is well formed.
   std::vector<std::pair<uintptr_t, uint64_t>> spans;
   bool current_found = false;
@@ -396,12 +442,14 @@ std::optional<Receipt> ShipAccess::Open(std::string_view manifest, uint32_t from
     if (m.by_value == 0) {
       const int slice = plan.active.SliceOf(m.address);
       if (h.mode != kManifestShared ||
-          (slice != static_cast<int>(from) && slice != static_cast<int>(plan.active.index))) {
+          (slice != static_cast<int>(from) && slice != static_cast<int>(plan.active.index) &&
+           lender_of(slice) == nullptr)) {
         return fail("block " + Hex(m.address) +
-                    " is to be mapped, but it is not of the sender's or this process's slice "
-                    "in a shared-mode shipment");
+                    " is to be mapped, but it is not of the sender's, this process's or a listed "
+                    "lender's slice in a shared-mode shipment");
       }
-      (slice == static_cast<int>(from) ? maps_sender : maps_own) = true;
+      if (slice == static_cast<int>(from)) maps_sender = true;
+      if (slice == static_cast<int>(plan.active.index)) maps_own = true;
       mapped += m.used;
     }
     const bool run = m.block_class == kRunClass;
@@ -441,6 +489,10 @@ std::optional<Receipt> ShipAccess::Open(std::string_view manifest, uint32_t from
   if (maps_sender) {
     const SharedSliceId id{h.shm_machine, h.shm_dev, h.shm_ino, h.shm_pid, h.shm_fd};
     if (!MapLenderSlice(from, id, why, sizeof(why))) return fail(why);
+  }
+  for (const ManifestLender& l : lenders) {  // a region shipped on: its first lenders' pages
+    const SharedSliceId id{l.machine, l.dev, l.ino, l.pid, l.fd};
+    if (!MapLenderSlice(l.slice, id, why, sizeof(why))) return fail(why);
   }
   Receipt receipt;
   receipt.manifest_.assign(manifest);

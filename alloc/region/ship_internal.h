@@ -5,8 +5,11 @@
 //                    the mode, and in shared mode the sender's memfd (for the receiver to map).
 //   ManifestBlock    one block: address, size, class, the loan generation, its used bytes, and
 //                    whether those bytes travel by value.
+//   ManifestLender   shared mode: a third process's memfd, for blocks of its slice that the
+//                    sender had mapped from it (a region shipped on, A -> B -> C).
 //   A manifest is a ManifestHeader, `block_count` ManifestBlocks (the region's list order,
-//   newest first; the last holds the region object) and the name's bytes. Both ends run the same
+//   newest first; the last holds the region object), the name's bytes and `lender_count`
+//   ManifestLenders. Both ends run the same
 //   binary on machines of one byte order (ExecutableBuildId), so fields are in host order.
 //
 // Thread-safety: plain values.
@@ -26,10 +29,11 @@ struct PlanState;
 std::string DescribePlanFailure(const PlanState& s);
 
 inline constexpr uint32_t kManifestMagic = 0x48534252;  // "RBSH"
-inline constexpr uint16_t kManifestVersion = 2;
+inline constexpr uint16_t kManifestVersion = 3;
 inline constexpr uint8_t kManifestCopy = 0;    // ManifestHeader::mode: blocks travel by value
 inline constexpr uint8_t kManifestShared = 1;  // the receiver maps them (shared memory)
 inline constexpr uint32_t kMaxManifestBlocks = 1u << 20;
+inline constexpr size_t kMaxManifestLenders = 255;  // ManifestHeader::lender_count
 
 struct ManifestHeader {
   uint32_t magic;
@@ -39,8 +43,9 @@ struct ManifestHeader {
   uint32_t to;
   uint32_t block_count;
   uint8_t growth_class;
-  uint8_t mode;  // kManifestCopy or kManifestShared
-  uint8_t reserved[2];
+  uint8_t mode;          // kManifestCopy or kManifestShared
+  uint8_t lender_count;  // ManifestLenders (shared mode; 0 in copy mode)
+  uint8_t reserved;
   uint64_t root;
   uint64_t exe_bias;  // the sender's executable load bias: destructors' code is rebased by it
   uint64_t current;   // the bump block
@@ -74,6 +79,19 @@ struct ManifestBlock {
   uint8_t reserved[2];
 };
 static_assert(sizeof(ManifestBlock) == 32);
+
+// Shared mode: slice `slice`'s memfd (loans.h, SharedSliceId), neither the sender's nor the
+// receiver's; blocks of that slice are to be mapped from it.
+struct ManifestLender {
+  uint32_t slice;
+  uint32_t pid;
+  int32_t fd;
+  uint32_t reserved;
+  uint64_t machine;
+  uint64_t dev;
+  uint64_t ino;
+};
+static_assert(sizeof(ManifestLender) == 40);
 
 }  // namespace broom::internal
 

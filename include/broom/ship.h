@@ -114,10 +114,10 @@ enum class ShipMode : uint8_t {
   // machine, run by one user, each with a slice backed by shared memory: AddressPlan::
   // shared_memory or BROOM_PLAN_SHARED=1). payload() is empty on both sides and nothing is
   // copied (ShipStats::payload_bytes_* stay 0; mapped_bytes_* count what did not need copying).
-  // The region may hold blocks of this process's slice and blocks it received in shared mode
-  // from the receiver itself (a region going back); Ship refuses others (blocks received in
-  // copy mode, or from a third process: ship those in copy mode). docs/design.md, "Shared
-  // memory".
+  // The region may hold blocks of this process's slice and blocks it received in shared mode,
+  // from the receiver itself (a region going back) or from a third process (shipped on: the
+  // receiver maps that process's memory too); Ship refuses blocks received in copy mode (ship
+  // those in copy mode). docs/design.md, "Shared memory".
   kShared,
 };
 

@@ -35,15 +35,17 @@
 //                              graph (seed 99, 50 nodes, 300000 big bytes) and ships it on to 2
 //                              ('F' or 'H'), then sends 0 its notes (the move notes); after an 'F',
 //                              it waits for 2's notes, applies them (relaying those for 0) and
-//                              sends 0 its notes again. `relay <port> shared` first tries to
-//                              ship on in shared mode and prints "REFUSED <error>" (or "SHARED
-//                              ok" and exits), then ships in copy mode. 'K': ForgetPeer(2), prints
+//                              sends 0 its notes again. `relay <port> shared` ships on in
+//                              shared mode and then prints PAYLOAD as echo does; if Ship refuses,
+//                              it prints "REFUSED <error>" and ships in copy mode. 'K':
+//                              ForgetPeer(2), prints
 //                              "FORGOT <blocks>". 'Q': quits 2 too, prints "STATS loaned=..
 //                              borrowed=.. relayed=..".
 //   ship_peer sink <port>      process 2 of the chain: connects to 127.0.0.1:<port> (process
 //                              1); 'F' from 1: prints "GOT <digest>", frees it and sends 1 its
 //                              notes for 0 and for 1 (it has no connection to 0); 'H': keeps it,
-//                              prints "HELD <n>"; 'Q': prints STATS as echo does.
+//                              prints "HELD <n>"; 'Q': prints STATS as echo does. `sink <port>
+//                              shared` prints PAYLOAD after each GOT.
 //   ship_peer bounce <port> [shared]   the soak's other side (tests/ship/soak.h): each 'B' region
 //   from
 //                              0 is checked (or "ERR") and freed, and a fresh Small of the same
@@ -242,14 +244,16 @@ int Relay(uint16_t port, broom::ShipMode mode) {
       std::printf("GOT %s\n", broom::testing::Digest(**m, &m->region().region()).c_str());
       std::fflush(stdout);
       broom::testing::Grow(*m, 99, 50, 300000);  // a new run block of slice 1
-      if (mode == broom::ShipMode::kShared) {    // refused (0's blocks): then in copy mode
-        std::optional<broom::Shipment> s =
-            broom::ShipMessage(*m, 2, broom::ShipMode::kShared, &error);
-        std::printf("%s %s\n", s ? "SHARED" : "REFUSED", s ? "ok" : error.c_str());
+      const char on = tag == 'S' ? 'F' : 'H';
+      bool sent = broom::testing::SendRegion(down, on, *m, 2, &error, mode);
+      if (!sent && mode == broom::ShipMode::kShared && error.rfind("cannot ship", 0) == 0) {
+        std::printf("REFUSED %s\n", error.c_str());  // the region is still here: copy it
         std::fflush(stdout);
-        if (s) return 1;
+        sent = broom::testing::SendRegion(down, on, *m, 2, &error);
+      } else if (sent && mode == broom::ShipMode::kShared) {
+        PrintPayload();
       }
-      if (!broom::testing::SendRegion(down, tag == 'S' ? 'F' : 'H', *m, 2, &error)) {
+      if (!sent) {
         std::printf("ERR %s\n", error.c_str());
         return 1;
       }
@@ -276,7 +280,7 @@ int Relay(uint16_t port, broom::ShipMode mode) {
   }
 }
 
-int Sink(uint16_t port) {
+int Sink(uint16_t port, bool print_payload) {
   int fd = broom::testing::Connect(port);
   if (fd < 0) return 1;
   std::string error;
@@ -297,6 +301,7 @@ int Sink(uint16_t port) {
       }
       std::printf("GOT %s\n", broom::testing::Digest(**m, &m->region().region()).c_str());
       std::fflush(stdout);
+      if (print_payload) PrintPayload();
       m.reset();  // freed here, once: return notes for 0 and for 1
       if (!broom::testing::SendNotes(fd, 0) || !broom::testing::SendNotes(fd, 1)) return 1;
     } else {
@@ -370,7 +375,7 @@ int ShipPeerMain(int argc, char** argv) {
   if (mode == "give" && argc > 1) return Give(port, ship_mode);
   if (mode == "half" && argc > 1) return Half(port, std::atoi(argv[1]));
   if (mode == "relay" && argc > 0) return Relay(port, ship_mode);
-  if (mode == "sink" && argc > 0) return Sink(port);
+  if (mode == "sink" && argc > 0) return Sink(port, ship_mode == broom::ShipMode::kShared);
   if (mode == "bounce" && argc > 0) return Bounce(port, ship_mode);
   if (mode == "occupy" && argc > 0) {
     void* at = reinterpret_cast<void*>(std::strtoull(argv[0], nullptr, 16));

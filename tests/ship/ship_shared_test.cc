@@ -8,7 +8,8 @@
 // ways with zero payload bytes copied on either side, loans returned; copy mode between shared
 // slices; a sender killed while its region is held here (the region reads and frees cleanly, the
 // mapping goes with it); a receiver killed while holding loans (ForgetPeer, memory reused); a
-// chain 0 -> 1 -> 2 (shared onward shipping is refused with a clear error, copy mode works);
+// chain 0 -> 1 -> 2 in shared mode (2 maps 0's pages and 1's; nothing copied on either hop), and
+// with blocks 1 received in copy mode (shared mode refuses them clearly, copy mode carries them);
 // shared mode without a shared slice; purging frees shared pages; fork; bad manifests.
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -243,9 +244,11 @@ TEST(ShipSharedFailureTest, ASenderKilledWhileItsRegionIsHeldHereLeavesTheRegion
   close(listener);
 }
 
-// Process 0 -> 1 (relay, shared) -> 2 (sink). 1 holds 0's pages mapped; shipping them on in
-// shared mode is refused (2 would need 0's memory too), so 1 ships on in copy mode.
-TEST(ShipSharedChainTest, OnwardShippingInSharedModeIsRefusedClearlyAndCopyModeCarriesIt) {
+// Process 0 -> 1 (relay, shared) -> 2 (sink). Round 1: 1 holds 0's pages mapped and ships them
+// on in shared mode with its own; 2 maps both processes' memory, so no byte is copied on either
+// hop. Round 2: 0 ships in copy mode, so 1's copies of 0's blocks are private memory; shared mode
+// refuses them with a clear error and 1 ships on in copy mode. Loans balance on all three.
+TEST(ShipSharedChainTest, OnwardShippingInSharedModeMapsEveryLendersPagesAndCopiesNothing) {
   SetCheckMode(CheckMode::kFatal);
   const AddressPlan plan = OwnPlan();
   ASSERT_GE(plan.processes, 3u);
@@ -258,29 +261,59 @@ TEST(ShipSharedChainTest, OnwardShippingInSharedModeIsRefusedClearlyAndCopyModeC
   unsigned b_port = 0;
   const std::string port_line = b.ReadLine();
   ASSERT_EQ(std::sscanf(port_line.c_str(), "PORT %u", &b_port), 1) << port_line;
-  PeerProcess c(kSelf, {"--peer", "sink", std::to_string(b_port)}, PlanEnv(plan, 2, true));
+  PeerProcess c(kSelf, {"--peer", "sink", std::to_string(b_port), "shared"},
+                PlanEnv(plan, 2, true));
 
   const ShipStats before = GetShipStats();
   const std::vector<std::array<int, 3>> steps = {{31, 1500, 0}, {32, 5, 300000}};
-  Message<Graph> m = Build(steps);
-  const std::string sent = Digest(*m, &m.region().region());
-  std::string error;
-  ASSERT_TRUE(testing::SendRegion(fd, 'S', m, 1, &error, ShipMode::kShared)) << error;
-  EXPECT_EQ(b.ReadLine(), "GOT " + sent);
-  const std::string refused = b.ReadLine();
-  EXPECT_EQ(refused.rfind("REFUSED cannot ship", 0), 0u) << refused;
-  for (const char* part : {"in shared mode to process 2", "of process 0's slice",
-                           "were not shared with the receiver", "ship it in copy mode"}) {
-    EXPECT_NE(refused.find(part), std::string::npos) << part << " in: " << refused;
-  }
   Message<Graph> expect = Build({{31, 1500, 0}, {32, 5, 300000}, {99, 50, 300000}});
-  EXPECT_EQ(c.ReadLine(), "GOT " + Digest(*expect, &expect.region().region()));
+  const std::string grown = Digest(*expect, &expect.region().region());
+  // The PAYLOAD line's mapped_sent or mapped_received; -1 if absent.
+  auto field = [](const std::string& line, const char* name) {
+    const size_t at = line.find(std::string(" ") + name + "=");
+    return at == std::string::npos ? -1LL : std::atoll(line.c_str() + at + std::strlen(name) + 2);
+  };
+  std::string error;
+  {
+    Message<Graph> m = Build(steps);
+    const std::string sent = Digest(*m, &m.region().region());
+    ASSERT_TRUE(testing::SendRegion(fd, 'S', m, 1, &error, ShipMode::kShared)) << error;
+    EXPECT_EQ(b.ReadLine(), "GOT " + sent);
+  }
+  const std::string relay = b.ReadLine();  // 1 received and sent only manifests
+  EXPECT_EQ(relay.rfind("PAYLOAD sent=0 received=0 mapped_sent=", 0), 0u) << relay;
+  EXPECT_GT(field(relay, "mapped_sent"), 300000) << relay;  // 0's blocks and its own
+  EXPECT_EQ(c.ReadLine(), "GOT " + grown);
+  const std::string sink = c.ReadLine();  // 2 copied nothing: it mapped slices 0 and 1
+  EXPECT_EQ(sink.rfind("PAYLOAD sent=0 received=0 mapped_sent=0 mapped_received=", 0), 0u) << sink;
+  EXPECT_EQ(field(sink, "mapped_received"), field(relay, "mapped_sent")) << sink;
+  EXPECT_NE(sink.find("mapped_slices=2"), std::string::npos) << sink;
   ExpectNotes(fd);  // 1's "moved to 2"
   ExpectNotes(fd);  // 2's returns, relayed by 1
-  const ShipStats after = GetShipStats();
+  ShipStats after = GetShipStats();
   EXPECT_EQ(after.loaned_bytes, 0u);
   EXPECT_EQ(after.stale_notes, before.stale_notes);
   EXPECT_EQ(after.payload_bytes_sent, before.payload_bytes_sent);
+
+  {
+    Message<Graph> m = Build(steps);
+    ASSERT_TRUE(testing::SendRegion(fd, 'S', m, 1, &error)) << error;  // copy mode
+    EXPECT_EQ(b.ReadLine().rfind("GOT ", 0), 0u);
+  }
+  const std::string refused = b.ReadLine();
+  EXPECT_EQ(refused.rfind("REFUSED cannot ship", 0), 0u) << refused;
+  for (const char* part : {"in shared mode to process 2", "of process 0's slice",
+                           "received in copy mode", "ship it in copy mode"}) {
+    EXPECT_NE(refused.find(part), std::string::npos) << part << " in: " << refused;
+  }
+  EXPECT_EQ(c.ReadLine(), "GOT " + grown);
+  const std::string copied = c.ReadLine();
+  EXPECT_GT(field(copied, "received"), 300000) << copied;
+  ExpectNotes(fd);
+  ExpectNotes(fd);
+  after = GetShipStats();
+  EXPECT_EQ(after.loaned_bytes, 0u);
+  EXPECT_EQ(after.stale_notes, before.stale_notes);
   const char quit = 'Q';
   ASSERT_TRUE(testing::WriteAll(fd, &quit, 1));
   EXPECT_EQ(b.ReadLine().rfind("STATS loaned=0 borrowed=0 relayed=", 0), 0u);

@@ -497,7 +497,24 @@ TEST(ShipTest, MalformedManifestsAreRefusedClearlyAndInstallNothing) {
   EXPECT_FALSE(Receipt::Open(other_binary, 1, &error));
   EXPECT_NE(error.find("must run the same binary"), std::string::npos) << error;
   EXPECT_FALSE(Receipt::Open(good + "x", 1, &error));
-  EXPECT_NE(error.find("does not match its block count"), std::string::npos) << error;
+  EXPECT_NE(error.find("does not match its block and lender counts"), std::string::npos) << error;
+  // A third process's memfd (ManifestLender) belongs only in shared mode, and never names the
+  // sender's or the receiver's own slice.
+  for (const auto& [mode, slice] :
+       {std::pair{internal::kManifestCopy, 2u}, std::pair{internal::kManifestShared, plan.index},
+        std::pair{internal::kManifestShared, 1u}}) {
+    std::string with_lender = good;
+    auto* h = reinterpret_cast<internal::ManifestHeader*>(with_lender.data());
+    h->mode = mode;
+    h->lender_count = 1;
+    internal::ManifestLender l{};
+    l.slice = slice;
+    with_lender.append(reinterpret_cast<const char*>(&l), sizeof(l));
+    EXPECT_FALSE(Receipt::Open(with_lender, 1, &error));
+    EXPECT_NE(error.find("is not a third process's slice listed once in a shared-mode shipment"),
+              std::string::npos)
+        << error;
+  }
   std::string misplaced = good;
   reinterpret_cast<internal::ManifestBlock*>(misplaced.data() + sizeof(internal::ManifestHeader))
       ->address += 8;
