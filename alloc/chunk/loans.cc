@@ -676,12 +676,13 @@ bool MapLenderSlice(uint32_t lender, const SharedSliceId& id, char* why, size_t 
   return true;
 }
 
-bool MappedLenderSlice(uint32_t lender, SharedSliceId* id) {
+bool MappedLenderSlice(uint32_t lender, SharedSliceId* id, int* local_fd) {
   Holder& h = TheHolder();
   MutexLock lock(&h.mu);
   const Holder::PeerMapping* pm = h.MappingOf(lender);
   if (pm == nullptr) return false;
   *id = pm->id;
+  *local_fd = pm->fd;
   return true;
 }
 

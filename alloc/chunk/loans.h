@@ -139,9 +139,11 @@ bool OwnSharedSlice(SharedSliceId* id, char* why, size_t n);
 // restarted lender) or blocks it shipped in copy mode are still installed here, or mmap fails.
 bool MapLenderSlice(uint32_t lender, const SharedSliceId& id, char* why, size_t n);
 // The identity MapLenderSlice mapped slice `lender` with (the lender's own process and
-// descriptor), so that a region holding its blocks can be shipped on to a third process in
-// shared mode, which maps them from the lender too. False if the slice is not mapped here.
-bool MappedLenderSlice(uint32_t lender, SharedSliceId* id);
+// descriptor) and this process's descriptor of that file (*local_fd), so that a region holding
+// its blocks can be shipped on to a third process in shared mode, which maps them from the
+// lender or, if the lender has exited, through this process. False if the slice is not mapped
+// here.
+bool MappedLenderSlice(uint32_t lender, SharedSliceId* id, int* local_fd);
 // How a block installed here got its memory; false if it is not installed.
 bool ForeignMemory(uintptr_t block, InstallMemory* memory);
 // True if slice `slice` is mapped here from its lender's memfd now. No lock (fork's child

@@ -198,15 +198,16 @@ struct ShipAccess {
       if (slice == static_cast<int>(plan.index)) continue;
       InstallMemory memory = InstallMemory::kCommit;
       SharedSliceId lender{};
+      int via_fd = -1;
       if (slice >= 0 && ForeignMemory(a, &memory) && memory == InstallMemory::kMapped &&
           (slice == static_cast<int>(to) ||
-           MappedLenderSlice(static_cast<uint32_t>(slice), &lender))) {
+           MappedLenderSlice(static_cast<uint32_t>(slice), &lender, &via_fd))) {
         // The receiver's own pages go home; a third process's are mapped there from it.
         const bool listed = std::any_of(lenders->begin(), lenders->end(), [&](const auto& l) {
           return l.slice == static_cast<uint32_t>(slice);
         });
         if (slice != static_cast<int>(to) && !listed) {
-          lenders->push_back({static_cast<uint32_t>(slice), lender.pid, lender.fd, 0,
+          lenders->push_back({static_cast<uint32_t>(slice), lender.pid, lender.fd, via_fd,
                               lender.machine, lender.dev, lender.ino});
         }
         continue;
@@ -492,7 +493,13 @@ std::optional<Receipt> ShipAccess::Open(std::string_view manifest, uint32_t from
   }
   for (const ManifestLender& l : lenders) {  // a region shipped on: its first lenders' pages
     const SharedSliceId id{l.machine, l.dev, l.ino, l.pid, l.fd};
-    if (!MapLenderSlice(l.slice, id, why, sizeof(why))) return fail(why);
+    if (MapLenderSlice(l.slice, id, why, sizeof(why))) continue;
+    // The lender may have exited: the sender, which is running, has the same file open.
+    const SharedSliceId via{l.machine, l.dev, l.ino, h.shm_pid, l.via_fd};
+    char via_why[512];
+    if (!MapLenderSlice(l.slice, via, via_why, sizeof(via_why))) {
+      return fail(std::string(why) + "; and through the sender: " + via_why);
+    }
   }
   Receipt receipt;
   receipt.manifest_.assign(manifest);

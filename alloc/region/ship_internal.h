@@ -81,12 +81,14 @@ struct ManifestBlock {
 static_assert(sizeof(ManifestBlock) == 32);
 
 // Shared mode: slice `slice`'s memfd (loans.h, SharedSliceId), neither the sender's nor the
-// receiver's; blocks of that slice are to be mapped from it.
+// receiver's; blocks of that slice are to be mapped from it: opened through the lender's
+// /proc/<pid>/fd/<fd> or, if that fails (the lender exited), through the sender's descriptor of
+// the same file (via_fd; the sender is ManifestHeader::shm_pid).
 struct ManifestLender {
   uint32_t slice;
   uint32_t pid;
   int32_t fd;
-  uint32_t reserved;
+  int32_t via_fd;
   uint64_t machine;
   uint64_t dev;
   uint64_t ino;

@@ -45,7 +45,8 @@
 //                              1); 'F' from 1: prints "GOT <digest>", frees it and sends 1 its
 //                              notes for 0 and for 1 (it has no connection to 0); 'H': keeps it,
 //                              prints "HELD <n>"; 'Q': prints STATS as echo does. `sink <port>
-//                              shared` prints PAYLOAD after each GOT.
+//                              shared` prints PAYLOAD after each GOT; `sink <port> <mode> <from>`
+//                              receives from process <from> (default 1).
 //   ship_peer bounce <port> [shared]   the soak's other side (tests/ship/soak.h): each 'B' region
 //   from
 //                              0 is checked (or "ERR") and freed, and a fresh Small of the same
@@ -280,7 +281,7 @@ int Relay(uint16_t port, broom::ShipMode mode) {
   }
 }
 
-int Sink(uint16_t port, bool print_payload) {
+int Sink(uint16_t port, bool print_payload, uint32_t from) {
   int fd = broom::testing::Connect(port);
   if (fd < 0) return 1;
   std::string error;
@@ -288,9 +289,10 @@ int Sink(uint16_t port, bool print_payload) {
   for (;;) {
     const char tag = broom::testing::ReadTag(fd);
     if (tag == 'F' || tag == 'H') {
-      auto m = broom::testing::ReceiveRegion<Graph>(fd, 1, &error);
+      auto m = broom::testing::ReceiveRegion<Graph>(fd, from, &error);
       if (!m) {
         std::printf("ERR %s\n", error.c_str());
+        std::fflush(stdout);
         return 1;
       }
       if (tag == 'H') {
@@ -375,7 +377,10 @@ int ShipPeerMain(int argc, char** argv) {
   if (mode == "give" && argc > 1) return Give(port, ship_mode);
   if (mode == "half" && argc > 1) return Half(port, std::atoi(argv[1]));
   if (mode == "relay" && argc > 0) return Relay(port, ship_mode);
-  if (mode == "sink" && argc > 0) return Sink(port, ship_mode == broom::ShipMode::kShared);
+  if (mode == "sink" && argc > 0) {
+    const uint32_t from = argc > 2 ? static_cast<uint32_t>(std::atoi(argv[2])) : 1;
+    return Sink(port, ship_mode == broom::ShipMode::kShared, from);
+  }
   if (mode == "bounce" && argc > 0) return Bounce(port, ship_mode);
   if (mode == "occupy" && argc > 0) {
     void* at = reinterpret_cast<void*>(std::strtoull(argv[0], nullptr, 16));

@@ -244,6 +244,56 @@ TEST(ShipSharedFailureTest, ASenderKilledWhileItsRegionIsHeldHereLeavesTheRegion
   close(listener);
 }
 
+// Process 2 ships a region here in shared mode and dies; this process ships the region on to
+// process 1 in shared mode. 1 can no longer open 2's memfd through 2's /proc and opens it through
+// this process's descriptor of the same file instead (ManifestLender::via_fd): it reads the
+// region with nothing copied.
+TEST(ShipSharedFailureTest, ARegionShippedOnAfterItsFirstLenderDiedIsMappedThroughTheSender) {
+  SetCheckMode(CheckMode::kFatal);
+  const AddressPlan plan = OwnPlan();
+  ASSERT_GE(plan.processes, 3u);
+  uint16_t port = 0;
+  const int listener = testing::Listen(&port);
+  ASSERT_GE(listener, 0);
+  std::string error;
+  std::string digest;
+  std::optional<Message<Graph>> m;
+  {
+    PeerProcess a(kSelf, {"--peer", "give", std::to_string(port), "shared"},
+                  PlanEnv(plan, 2, true));
+    const int from_a = testing::Accept(listener);
+    ASSERT_GE(from_a, 0);
+    ASSERT_EQ(testing::ReadTag(from_a), 'F');
+    m = testing::ReceiveRegion<Graph>(from_a, 2, &error);
+    ASSERT_TRUE(m) << error;
+    const std::string line = a.ReadLine();
+    ASSERT_EQ(line.rfind("SENT ", 0), 0u) << line;
+    digest = line.substr(5);
+    ASSERT_EQ(kill(a.pid(), SIGKILL), 0);
+    EXPECT_NE(a.Wait(), -1);  // gone: /proc/<its pid> with it
+    close(from_a);
+  }
+  PeerProcess c(kSelf, {"--peer", "sink", std::to_string(port), "shared", "0"},
+                PlanEnv(plan, 1, true));
+  const int to_c = testing::Accept(listener);
+  ASSERT_GE(to_c, 0);
+  ASSERT_TRUE(testing::SendRegion(to_c, 'F', *m, 1, &error, ShipMode::kShared)) << error;
+  EXPECT_EQ(c.ReadLine(), "GOT " + digest);
+  const std::string payload = c.ReadLine();
+  EXPECT_EQ(payload.rfind("PAYLOAD sent=0 received=0 mapped_sent=0 mapped_received=", 0), 0u)
+      << payload;
+  EXPECT_NE(payload.find("mapped_slices=1"), std::string::npos) << payload;  // 2's, no other
+  ExpectNotes(to_c);  // its notes for 0 and 1 (its returns are 2's, which is gone)
+  ExpectNotes(to_c);
+  ForgetPeer(2);
+  const char quit = 'Q';
+  ASSERT_TRUE(testing::WriteAll(to_c, &quit, 1));
+  EXPECT_EQ(c.ReadLine(), "STATS loaned=0 borrowed=0");
+  EXPECT_EQ(GetShipStats().loaned_bytes, 0u);
+  close(to_c);
+  close(listener);
+}
+
 // Process 0 -> 1 (relay, shared) -> 2 (sink). Round 1: 1 holds 0's pages mapped and ships them
 // on in shared mode with its own; 2 maps both processes' memory, so no byte is copied on either
 // hop. Round 2: 0 ships in copy mode, so 1's copies of 0's blocks are private memory; shared mode
