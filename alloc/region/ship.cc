@@ -373,8 +373,10 @@ std::optional<Shipment> ShipAccess::Ship(TransferableRegion& handle, uint32_t to
   s.manifest_.append(reinterpret_cast<const char*>(blocks.data()),
                      blocks.size() * sizeof(ManifestBlock));
   s.manifest_.append(region->name(), h.name_length);
-  s.manifest_.append(reinterpret_cast<const char*>(lenders.data()),
-                     lenders.size() * sizeof(ManifestLender));
+  if (!lenders.empty()) {
+    s.manifest_.append(reinterpret_cast<const char*>(lenders.data()),
+                       lenders.size() * sizeof(ManifestLender));
+  }
   s.pending_ = true;
   // The region has left this process (its object and contents now belong to the shipment).
   NoteRegionDestroyed(RegionKind::kTransferable);
@@ -415,9 +417,11 @@ std::optional<Receipt> ShipAccess::Open(std::string_view manifest, uint32_t from
   std::memcpy(blocks.data(), manifest.data() + sizeof(h), blocks.size() * sizeof(ManifestBlock));
   if (h.mode != kManifestCopy && h.mode != kManifestShared) return fail("its mode is unknown");
   std::vector<ManifestLender> lenders(h.lender_count);
-  std::memcpy(lenders.data(),
-              manifest.data() + manifest.size() - lenders.size() * sizeof(ManifestLender),
-              lenders.size() * sizeof(ManifestLender));
+  if (!lenders.empty()) {  // (memcpy's arguments may not be null, even for no bytes)
+    std::memcpy(lenders.data(),
+                manifest.data() + manifest.size() - lenders.size() * sizeof(ManifestLender),
+                lenders.size() * sizeof(ManifestLender));
+  }
   // A third process's slice, listed once, to be mapped from its own memfd (shared mode only).
   auto lender_of = [&](int slice) -> const ManifestLender* {
     for (const ManifestLender& l : lenders) {
