@@ -145,7 +145,7 @@ class Holder {
     uint64_t ino = 0;
     int fd = -1;             // -1: not mapped
     bool forgotten = false;  // ForgetPeer: unmap when its last installed block goes
-    SharedSliceId id{};      // as the lender named it (MapLenderSlice), for MappedLenderSlice
+    SharedSliceId id{};      // what MapLenderSlice opened it by, for MappedLenderSlice
   };
   MetaVector<PeerMapping> peers ABSL_GUARDED_BY(mu);
   // Borrowed blocks on their way out (ForeignLeaving until ForeignSent or ForeignCancelled), by

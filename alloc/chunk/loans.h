@@ -138,8 +138,9 @@ bool OwnSharedSlice(SharedSliceId* id, char* why, size_t n);
 // its file cannot be opened or is not the one named, blocks of another file of that slice (a
 // restarted lender) or blocks it shipped in copy mode are still installed here, or mmap fails.
 bool MapLenderSlice(uint32_t lender, const SharedSliceId& id, char* why, size_t n);
-// The identity MapLenderSlice mapped slice `lender` with (the lender's own process and
-// descriptor) and this process's descriptor of that file (*local_fd), so that a region holding
+// The identity MapLenderSlice opened slice `lender` by (the lender's process and descriptor, or
+// those of the process it was opened through) and this process's descriptor of that file
+// (*local_fd), so that a region holding
 // its blocks can be shipped on to a third process in shared mode, which maps them from the
 // lender or, if the lender has exited, through this process. False if the slice is not mapped
 // here.

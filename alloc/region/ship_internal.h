@@ -9,8 +9,8 @@
 //                    sender had mapped from it (a region shipped on, A -> B -> C).
 //   A manifest is a ManifestHeader, `block_count` ManifestBlocks (the region's list order,
 //   newest first; the last holds the region object), the name's bytes and `lender_count`
-//   ManifestLenders. Both ends run the same
-//   binary on machines of one byte order (ExecutableBuildId), so fields are in host order.
+//   ManifestLenders. Both ends run the same binary on machines of one byte order
+//   (ExecutableBuildId), so fields are in host order.
 //
 // Thread-safety: plain values.
 #ifndef BROOM_ALLOC_REGION_SHIP_INTERNAL_H_

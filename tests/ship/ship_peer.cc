@@ -38,9 +38,8 @@
 //                              sends 0 its notes again. `relay <port> shared` ships on in
 //                              shared mode and then prints PAYLOAD as echo does; if Ship refuses,
 //                              it prints "REFUSED <error>" and ships in copy mode. 'K':
-//                              ForgetPeer(2), prints
-//                              "FORGOT <blocks>". 'Q': quits 2 too, prints "STATS loaned=..
-//                              borrowed=.. relayed=..".
+//                              ForgetPeer(2), prints "FORGOT <blocks>". 'Q': quits 2 too, prints
+//                              "STATS loaned=.. borrowed=.. relayed=..".
 //   ship_peer sink <port>      process 2 of the chain: connects to 127.0.0.1:<port> (process
 //                              1); 'F' from 1: prints "GOT <digest>", frees it and sends 1 its
 //                              notes for 0 and for 1 (it has no connection to 0); 'H': keeps it,
