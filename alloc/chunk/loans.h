@@ -140,10 +140,9 @@ bool OwnSharedSlice(SharedSliceId* id, char* why, size_t n);
 bool MapLenderSlice(uint32_t lender, const SharedSliceId& id, char* why, size_t n);
 // The identity MapLenderSlice opened slice `lender` by (the lender's process and descriptor, or
 // those of the process it was opened through) and this process's descriptor of that file
-// (*local_fd), so that a region holding
-// its blocks can be shipped on to a third process in shared mode, which maps them from the
-// lender or, if the lender has exited, through this process. False if the slice is not mapped
-// here.
+// (*local_fd), so that a region holding its blocks can be shipped on to a third process in
+// shared mode, which maps them from the lender or, if the lender has exited, through this
+// process. False if the slice is not mapped here.
 bool MappedLenderSlice(uint32_t lender, SharedSliceId* id, int* local_fd);
 // How a block installed here got its memory; false if it is not installed.
 bool ForeignMemory(uintptr_t block, InstallMemory* memory);
