@@ -7,8 +7,8 @@
 //   WireBatch    batch(to_port, from, handle)      the batch travels in a BatchHandle
 //   WirePunct    punctuation(to_port, from, epoch, notes)
 //   WireCredit   credit(out_port, from, n, notes)
-//   WireSetup    the actor of every instance (stage-major), the process each runs in, and the
-//                driver; starts an instance
+//   WireSetup    the actor of every instance (stage-major), the process each runs in, the
+//                machine of each process, and the driver; starts an instance
 //   WireDone     an instance finished: its stage, index, Context::Report totals and notes
 //
 // `notes` are broom::LoanNotes for the receiving process: blocks it lent that were freed (or
@@ -78,6 +78,9 @@ struct WireCredit {
 struct WireSetup {
   std::vector<caf::actor> actors;  // stage-major: all instances of stage 0, then stage 1, ...
   std::vector<int32_t> processes;  // the process (slice of the address plan) of each actor
+  // By process: 0 for this machine's, another number per host of JobOptions::worker_hosts.
+  // Shared memory works only between processes of one machine.
+  std::vector<int32_t> machines;
   caf::actor driver;
 };
 struct WireDone {
@@ -112,7 +115,7 @@ typename Inspector::result_type inspect(Inspector& f, WireCredit& x) {
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, WireSetup& x) {
-  return f(caf::meta::type_name("WireSetup"), x.actors, x.processes, x.driver);
+  return f(caf::meta::type_name("WireSetup"), x.actors, x.processes, x.machines, x.driver);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, WireDone& x) {

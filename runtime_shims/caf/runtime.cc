@@ -127,6 +127,7 @@ class CafTransport final : public lifecycle::Transport {
   void Wire(WireSetup& setup) {
     actors_ = std::move(setup.actors);
     processes_ = std::move(setup.processes);
+    machines_ = std::move(setup.machines);
     driver_ = std::move(setup.driver);
     process_ = processes_[base_[stage_] + index_];
     AddressPlan plan;
@@ -139,7 +140,7 @@ class CafTransport final : public lifecycle::Transport {
     const int32_t p = ProcessOf(to);
     const lifecycle::BatchOps* ops = batch.ops();
     const bool raw = ops->raw_resize != nullptr;
-    if (p != process_ && ops->by_address && (!raw || (shared_ && regions_))) {
+    if (p != process_ && ops->by_address && (!raw || (SharedWith(p) && regions_))) {
       WireHeader header = HeaderOf(batch);
       std::string error;
       if (std::optional<Shipment> s = ShipTo(p, batch, &error)) {
@@ -174,12 +175,16 @@ class CafTransport final : public lifecycle::Transport {
   int ActorIndex(Address a) const { return base_[a.stage] + a.instance; }
   const caf::actor& At(Address a) const { return actors_[ActorIndex(a)]; }
   int32_t ProcessOf(Address a) const { return processes_[ActorIndex(a)]; }
-  // Ships `batch` to `p`: in shared mode when this process's slice is shared memory and the
-  // batch's blocks can be mapped by `p`, else in copy mode. Null with *error set, the batch
-  // unchanged, if it cannot be shipped at all (checked mode found pointers out of it).
+  // This process's slice is shared memory and process p is on this machine.
+  bool SharedWith(int32_t p) const {
+    return shared_ && machines_[static_cast<size_t>(p)] == machines_[static_cast<size_t>(process_)];
+  }
+  // Ships `batch` to `p`: in shared mode when SharedWith(p) and the batch's blocks can be mapped
+  // by `p`, else in copy mode. Null with *error set, the batch unchanged, if it cannot be shipped
+  // at all (checked mode found pointers out of it).
   std::optional<Shipment> ShipTo(int32_t p, AnyEnvelope& batch, std::string* error) {
     std::optional<Shipment> s;
-    if (shared_) s = batch.Ship(static_cast<uint32_t>(p), ShipMode::kShared, error);
+    if (SharedWith(p)) s = batch.Ship(static_cast<uint32_t>(p), ShipMode::kShared, error);
     if (!s) s = batch.Ship(static_cast<uint32_t>(p), ShipMode::kCopy, error);
     return s;
   }
@@ -188,6 +193,7 @@ class CafTransport final : public lifecycle::Transport {
   std::vector<int> base_;
   std::vector<caf::actor> actors_;
   std::vector<int32_t> processes_;
+  std::vector<int32_t> machines_;  // by process (WireSetup::machines)
   caf::actor driver_;
   int32_t process_ = 0;
   bool regions_;
@@ -386,8 +392,10 @@ std::string JobPlan(const JobOptions& o, int procs, AddressPlan* plan) {
 
 int WorkerMain(int argc, char** argv) {
   int threads = 0;
+  std::string listen = "127.0.0.1";  // a worker on another host: 0.0.0.0 (RemoteWorkerCommand)
   for (int i = 1; i < argc; ++i) {
     if (std::strncmp(argv[i], "--threads=", 10) == 0) threads = std::atoi(argv[i] + 10);
+    if (std::strncmp(argv[i], "--broom-listen=", 15) == 0) listen = argv[i] + 15;
   }
   signal(SIGPIPE, SIG_IGN);
   // Before anything else: the worker's region space must sit at the job's address plan.
@@ -402,7 +410,7 @@ int WorkerMain(int argc, char** argv) {
   ConfigureSystem(cfg, threads);
   cfg.load<caf::io::middleman>();
   caf::actor_system system{cfg};
-  auto port = system.middleman().open(0, "127.0.0.1");
+  auto port = system.middleman().open(0, listen.c_str());
   if (!port) {
     std::fprintf(stderr, "broom worker: cannot open a port: %s\n",
                  system.render(port.error()).c_str());
@@ -475,13 +483,16 @@ std::string ResolveJob(const std::string& job, const JobParams& params, const Jo
 std::string ConnectWorkers(caf::actor_system& system, const JobOptions& options,
                            const JobSetup& setup, std::vector<Worker>& workers) {
   for (size_t i = 0; i < workers.size(); ++i) {
+    WorkerPlace place;
+    if (i < options.worker_hosts.size()) place = {options.worker_hosts[i], options.worker_launcher};
     std::string error = LaunchWorker(options.worker_exe, options.threads, setup.plan,
-                                     static_cast<uint32_t>(i + 1), workers[i]);
+                                     static_cast<uint32_t>(i + 1), place, workers[i]);
     if (!error.empty()) return error;
-    auto node = system.middleman().connect("127.0.0.1", workers[i].port);
+    const std::string host = place.host.empty() ? "127.0.0.1" : place.host;
+    auto node = system.middleman().connect(host, workers[i].port);
     if (!node) {
-      return "cannot connect to worker " + std::to_string(i + 1) + ": " +
-             system.render(node.error());
+      return "cannot connect to worker " + std::to_string(i + 1) + " at " + host + ":" +
+             std::to_string(workers[i].port) + ": " + system.render(node.error());
     }
     workers[i].node = *node;
   }
@@ -528,6 +539,21 @@ std::string SpawnInstances(caf::actor_system& system, const JobOptions& options,
   return {};
 }
 
+// The machine of each of the job's `procs` processes (WireSetup::machines): 0 for the driver and
+// the workers without a host, then one number per distinct host of options.worker_hosts.
+std::vector<int32_t> MachinesOf(const JobOptions& options, int procs) {
+  std::vector<int32_t> machines(static_cast<size_t>(procs), 0);
+  std::vector<std::string> hosts;
+  for (int p = 1; p < procs; ++p) {
+    const size_t i = static_cast<size_t>(p - 1);
+    if (i >= options.worker_hosts.size() || options.worker_hosts[i].empty()) continue;
+    auto it = std::find(hosts.begin(), hosts.end(), options.worker_hosts[i]);
+    if (it == hosts.end()) it = hosts.insert(hosts.end(), options.worker_hosts[i]);
+    machines[static_cast<size_t>(p)] = static_cast<int32_t>(it - hosts.begin()) + 1;
+  }
+  return machines;
+}
+
 // Wires the instances, waits until each reports done (adding its report to `totals`), one
 // stops early, or the timeout passes; on an error, kills them all. Once all are done, stops each
 // (stop_atom: behind every message sent to it before its senders reported done, since messages
@@ -541,7 +567,10 @@ std::string AwaitInstances(caf::actor_system& system, caf::scoped_actor& self,
                            std::map<std::string, uint64_t>* totals) {
   const std::vector<caf::actor>& actors = in.actors;
   for (auto& a : actors) self->monitor(a);
-  WireSetup wiring{actors, {in.where.begin(), in.where.end()}, caf::actor_cast<caf::actor>(self)};
+  WireSetup wiring{actors,
+                   {in.where.begin(), in.where.end()},
+                   MachinesOf(options, setup.procs),
+                   caf::actor_cast<caf::actor>(self)};
   for (auto& a : actors) self->send(a, wiring);
   std::vector<bool> done(actors.size(), false);
   size_t finished = 0;

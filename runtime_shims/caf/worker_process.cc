@@ -40,6 +40,45 @@ std::vector<std::string> WorkerEnvironment(const AddressPlan& plan, uint32_t ind
   return env;
 }
 
+namespace {
+
+// Appends ` '<word>'` to *out: `word` in single quotes for sh (a quote inside as '\'').
+void AppendQuoted(const std::string& word, std::string* out) {
+  out->append(" '");
+  for (char c : word) {
+    if (c == '\'') {
+      out->append("'\\''");
+    } else {
+      out->push_back(c);
+    }
+  }
+  out->push_back('\'');
+}
+
+// This executable's path, for a host that cannot resolve /proc/self/exe to it.
+std::string OwnExecutable() {
+  char buf[4096];
+  const ssize_t n = readlink("/proc/self/exe", buf, sizeof(buf) - 1);
+  return n > 0 ? std::string(buf, static_cast<size_t>(n)) : std::string("/proc/self/exe");
+}
+
+}  // namespace
+
+std::string RemoteWorkerCommand(const std::string& exe, int threads, const AddressPlan& plan,
+                                uint32_t index) {
+  AddressPlan own = plan;
+  own.shared_memory = false;  // another machine: its slice is its own memory
+  std::string cmd = "exec env -u BROOM_PLAN_SHARED";  // not from the launcher's environment
+  for (const std::string& e : WorkerEnvironment(own, index)) {
+    if (e.rfind("BROOM_", 0) == 0) AppendQuoted(e, &cmd);
+  }
+  AppendQuoted(exe == "/proc/self/exe" ? OwnExecutable() : exe, &cmd);
+  cmd.append(" --broom-worker --threads=");
+  cmd.append(std::to_string(threads));
+  cmd.append(" --broom-listen=0.0.0.0");
+  return cmd;
+}
+
 // What the worker's first line must say besides its port: the driver's build id and the plan
 // with the worker's slice.
 std::string WorkerIdentity(const AddressPlan& plan) {
@@ -52,8 +91,14 @@ std::string WorkerIdentity(const AddressPlan& plan) {
 // Starts `exe --broom-worker` as slice `index` of `plan` and reads the port it prints; empty
 // error on success. The worker must run this binary and sit at the plan.
 std::string LaunchWorker(const std::string& exe, int threads, const AddressPlan& plan,
-                         uint32_t index, Worker& w) {
-  if (exe.empty() || access(exe.c_str(), X_OK) != 0) {
+                         uint32_t index, const WorkerPlace& place, Worker& w) {
+  const bool remote = !place.host.empty();
+  if (remote && place.launcher.empty()) {
+    return "cannot start worker " + std::to_string(index) + " on host " + place.host +
+           ": JobOptions::worker_launcher is empty (it names the command that runs a worker "
+           "there, such as ssh)";
+  }
+  if (!remote && (exe.empty() || access(exe.c_str(), X_OK) != 0)) {
     return "cannot start a worker process: JobOptions::worker_exe '" + exe + "' is " +
            (exe.empty() ? std::string("empty")
                         : "not an executable (" + std::string(strerror(errno)) + ")") +
@@ -63,26 +108,46 @@ std::string LaunchWorker(const std::string& exe, int threads, const AddressPlan&
   int in[2], out[2];
   if (pipe2(in, O_CLOEXEC) != 0 || pipe2(out, O_CLOEXEC) != 0) return "pipe failed";
   std::string threads_flag = "--threads=" + std::to_string(threads);
-  // Built before fork: the child only calls async-signal-safe functions until it execs.
+  // Built before fork: the child only calls async-signal-safe functions until it execs (and
+  // execvpe's search of PATH for a launcher).
   std::vector<std::string> env = WorkerEnvironment(plan, index);
   std::vector<char*> envp;
   for (std::string& e : env) envp.push_back(e.data());
   envp.push_back(nullptr);
-  char* const argv[] = {const_cast<char*>(exe.c_str()), const_cast<char*>("--broom-worker"),
-                        threads_flag.data(), nullptr};
+  std::vector<std::string> words = {exe, "--broom-worker", threads_flag};
+  if (remote) {  // the launcher, with this process's environment (ssh needs HOME and its agent)
+    words = place.launcher;
+    words.push_back(place.host);
+    words.push_back(RemoteWorkerCommand(exe, threads, plan, index));
+    envp.clear();
+    for (char** e = environ; *e != nullptr; ++e) envp.push_back(*e);
+    envp.push_back(nullptr);
+  }
+  std::vector<char*> argv;
+  for (std::string& word : words) argv.push_back(word.data());
+  argv.push_back(nullptr);
   pid_t pid = fork();
   if (pid < 0) return "fork failed";
   if (pid == 0) {
     dup2(in[0], 0);
     dup2(out[1], 1);
-    execve(exe.c_str(), argv, envp.data());
-    std::fprintf(stderr, "broom worker: exec %s failed: %s\n", exe.c_str(), strerror(errno));
+    if (remote) {
+      execvpe(argv[0], argv.data(), envp.data());
+    } else {
+      execve(argv[0], argv.data(), envp.data());
+    }
+    std::fprintf(stderr, "broom worker: exec %s failed: %s\n", argv[0], strerror(errno));
     _exit(127);
   }
   close(in[0]);
   close(out[1]);
   w.pid = pid;
   w.stdin_fd = in[1];
+  const std::string who =
+      remote
+          ? "worker " + std::to_string(index) + " on host " + place.host + " (started by " +
+                place.launcher[0] + ", pid " + std::to_string(pid) + ")"
+          : "worker " + std::to_string(index) + " (" + exe + ", pid " + std::to_string(pid) + ")";
   std::string line;
   char c;
   pollfd pfd{out[0], POLLIN, 0};
@@ -99,8 +164,7 @@ std::string LaunchWorker(const std::string& exe, int threads, const AddressPlan&
   unsigned port = 0;
   int identity_at = 0;
   if (line.rfind("BROOM_WORKER_ERROR ", 0) == 0) {
-    return "worker " + std::to_string(index) + " (" + exe + ", pid " + std::to_string(pid) +
-           ") cannot take part in the job: " + line.substr(19);
+    return who + " cannot take part in the job: " + line.substr(19);
   }
   if (std::sscanf(line.c_str(), "BROOM_WORKER_PORT %u %n", &port, &identity_at) != 1 || port == 0) {
     int status = 0;
@@ -118,8 +182,7 @@ std::string LaunchWorker(const std::string& exe, int threads, const AddressPlan&
           " before reporting a port (is its main calling broom::caf_shim::WorkerMain on "
           "--broom-worker?)";
     }
-    return "worker " + exe + " (pid " + std::to_string(pid) + ") " + why + "; it printed '" + line +
-           "'";
+    return who + " " + why + "; it printed '" + line + "'";
   }
   w.port = static_cast<uint16_t>(port);
   AddressPlan expected = plan;

@@ -6,6 +6,7 @@
 // worker processes run this test binary (main below): every process of a job runs one binary.
 #include <gtest/gtest.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cinttypes>
@@ -411,6 +412,67 @@ TEST(CafShimTest, FourProcessesEqualOneProcessAndEveryLoanComesBack) {
       EXPECT_EQ(w.ship.borrowed_bytes, 0u) << job << "\n" << r.Summary();
     }
   }
+}
+
+// A worker "on another host": JobOptions::worker_hosts names 127.0.0.1 for worker 2, and a
+// stand-in for ssh (fake_launcher.sh: it logs the host and runs the command here, as ssh would
+// run it there) starts it. The job equals its reference; the launcher ran once, for that host;
+// that worker received its batches in copy mode even when the slices are shared memory (a host
+// counts as another machine), and gave every loan back. Run with and without shared slices.
+TEST(CafShimTest, AWorkerOnAnotherHostIsStartedByTheLauncherAndReachedThere) {
+  examples::RegisterExampleJobs();
+  char log[] = "/tmp/broom_launch_XXXXXX";
+  const int log_fd = mkstemp(log);
+  ASSERT_GE(log_fd, 0);
+  close(log_fd);
+  ASSERT_EQ(setenv("BROOM_TEST_LAUNCH_LOG", log, 1), 0);
+  JobParams params = Params(kSmall, 3);
+  JobOptions o = Options();
+  o.processes = 3;
+  o.worker_hosts = {"", "127.0.0.1"};
+  o.worker_launcher = {BROOM_FAKE_LAUNCHER};
+  JobResult r = RunJob("wordcount", params, o);
+  unsetenv("BROOM_TEST_LAUNCH_LOG");
+  std::string launched;
+  if (FILE* f = std::fopen(log, "r")) {
+    char buf[256];
+    while (std::fgets(buf, sizeof(buf), f) != nullptr) launched += buf;
+    std::fclose(f);
+  }
+  std::remove(log);
+  ASSERT_TRUE(r.ok) << r.error;
+  EXPECT_EQ(r.totals, examples::ReferenceTotals("wordcount", params));
+  EXPECT_EQ(launched, "127.0.0.1\n");  // worker 2 only, through the launcher
+  ASSERT_EQ(r.workers.size(), 2u);
+  const lifecycle::ProcessStats& remote = r.workers[1];
+  EXPECT_GT(remote.ship.regions_received, 0u) << r.Summary();
+  EXPECT_GT(remote.ship.payload_bytes_received, 0u) << r.Summary();
+  EXPECT_EQ(remote.ship.mapped_bytes_received, 0u) << r.Summary();
+  EXPECT_EQ(remote.ship.mapped_bytes_sent, 0u) << r.Summary();
+  EXPECT_EQ(remote.ship.borrowed_bytes, 0u) << r.Summary();
+  AddressPlan plan;
+  if (GetAddressPlan(&plan) && plan.shared_memory) {  // worker 1 shares this machine's memory
+    EXPECT_GT(r.workers[0].ship.mapped_bytes_received, 0u) << r.Summary();
+  }
+}
+
+// A launcher that fails, or a host where no worker starts, is a clear error naming the host.
+TEST(CafShimTest, AWorkerThatCannotStartOnItsHostGivesAClearError) {
+  examples::RegisterExampleJobs();
+  JobOptions o = Options();
+  o.processes = 2;
+  o.worker_hosts = {"nowhere.invalid"};
+  o.worker_launcher = {"/bin/false"};
+  JobResult r = RunJob("wordcount", Params(kSmall, 2), o);
+  ASSERT_FALSE(r.ok);
+  for (const char* part :
+       {"worker 1 on host nowhere.invalid", "started by /bin/false", "before reporting a port"}) {
+    EXPECT_NE(r.error.find(part), std::string::npos) << part << " in: " << r.error;
+  }
+  o.worker_launcher.clear();
+  r = RunJob("wordcount", Params(kSmall, 2), o);
+  ASSERT_FALSE(r.ok);
+  EXPECT_NE(r.error.find("JobOptions::worker_launcher is empty"), std::string::npos) << r.error;
 }
 
 // A source of words (records with a string: they cross processes by address in both ship

@@ -1,7 +1,8 @@
 // Copyright Broom authors.
 //
 // broom/caf/runtime.h: runs a lifecycle job on the C++ Actor Framework 0.17 (one stateful actor
-// per operator instance), in one process or over several on this machine. No CAF include here:
+// per operator instance), in one process or over several (on this machine, or on the hosts of
+// JobOptions::worker_hosts, started through JobOptions::worker_launcher). No CAF include here:
 // CAF headers cost seconds per translation unit, so only the shim's .cc files include them.
 //
 //   RunJob(job, params, options)   the driver. Builds the graph of registered job `job`, spawns
@@ -11,7 +12,9 @@
 //                                  the summed reports. Errors (a lost peer, a timeout) come back
 //                                  in JobResult::error within about a second, never as a hang.
 //   WorkerMain(argc, argv)         the worker process (`<binary> --broom-worker`): opens a
-//                                  middleman port on 127.0.0.1 (chosen by the OS), prints
+//                                  middleman port on 127.0.0.1 (0.0.0.0 with
+//                                  --broom-listen=0.0.0.0, as on another host; the port chosen
+//                                  by the OS), prints
 //                                  "BROOM_WORKER_PORT <port>" on stdout, hosts the instances the
 //                                  driver spawns by name ("broom.instance"), and exits when its
 //                                  stdin closes (the driver holds the other end).

@@ -177,11 +177,21 @@ struct JobOptions {
   int threads = 0;                 // engine worker threads; 0 = engine default
   uint32_t credits = 16;           // batches in flight per edge; 0 = unlimited
   size_t batch_size = 1024;        // records per batch
-  int processes = 1;               // CAF: processes on this machine (1 = single process)
+  int processes = 1;               // CAF: processes (1 = single process)
   // CAF multi-process: the binary each worker process runs as `<worker_exe> --broom-worker`
   // (its main must call broom::caf_shim::WorkerMain then; see broom/caf/runtime.h). Default:
   // the running executable.
   std::string worker_exe = "/proc/self/exe";
+  // CAF multi-process, several machines: worker process i (1 <= i < processes) runs on host
+  // worker_hosts[i - 1] when that is given and not empty, else on this machine. A worker on a
+  // host is started by `<worker_launcher...> <host> <command>`, the command one shell string
+  // (as ssh takes it) that sets the job's BROOM_* variables and runs worker_exe (the same binary
+  // at the same path there; /proc/self/exe stands for this executable's path); the worker listens
+  // on every interface and the driver connects to <host>:<the port it reports>. Batches to and
+  // from a worker on a host travel in copy mode (shared memory works within one machine); a
+  // host counts as another machine even when it names this one.
+  std::vector<std::string> worker_hosts;
+  std::vector<std::string> worker_launcher = {"ssh", "-o", "BatchMode=yes"};
   double timeout_seconds = 300;  // driver gives up (and reports) after this long
   // Testing hook (multi-process): after this many seconds, SIGKILL worker 1 (0 = never).
   double kill_worker_after_seconds = 0;
