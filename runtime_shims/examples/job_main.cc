@@ -36,7 +36,12 @@ Runs one example job (runtime_shims/examples/jobs.h) and prints its result and s
   --policy=NAME     regions | heap | heap-glibc | gc (Boehm GC, if built) (default regions)
   --threads=N       CAF scheduler threads (0: CAF's default)
   --workers=N       instances per stage (default: --threads, or 2)
-  --processes=N     CAF: run on N processes on this machine (default 1)
+  --processes=N     CAF: run on N processes (default 1), on this machine unless --hosts
+  --hosts=H1,H2,... CAF: the host of worker process 1, 2, ... (empty: this machine), started
+                    there by --launcher with this binary at the same path; batches between
+                    machines go in copy mode
+  --launcher=CMD    the command that starts a worker on a host, its words split at spaces
+                    (default "ssh -o BatchMode=yes"; called as CMD HOST COMMAND)
   --shared-memory=B CAF, several processes: 1 backs every process's slice with shared memory,
                     so batches cross by address with no copy; 0 copies their blocks once
                     (default 1, unless BROOM_PLAN_SHARED says otherwise)
@@ -54,6 +59,19 @@ Job parameters, as --name=value: epochs, docs, authors_min, authors_max, window,
 Output: the job's totals, time, peak RSS, what each process created and freed, and one line
   "RESULT seconds=... peak_rss_kib=... checksum=..." for bench/tools/sidebyside.py.
 )";
+
+// The pieces of `s` between `sep`s (empty pieces too if keep_empty).
+std::vector<std::string> Split(const std::string& s, char sep, bool keep_empty) {
+  std::vector<std::string> out;
+  size_t from = 0;
+  for (;;) {
+    const size_t at = s.find(sep, from);
+    std::string piece = s.substr(from, at == std::string::npos ? std::string::npos : at - from);
+    if (keep_empty || !piece.empty()) out.push_back(std::move(piece));
+    if (at == std::string::npos) return out;
+    from = at + 1;
+  }
+}
 
 int Usage(const char* msg) {
   std::fprintf(stderr, "broom_job: %s\n%s", msg, kUsage);
@@ -110,6 +128,10 @@ int main(int argc, char** argv) {
         opt.processes = std::stoi(v);
       else if (k == "shared-memory")
         shared_memory = std::stoi(v);
+      else if (k == "hosts")
+        opt.worker_hosts = Split(v, ',', /*keep_empty=*/true);
+      else if (k == "launcher")
+        opt.worker_launcher = Split(v, ' ', /*keep_empty=*/false);
       else if (k == "credits")
         opt.credits = static_cast<uint32_t>(std::stoul(v));
       else if (k == "batch")
