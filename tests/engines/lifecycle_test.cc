@@ -254,6 +254,87 @@ TEST(LifecycleCheckTest, OperatorThatClonesPassesCheckedTransfers) {
   EXPECT_EQ(r.totals["records"], 20u);
 }
 
+// ---- Output::Send on an exchange edge -----------------------------------------------------------
+
+// Keeps every batch an output emits, with its destination.
+class KeepingEmitter final : public Emitter {
+ public:
+  struct Sent {
+    int dest;
+    Envelope<Ticks> batch;
+  };
+  void Emit(int, int dest, AnyEnvelope&& batch) override {
+    sent.push_back({dest, Envelope<Ticks>(std::move(batch))});
+  }
+  std::vector<Sent> sent;
+};
+
+// n tick values that an exchange on TickKey routes to destination d of `dests` (Output::Route).
+std::vector<uint64_t> ValuesRoutedTo(int d, int dests, size_t n) {
+  std::vector<uint64_t> v;
+  for (uint64_t x = 0; v.size() < n; ++x) {
+    if (MixHash(x) % static_cast<uint64_t>(dests) == static_cast<uint64_t>(d)) v.push_back(x);
+  }
+  return v;
+}
+
+Envelope<Ticks> BatchOf(MemoryPolicy& policy, Epoch t, const std::vector<uint64_t>& values) {
+  Envelope<Ticks> b = Envelope<Ticks>::Create(policy, t, values.size());
+  for (uint64_t v : values) b.records().push_back(Ticks{v});
+  return b;
+}
+
+std::vector<uint64_t> ValuesOf(const Envelope<Ticks>& b) {
+  std::vector<uint64_t> v;
+  for (const Ticks& t : b.records()) v.push_back(t.v);
+  return v;
+}
+
+TEST(LifecycleOutputTest, ABatchWhoseRecordsAllRouteToOneDestinationMovesAsIs) {
+  std::unique_ptr<MemoryPolicy> policy = MakePolicy("regions");
+  KeepingEmitter emitter;
+  Output<Ticks> out(emitter, *policy, 0, 0, 4, 16, &TickKey);
+  const std::vector<uint64_t> to2 = ValuesRoutedTo(2, 4, 12);
+  out.Give(7, Ticks{to2[0]});  // pending for destination 2: it must arrive before the batch
+  Envelope<Ticks> batch = BatchOf(*policy, 7, {to2.begin() + 1, to2.end()});
+  const Ticks* records = batch.records().data();
+  out.Send(std::move(batch));
+  ASSERT_EQ(emitter.sent.size(), 2u);
+  EXPECT_EQ(emitter.sent[0].dest, 2);
+  EXPECT_EQ(ValuesOf(emitter.sent[0].batch), std::vector<uint64_t>{to2[0]});
+  EXPECT_EQ(emitter.sent[1].dest, 2);
+  EXPECT_EQ(emitter.sent[1].batch.records().data(), records);  // the same envelope, not a copy
+  EXPECT_EQ(ValuesOf(emitter.sent[1].batch), std::vector<uint64_t>(to2.begin() + 1, to2.end()));
+  EXPECT_EQ(emitter.sent[1].batch->epoch, Epoch{7});
+  out.Flush();
+  EXPECT_EQ(emitter.sent.size(), 2u);  // nothing was left open
+}
+
+TEST(LifecycleOutputTest, ABatchForSeveralDestinationsIsPartitionedInOrderAndFreed) {
+  std::unique_ptr<MemoryPolicy> policy = MakePolicy("regions");
+  KeepingEmitter emitter;
+  Output<Ticks> out(emitter, *policy, 0, 0, 4, 16, &TickKey);
+  const std::vector<uint64_t> to1 = ValuesRoutedTo(1, 4, 3);
+  const std::vector<uint64_t> to3 = ValuesRoutedTo(3, 4, 3);
+  // A leading run to destination 1, then the destinations mixed.
+  Envelope<Ticks> batch = BatchOf(*policy, 3, {to1[0], to1[1], to3[0], to1[2], to3[1], to3[2]});
+  const uint64_t live_before = GetGlobalStats().live(RegionKind::kTransferable);
+  out.Send(std::move(batch));
+  EXPECT_EQ(emitter.sent.size(), 0u);  // copied into the open batches, which are not full
+  // The sent batch is freed; the two open ones are alive.
+  EXPECT_EQ(GetGlobalStats().live(RegionKind::kTransferable), live_before + 1);
+  out.Send(Envelope<Ticks>::Create(*policy, 3, 1));  // empty: freed, nothing sent
+  out.Flush();
+  ASSERT_EQ(emitter.sent.size(), 2u);
+  std::sort(
+      emitter.sent.begin(), emitter.sent.end(),
+      [](const KeepingEmitter::Sent& a, const KeepingEmitter::Sent& b) { return a.dest < b.dest; });
+  EXPECT_EQ(emitter.sent[0].dest, 1);
+  EXPECT_EQ(ValuesOf(emitter.sent[0].batch), to1);
+  EXPECT_EQ(emitter.sent[1].dest, 3);
+  EXPECT_EQ(ValuesOf(emitter.sent[1].batch), to3);
+}
+
 TEST(LifecycleCheckDeathTest, OutputPointingIntoTheInputMessageIsCaughtWhenSent) {
   EXPECT_DEATH(
       {

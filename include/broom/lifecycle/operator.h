@@ -181,10 +181,8 @@ class Output final : public OutputBase {
   // Copies `r` into the open batch for (t, destination), flushing it when full.
   template <class Rec>
   void Give(Epoch t, Rec&& r) {
-    int d = Route(r);
-    std::pmr::vector<R>& records = Open(t, d);
-    records.push_back(std::forward<Rec>(r));
-    if (records.size() >= batch_size_) FlushOne(d);
+    const int d = Route(r);
+    GiveTo(t, std::forward<Rec>(r), d);
   }
   // Like Give(t, r), then calls fill(record) on the record where it now lives in the open batch,
   // before the batch can be flushed: members that allocate (strings) are built directly in the
@@ -198,18 +196,33 @@ class Output final : public OutputBase {
     fill(records.back());
     if (records.size() >= batch_size_) FlushOne(d);
   }
-  // Sends a whole batch. Pipeline edge: the envelope moves as is (no copy). Exchange edge:
-  // its records are partitioned into the open batches (copied), and it is freed.
+  // Sends a whole batch. The envelope moves as is (no copy; to an instance in another process
+  // its region ships by address) on a pipeline edge, to a one-instance stage, and on an
+  // exchange edge when every record routes to one destination (a batch already partitioned
+  // by the key, such as one an exchange delivered, sent on to fewer instances or to another
+  // key of the same partition). Otherwise its records are partitioned into the open batches
+  // (copied), and it is freed; an empty batch on an exchange edge is freed. Either way what
+  // was given before to a destination arrives there first.
   void Send(Envelope<R>&& batch) {
-    if (key_ == nullptr || dests_ == 1) {
-      int d = key_ == nullptr ? self_ : 0;
-      FlushOne(d);  // keep order within the destination
-      emitter_.Emit(port_, d, std::move(batch).Erase());
-      return;
+    int d = key_ == nullptr ? self_ : 0;
+    if (key_ != nullptr && dests_ != 1) {
+      const std::pmr::vector<R>& records = batch.records();
+      size_t same = 0;  // the leading records that route to d
+      if (!records.empty()) {
+        d = Route(records[0]);
+        same = 1;
+        while (same < records.size() && Route(records[same]) == d) ++same;
+      }
+      if (same == 0 || same < records.size()) {
+        const Epoch t = batch->epoch;
+        for (size_t i = 0; i < same; ++i) GiveTo(t, records[i], d);
+        for (size_t i = same; i < records.size(); ++i) Give(t, records[i]);
+        batch.Reset();
+        return;
+      }
     }
-    Epoch t = batch->epoch;
-    for (const R& r : batch.records()) Give(t, r);
-    batch.Reset();
+    FlushOne(d);  // keep order within the destination
+    emitter_.Emit(port_, d, std::move(batch).Erase());
   }
   // A fresh, empty batch in a new message arena (for building a batch in place and Send-ing it).
   Envelope<R> NewBatch(Epoch t) { return Envelope<R>::Create(policy_, t, batch_size_); }
@@ -220,6 +233,12 @@ class Output final : public OutputBase {
   const BatchOps& ops() const override { return BatchOpsFor<R>(); }
 
  private:
+  template <class Rec>
+  void GiveTo(Epoch t, Rec&& r, int d) {
+    std::pmr::vector<R>& records = Open(t, d);
+    records.push_back(std::forward<Rec>(r));
+    if (records.size() >= batch_size_) FlushOne(d);
+  }
   int Route(const R& r) const {
     if (key_ == nullptr) return self_;
     return static_cast<int>(MixHash(key_(r)) % static_cast<uint64_t>(dests_));
