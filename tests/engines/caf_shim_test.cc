@@ -541,6 +541,89 @@ TEST(CafShimTest, BatchesHeldUntilAnOperatorIsDestroyedStillGoHome) {
   ExpectShippedByAddress(r, "test_hold");
 }
 
+// ---- a batch sent on whole: shipped on to a third process, and home -----------------------------
+// One source instance (process 0) sends words by an exchange to three relays (relay i runs in
+// process i); each relay sends every batch it receives on, whole, by an exchange whose key puts
+// every word of that batch on sink (i + 1) % 3. So each batch's region goes 0 -> 0 -> 1,
+// 0 -> 1 -> 2 (shipped on to a third process) or 0 -> 2 -> 0 (home), never copied on the way.
+int RelayOf(const examples::Word& w) {
+  return static_cast<int>(lifecycle::MixHash(WordTextKey(w)) % 3);
+}
+uint64_t NextSinkKey(const examples::Word& w) {
+  const uint64_t want = static_cast<uint64_t>(RelayOf(w) + 1) % 3;
+  uint64_t k = 0;
+  while (lifecycle::MixHash(k) % 3 != want) ++k;
+  return k;
+}
+
+class Relay final : public lifecycle::Unary<examples::Word> {
+ public:
+  void OnRecv(lifecycle::Envelope<examples::Word>& batch, lifecycle::Context& ctx) override {
+    ctx.Report("relayed", batch.records().size());
+    for (const examples::Word& w : batch.records()) {
+      if (RelayOf(w) != ctx.instance()) ctx.Report("misrouted", 1);
+    }
+    ctx.output<examples::Word>(0).Send(std::move(batch));
+  }
+};
+
+// Counts the words whose text is still in the memory of the process that made them (the
+// source's, process 0: the address plan's slice 0).
+class OriginSink final : public lifecycle::Unary<examples::Word> {
+ public:
+  void OnRecv(lifecycle::Envelope<examples::Word>& batch, lifecycle::Context& ctx) override {
+    AddressPlan plan;
+    ASSERT_TRUE(GetAddressPlan(&plan));
+    for (const examples::Word& w : batch.records()) {
+      ++words_;
+      if ((RelayOf(w) + 1) % 3 != ctx.instance()) ctx.Report("misrouted", 1);
+      if (plan.SliceOf(w.text.data()) == 0) ++from_origin_;
+    }
+  }
+  void OnFinish(lifecycle::Context& ctx) override {
+    ctx.Report("sunk", words_);
+    ctx.Report("from_origin", from_origin_);
+  }
+
+ private:
+  uint64_t words_ = 0;
+  uint64_t from_origin_ = 0;
+};
+
+void RegisterOnwardJob() {
+  lifecycle::RegisterJob("test_onward", [](const JobParams&) {
+    lifecycle::Graph g;
+    int src = g.AddStage<WordSource>("words", 1, 0, 1);
+    int relay = g.AddStage<Relay>("relay", 3, 1, 1);
+    int sink = g.AddStage<OriginSink>("sink", 3, 1, 0);
+    g.Connect<examples::Word>(src, 0, relay, 0, lifecycle::Exchange<examples::Word>(&WordTextKey));
+    g.Connect<examples::Word>(relay, 0, sink, 0, lifecycle::Exchange<examples::Word>(&NextSinkKey));
+    return g;
+  });
+}
+
+TEST(CafShimTest, ABatchSentOnWholeShipsOnToAThirdProcessAndHomeWithoutACopy) {
+  RegisterOnwardJob();
+  JobOptions o = Options();
+  o.batch_size = 8;
+  o.processes = 3;
+  o.timeout_seconds = 30 * kSlowdown;
+  JobResult r = RunJob("test_onward", JobParams(), o);
+  ASSERT_TRUE(r.ok) << r.error;
+  EXPECT_EQ(r.totals["relayed"], 3200u);
+  EXPECT_EQ(r.totals["sunk"], 3200u);
+  EXPECT_EQ(r.totals["misrouted"], 0u);
+  // Every word reached its sink in the region the source built it in: the relays in processes 1
+  // and 2 shipped on what they received (to process 2, and home to process 0) instead of copying.
+  EXPECT_EQ(r.totals["from_origin"], 3200u);
+  ASSERT_EQ(r.workers.size(), 2u);
+  for (const lifecycle::ProcessStats& w : r.workers) {
+    EXPECT_GT(w.ship.regions_received, 0u) << r.Summary();
+    EXPECT_GT(w.ship.regions_shipped, 0u) << r.Summary();
+  }
+  ExpectShippedByAddress(r, "test_onward");
+}
+
 TEST(CafShimTest, RecordsWithoutACodecCrossProcessesOnlyUnderTheRegionsPolicy) {
   examples::RegisterExampleJobs();
   JobOptions o = Options("heap");
@@ -664,6 +747,7 @@ int main(int argc, char** argv) {
     }
     broom::examples::RegisterExampleJobs();
     broom::caf_shim::RegisterHoldingJob();
+    broom::caf_shim::RegisterOnwardJob();
     return broom::caf_shim::WorkerMain(argc, argv);
   }
   ::testing::InitGoogleTest(&argc, argv);
