@@ -276,11 +276,14 @@ Borrowed Unregister(Holder& h, uintptr_t block, const char* op)
 constexpr size_t kWarmBorrowedCap = size_t{32} << 20;
 
 // Forgets warm ranges overlapping [block, block + size), which is being installed; their parts
-// outside it are purged (no untracked resident memory).
-void DropWarm(Holder& h, uintptr_t block, size_t size) ABSL_EXCLUSIVE_LOCKS_REQUIRED(h.mu) {
+// outside it are purged (no untracked resident memory). Returns true if one of them was the
+// block itself (its pages are resident).
+bool DropWarm(Holder& h, uintptr_t block, size_t size) ABSL_EXCLUSIVE_LOCKS_REQUIRED(h.mu) {
+  bool whole = false;
   auto it = h.warm.lower_bound(block);
   if (it != h.warm.begin() && std::prev(it)->first + std::prev(it)->second.size > block) --it;
   while (it != h.warm.end() && it->first < block + size) {
+    whole = whole || (it->first == block && it->second.size == size);
     const uintptr_t a = it->first, end = it->first + it->second.size;
     if (a < block) os::Purge(reinterpret_cast<void*>(a), block - a);
     if (end > block + size) {
@@ -289,6 +292,7 @@ void DropWarm(Holder& h, uintptr_t block, size_t size) ABSL_EXCLUSIVE_LOCKS_REQU
     h.warm_bytes -= it->second.size;
     it = h.warm.erase(it);
   }
+  return whole;
 }
 
 // True if a block of slice `slice` is installed here or on its way out.
@@ -471,7 +475,8 @@ size_t ReclaimLoans(uint32_t holder) {
 }
 
 bool InstallForeign(uintptr_t block, size_t size, uint8_t block_class, uint32_t generation,
-                    InstallMemory memory, const char** why) {
+                    InstallMemory memory, bool* resident, const char** why) {
+  *resident = memory == InstallMemory::kMapped;
   Space& space = chunk_internal::ProcessSpace();
   const AddressPlan& plan = space.plan();
   const int slice = plan.SliceOf(block);
@@ -504,7 +509,7 @@ bool InstallForeign(uintptr_t block, size_t size, uint8_t block_class, uint32_t 
     *why = "its lender's shared memory is not mapped here";
     return false;
   }
-  if (memory == InstallMemory::kCommit) DropWarm(h, block, size);
+  const bool warm = memory == InstallMemory::kCommit && DropWarm(h, block, size);
   if (memory == InstallMemory::kCommit && !CommitBorrowed(h, block, size)) {
     *why = "the kernel refused to commit memory for the block";
     return false;
@@ -520,6 +525,7 @@ bool InstallForeign(uintptr_t block, size_t size, uint8_t block_class, uint32_t 
   MapBorrowed(h, block, size, /*install=*/true);
   h.borrowed_bytes += size;
   ++h.borrowed_total;
+  *resident = *resident || warm;
   return true;
 }
 

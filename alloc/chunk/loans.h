@@ -91,11 +91,13 @@ enum class InstallMemory : uint8_t {
 };
 // Installs the block [block, block + size) of another process's slice, lent under `generation`:
 // commits its memory (kCommit), registers it in the chunk map, charges it. Its header is not
-// read or written (its bytes arrive later). Returns false with *why (a static string) if the
+// read or written (its bytes arrive later). *resident: whether its pages are resident here
+// already (kMapped, or a kCommit block still warm from its last stay; otherwise the caller may
+// prefault the part its bytes will fill). Returns false with *why (a static string) if the
 // block is not in another slice, overlaps a block installed here, or cannot be committed or
 // charged.
 bool InstallForeign(uintptr_t block, size_t size, uint8_t block_class, uint32_t generation,
-                    InstallMemory memory, const char** why);
+                    InstallMemory memory, bool* resident, const char** why);
 // Called by ReleaseBlock for a block outside this process's slice (the region freed it, or an
 // install is undone): unregisters and uncharges it, queues a return note, and keeps its pages
 // resident for the next install at that address (up to 32 MiB of such memory; the oldest is

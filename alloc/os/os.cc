@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -75,6 +76,20 @@ void DescribeMapping(uintptr_t lo, uintptr_t hi, char* buf, size_t n) {
 bool Commit(void* p, size_t size) { return mprotect(p, size, PROT_READ | PROT_WRITE) == 0; }
 
 void Purge(void* p, size_t size) { madvise(p, size, MADV_DONTNEED); }
+
+bool Prefault(void* p, size_t size) {
+#ifndef MADV_POPULATE_WRITE
+  constexpr int MADV_POPULATE_WRITE = 23;  // Linux 5.14; older headers lack the name
+#endif
+  static std::atomic<bool> unsupported{false};
+  if (size == 0 || unsupported.load(std::memory_order_relaxed)) return false;
+  const uintptr_t page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+  const uintptr_t lo = reinterpret_cast<uintptr_t>(p) & ~(page - 1);
+  const uintptr_t hi = (reinterpret_cast<uintptr_t>(p) + size + page - 1) & ~(page - 1);
+  if (madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_POPULATE_WRITE) == 0) return true;
+  if (errno == EINVAL) unsupported.store(true, std::memory_order_relaxed);
+  return false;
+}
 
 int CreateSharedFile(size_t size, int* error) {
   const int fd = static_cast<int>(memfd_create("broom-slice", MFD_CLOEXEC));

@@ -23,6 +23,12 @@ bool Commit(void* p, size_t size);
 // Returns the physical pages of [p, p + size) to the OS; the range stays accessible and reads
 // as zeros afterwards.
 void Purge(void* p, size_t size);
+// Faults in the pages of [p, p + size) (committed) for writing in one call (MADV_POPULATE_WRITE,
+// Linux 5.14 and later) instead of one fault per page at first touch: for memory about to be
+// filled whole, such as a shipped block's bytes arriving. Returns false, and nothing changes, if
+// the kernel cannot: a kernel without it (then every later call returns false at once) or no
+// memory now (then the pages fault in on first touch, as without the call).
+bool Prefault(void* p, size_t size);
 // Shared memory (a job's slices backed by a memfd, docs/design.md "Shared memory"):
 // Creates an anonymous shared-memory file of `size` bytes (memfd_create, close-on-exec; sparse:
 // nothing is allocated until touched). Returns its descriptor, or -1 with *error = the errno.

@@ -12,6 +12,7 @@
 
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -555,6 +556,36 @@ TEST(ShipTest, FreedBorrowedMemoryStaysWarmWithinItsCapAndNeverHitsABlockInstall
   EXPECT_LE(GetShipStats().warm_borrowed_bytes, size_t{32} << 20);
   const auto* bytes = static_cast<const unsigned char*>(again->payload()[0].data);
   EXPECT_EQ(std::count(bytes, bytes + 4096, 0x5a), 4096);
+}
+
+// Pages of [p, p + size) resident in this process (mincore).
+size_t ResidentPages(const void* p, size_t size) {
+  std::vector<unsigned char> v(size / 4096);
+  if (mincore(const_cast<void*>(p), size, v.data()) != 0) return 0;
+  return static_cast<size_t>(
+      std::count_if(v.begin(), v.end(), [](unsigned char c) { return (c & 1) != 0; }));
+}
+
+TEST(ShipTest, ACopiedBlockIsFaultedInForItsBytesBeforeTheyArriveAndNoFurther) {
+  void* probe = mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  ASSERT_NE(probe, MAP_FAILED);
+  const bool populate = madvise(probe, 4096, MADV_POPULATE_WRITE) == 0;
+  munmap(probe, 4096);
+  if (!populate) GTEST_SKIP() << "this kernel has no MADV_POPULATE_WRITE (Linux 5.14)";
+  AddressPlan plan = OwnPlan();
+  // A 1 MiB run of which 64 KiB are used: the bytes the payload fills.
+  std::string manifest = ForeignManifest(plan, size_t{200} << 20, size_t{1} << 20);
+  auto* h = reinterpret_cast<internal::ManifestHeader*>(manifest.data());
+  auto* b = reinterpret_cast<internal::ManifestBlock*>(manifest.data() + sizeof(*h));
+  b->used = 64 << 10;
+  h->payload_bytes = b->used;
+  std::string error;
+  std::optional<Receipt> receipt = Receipt::Open(manifest, 1, &error);
+  ASSERT_TRUE(receipt) << error;
+  ASSERT_EQ(receipt->payload().size(), 1u);
+  const char* block = static_cast<const char*>(receipt->payload()[0].data);
+  EXPECT_EQ(ResidentPages(block, 64 << 10), 16u);  // prefaulted (MADV_POPULATE_WRITE)
+  EXPECT_EQ(ResidentPages(block + (64 << 10), (1 << 20) - (64 << 10)), 0u);  // not the rest
 }
 
 TEST(ShipTest, NotesAboutAnotherLendersBlocksAreRelayedToThatLenderNotApplied) {
