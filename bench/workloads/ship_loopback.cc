@@ -258,8 +258,9 @@ int Peer(uint16_t port, bool touch) {
   std::vector<char> bytes;
   uint64_t sink = 0;
   // By path (encode, copy, shared): payload bytes shipping copied in, and CPU seconds spent
-  // from a frame's first byte to its acknowledgement (waiting for bytes is not CPU time).
-  double counts[6] = {0, 0, 0, 0, 0, 0};
+  // from a frame's first byte to its acknowledgement (waiting for bytes is not CPU time); then
+  // the bytes copied into resident and into fresh pages (ShipStats::installed_*_bytes).
+  double counts[8] = {0, 0, 0, 0, 0, 0, 0, 0};
   uint64_t received = 0;
   char last = 0;
   uint32_t unacknowledged = 0;
@@ -307,6 +308,9 @@ int Peer(uint16_t port, bool touch) {
         counts[last == 'S' ? 1 : 2] += now - received;
         received = now;
       }
+      const broom::ShipStats st = broom::GetShipStats();
+      counts[6] = static_cast<double>(st.installed_warm_bytes);
+      counts[7] = static_cast<double>(st.installed_cold_bytes);
       const char t = 'C';
       if (!wire::WriteV(fd, {{const_cast<char*>(&t), 1}, {counts, sizeof(counts)}})) return 1;
       continue;
@@ -474,11 +478,12 @@ struct Params {
 constexpr const char* kPathNames[3] = {"encode", "ship", "shared"};
 constexpr char kPathTags[3] = {'E', 'S', 'M'};
 
-// The receiver's counts so far (see Peer): payload bytes copied and CPU seconds, by path.
-void ReceiverCounts(int fd, double out[6]) {
+// The receiver's counts so far (see Peer): payload bytes copied and CPU seconds, by path; bytes
+// copied into resident and into fresh pages.
+void ReceiverCounts(int fd, double out[8]) {
   const char t = 'C';
   if (!wire::WriteAll(fd, &t, 1) || wire::ReadTag(fd) != 'C' ||
-      !wire::ReadAll(fd, out, 6 * sizeof(double))) {
+      !wire::ReadAll(fd, out, 8 * sizeof(double))) {
     std::exit(1);
   }
 }
@@ -507,7 +512,7 @@ int Drive(int fd, const Params& p) {
       std::printf("\n");
     }
   }
-  double receiver[6];
+  double receiver[8];
   ReceiverCounts(fd, receiver);
   const uint64_t received[2] = {static_cast<uint64_t>(receiver[1]),
                                 static_cast<uint64_t>(receiver[2])};
@@ -531,6 +536,8 @@ int Drive(int fd, const Params& p) {
       "received %llu\n",
       static_cast<unsigned long long>(sent_bytes[1]), static_cast<unsigned long long>(received[0]),
       static_cast<unsigned long long>(sent_bytes[2]), static_cast<unsigned long long>(received[1]));
+  std::printf("receiver, bytes copied in: into resident pages %.1f MB, into fresh pages %.1f MB\n",
+              receiver[6] / 1e6, receiver[7] / 1e6);
   std::printf("CPU per batch, sender | receiver:");
   for (size_t i = 0; i < 3; ++i) {
     const double batches = static_cast<double>(times[i].size() * p.batches);

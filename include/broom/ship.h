@@ -315,7 +315,13 @@ struct ShipStats {
   uint64_t manifest_bytes_sent = 0;
   uint64_t mapped_bytes_sent = 0;      // used bytes of blocks shipped in shared mode, out and in
   uint64_t mapped_bytes_received = 0;  // (what shared memory saved copying)
-  size_t loaned_bytes = 0;             // this process's blocks on loan to other processes now
+  // Used bytes of the blocks copied in (copy mode), counted as they are installed, by where
+  // they land: pages still resident here (this process's own blocks coming home, or another's
+  // still warm from their last stay: no page faults) or fresh pages, faulted in at install in
+  // one call where the kernel can (MADV_POPULATE_WRITE) instead of one fault per page.
+  uint64_t installed_warm_bytes = 0;
+  uint64_t installed_cold_bytes = 0;
+  size_t loaned_bytes = 0;  // this process's blocks on loan to other processes now
   size_t loaned_blocks = 0;
   size_t borrowed_bytes = 0;  // other processes' blocks held by regions here now
   size_t borrowed_blocks = 0;

@@ -284,8 +284,9 @@ void ForEachCounter(P& p, F&& f) {
   auto& x = p.ship;
   for (auto* c :
        {&x.regions_shipped, &x.regions_received, &x.payload_bytes_sent, &x.payload_bytes_received,
-        &x.manifest_bytes_sent, &x.mapped_bytes_sent, &x.mapped_bytes_received, &x.notes_queued,
-        &x.notes_accepted, &x.stale_notes, &x.reclaimed_blocks, &x.notes_relayed}) {
+        &x.manifest_bytes_sent, &x.mapped_bytes_sent, &x.mapped_bytes_received,
+        &x.installed_warm_bytes, &x.installed_cold_bytes, &x.notes_queued, &x.notes_accepted,
+        &x.stale_notes, &x.reclaimed_blocks, &x.notes_relayed}) {
     f(*c);
   }
   for (auto* c : {&x.loaned_bytes, &x.loaned_blocks, &x.borrowed_bytes, &x.borrowed_blocks,

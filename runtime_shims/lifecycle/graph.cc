@@ -196,10 +196,13 @@ void AppendShipping(std::ostringstream& o, const ShipStats& before, const ShipSt
   const uint64_t in = after.regions_received - before.regions_received;
   if (out == 0 && in == 0) return;
   o << Format(
-      "    shipped by address: %llu regions out, %llu in; payload bytes copied %llu out, %llu in; "
-      "mapped (shared memory) %llu out, %llu in; loan notes accepted %llu",
+      "    shipped by address: %llu regions out, %llu in; payload bytes copied %llu out, %llu in "
+      "(into resident pages %llu, fresh %llu); mapped (shared memory) %llu out, %llu in; loan "
+      "notes accepted %llu",
       U(out), U(in), U(after.payload_bytes_sent - before.payload_bytes_sent),
       U(after.payload_bytes_received - before.payload_bytes_received),
+      U(after.installed_warm_bytes - before.installed_warm_bytes),
+      U(after.installed_cold_bytes - before.installed_cold_bytes),
       U(after.mapped_bytes_sent - before.mapped_bytes_sent),
       U(after.mapped_bytes_received - before.mapped_bytes_received),
       U(after.notes_accepted - before.notes_accepted));

@@ -546,9 +546,12 @@ TEST(ShipTest, FreedBorrowedMemoryStaysWarmWithinItsCapAndNeverHitsABlockInstall
   const size_t warm0 = GetShipStats().warm_borrowed_bytes;
   Receipt::Open(small, 1, &error).reset();  // installed, then dropped: warm
   EXPECT_EQ(GetShipStats().warm_borrowed_bytes, warm0 + 4096);
+  const ShipStats before = GetShipStats();
   std::optional<Receipt> again = Receipt::Open(small, 1, &error);  // the same block again
   ASSERT_TRUE(again) << error;
   EXPECT_EQ(GetShipStats().warm_borrowed_bytes, warm0);
+  EXPECT_EQ(GetShipStats().installed_warm_bytes - before.installed_warm_bytes, 4096u);
+  EXPECT_EQ(GetShipStats().installed_cold_bytes, before.installed_cold_bytes);
   std::memset(again->payload()[0].data, 0x5a, 4096);
   // 40 MiB more go warm: over the cap, the oldest is purged, and the small block's old entry
   // must be skipped (it is installed now).
@@ -580,12 +583,15 @@ TEST(ShipTest, ACopiedBlockIsFaultedInForItsBytesBeforeTheyArriveAndNoFurther) {
   b->used = 64 << 10;
   h->payload_bytes = b->used;
   std::string error;
+  const ShipStats before = GetShipStats();
   std::optional<Receipt> receipt = Receipt::Open(manifest, 1, &error);
   ASSERT_TRUE(receipt) << error;
   ASSERT_EQ(receipt->payload().size(), 1u);
   const char* block = static_cast<const char*>(receipt->payload()[0].data);
   EXPECT_EQ(ResidentPages(block, 64 << 10), 16u);  // prefaulted (MADV_POPULATE_WRITE)
   EXPECT_EQ(ResidentPages(block + (64 << 10), (1 << 20) - (64 << 10)), 0u);  // not the rest
+  EXPECT_EQ(GetShipStats().installed_cold_bytes - before.installed_cold_bytes, 64u << 10);
+  EXPECT_EQ(GetShipStats().installed_warm_bytes, before.installed_warm_bytes);
 }
 
 TEST(ShipTest, NotesAboutAnotherLendersBlocksAreRelayedToThatLenderNotApplied) {
