@@ -509,7 +509,11 @@ bool InstallForeign(uintptr_t block, size_t size, uint8_t block_class, uint32_t 
     *why = "its lender's shared memory is not mapped here";
     return false;
   }
-  const bool warm = memory == InstallMemory::kCommit && DropWarm(h, block, size);
+  // Resident already: warm from its last stay, or the lender's own pages (its slice is mapped
+  // here from its memfd, so copy mode writes into pages that exist).
+  const bool warm =
+      memory == InstallMemory::kCommit &&
+      (DropWarm(h, block, size) || h.MappingOf(static_cast<uint32_t>(slice)) != nullptr);
   if (memory == InstallMemory::kCommit && !CommitBorrowed(h, block, size)) {
     *why = "the kernel refused to commit memory for the block";
     return false;

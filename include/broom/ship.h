@@ -316,9 +316,10 @@ struct ShipStats {
   uint64_t mapped_bytes_sent = 0;      // used bytes of blocks shipped in shared mode, out and in
   uint64_t mapped_bytes_received = 0;  // (what shared memory saved copying)
   // Used bytes of the blocks copied in (copy mode), counted as they are installed, by where
-  // they land: pages still resident here (this process's own blocks coming home, or another's
-  // still warm from their last stay: no page faults) or fresh pages, faulted in at install in
-  // one call where the kernel can (MADV_POPULATE_WRITE) instead of one fault per page.
+  // they land: pages that exist already (this process's own blocks coming home, another's still
+  // warm from their last stay, or a lender's shared pages mapped here) or fresh pages, faulted
+  // in at install in one call where the kernel can (MADV_POPULATE_WRITE) instead of one fault
+  // per page.
   uint64_t installed_warm_bytes = 0;
   uint64_t installed_cold_bytes = 0;
   size_t loaned_bytes = 0;  // this process's blocks on loan to other processes now
