@@ -164,6 +164,13 @@ TEST_F(ShipSharedTest, CopyModeStillWorksBetweenSharedSlices) {
   const ShipStats after = GetShipStats();
   EXPECT_GT(after.payload_bytes_sent, before.payload_bytes_sent + 200000);
   EXPECT_GT(after.payload_bytes_received, before.payload_bytes_received);
+  // Every byte copied in landed in resident pages (this process's own blocks, home) or fresh
+  // ones (the peer's new block).
+  EXPECT_GT(after.installed_warm_bytes, before.installed_warm_bytes);
+  EXPECT_GT(after.installed_cold_bytes, before.installed_cold_bytes);
+  EXPECT_EQ(after.installed_warm_bytes - before.installed_warm_bytes + after.installed_cold_bytes -
+                before.installed_cold_bytes,
+            after.payload_bytes_received - before.payload_bytes_received);
   EXPECT_EQ(after.mapped_bytes_sent, before.mapped_bytes_sent);
   EXPECT_EQ(after.shared_slices_mapped, 0u);
   EXPECT_EQ(after.loaned_bytes, 0u);
