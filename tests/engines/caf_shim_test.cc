@@ -2,8 +2,9 @@
 //
 // The CAF shim: jobs as stateful actors equal their reference computations, free every region,
 // move batches without copying handles, bound in-flight batches by credits, give the same result
-// over two processes on 127.0.0.1, and report a killed worker process within seconds. Its
-// worker processes run this test binary (main below): every process of a job runs one binary.
+// over two and four processes on 127.0.0.1, ship a batch sent on whole to a third process and
+// home, and report a killed worker process within seconds. Its worker processes run this test
+// binary (main below): every process of a job runs one binary.
 #include <gtest/gtest.h>
 #include <sys/mman.h>
 #include <unistd.h>
