@@ -126,7 +126,7 @@ class Holder {
   size_t notes_pending ABSL_GUARDED_BY(mu) = 0;
   uint64_t borrowed_total ABSL_GUARDED_BY(mu) = 0;
   uint64_t notes_queued ABSL_GUARDED_BY(mu) = 0;
-  // Freed borrowed blocks whose pages are still resident here (see kWarmBorrowedCap), by
+  // Freed borrowed blocks whose pages are still resident here (see kWarmBorrowedMin), by
   // address, and the order they were freed in (entries of blocks installed again since are
   // stale: skipped).
   struct Warm {
@@ -138,6 +138,16 @@ class Holder {
       warm_order ABSL_GUARDED_BY(mu);  // (block, seq), oldest first
   uint64_t warm_seq ABSL_GUARDED_BY(mu) = 0;
   size_t warm_bytes ABSL_GUARDED_BY(mu) = 0;
+  // The warm cap now (see kWarmBorrowedMin): raised by a block installed again soon after the
+  // cap made it purge, halved toward the minimum when that has not happened for a while.
+  size_t warm_cap ABSL_GUARDED_BY(mu) = size_t{32} << 20;
+  uint64_t warm_raised_ms ABSL_GUARDED_BY(mu) = 0;  // when the cap last grew or shrank
+  // Blocks the cap purged, most recent last, at most kWarmBorrowedMax bytes of them: a block
+  // installed again while listed here would have been warm under a larger cap.
+  AddressMap<Warm> ghosts ABSL_GUARDED_BY(mu);  // seq: its entry in ghost_order
+  std::deque<std::pair<uintptr_t, uint64_t>, MetaAllocator<std::pair<uintptr_t, uint64_t>>>
+      ghost_order ABSL_GUARDED_BY(mu);  // (block, seq), oldest first
+  size_t ghost_bytes ABSL_GUARDED_BY(mu) = 0;
 
   // Lenders' memfds mapped over their slices here (shared mode), by slice.
   struct PeerMapping {
@@ -269,11 +279,43 @@ Borrowed Unregister(Holder& h, uintptr_t block, const char* op)
   return rec;
 }
 
-// Freed borrowed memory stays resident up to this many bytes, the oldest purged first: a lender
-// reuses its hottest blocks, so the same addresses soon come back in the next shipment, whose
-// bytes are then copied in without a page fault per page (purging every freed block cost ship
-// mode a third of its speed in bench/workloads/ship_loopback).
-constexpr size_t kWarmBorrowedCap = size_t{32} << 20;
+// Freed borrowed memory stays resident up to a cap, the oldest purged first: a lender reuses its
+// hottest blocks, so the same addresses soon come back in the next shipment, whose bytes are
+// then copied in without a page fault per page (purging every freed block cost ship mode a third
+// of its speed in bench/workloads/ship_loopback). The cap starts at kWarmBorrowedMin. A block
+// installed again after the cap purged it (a lender cycling through more blocks than the cap
+// holds) raises it by the block's size, up to kWarmBorrowedMax; after kWarmDecayMs without such
+// a block it halves, back toward the minimum, at the next free.
+constexpr size_t kWarmBorrowedMin = size_t{32} << 20;
+constexpr size_t kWarmBorrowedMax = size_t{256} << 20;
+constexpr uint64_t kWarmDecayMs = 1000;
+
+// Remembers a block the cap purged (bounded: the oldest are forgotten).
+void AddGhost(Holder& h, uintptr_t block, size_t size) ABSL_EXCLUSIVE_LOCKS_REQUIRED(h.mu) {
+  const uint64_t seq = ++h.warm_seq;
+  auto [it, added] = h.ghosts.insert({block, Holder::Warm{size, seq}});
+  if (!added) return;
+  h.ghost_order.push_back({block, seq});
+  h.ghost_bytes += size;
+  while (h.ghost_bytes > kWarmBorrowedMax && !h.ghost_order.empty()) {
+    auto g = h.ghosts.find(h.ghost_order.front().first);
+    const uint64_t front_seq = h.ghost_order.front().second;
+    h.ghost_order.pop_front();
+    if (g == h.ghosts.end() || g->second.seq != front_seq) continue;  // installed again since
+    h.ghost_bytes -= g->second.size;
+    h.ghosts.erase(g);
+  }
+}
+
+// A block not warm is installed: if the cap purged it, the cap was too small for this cycle.
+void NoteColdInstall(Holder& h, uintptr_t block) ABSL_EXCLUSIVE_LOCKS_REQUIRED(h.mu) {
+  auto g = h.ghosts.find(block);
+  if (g == h.ghosts.end()) return;
+  h.warm_cap = std::min(kWarmBorrowedMax, h.warm_cap + g->second.size);
+  h.warm_raised_ms = os::NowMs();
+  h.ghost_bytes -= g->second.size;
+  h.ghosts.erase(g);  // its ghost_order entry is stale now: skipped when reached
+}
 
 // Forgets warm ranges overlapping [block, block + size), which is being installed; their parts
 // outside it are purged (no untracked resident memory). Returns true if one of them was the
@@ -364,13 +406,29 @@ void PurgeBorrowed(Holder& h, uintptr_t block, size_t size, InstallMemory memory
     auto it = h.warm.find(e.first);
     return it != h.warm.end() && it->second.seq == e.second ? it : h.warm.end();
   };
-  while (h.warm_bytes > kWarmBorrowedCap && !h.warm_order.empty()) {
+  if (h.warm_cap > kWarmBorrowedMin) {
+    const uint64_t now = os::NowMs();
+    if (now - h.warm_raised_ms > kWarmDecayMs) {
+      h.warm_cap = std::max(kWarmBorrowedMin, h.warm_cap / 2);
+      h.warm_raised_ms = now;
+    }
+  }
+  while (h.warm_bytes > h.warm_cap && !h.warm_order.empty()) {
     auto it = live(h.warm_order.front());
     h.warm_order.pop_front();
     if (it == h.warm.end()) continue;  // installed again since
     os::Purge(reinterpret_cast<void*>(it->first), it->second.size);
+    AddGhost(h, it->first, it->second.size);
     h.warm_bytes -= it->second.size;
     h.warm.erase(it);
+  }
+  if (h.ghost_order.size() > 2 * h.ghosts.size() + 64) {  // the same for the ghosts
+    decltype(h.ghost_order) kept(h.ghost_order.get_allocator());
+    for (const auto& e : h.ghost_order) {
+      auto g = h.ghosts.find(e.first);
+      if (g != h.ghosts.end() && g->second.seq == e.second) kept.push_back(e);
+    }
+    h.ghost_order.swap(kept);
   }
   if (h.warm_order.size() > 2 * h.warm.size() + 64) {  // drop the stale entries: amortized O(1)
     decltype(h.warm_order) kept(h.warm_order.get_allocator());
@@ -403,6 +461,7 @@ LoanCounters GetLoanCounters() {
     c.notes_queued = h.notes_queued;
     c.notes_pending = h.notes_pending;
     c.warm_borrowed_bytes = h.warm_bytes;
+    c.warm_borrowed_cap = h.warm_cap;
     for (const Holder::PeerMapping& pm : h.peers) c.shared_slices_mapped += pm.fd >= 0 ? 1 : 0;
   }
   c.notes_accepted = g_notes_accepted.load(std::memory_order_relaxed);
@@ -514,6 +573,7 @@ bool InstallForeign(uintptr_t block, size_t size, uint8_t block_class, uint32_t 
   const bool warm =
       memory == InstallMemory::kCommit &&
       (DropWarm(h, block, size) || h.MappingOf(static_cast<uint32_t>(slice)) != nullptr);
+  if (memory == InstallMemory::kCommit && !warm) NoteColdInstall(h, block);
   if (memory == InstallMemory::kCommit && !CommitBorrowed(h, block, size)) {
     *why = "the kernel refused to commit memory for the block";
     return false;

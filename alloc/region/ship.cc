@@ -779,6 +779,7 @@ ShipStats GetShipStats() {
   s.borrowed_bytes = c.borrowed_bytes;
   s.borrowed_blocks = c.borrowed_blocks;
   s.warm_borrowed_bytes = c.warm_borrowed_bytes;
+  s.warm_borrowed_cap = c.warm_borrowed_cap;
   s.notes_queued = c.notes_queued;
   s.notes_pending = c.notes_pending;
   s.notes_accepted = c.notes_accepted;

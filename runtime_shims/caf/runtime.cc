@@ -289,8 +289,9 @@ void ForEachCounter(P& p, F&& f) {
         &x.stale_notes, &x.reclaimed_blocks, &x.notes_relayed}) {
     f(*c);
   }
-  for (auto* c : {&x.loaned_bytes, &x.loaned_blocks, &x.borrowed_bytes, &x.borrowed_blocks,
-                  &x.warm_borrowed_bytes, &x.notes_pending, &x.shared_slices_mapped}) {
+  for (auto* c :
+       {&x.loaned_bytes, &x.loaned_blocks, &x.borrowed_bytes, &x.borrowed_blocks,
+        &x.warm_borrowed_bytes, &x.warm_borrowed_cap, &x.notes_pending, &x.shared_slices_mapped}) {
     f(*c);
   }
 }

@@ -25,6 +25,7 @@
 #include <cstring>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "alloc/region/ship_internal.h"
@@ -592,6 +593,46 @@ TEST(ShipTest, ACopiedBlockIsFaultedInForItsBytesBeforeTheyArriveAndNoFurther) {
   EXPECT_EQ(ResidentPages(block + (64 << 10), (1 << 20) - (64 << 10)), 0u);  // not the rest
   EXPECT_EQ(GetShipStats().installed_cold_bytes - before.installed_cold_bytes, 64u << 10);
   EXPECT_EQ(GetShipStats().installed_warm_bytes, before.installed_warm_bytes);
+}
+
+// A lender cycling through more blocks than the warm cap holds: the blocks installed again
+// after the cap purged them raise it, so the next cycle finds every block warm; a second later,
+// at the next free, the cap halves back to 32 MiB and the excess is purged.
+TEST(ShipTest, TheWarmCapGrowsForALenderCyclingMoreBlocksThanItHoldsAndDecays) {
+  AddressPlan plan = OwnPlan();
+  constexpr size_t kBlocks = 48, kBlock = size_t{1} << 20;  // 48 MiB of 1 MiB runs
+  std::vector<std::string> manifests;
+  for (size_t i = 0; i < kBlocks; ++i) {
+    manifests.push_back(ForeignManifest(plan, (size_t{512} << 20) + i * kBlock, kBlock));
+  }
+  std::string error;
+  auto cycle = [&] {  // install every block, then free them all, in the same order
+    const ShipStats before = GetShipStats();
+    std::vector<std::optional<Receipt>> held;
+    for (const std::string& m : manifests) {
+      held.push_back(Receipt::Open(m, 1, &error));
+      EXPECT_TRUE(held.back()) << error;
+    }
+    held.clear();
+    const ShipStats after = GetShipStats();
+    return std::pair{(after.installed_warm_bytes - before.installed_warm_bytes) / 4096,
+                     (after.installed_cold_bytes - before.installed_cold_bytes) / 4096};
+  };
+  const size_t cap0 = GetShipStats().warm_borrowed_cap;
+  EXPECT_EQ(cap0, size_t{32} << 20);
+  EXPECT_EQ(cycle(), (std::pair<uint64_t, uint64_t>{0, kBlocks}));  // first stay: all cold
+  EXPECT_LE(GetShipStats().warm_borrowed_bytes, cap0);              // 16 of them purged
+  const auto second = cycle();  // those 16 come back cold and raise the cap by 16 MiB
+  EXPECT_EQ(second.first + second.second, kBlocks);
+  EXPECT_GE(second.second, 16u);
+  EXPECT_GE(GetShipStats().warm_borrowed_cap, kBlocks * kBlock);
+  EXPECT_EQ(cycle(), (std::pair<uint64_t, uint64_t>{kBlocks, 0}));  // now every block is warm
+  EXPECT_EQ(GetShipStats().warm_borrowed_bytes, kBlocks * kBlock);
+  // No purged block came back for a second: the next free halves the cap (not below 32 MiB).
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+  Receipt::Open(ForeignManifest(plan, size_t{600} << 20), 1, &error).reset();
+  EXPECT_EQ(GetShipStats().warm_borrowed_cap, size_t{32} << 20);
+  EXPECT_LE(GetShipStats().warm_borrowed_bytes, size_t{32} << 20);
 }
 
 TEST(ShipTest, NotesAboutAnotherLendersBlocksAreRelayedToThatLenderNotApplied) {
