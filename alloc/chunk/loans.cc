@@ -131,7 +131,8 @@ class Holder {
   // stale: skipped).
   struct Warm {
     size_t size;
-    uint64_t seq;  // its entry in warm_order
+    uint64_t seq;       // its entry in warm_order
+    uint64_t freed_ms;  // when it went warm (os::NowMs)
   };
   AddressMap<Warm> warm ABSL_GUARDED_BY(mu);
   std::deque<std::pair<uintptr_t, uint64_t>, MetaAllocator<std::pair<uintptr_t, uint64_t>>>
@@ -141,7 +142,7 @@ class Holder {
   // The warm cap now (see kWarmBorrowedMin): raised by a block installed again soon after the
   // cap made it purge, halved toward the minimum when that has not happened for a while.
   size_t warm_cap ABSL_GUARDED_BY(mu) = size_t{32} << 20;
-  uint64_t warm_raised_ms ABSL_GUARDED_BY(mu) = 0;  // when the cap last grew or shrank
+  uint64_t warm_changed_ms ABSL_GUARDED_BY(mu) = 0;  // when the cap last grew or shrank
   // Blocks the cap purged, most recent last, at most kWarmBorrowedMax bytes of them: a block
   // installed again while listed here would have been warm under a larger cap.
   AddressMap<Warm> ghosts ABSL_GUARDED_BY(mu);  // seq: its entry in ghost_order
@@ -284,8 +285,10 @@ Borrowed Unregister(Holder& h, uintptr_t block, const char* op)
 // then copied in without a page fault per page (purging every freed block cost ship mode a third
 // of its speed in bench/workloads/ship_loopback). The cap starts at kWarmBorrowedMin. A block
 // installed again after the cap purged it (a lender cycling through more blocks than the cap
-// holds) raises it by the block's size, up to kWarmBorrowedMax; after kWarmDecayMs without such
-// a block it halves, back toward the minimum, at the next free.
+// holds) raises it by the block's size, up to kWarmBorrowedMax. When the oldest warm block has
+// waited kWarmDecayMs without being installed again, and the cap has not changed for as long,
+// the cap halves, back toward the minimum, at the next free: memory a lender's cycle reuses
+// within that time stays, memory it stopped reusing goes.
 constexpr size_t kWarmBorrowedMin = size_t{32} << 20;
 constexpr size_t kWarmBorrowedMax = size_t{256} << 20;
 constexpr uint64_t kWarmDecayMs = 1000;
@@ -293,7 +296,7 @@ constexpr uint64_t kWarmDecayMs = 1000;
 // Remembers a block the cap purged (bounded: the oldest are forgotten).
 void AddGhost(Holder& h, uintptr_t block, size_t size) ABSL_EXCLUSIVE_LOCKS_REQUIRED(h.mu) {
   const uint64_t seq = ++h.warm_seq;
-  auto [it, added] = h.ghosts.insert({block, Holder::Warm{size, seq}});
+  auto [it, added] = h.ghosts.insert({block, Holder::Warm{size, seq, 0}});
   if (!added) return;
   h.ghost_order.push_back({block, seq});
   h.ghost_bytes += size;
@@ -312,7 +315,7 @@ void NoteColdInstall(Holder& h, uintptr_t block) ABSL_EXCLUSIVE_LOCKS_REQUIRED(h
   auto g = h.ghosts.find(block);
   if (g == h.ghosts.end()) return;
   h.warm_cap = std::min(kWarmBorrowedMax, h.warm_cap + g->second.size);
-  h.warm_raised_ms = os::NowMs();
+  h.warm_changed_ms = os::NowMs();
   h.ghost_bytes -= g->second.size;
   h.ghosts.erase(g);  // its ghost_order entry is stale now: skipped when reached
 }
@@ -399,18 +402,19 @@ void PurgeBorrowed(Holder& h, uintptr_t block, size_t size, InstallMemory memory
     return;
   }
   const uint64_t seq = ++h.warm_seq;
-  h.warm[block] = {size, seq};  // not warm before: installing it dropped any warm overlap
+  const uint64_t now = os::NowMs();
+  h.warm[block] = {size, seq, now};  // not warm before: installing it dropped any warm overlap
   h.warm_order.push_back({block, seq});
   h.warm_bytes += size;
   auto live = [&h](const std::pair<uintptr_t, uint64_t>& e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(h.mu) {
     auto it = h.warm.find(e.first);
     return it != h.warm.end() && it->second.seq == e.second ? it : h.warm.end();
   };
-  if (h.warm_cap > kWarmBorrowedMin) {
-    const uint64_t now = os::NowMs();
-    if (now - h.warm_raised_ms > kWarmDecayMs) {
+  if (h.warm_cap > kWarmBorrowedMin && now - h.warm_changed_ms > kWarmDecayMs) {
+    while (live(h.warm_order.front()) == h.warm.end()) h.warm_order.pop_front();  // stale
+    if (now - live(h.warm_order.front())->second.freed_ms > kWarmDecayMs) {
       h.warm_cap = std::max(kWarmBorrowedMin, h.warm_cap / 2);
-      h.warm_raised_ms = now;
+      h.warm_changed_ms = now;
     }
   }
   while (h.warm_bytes > h.warm_cap && !h.warm_order.empty()) {

@@ -329,8 +329,8 @@ struct ShipStats {
   size_t warm_borrowed_bytes = 0;   // freed borrowed memory kept resident for the next shipment
                                     // at those addresses, up to the cap (the oldest is purged)
   size_t warm_borrowed_cap = 0;     // that cap: 32 MiB; raised, up to 256 MiB, by each block
-                                    // installed again after the cap purged it; halved back
-                                    // after a second without one (at the next free)
+                                    // installed again after the cap purged it; halved back at
+                                    // a free once the oldest warm block waited a second unused
   uint64_t notes_queued = 0;        // notes queued here for lenders, ever
   size_t notes_pending = 0;         // of those, not yet taken by the engine
   uint64_t notes_accepted = 0;      // notes from holders that ended or moved a loan of ours

@@ -596,8 +596,9 @@ TEST(ShipTest, ACopiedBlockIsFaultedInForItsBytesBeforeTheyArriveAndNoFurther) {
 }
 
 // A lender cycling through more blocks than the warm cap holds: the blocks installed again
-// after the cap purged them raise it, so the next cycle finds every block warm; a second later,
-// at the next free, the cap halves back to 32 MiB and the excess is purged.
+// after the cap purged them raise it, so the next cycles find every block warm; once the
+// oldest warm block has waited a second, the next free halves the cap back to 32 MiB and the
+// excess is purged.
 TEST(ShipTest, TheWarmCapGrowsForALenderCyclingMoreBlocksThanItHoldsAndDecays) {
   AddressPlan plan = OwnPlan();
   constexpr size_t kBlocks = 48, kBlock = size_t{1} << 20;  // 48 MiB of 1 MiB runs
@@ -627,8 +628,9 @@ TEST(ShipTest, TheWarmCapGrowsForALenderCyclingMoreBlocksThanItHoldsAndDecays) {
   EXPECT_GE(second.second, 16u);
   EXPECT_GE(GetShipStats().warm_borrowed_cap, kBlocks * kBlock);
   EXPECT_EQ(cycle(), (std::pair<uint64_t, uint64_t>{kBlocks, 0}));  // now every block is warm
+  EXPECT_EQ(cycle(), (std::pair<uint64_t, uint64_t>{kBlocks, 0}));  // and stays so
   EXPECT_EQ(GetShipStats().warm_borrowed_bytes, kBlocks * kBlock);
-  // No purged block came back for a second: the next free halves the cap (not below 32 MiB).
+  // The warm blocks wait a second unused: the next free halves the cap (not below 32 MiB).
   std::this_thread::sleep_for(std::chrono::milliseconds(1100));
   Receipt::Open(ForeignManifest(plan, size_t{600} << 20), 1, &error).reset();
   EXPECT_EQ(GetShipStats().warm_borrowed_cap, size_t{32} << 20);
