@@ -139,8 +139,8 @@ class Holder {
       warm_order ABSL_GUARDED_BY(mu);  // (block, seq), oldest first
   uint64_t warm_seq ABSL_GUARDED_BY(mu) = 0;
   size_t warm_bytes ABSL_GUARDED_BY(mu) = 0;
-  // The warm cap now (see kWarmBorrowedMin): raised by a block installed again soon after the
-  // cap made it purge, halved toward the minimum when that has not happened for a while.
+  // The warm cap now (see kWarmBorrowedMin): raised by a block installed again after the cap
+  // made it purge, halved toward the minimum once the oldest warm block waited unused.
   size_t warm_cap ABSL_GUARDED_BY(mu) = size_t{32} << 20;
   uint64_t warm_changed_ms ABSL_GUARDED_BY(mu) = 0;  // when the cap last grew or shrank
   // Blocks the cap purged, most recent last, at most kWarmBorrowedMax bytes of them: a block
@@ -293,6 +293,19 @@ constexpr size_t kWarmBorrowedMin = size_t{32} << 20;
 constexpr size_t kWarmBorrowedMax = size_t{256} << 20;
 constexpr uint64_t kWarmDecayMs = 1000;
 
+// Drops the entries of `order` whose block is gone from `map` or there again under another seq,
+// once they outnumber the live ones: amortized O(1) per entry.
+template <class Map, class Order>
+void DropStale(const Map& map, Order& order) {
+  if (order.size() <= 2 * map.size() + 64) return;
+  Order kept(order.get_allocator());
+  for (const auto& e : order) {
+    auto it = map.find(e.first);
+    if (it != map.end() && it->second.seq == e.second) kept.push_back(e);
+  }
+  order.swap(kept);
+}
+
 // Remembers a block the cap purged (bounded: the oldest are forgotten).
 void AddGhost(Holder& h, uintptr_t block, size_t size) ABSL_EXCLUSIVE_LOCKS_REQUIRED(h.mu) {
   const uint64_t seq = ++h.warm_seq;
@@ -426,21 +439,8 @@ void PurgeBorrowed(Holder& h, uintptr_t block, size_t size, InstallMemory memory
     h.warm_bytes -= it->second.size;
     h.warm.erase(it);
   }
-  if (h.ghost_order.size() > 2 * h.ghosts.size() + 64) {  // the same for the ghosts
-    decltype(h.ghost_order) kept(h.ghost_order.get_allocator());
-    for (const auto& e : h.ghost_order) {
-      auto g = h.ghosts.find(e.first);
-      if (g != h.ghosts.end() && g->second.seq == e.second) kept.push_back(e);
-    }
-    h.ghost_order.swap(kept);
-  }
-  if (h.warm_order.size() > 2 * h.warm.size() + 64) {  // drop the stale entries: amortized O(1)
-    decltype(h.warm_order) kept(h.warm_order.get_allocator());
-    for (const auto& e : h.warm_order) {
-      if (live(e) != h.warm.end()) kept.push_back(e);
-    }
-    h.warm_order.swap(kept);
-  }
+  DropStale(h.warm, h.warm_order);
+  DropStale(h.ghosts, h.ghost_order);
 }
 
 // Queues the note for the block's lender unless that lender has been forgotten since.
