@@ -10,13 +10,13 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
-#include <deque>
 #include <map>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "alloc/chunk/chunk_space.h"
 #include "alloc/chunk/space.h"
+#include "alloc/chunk/warm_cache.h"
 #include "alloc/os/heap.h"
 #include "alloc/os/mutex.h"
 #include "alloc/os/os.h"
@@ -126,29 +126,8 @@ class Holder {
   size_t notes_pending ABSL_GUARDED_BY(mu) = 0;
   uint64_t borrowed_total ABSL_GUARDED_BY(mu) = 0;
   uint64_t notes_queued ABSL_GUARDED_BY(mu) = 0;
-  // Freed borrowed blocks whose pages are still resident here (see kWarmBorrowedMin), by
-  // address, and the order they were freed in (entries of blocks installed again since are
-  // stale: skipped).
-  struct Warm {
-    size_t size;
-    uint64_t seq;       // its entry in warm_order
-    uint64_t freed_ms;  // when it went warm (os::NowMs)
-  };
-  AddressMap<Warm> warm ABSL_GUARDED_BY(mu);
-  std::deque<std::pair<uintptr_t, uint64_t>, MetaAllocator<std::pair<uintptr_t, uint64_t>>>
-      warm_order ABSL_GUARDED_BY(mu);  // (block, seq), oldest first
-  uint64_t warm_seq ABSL_GUARDED_BY(mu) = 0;
-  size_t warm_bytes ABSL_GUARDED_BY(mu) = 0;
-  // The warm cap now (see kWarmBorrowedMin): raised by a block installed again after the cap
-  // made it purge, halved toward the minimum once the oldest warm block waited unused.
-  size_t warm_cap ABSL_GUARDED_BY(mu) = size_t{32} << 20;
-  uint64_t warm_changed_ms ABSL_GUARDED_BY(mu) = 0;  // when the cap last grew or shrank
-  // Blocks the cap purged, most recent last, at most kWarmBorrowedMax bytes of them: a block
-  // installed again while listed here would have been warm under a larger cap.
-  AddressMap<Warm> ghosts ABSL_GUARDED_BY(mu);  // seq: its entry in ghost_order
-  std::deque<std::pair<uintptr_t, uint64_t>, MetaAllocator<std::pair<uintptr_t, uint64_t>>>
-      ghost_order ABSL_GUARDED_BY(mu);  // (block, seq), oldest first
-  size_t ghost_bytes ABSL_GUARDED_BY(mu) = 0;
+  // Freed borrowed blocks whose pages stay resident for their next install (warm_cache.h).
+  WarmCache warm ABSL_GUARDED_BY(mu){&os::Purge};
 
   // Lenders' memfds mapped over their slices here (shared mode), by slice.
   struct PeerMapping {
@@ -280,79 +259,6 @@ Borrowed Unregister(Holder& h, uintptr_t block, const char* op)
   return rec;
 }
 
-// Freed borrowed memory stays resident up to a cap, the oldest purged first: a lender reuses its
-// hottest blocks, so the same addresses soon come back in the next shipment, whose bytes are
-// then copied in without a page fault per page (purging every freed block cost ship mode a third
-// of its speed in bench/workloads/ship_loopback). The cap starts at kWarmBorrowedMin. A block
-// installed again after the cap purged it (a lender cycling through more blocks than the cap
-// holds) raises it by the block's size, up to kWarmBorrowedMax. When the oldest warm block has
-// waited kWarmDecayMs without being installed again, and the cap has not changed for as long,
-// the cap halves, back toward the minimum, at the next free: memory a lender's cycle reuses
-// within that time stays, memory it stopped reusing goes.
-constexpr size_t kWarmBorrowedMin = size_t{32} << 20;
-constexpr size_t kWarmBorrowedMax = size_t{256} << 20;
-constexpr uint64_t kWarmDecayMs = 1000;
-
-// Drops the entries of `order` whose block is gone from `map` or there again under another seq,
-// once they outnumber the live ones: amortized O(1) per entry.
-template <class Map, class Order>
-void DropStale(const Map& map, Order& order) {
-  if (order.size() <= 2 * map.size() + 64) return;
-  Order kept(order.get_allocator());
-  for (const auto& e : order) {
-    auto it = map.find(e.first);
-    if (it != map.end() && it->second.seq == e.second) kept.push_back(e);
-  }
-  order.swap(kept);
-}
-
-// Remembers a block the cap purged (bounded: the oldest are forgotten).
-void AddGhost(Holder& h, uintptr_t block, size_t size) ABSL_EXCLUSIVE_LOCKS_REQUIRED(h.mu) {
-  const uint64_t seq = ++h.warm_seq;
-  auto [it, added] = h.ghosts.insert({block, Holder::Warm{size, seq, 0}});
-  if (!added) return;
-  h.ghost_order.push_back({block, seq});
-  h.ghost_bytes += size;
-  while (h.ghost_bytes > kWarmBorrowedMax && !h.ghost_order.empty()) {
-    auto g = h.ghosts.find(h.ghost_order.front().first);
-    const uint64_t front_seq = h.ghost_order.front().second;
-    h.ghost_order.pop_front();
-    if (g == h.ghosts.end() || g->second.seq != front_seq) continue;  // installed again since
-    h.ghost_bytes -= g->second.size;
-    h.ghosts.erase(g);
-  }
-}
-
-// A block not warm is installed: if the cap purged it, the cap was too small for this cycle.
-void NoteColdInstall(Holder& h, uintptr_t block) ABSL_EXCLUSIVE_LOCKS_REQUIRED(h.mu) {
-  auto g = h.ghosts.find(block);
-  if (g == h.ghosts.end()) return;
-  h.warm_cap = std::min(kWarmBorrowedMax, h.warm_cap + g->second.size);
-  h.warm_changed_ms = os::NowMs();
-  h.ghost_bytes -= g->second.size;
-  h.ghosts.erase(g);  // its ghost_order entry is stale now: skipped when reached
-}
-
-// Forgets warm ranges overlapping [block, block + size), which is being installed; their parts
-// outside it are purged (no untracked resident memory). Returns true if one of them was the
-// block itself (its pages are resident).
-bool DropWarm(Holder& h, uintptr_t block, size_t size) ABSL_EXCLUSIVE_LOCKS_REQUIRED(h.mu) {
-  bool whole = false;
-  auto it = h.warm.lower_bound(block);
-  if (it != h.warm.begin() && std::prev(it)->first + std::prev(it)->second.size > block) --it;
-  while (it != h.warm.end() && it->first < block + size) {
-    whole = whole || (it->first == block && it->second.size == size);
-    const uintptr_t a = it->first, end = it->first + it->second.size;
-    if (a < block) os::Purge(reinterpret_cast<void*>(a), block - a);
-    if (end > block + size) {
-      os::Purge(reinterpret_cast<void*>(block + size), end - (block + size));
-    }
-    h.warm_bytes -= it->second.size;
-    it = h.warm.erase(it);
-  }
-  return whole;
-}
-
 // True if a block of slice `slice` is installed here or on its way out.
 bool BorrowedInSlice(Holder& h, uint32_t slice) ABSL_EXCLUSIVE_LOCKS_REQUIRED(h.mu) {
   if (slice < h.leaving.size() && h.leaving[slice] != 0) return true;
@@ -403,7 +309,7 @@ void UnmapIfForgottenAndEmpty(Holder& h, uintptr_t block) ABSL_EXCLUSIVE_LOCKS_R
 }
 
 // A borrowed block leaves this process (freed or shipped on): its memory becomes inaccessible
-// (ASan) and, if it was copied here, warm, and the oldest warm memory over the cap is purged.
+// (ASan) and, if it was copied here, warm (WarmCache::Add purges what goes over the cap).
 // Under the lock, so that a purge never hits the same addresses installed again meanwhile.
 // Memory of a slice mapped from its lender's memfd is the lender's pages: never purged here.
 void PurgeBorrowed(Holder& h, uintptr_t block, size_t size, InstallMemory memory)
@@ -414,33 +320,7 @@ void PurgeBorrowed(Holder& h, uintptr_t block, size_t size, InstallMemory memory
       (slice >= 0 && h.MappingOf(static_cast<uint32_t>(slice)) != nullptr)) {
     return;
   }
-  const uint64_t seq = ++h.warm_seq;
-  const uint64_t now = os::NowMs();
-  h.warm[block] = {size, seq, now};  // not warm before: installing it dropped any warm overlap
-  h.warm_order.push_back({block, seq});
-  h.warm_bytes += size;
-  auto live = [&h](const std::pair<uintptr_t, uint64_t>& e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(h.mu) {
-    auto it = h.warm.find(e.first);
-    return it != h.warm.end() && it->second.seq == e.second ? it : h.warm.end();
-  };
-  if (h.warm_cap > kWarmBorrowedMin && now - h.warm_changed_ms > kWarmDecayMs) {
-    while (live(h.warm_order.front()) == h.warm.end()) h.warm_order.pop_front();  // stale
-    if (now - live(h.warm_order.front())->second.freed_ms > kWarmDecayMs) {
-      h.warm_cap = std::max(kWarmBorrowedMin, h.warm_cap / 2);
-      h.warm_changed_ms = now;
-    }
-  }
-  while (h.warm_bytes > h.warm_cap && !h.warm_order.empty()) {
-    auto it = live(h.warm_order.front());
-    h.warm_order.pop_front();
-    if (it == h.warm.end()) continue;  // installed again since
-    os::Purge(reinterpret_cast<void*>(it->first), it->second.size);
-    AddGhost(h, it->first, it->second.size);
-    h.warm_bytes -= it->second.size;
-    h.warm.erase(it);
-  }
-  DropStale(h.warm, h.warm_order);
-  DropStale(h.ghosts, h.ghost_order);
+  h.warm.Add(block, size, os::NowMs());
 }
 
 // Queues the note for the block's lender unless that lender has been forgotten since.
@@ -464,8 +344,8 @@ LoanCounters GetLoanCounters() {
     c.borrowed_total = h.borrowed_total;
     c.notes_queued = h.notes_queued;
     c.notes_pending = h.notes_pending;
-    c.warm_borrowed_bytes = h.warm_bytes;
-    c.warm_borrowed_cap = h.warm_cap;
+    c.warm_borrowed_bytes = h.warm.bytes();
+    c.warm_borrowed_cap = h.warm.cap();
     for (const Holder::PeerMapping& pm : h.peers) c.shared_slices_mapped += pm.fd >= 0 ? 1 : 0;
   }
   c.notes_accepted = g_notes_accepted.load(std::memory_order_relaxed);
@@ -575,9 +455,8 @@ bool InstallForeign(uintptr_t block, size_t size, uint8_t block_class, uint32_t 
   // Resident already: warm from its last stay, or the lender's own pages (its slice is mapped
   // here from its memfd, so copy mode writes into pages that exist).
   const bool warm =
-      memory == InstallMemory::kCommit &&
-      (DropWarm(h, block, size) || h.MappingOf(static_cast<uint32_t>(slice)) != nullptr);
-  if (memory == InstallMemory::kCommit && !warm) NoteColdInstall(h, block);
+      memory == InstallMemory::kCommit && (h.warm.Take(block, size, os::NowMs()) ||
+                                           h.MappingOf(static_cast<uint32_t>(slice)) != nullptr);
   if (memory == InstallMemory::kCommit && !CommitBorrowed(h, block, size)) {
     *why = "the kernel refused to commit memory for the block";
     return false;
@@ -734,7 +613,7 @@ bool MapLenderSlice(uint32_t lender, const SharedSliceId& id, char* why, size_t 
     return false;
   }
   const uintptr_t lo = plan.SliceBase(lender);
-  DropWarm(h, lo, plan.slice_bytes);  // copied memory there is replaced by the lender's pages
+  h.warm.Drop(lo, plan.slice_bytes);  // copied memory there is replaced by the lender's pages
   if (!os::MapSharedAt(reinterpret_cast<void*>(lo), plan.slice_bytes, fd, 0, /*accessible=*/true,
                        &error)) {
     os::CloseFile(fd);

@@ -61,7 +61,7 @@ struct LoanCounters {
   uint64_t notes_relayed = 0;       // notes for other lenders, received here and queued for them
   size_t notes_pending = 0;         // queued, not yet taken by the engine
   size_t warm_borrowed_bytes = 0;   // freed borrowed memory still resident here (<= the cap)
-  size_t warm_borrowed_cap = 0;     // that cap now: 32 MiB, up to 256 MiB (loans.cc)
+  size_t warm_borrowed_cap = 0;     // that cap now: 32 MiB, up to 256 MiB (warm_cache.h)
   size_t shared_slices_mapped = 0;  // lenders' memfds mapped here now (shared mode)
 };
 LoanCounters GetLoanCounters();
@@ -101,8 +101,8 @@ bool InstallForeign(uintptr_t block, size_t size, uint8_t block_class, uint32_t 
                     InstallMemory memory, bool* resident, const char** why);
 // Called by ReleaseBlock for a block outside this process's slice (the region freed it, or an
 // install is undone): unregisters and uncharges it, queues a return note, and keeps its pages
-// resident for the next install at that address (up to the warm cap of such memory: 32 MiB,
-// raised up to 256 MiB for a lender that cycles through more; the oldest is purged).
+// resident for the next install at that address (WarmCache: up to its cap of such memory, 32
+// MiB raised up to 256 MiB for a lender that cycles through more; the oldest is purged).
 size_t ReleaseForeign(BlockHeader* b);
 // A borrowed block leaves inside a region shipped to another process: unregistered and
 // uncharged now; its memory stays readable (for the engine to write it out) until ForeignSent or
