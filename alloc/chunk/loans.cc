@@ -419,7 +419,6 @@ size_t ReclaimLoans(uint32_t holder) {
 
 bool InstallForeign(uintptr_t block, size_t size, uint8_t block_class, uint32_t generation,
                     InstallMemory memory, bool* resident, const char** why) {
-  *resident = memory == InstallMemory::kMapped;
   Space& space = chunk_internal::ProcessSpace();
   const AddressPlan& plan = space.plan();
   const int slice = plan.SliceOf(block);
@@ -472,7 +471,7 @@ bool InstallForeign(uintptr_t block, size_t size, uint8_t block_class, uint32_t 
   MapBorrowed(h, block, size, /*install=*/true);
   h.borrowed_bytes += size;
   ++h.borrowed_total;
-  *resident = *resident || warm;
+  *resident = memory == InstallMemory::kMapped || warm;
   return true;
 }
 

@@ -92,11 +92,11 @@ enum class InstallMemory : uint8_t {
 };
 // Installs the block [block, block + size) of another process's slice, lent under `generation`:
 // commits its memory (kCommit), registers it in the chunk map, charges it. Its header is not
-// read or written (its bytes arrive later). *resident: whether its pages exist already (kMapped;
-// a kCommit block still warm from its last stay, or of a slice mapped here from its lender's
-// memfd); otherwise the caller may prefault the part its bytes will fill. Returns false with
-// *why (a static string) if the block is not in another slice, overlaps a block installed here,
-// or cannot be committed or charged.
+// read or written (its bytes arrive later). *resident, on success: whether its pages exist
+// (kMapped; a kCommit block still warm from its last stay, or of a slice mapped here from its
+// lender's memfd); otherwise the caller may prefault the part its bytes will fill. Returns false
+// with *why (a static string) if the block is not in another slice, overlaps a block installed
+// here, or cannot be committed or charged.
 bool InstallForeign(uintptr_t block, size_t size, uint8_t block_class, uint32_t generation,
                     InstallMemory memory, bool* resident, const char** why);
 // Called by ReleaseBlock for a block outside this process's slice (the region freed it, or an

@@ -12,12 +12,11 @@ WarmCache::AddressMap<WarmCache::Entry>::iterator WarmCache::Live(
   return it != map.end() && it->second.seq == e.second ? it : map.end();
 }
 
-void WarmCache::DropStale(const AddressMap<Entry>& map, Order& order) {
+void WarmCache::DropStale(AddressMap<Entry>& map, Order& order) {
   if (order.size() <= 2 * map.size() + 64) return;
   Order kept(order.get_allocator());
   for (const auto& e : order) {
-    auto it = map.find(e.first);
-    if (it != map.end() && it->second.seq == e.second) kept.push_back(e);
+    if (Live(map, e) != map.end()) kept.push_back(e);
   }
   order.swap(kept);
 }

@@ -70,7 +70,7 @@ class WarmCache {
   static AddressMap<Entry>::iterator Live(AddressMap<Entry>& map,
                                           const std::pair<uintptr_t, uint64_t>& e);
   // Drops stale entries of `order` once they outnumber the live ones (amortized O(1)).
-  static void DropStale(const AddressMap<Entry>& map, Order& order);
+  static void DropStale(AddressMap<Entry>& map, Order& order);
 
   PurgeFn purge_;
   AddressMap<Entry> warm_;  // by address

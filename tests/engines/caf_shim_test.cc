@@ -515,6 +515,15 @@ class HoldingSink final : public lifecycle::Unary<examples::Word> {
   std::vector<lifecycle::Envelope<examples::Word>> held_;
 };
 
+// The options of the word jobs below: batches of 8 words on `processes` processes.
+JobOptions WordJobOptions(int processes) {
+  JobOptions o = Options();
+  o.batch_size = 8;
+  o.processes = processes;
+  o.timeout_seconds = 30 * kSlowdown;
+  return o;
+}
+
 // Registered in the test and in the worker processes (main).
 void RegisterHoldingJob() {
   lifecycle::RegisterJob("test_hold", [](const JobParams&) {
@@ -528,11 +537,7 @@ void RegisterHoldingJob() {
 
 TEST(CafShimTest, BatchesHeldUntilAnOperatorIsDestroyedStillGoHome) {
   RegisterHoldingJob();
-  JobOptions o = Options();
-  o.batch_size = 8;
-  o.processes = 2;
-  o.timeout_seconds = 30 * kSlowdown;
-  JobResult r = RunJob("test_hold", JobParams(), o);
+  JobResult r = RunJob("test_hold", JobParams(), WordJobOptions(2));
   ASSERT_TRUE(r.ok) << r.error;
   EXPECT_EQ(r.totals["records"], 2u * 3200u);
   EXPECT_GE(r.totals["held_batches"], 2u * 400u);  // an exchange splits batches
@@ -605,11 +610,7 @@ void RegisterOnwardJob() {
 
 TEST(CafShimTest, ABatchSentOnWholeShipsOnToAThirdProcessAndHomeWithoutACopy) {
   RegisterOnwardJob();
-  JobOptions o = Options();
-  o.batch_size = 8;
-  o.processes = 3;
-  o.timeout_seconds = 30 * kSlowdown;
-  JobResult r = RunJob("test_onward", JobParams(), o);
+  JobResult r = RunJob("test_onward", JobParams(), WordJobOptions(3));
   ASSERT_TRUE(r.ok) << r.error;
   EXPECT_EQ(r.totals["relayed"], 3200u);
   EXPECT_EQ(r.totals["sunk"], 3200u);
