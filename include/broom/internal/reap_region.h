@@ -59,9 +59,10 @@ class ReapRegion final : public Region {
   static constexpr uint16_t kOutgrowCapacity = 16;
   static constexpr size_t kOutgrowBytes = size_t{16} << 10;
 
-  // Allocates from the size class of `size`: pops the class's allocation list (about 15
-  // instructions with a size known at compile time, 21 with a size from memory: the class
-  // table lookup, two loads, the tag check, three stores). Alignments up to 64 are
+  // Allocates from the size class of `size`: pops the class's allocation list (17
+  // instructions with a size from memory, counted in reap_batch's pair loop, fewer with a size
+  // known at compile time: the class table lookup, two loads, the tag check, three stores and
+  // the count). Alignments up to 64 are
   // served from slabs (a class whose size is a multiple of the alignment), larger ones from a block
   // of their own. When the list is empty, the current slab's own list is taken over inline;
   // otherwise an empty list, sizes above 1 KiB with a runtime size, and errors take one
@@ -237,8 +238,9 @@ inline void* ReapRegion::Allocate(size_t size, size_t align) {
                    ((0x10116u >> align) & 1) != 0)) {
     // (size + 15) >> 4 as ((size - 1) >> 4) + 1: size - 1 is in a register from the bound
     // test, and the + 1 folds into the load's displacement (one instruction fewer).
-    const size_t c = internal::kReapClasses.class_of[((size - 1) >> 4) + 1];
-    ClassState& s = classes_[c];
+    const size_t c4 = internal::kReapClasses.class_of_x4[((size - 1) >> 4) + 1];
+    ClassState& s = *reinterpret_cast<ClassState*>(reinterpret_cast<char*>(classes_) + c4 * 8);
+    const size_t c = c4 >> 2;
     auto* p = static_cast<uintptr_t*>(s.free);
     if (BROOM_UNLIKELY(p == nullptr) && s.slab != nullptr && s.slab->free_list != nullptr &&
         (s.capacity >= kOutgrowCapacity || s.slab->live_objects != 1)) {
@@ -253,8 +255,11 @@ inline void* ReapRegion::Allocate(size_t size, size_t align) {
       if (BROOM_UNLIKELY(p[1] != (internal::kReapFreedTag ^ reinterpret_cast<uintptr_t>(p)))) {
         DieLostTag(p);
       }
-      s.free = reinterpret_cast<void*>(p[0]);
-      p[1] = 0;  // clear the freed tag
+      const uintptr_t next = p[0];
+      s.free = reinterpret_cast<void*>(next);
+      // Overwrite the freed tag with a value it never equals, already in a register: a
+      // pointer (kReapFreedTag).
+      p[1] = next;
       --s.nfree;
       return p;
     }
