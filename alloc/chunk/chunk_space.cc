@@ -140,6 +140,7 @@ QuarantinePolicy QuarantineFromEnv() {
 
 Chunks::Chunks() : space(InitialPlan()), pool(&space) {
   space.Publish();
+  space.set_huge_pages(GetOption(Option::kHugePages) != 0);
   g_own_slice_base = reinterpret_cast<uintptr_t>(space.slice_base());
   g_own_slice_bytes = space.slice_bytes();
   RetentionPolicy retention;

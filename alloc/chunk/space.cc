@@ -109,6 +109,7 @@ char* Space::Carve(size_t chunks, AllocError* error) {
       *error = AllocError::kOutOfMemory;
       return nullptr;
     }
+    if (huge_pages_) os::AdviseHugePages(committed_end, step);
     committed_end_.store(committed_end + step, std::memory_order_relaxed);
   }
   frontier_.store(p + bytes, std::memory_order_relaxed);

@@ -96,6 +96,13 @@ class Space {
   // with *error = kOutOfMemory if the slice is exhausted or the kernel refuses to commit.
   char* Carve(size_t chunks, AllocError* error);
 
+  // Off by default (BROOM_HUGE_PAGES turns it on for the process's space): when on, every
+  // commit step Carve commits from now on is advised for transparent huge pages
+  // (os::AdviseHugePages; advice only, so a kernel that refuses changes nothing). Steps
+  // committed before stay as they are. Blocks borrowed from other slices are not advised.
+  void set_huge_pages(bool on) { huge_pages_ = on; }
+  bool huge_pages() const { return huge_pages_; }
+
   // Stores `word` in the map words of `chunks` chunks from `chunk` (release order): a run's
   // header address, CarvedMapWord(size) for a chunk of blocks, 0 for a free run chunk.
   void SetMap(char* chunk, size_t chunks, uintptr_t word);
@@ -142,6 +149,7 @@ class Space {
   const char* plan_problem_ = nullptr;
   int plan_errno_ = 0;
   int shared_fd_ = -1;
+  bool huge_pages_ = false;
   const char* shared_problem_ = nullptr;
   int shared_errno_ = 0;
 };

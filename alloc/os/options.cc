@@ -63,6 +63,7 @@ constexpr OptionRow kTable[] = {
     {"BROOM_PLAN_PROCESSES", kPlanProcessesDefault, 1, 4095, nullptr, "an integer 1..4095"},
     {"BROOM_PLAN_INDEX", 0, 0, 4094, nullptr, "an integer 0..4094"},
     {"BROOM_PLAN_SHARED", 0, 0, 1, kSwitchWords, "0/off or 1/on"},
+    {"BROOM_HUGE_PAGES", 0, 0, 1, kSwitchWords, "0/off or 1/on"},
 };
 static_assert(sizeof(kTable) / sizeof(kTable[0]) == static_cast<size_t>(Option::kCount),
               "one row per Option");

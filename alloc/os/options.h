@@ -28,6 +28,7 @@ enum class Option : int {
   kPlanProcesses,  // BROOM_PLAN_PROCESSES: slices in the plan (processes a job may have)
   kPlanIndex,      // BROOM_PLAN_INDEX: this process's slice (the driver is 0; set for workers)
   kPlanShared,     // BROOM_PLAN_SHARED: 0/1, back this process's slice with shared memory
+  kHugePages,      // BROOM_HUGE_PAGES: 0/1, ask for transparent huge pages (MADV_HUGEPAGE)
   kCount,
 };
 

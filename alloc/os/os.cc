@@ -75,6 +75,8 @@ void DescribeMapping(uintptr_t lo, uintptr_t hi, char* buf, size_t n) {
 
 bool Commit(void* p, size_t size) { return mprotect(p, size, PROT_READ | PROT_WRITE) == 0; }
 
+bool AdviseHugePages(void* p, size_t size) { return madvise(p, size, MADV_HUGEPAGE) == 0; }
+
 void Purge(void* p, size_t size) { madvise(p, size, MADV_DONTNEED); }
 
 bool Prefault(void* p, size_t size) {

@@ -20,6 +20,11 @@ bool ReserveAt(void* p, size_t size, int* error);
 void DescribeMapping(uintptr_t lo, uintptr_t hi, char* buf, size_t n);
 // Makes [p, p + size) readable and writable. Returns false if the kernel refuses.
 bool Commit(void* p, size_t size);
+// Asks for transparent huge pages over [p, p + size) (MADV_HUGEPAGE: the kernel may then back
+// 2 MiB-aligned ranges with one page each, fewer TLB misses for memory read at random, at the
+// cost of resident memory in 2 MiB steps). Advice only: returns false if the kernel refuses
+// (no THP support, or THP "never"); nothing else changes.
+bool AdviseHugePages(void* p, size_t size);
 // Returns the physical pages of [p, p + size) to the OS; the range stays accessible and reads
 // as zeros afterwards.
 void Purge(void* p, size_t size);

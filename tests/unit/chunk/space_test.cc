@@ -3,9 +3,35 @@
 #include "alloc/chunk/space.h"
 
 #include <gtest/gtest.h>
+#include <sys/mman.h>
+
+#include <cstdio>
+#include <cstring>
+#include <string>
 
 namespace broom::internal {
 namespace {
+
+// The VmFlags line of the mapping of /proc/self/smaps that holds `p` ("" if none).
+std::string VmFlagsOf(const void* p) {
+  FILE* f = std::fopen("/proc/self/smaps", "r");
+  if (f == nullptr) return "";
+  const uintptr_t a = reinterpret_cast<uintptr_t>(p);
+  bool inside = false;
+  std::string flags;
+  char line[512];
+  while (std::fgets(line, sizeof(line), f) != nullptr) {
+    unsigned long lo = 0, hi = 0;  // NOLINT(runtime/int): sscanf's %lx
+    if (std::sscanf(line, "%lx-%lx ", &lo, &hi) == 2) {
+      inside = lo <= a && a < hi;
+    } else if (inside && std::strncmp(line, "VmFlags:", 8) == 0) {
+      flags = line;
+      break;
+    }
+  }
+  std::fclose(f);
+  return flags;
+}
 
 TEST(SpaceTest, CarvesContiguousZeroedChunksUntilTheSpaceRunsOut) {
   Space space(16 * kChunkSize);
@@ -47,6 +73,26 @@ TEST(SpaceTest, MapWordsAreSetPerChunkAndATestSpaceIsNotPublished) {
   EXPECT_EQ(space.MapWord(p), kMapQuarantined);
   EXPECT_EQ(g_space.base, published);
   EXPECT_FALSE(InSpace(p));
+}
+
+TEST(SpaceTest, HugePagesAdviseOnlyTheStepsCommittedWhileOn) {
+  Space space(3 * Space::kCommitStep);
+  AllocError error = AllocError::kNone;
+  char* off = space.Carve(1, &error);  // the first step, committed with the advice off
+  ASSERT_NE(off, nullptr);
+  EXPECT_EQ(VmFlagsOf(off).find(" hg"), std::string::npos) << VmFlagsOf(off);
+  if (!os::AdviseHugePages(off, Space::kCommitStep)) {
+    GTEST_SKIP() << "this kernel has no transparent huge pages";
+  }
+  madvise(off, Space::kCommitStep, MADV_NOHUGEPAGE);  // undo the probe
+  EXPECT_FALSE(space.huge_pages());
+  space.set_huge_pages(true);
+  char* on = space.Carve(Space::kCommitStep / kChunkSize, &error);  // commits the second step
+  ASSERT_NE(on, nullptr);
+  char* second = space.slice_base() + Space::kCommitStep;
+  EXPECT_NE(VmFlagsOf(second).find(" hg"), std::string::npos) << VmFlagsOf(second);
+  EXPECT_EQ(VmFlagsOf(off).find(" hg"), std::string::npos) << VmFlagsOf(off);
+  second[0] = 1;  // still ordinary committed memory
 }
 
 }  // namespace

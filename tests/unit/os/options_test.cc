@@ -18,6 +18,7 @@ TEST(OptionsTest, EveryOptionHasItsBroomName) {
   EXPECT_STREQ(OptionName(Option::kQuarantineMs), "BROOM_QUARANTINE_MS");
   EXPECT_STREQ(OptionName(Option::kRetainedCapMb), "BROOM_RETAINED_CAP_MB");
   EXPECT_STREQ(OptionName(Option::kDecayMs), "BROOM_DECAY_MS");
+  EXPECT_STREQ(OptionName(Option::kHugePages), "BROOM_HUGE_PAGES");
 }
 
 TEST(OptionsTest, ValuesParseByTheirRowsRules) {
@@ -57,7 +58,7 @@ TEST_F(OptionsEnvTest, UnsetOptionsHaveTheirDefaults) {
         const bool ok = GetOption(Option::kReserveGb) == 64 && GetOption(Option::kChecks) == -1 &&
                         GetOption(Option::kQuarantineMs) == 0 &&
                         GetOption(Option::kRetainedCapMb) == 256 &&
-                        GetOption(Option::kDecayMs) == 1000;
+                        GetOption(Option::kDecayMs) == 1000 && GetOption(Option::kHugePages) == 0;
         _exit(ok ? 0 : 1);
       },
       testing::ExitedWithCode(0), "");
