@@ -62,11 +62,10 @@ class ReapRegion final : public Region {
   // Allocates from the size class of `size`: pops the class's allocation list (17
   // instructions with a size from memory, counted in reap_batch's pair loop, fewer with a size
   // known at compile time: the class table lookup, two loads, the tag check, three stores and
-  // the count). Alignments up to 64 are
-  // served from slabs (a class whose size is a multiple of the alignment), larger ones from a block
-  // of their own. When the list is empty, the current slab's own list is taken over inline;
-  // otherwise an empty list, sizes above 1 KiB with a runtime size, and errors take one
-  // out-of-line call.
+  // the count). Alignments up to 64 are served from slabs (a class whose size is a multiple of
+  // the alignment), larger ones from a block of their own. When the list is empty, the current
+  // slab's own list is taken over inline; otherwise an empty list, sizes above 1 KiB with a
+  // runtime size, and errors take one out-of-line call.
   inline void* Allocate(size_t size, size_t align = kDefaultAlignment);
 
   // Frees one object for reuse; null is ignored. Fatal (always checked), naming this region and
