@@ -32,9 +32,9 @@ constexpr size_t ReapClassSize(int c) {
 }
 
 struct ReapClassTable {
-  uint8_t class_of[kReapTableMax / 16 + 1];  // by (size + 15) / 16
-  // class_of * 4: ReapRegion::Allocate's index of the class's 32-byte table entry in 8-byte
-  // units, one addressing mode (scale 8) instead of a shift and an add.
+  // By (size + 15) / 16: the class times 4, which is ReapRegion::Allocate's index of the
+  // class's 32-byte table entry in 8-byte units (one addressing mode, scale 8, instead of a
+  // shift and an add); the class is this >> 2.
   uint8_t class_of_x4[kReapTableMax / 16 + 1];
   uint32_t size[kReapNumClasses];
   // floor(2^64 / size) + 1 and object_key * size (mod 2^64), between 1 and size: see
@@ -46,8 +46,7 @@ struct ReapClassTable {
 inline constexpr ReapClassTable kReapClasses = [] {
   ReapClassTable t{};
   for (size_t i = 0; i <= kReapTableMax / 16; ++i) {
-    t.class_of[i] = static_cast<uint8_t>(ReapSizeClassSlow(i * 16));
-    t.class_of_x4[i] = static_cast<uint8_t>(t.class_of[i] * 4);
+    t.class_of_x4[i] = static_cast<uint8_t>(ReapSizeClassSlow(i * 16) * 4);
   }
   for (int c = 0; c < kReapNumClasses; ++c) {
     t.size[c] = static_cast<uint32_t>(ReapClassSize(c));
@@ -111,7 +110,8 @@ inline uint64_t ReapFullChecksum(uint64_t capacity, uint64_t csize) {
 
 // The class of `size`, 1 <= size <= kReapMaxSmall.
 inline int ReapSizeClass(size_t size) {
-  return size <= kReapTableMax ? kReapClasses.class_of[(size + 15) >> 4] : ReapSizeClassSlow(size);
+  return size <= kReapTableMax ? kReapClasses.class_of_x4[(size + 15) >> 4] >> 2
+                               : ReapSizeClassSlow(size);
 }
 
 }  // namespace broom::internal
